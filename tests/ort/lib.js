@@ -202,6 +202,8 @@ function decodeTensorProto(buf) {
   if (t.external) throw new Error('TensorProto with external data is not supported here');
   const dtype = ONNX_TO_DTYPE[t.dataType];
   if (!dtype) throw new Error(`TensorProto data_type ${t.dataType} not supported`);
+  if (t.dims.some(d => !Number.isInteger(d) || d < 0) || numel(t.dims) > 2 ** 31)
+    throw new Error(`TensorProto '${t.name}': implausible dims [${t.dims}] (not a TensorProto?)`);
   const n = numel(t.dims);
   let data;
   if (dtype === 'string') {
