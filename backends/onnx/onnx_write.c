@@ -630,19 +630,40 @@ static qo_status build_graph(wctx *w, uint32_t gi, const qo_loc *from, Onnx__Gra
     gp->input = ARR(w, Onnx__ValueInfoProto *, g->ninputs);
     for (uint32_t i = 0; i < g->ninputs; i++) gp->input[i] = build_vi(w, g, g->inputs[i]);
 
-    /* initializers: the constants in order, then defaults of inputs not already listed */
+    /* initializers: the constants in order, then defaults of inputs not already listed. Before IR
+     * version 4 every initializer had to be a graph input too, so constants that are not inputs are
+     * written as Constant nodes at the start of the graph instead (what the frontend read them from). */
+    bool as_nodes = m->ir_version > 0 && m->ir_version < 4;
     bool *listed = qo_calloc(g->nvals ? g->nvals : 1, sizeof(bool));
-    uint32_t ninit = 0;
+    uint32_t ninit = 0, nconst_nodes = 0;
     for (uint32_t i = 0; i < g->nconsts; i++)
         if (!(g->vals[g->consts[i]].flags & QO_VAL_DEAD)) listed[g->consts[i]] = true, ninit++;
     for (uint32_t i = 0; i < g->ninputs; i++)
         if (g->vals[g->inputs[i]].cref && !listed[g->inputs[i]]) ninit++;
     gp->initializer = ARR(w, Onnx__TensorProto *, ninit);
+    Onnx__NodeProto **const_nodes = ARR(w, Onnx__NodeProto *, ninit);
     for (uint32_t i = 0; i < g->nconsts && st == QO_OK; i++) {
         qo_val v = g->consts[i];
         const qo_value *vd = &g->vals[v];
         if (vd->flags & QO_VAL_DEAD) continue;
         qo_loc l = file_loc(w);
+        if (as_nodes && !(vd->flags & QO_VAL_INPUT)) {
+            Onnx__NodeProto *np = NEW(w, Onnx__NodeProto, ONNX__NODE_PROTO__INIT);
+            Onnx__AttributeProto *ap = NEW(w, Onnx__AttributeProto, ONNX__ATTRIBUTE_PROTO__INIT);
+            np->op_type = S("Constant");
+            np->n_output = 1;
+            np->output = ARR(w, char *, 1);
+            np->output[0] = S(vname(w, g, v));
+            np->n_attribute = 1;
+            np->attribute = ARR(w, Onnx__AttributeProto *, 1);
+            np->attribute[0] = ap;
+            ap->name = S("value");
+            ap->has_type = 1;
+            ap->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR;
+            st = build_tensor(w, vd->cref, vname(w, g, v), vd->doc, &l, "constant", &ap->t);
+            const_nodes[nconst_nodes++] = np;
+            continue;
+        }
         st = build_tensor(w, vd->cref, vname(w, g, v), vd->doc, &l, "initializer", &gp->initializer[gp->n_initializer++]);
     }
     for (uint32_t i = 0; i < g->ninputs && st == QO_OK; i++) {
@@ -689,8 +710,9 @@ static qo_status build_graph(wctx *w, uint32_t gi, const qo_loc *from, Onnx__Gra
     }
     qo_free(isout);
 
-    gp->n_node = 0;
-    gp->node = ARR(w, Onnx__NodeProto *, qo_graph_num_nodes(g));
+    gp->node = ARR(w, Onnx__NodeProto *, nconst_nodes + qo_graph_num_nodes(g));
+    memcpy(gp->node, const_nodes, sizeof(*const_nodes) * nconst_nodes);
+    gp->n_node = nconst_nodes;
     QO_FOR_EACH_NODE(g, n) {
         if (g->nodes[n].flags & QO_NODE_DEAD) continue;
         st = build_node(w, g, n, &gp->node[gp->n_node++]);
