@@ -661,6 +661,9 @@ typedef struct scope {
     uint32_t cap;
 } scope;
 
+/* Scope entry of a name whose definition failed (already reported): uses of it stay quiet. */
+#define BROKEN UINT32_MAX
+
 static qo_val scope_get(const scope *s, qo_atom a) { return a < s->cap ? s->map[a] : 0; }
 
 static void scope_set(scope *s, qo_atom a, qo_val v) {
@@ -680,6 +683,7 @@ static qo_val scope_resolve(scope *s, qo_atom a) {
     if (v) return v;
     for (scope *p = s->parent; p; p = p->parent) {
         qo_val pv = scope_get(p, a);
+        if (pv == BROKEN) return BROKEN;
         if (pv) {
             qo_val c = qo_graph_add_capture(s->g, qo_str(s->g->m, a), p->g->vals[pv].type);
             scope_set(s, a, c);
@@ -956,6 +960,13 @@ static bool define(loader *L, scope *sc, const char *name, qo_val v, const qo_lo
     return true;
 }
 
+/* Records that `name` has a definition that failed to load, so its uses are not reported again. */
+static void mark_broken(loader *L, scope *sc, const char *name) {
+    if (!name || !name[0]) return;
+    qo_atom a = qo_intern(L->m, name);
+    if (!scope_get(sc, a)) scope_set(sc, a, BROKEN);
+}
+
 static void add_initializer(loader *L, scope *sc, const char *name, const char *doc, qo_cref c) {
     qo_graph *g = sc->g;
     qo_loc fl = file_loc(L);
@@ -965,6 +976,7 @@ static void add_initializer(loader *L, scope *sc, const char *name, const char *
     }
     qo_atom a = qo_intern(L->m, name);
     qo_val v = scope_get(sc, a);
+    if (v == BROKEN) return;
     if (v && (g->vals[v].flags & QO_VAL_INPUT) && !g->vals[v].cref) {
         g->vals[v].cref = c;
         if (!g->vals[v].type) g->vals[v].type = qo_const_get(L->m, c)->type;
@@ -1008,6 +1020,7 @@ static void build_graph(loader *L, scope *sc, const Onnx__GraphProto *gp, const 
             char *name, *doc;
             qo_cref c = wire_initializer(L, wire_inits->v[i], &name, &doc);
             if (c) add_initializer(L, sc, name, doc, c);
+            else mark_broken(L, sc, name);
             qo_free(name);
             qo_free(doc);
         }
@@ -1018,6 +1031,7 @@ static void build_graph(loader *L, scope *sc, const Onnx__GraphProto *gp, const 
         snprintf(what, sizeof what, "initializer '%.256s'", t->name ? t->name : "");
         qo_cref c = tensor_to_const(L, t, NULL, &fl, what);
         if (c) add_initializer(L, sc, t->name ? t->name : "", t->doc_string, c);
+        else mark_broken(L, sc, t->name);
     }
     for (size_t i = 0; i < gp->n_sparse_initializer && !L->stop; i++) {
         const Onnx__SparseTensorProto *sp = gp->sparse_initializer[i];
@@ -1026,6 +1040,7 @@ static void build_graph(loader *L, scope *sc, const Onnx__GraphProto *gp, const 
         snprintf(what, sizeof what, "sparse initializer '%.256s'", name);
         qo_cref c = sparse_to_const(L, sp, &fl, what);
         if (c) add_initializer(L, sc, name, sp->values->doc_string, c);
+        else mark_broken(L, sc, name);
     }
 
     /* nodes, pass 1: create nodes and define their outputs */
@@ -1036,21 +1051,27 @@ static void build_graph(loader *L, scope *sc, const Onnx__GraphProto *gp, const 
         qo_loc loc = node_loc(L, np, (int64_t)i);
         if (!np->op_type || !np->op_type[0]) {
             lerr(L, QO_ERR_INVALID_MODEL, &loc, "node has no op_type");
+            for (size_t o = 0; o < np->n_output; o++) mark_broken(L, sc, np->output[o]);
             continue;
         }
         if (is_constant_node(np)) {
             if (np->n_input != 0 || np->n_output != 1 || !np->output[0][0]) {
                 lerr(L, QO_ERR_INVALID_MODEL, &loc, "Constant node needs no inputs and one named output");
+                for (size_t o = 0; o < np->n_output; o++) mark_broken(L, sc, np->output[o]);
                 continue;
             }
             qo_cref c = constant_node(L, np, &loc);
-            if (!c) continue;
+            if (!c) {
+                mark_broken(L, sc, np->output[0]);
+                continue;
+            }
             qo_val v = qo_graph_add_const(g, np->output[0], c);
             define(L, sc, np->output[0], v, &loc, "output");
             continue;
         }
         if (np->n_input > UINT16_MAX || np->n_output > UINT16_MAX) {
             lerr(L, QO_ERR_INVALID_MODEL, &loc, "too many inputs or outputs");
+            for (size_t o = 0; o < np->n_output; o++) mark_broken(L, sc, np->output[o]);
             continue;
         }
         const char *dom = np->domain ? np->domain : "";
@@ -1082,6 +1103,7 @@ static void build_graph(loader *L, scope *sc, const Onnx__GraphProto *gp, const 
             const char *in = np->input[k];
             if (!in[0]) continue;
             qo_val v = scope_resolve(sc, qo_intern(m, in));
+            if (v == BROKEN) continue;
             if (!v) {
                 lerr(L, QO_ERR_INVALID_MODEL, &loc, "input '%s' is not defined (not a graph input, initializer "
                      "or output of any node in scope)", in);
@@ -1099,7 +1121,7 @@ static void build_graph(loader *L, scope *sc, const Onnx__GraphProto *gp, const 
         const Onnx__ValueInfoProto *vi = gp->value_info[i];
         const char *name = vi->name ? vi->name : "";
         qo_val v = name[0] ? scope_get(sc, qo_intern(m, name)) : 0;
-        if (!v) continue; /* value_info about a name that is not in this graph: nothing to annotate */
+        if (!v || v == BROKEN) continue; /* value_info about a name that is not in this graph: nothing to annotate */
         char what[320];
         snprintf(what, sizeof what, "value_info '%.256s'", name);
         qo_type t = type_from_proto(L, vi->type, &fl, what, 0);
@@ -1117,6 +1139,7 @@ static void build_graph(loader *L, scope *sc, const Onnx__GraphProto *gp, const 
             continue;
         }
         qo_val v = scope_resolve(sc, qo_intern(m, name));
+        if (v == BROKEN) continue;
         if (!v) {
             lerr(L, QO_ERR_INVALID_MODEL, &fl, "graph '%s' output '%s' is not defined", gname, name);
             continue;
