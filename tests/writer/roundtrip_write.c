@@ -3,7 +3,9 @@
  * constants inline, no locations). run_roundtrip.py runs it per model and compares IN/OUT with
  * python3-onnx (compare_models.py).
  *
- * usage: writer_roundtrip [--reload] [--external N] IN.onnx OUT.onnx
+ * usage: writer_roundtrip [--reload] [--external N] [--stats] IN.onnx OUT.onnx
+ * --stats prints the process's peak RSS and its anonymous / file-backed parts after the write
+ * (borrowed weights are file-backed pages of the input mapping, not copies).
  * exit: 0 ok, 10 load of IN failed, 11 write failed, 12 reload of OUT failed, 13 IR text differs,
  *       14 --reload asked but ir/print.c was not built (message on stderr), 2 usage. */
 #include "backends/onnx/onnx_write.h"
@@ -36,19 +38,30 @@ static void show_diff(const char *a, const char *b) {
 }
 #endif
 
+static void print_stats(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return;
+    char line[256];
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6) || !strncmp(line, "RssAnon:", 8) || !strncmp(line, "RssFile:", 8))
+            fputs(line, stderr);
+    fclose(f);
+}
+
 int main(int argc, char **argv) {
-    bool reload = false;
+    bool reload = false, stats = false;
     qo_onnx_write_opts wo = {0};
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         if (strcmp(argv[i], "--reload") == 0) reload = true;
+        else if (strcmp(argv[i], "--stats") == 0) stats = true;
         else if (strcmp(argv[i], "--external") == 0 && i + 1 < argc) {
             wo.external_data = true;
             wo.external_threshold = (size_t)strtoull(argv[++i], NULL, 10);
         } else break;
     }
     if (argc - i != 2) {
-        fprintf(stderr, "usage: %s [--reload] [--external N] IN.onnx OUT.onnx\n", argv[0]);
+        fprintf(stderr, "usage: %s [--reload] [--external N] [--stats] IN.onnx OUT.onnx\n", argv[0]);
         return 2;
     }
     const char *in = argv[i], *out = argv[i + 1];
@@ -60,6 +73,7 @@ int main(int argc, char **argv) {
         qo_module_free(m);
         return 11;
     }
+    if (stats) print_stats();
     int rc = 0;
     if (reload) {
 #ifdef QO_HAVE_PRINT
