@@ -3,7 +3,8 @@
  *
  *   load_all PYTHON SCRIPT LISTFILE DATADIR [--write-list]
  *
- * LISTFILE names the models (relative to DATADIR, e.g. node/test_abs) expected to match; a listed model
+ * Models: DATADIR/{node,pytorch-converted,pytorch-operator,simple,real}/<case>/model.onnx and
+ * DATADIR/<case>/model.onnx. LISTFILE names the models (relative to DATADIR, e.g. node/test_abs) expected to match; a listed model
  * that no longer matches is a regression and fails the test. Prints "N passed, N failed, N skipped"
  * (skipped = not in the list and not matching). --write-list rewrites LISTFILE from this run. */
 #include "frontend/onnx_load.h"
@@ -13,7 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const areas[] = {"node", "pytorch-converted", "pytorch-operator", "simple", "real"};
+/* "" = models directly under DATADIR (DATADIR/<case>/model.onnx) */
+static const char *const areas[] = {"node", "pytorch-converted", "pytorch-operator", "simple", "real", ""};
 
 static int cmpstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
@@ -43,7 +45,7 @@ int main(int argc, char **argv) {
     size_t nrel = 0, caprel = 0;
     for (size_t a = 0; a < sizeof areas / sizeof *areas; a++) {
         char dir[4096];
-        snprintf(dir, sizeof dir, "%s/%s", datadir, areas[a]);
+        snprintf(dir, sizeof dir, "%s%s%s", datadir, areas[a][0] ? "/" : "", areas[a]);
         DIR *d = opendir(dir);
         if (!d) continue;
         struct dirent *de;
@@ -57,7 +59,7 @@ int main(int argc, char **argv) {
             if (nrel == caprel) rel = realloc(rel, (caprel = caprel ? caprel * 2 : 256) * sizeof *rel);
             size_t n = strlen(areas[a]) + strlen(de->d_name) + 2;
             rel[nrel] = malloc(n);
-            snprintf(rel[nrel], n, "%s/%s", areas[a], de->d_name);
+            snprintf(rel[nrel], n, "%s%s%s", areas[a], areas[a][0] ? "/" : "", de->d_name);
             nrel++;
         }
         closedir(d);

@@ -8,6 +8,8 @@ For each model: a line '== PATH', then the summary (or the single line 'ERROR <m
 Format (indentation = nesting depth of the graph):
     ir <ir_version>
     opset <domain> <version>                    (file order)
+    meta '<producer>' '<version>' '<domain>' <model_version> functions=<n> doc=<crc32>
+    prop <key>=<value>                          (metadata_props, file order)
     graph '<name>'
      input <name> <type>                        (file order)
      init <name> <elem> <dims> <nbytes> <crc32> (sorted by name; initializers and default-domain
@@ -51,6 +53,10 @@ def tensor_bytes(t):
         return str_bytes(t.string_data)
     if t.HasField("raw_data"):
         return bytes(t.raw_data)
+    if dt == TensorProto.COMPLEX64:  # (real, imag) pairs in float_data
+        return np.asarray(t.float_data, dtype="<f4").tobytes()
+    if dt == TensorProto.COMPLEX128:
+        return np.asarray(t.double_data, dtype="<f8").tobytes()
     if dt == TensorProto.BFLOAT16:
         return np.asarray(t.int32_data, dtype=np.int64).astype("<u2").tobytes()
     if dt in (17, 18, 19, 20):  # float8: one byte per int32_data entry
@@ -152,6 +158,14 @@ def graph_lines(g, ind, out):
     for t in g.initializer:
         inits.append((t.name, tensor_summary(t)))
         defined.add(t.name)
+    for sp in g.sparse_initializer:
+        vals, idx = numpy_helper.to_array(sp.values), numpy_helper.to_array(sp.indices)
+        dense = np.zeros(int(np.prod(sp.dims)), dtype=vals.dtype)
+        flat = idx if idx.ndim == 1 else np.ravel_multi_index(tuple(idx.T), tuple(sp.dims))
+        dense[flat] = vals
+        b = dense.astype(dense.dtype.newbyteorder("<")).tobytes()
+        inits.append((sp.values.name, "e%d %s %d %s" % (sp.values.data_type, dims_str(sp.dims), len(b), crc(b))))
+        defined.add(sp.values.name)
     for n in g.node:
         if is_const_node(n):
             inits.append((n.output[0], const_node_summary(n)))
@@ -184,6 +198,10 @@ def summary(path):
     out = ["ir %d" % m.ir_version]
     for o in m.opset_import:
         out.append("opset %s %d" % (o.domain, o.version))
+    out.append("meta '%s' '%s' '%s' %d functions=%d doc=%s" % (m.producer_name, m.producer_version, m.domain,
+                                                             m.model_version, len(m.functions), crc(m.doc_string.encode())))
+    for p in m.metadata_props:
+        out.append("prop %s=%s" % (p.key, p.value))
     graph_lines(m.graph, 0, out)
     return out
 

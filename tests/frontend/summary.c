@@ -189,5 +189,11 @@ void fe_summary(const qo_module *m, FILE *out) {
     fprintf(out, "ir %" PRId64 "\n", m->ir_version);
     for (uint32_t i = 0; i < m->nopsets; i++)
         fprintf(out, "opset %s %" PRId64 "\n", qo_str(m, m->opsets[i].domain), m->opsets[i].version);
+    const char *doc = qo_str(m, m->doc);
+    fprintf(out, "meta '%s' '%s' '%s' %" PRId64 " functions=%u doc=%08x\n", qo_str(m, m->producer_name),
+            qo_str(m, m->producer_version), qo_str(m, m->domain), m->model_version, m->nfunctions,
+            fe_crc32(0, doc, strlen(doc)));
+    for (uint32_t i = 0; i < m->nprops; i++)
+        fprintf(out, "prop %s=%s\n", qo_str(m, m->props[i].key), qo_str(m, m->props[i].value));
     graph_out(m, qo_module_main(m), 0, out);
 }
