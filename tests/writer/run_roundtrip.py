@@ -12,7 +12,7 @@ differ (compare_models found differences) | reload-failed | ir-differs. Prints "
 and exits 1 when a case listed in --expected does not pass (a regression). --update rewrites the
 expected list with the cases passing now.
 
-usage: /usr/bin/python3 run_roundtrip.py --driver BIN [--data DIR] [--expected FILE] [--update]
+usage: /usr/bin/python3 run_roundtrip.py --driver BIN [--data DIR] [--models DIR] [--expected FILE] [--update]
        [--reload] [--external N] [-j N] [-v] [CASE-SUBSTRING ...]
 """
 import argparse
@@ -29,9 +29,15 @@ SUITES = ["node", "pytorch-converted", "pytorch-operator", "simple"]
 DRIVER_RC = {10: "load-failed", 11: "write-failed", 12: "reload-failed", 13: "ir-differs"}
 
 
+def case_path(data, models, case):
+    if case.startswith("models/"):
+        return os.path.join(models, case[len("models/"):])
+    return os.path.join(data, case, "model.onnx")
+
+
 def run_case(job):
-    driver, data, case, reload_ir, tmp, external = job
-    src = os.path.join(data, case, "model.onnx")
+    driver, data, models, case, reload_ir, tmp, external = job
+    src = case_path(data, models, case)
     out_dir = os.path.join(tmp, case.replace("/", "__"))
     os.makedirs(out_dir, exist_ok=True)
     out = os.path.join(out_dir, "model.onnx")
@@ -72,6 +78,7 @@ def main():
     ap.add_argument("--expected", help="committed list of cases expected to pass")
     ap.add_argument("--update", action="store_true", help="rewrite --expected with the passing cases")
     ap.add_argument("--reload", action="store_true", help="also compare IR text after reloading the output")
+    ap.add_argument("--models", help="also every *.onnx under this directory (case names models/<path>)")
     ap.add_argument("--external", type=int, default=0, metavar="N",
                     help="write constants above N bytes to the external-data side file")
     ap.add_argument("-j", type=int, default=os.cpu_count() or 2)
@@ -89,13 +96,20 @@ def main():
             if os.path.exists(os.path.join(d, c, "model.onnx")):
                 if not args.filter or any(f in case for f in args.filter):
                     cases.append(case)
+    if args.models:
+        for root, _, files in sorted(os.walk(args.models)):
+            for f in sorted(files):
+                if f.endswith(".onnx"):
+                    case = "models/" + os.path.relpath(os.path.join(root, f), args.models)
+                    if not args.filter or any(x in case for x in args.filter):
+                        cases.append(case)
     if not cases:
         print("no test models under %s" % args.data)
         print("0 passed, 0 failed")
         return 77
 
     with tempfile.TemporaryDirectory(prefix="qo-writer-") as tmp:
-        jobs = [(os.path.abspath(args.driver), args.data, c, args.reload, tmp, args.external) for c in cases]
+        jobs = [(os.path.abspath(args.driver), args.data, args.models, c, args.reload, tmp, args.external) for c in cases]
         with multiprocessing.Pool(max(1, args.j)) as pool:
             results = pool.map(run_case, jobs, chunksize=4)
 
