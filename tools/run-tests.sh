@@ -14,6 +14,6 @@ fi
 meson test -C "$build" --no-rebuild --print-errorlogs --num-processes 2 -t 4 >"$build/test-output.log" 2>&1
 rc=$?
 tail -60 "$build/test-output.log" | grep -vE '^\s*$' | tail -40
-/usr/bin/python3 tools/test-summary.py "$build/meson-logs/testlog.json"
+/usr/bin/python3 tools/test-summary.py "$build/meson-logs/testlog.json" "$rc"
 s=$?
 [ $rc -eq 0 ] && [ $s -eq 0 ]

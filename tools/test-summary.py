@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Sums meson's testlog.json into one line "N passed, N failed[, N skipped]".
+"""Usage: test-summary.py TESTLOG.json [MESON_TEST_EXIT_STATUS]
+
+Sums meson's testlog.json into one line "N passed, N failed[, N skipped]".
 
 A test that checks many cases prints its own "N passed, N failed" line; those counts are used
 (plus one failure if the test itself failed without counting one). Other tests count as one."""
@@ -26,6 +28,10 @@ with open(sys.argv[1]) as f:
         passed += p; failed += fl; skipped += sk
         if fl:
             bad.append(f"{t['name']} ({res})")
+# meson's own exit status: a crash of the runner or a test that never reported counts as a failure
+if len(sys.argv) > 2 and sys.argv[2] not in ("0", "") and failed == 0:
+    failed += 1
+    bad.append(f"meson test exited with status {sys.argv[2]} (see the test log)")
 for b in bad:
     print("FAILED:", b)
 print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
