@@ -61,6 +61,10 @@ static void print_str(printer *p, const char *s, size_t n) {
         if (c == '"' || c == '\\') {
             putc_(p, '\\');
             putc_(p, c);
+        } else if (c == '\n') {
+            put(p, "\\n");
+        } else if (c == '\t') {
+            put(p, "\\t");
         } else if (c < 0x20 || c == 0x7f) {
             putc_(p, '\\');
             putc_(p, 'x');
@@ -90,6 +94,20 @@ static void print_sym(printer *p, char sigil, qo_atom a) {
     else print_str(p, s, n);
 }
 
+/* Significant digits of a decimal literal ("100.0" -> 1, "1.25e+03" -> 3). */
+static int sig_digits(const char *s) {
+    int first = -1, last = -1, k = 0;
+    for (; *s && *s != 'e'; s++) {
+        if (*s < '0' || *s > '9') continue;
+        if (*s != '0') {
+            if (first < 0) first = k;
+            last = k;
+        }
+        k++;
+    }
+    return first < 0 ? 0 : last - first + 1;
+}
+
 /* Shortest decimal that strtof() maps back to the same bits; specials spelled out. The result
  * always contains '.', 'e', 'p', "inf" or "nan" so it never reads as an integer. */
 static void fmt_float(char *buf, size_t cap, float f, bool hex) {
@@ -115,6 +133,14 @@ static void fmt_float(char *buf, size_t cap, float f, bool hex) {
         uint32_t bb;
         memcpy(&bb, &back, 4);
         if (bb == b) break;
+    }
+    /* integral values in exponent form (100 -> "1e+02"): the plain form is as short in digits */
+    if (strchr(buf, 'e') && fabsf(f) >= 1.0f && fabsf(f) < 1e16f) {
+        char alt[64];
+        snprintf(alt, sizeof alt, "%.1f", (double)f);
+        float back = strtof(alt, NULL);
+        if (memcmp(&back, &f, 4) == 0 && strlen(alt) <= strlen(buf) && sig_digits(alt) <= sig_digits(buf))
+            strcpy(buf, alt);
     }
     if (!strpbrk(buf, ".e")) {
         size_t n = strlen(buf);
@@ -429,7 +455,7 @@ static void print_node(printer *p, gstate *gs, qo_node n, int lvl) {
     }
     if ((nd->name && !p->o.no_locs) || (nd->doc && !first)) {
         put(p, " loc(");
-        print_atom_str(p, nd->name);
+        print_atom_str(p, p->o.no_locs ? 0 : nd->name); /* loc("") keeps a node doc apart from a result doc */
         putc_(p, ')');
     }
     if (nd->doc) {
