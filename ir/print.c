@@ -52,20 +52,35 @@ static bool is_name(const char *s, size_t n) {
     return true;
 }
 
-/* Quoted string: printable ASCII and bytes >= 0x80 verbatim; \" \\ ; other bytes as \xHH. */
+/* Length of the well-formed UTF-8 sequence starting at s (at most n bytes), 0 if malformed. */
+static size_t utf8_len(const unsigned char *s, size_t n) {
+    size_t l = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 && s[0] < 0xe0 ? 2 : 0;
+    if (!l || l > n) return 0;
+    for (size_t i = 1; i < l; i++)
+        if ((s[i] & 0xc0) != 0x80) return 0;
+    if (l == 3 && ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0))) return 0;
+    if (l == 4 && ((s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))) return 0;
+    return l;
+}
+
+/* Quoted string: printable ASCII and well-formed UTF-8 verbatim; \" \\ \n \t; other bytes as \xHH. */
 static void print_str(printer *p, const char *s, size_t n) {
     static const char hx[] = "0123456789abcdef";
     putc_(p, '"');
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
+        size_t ul = c >= 0x80 ? utf8_len((const unsigned char *)s + i, n - i) : 0;
+        if (ul) {
+            fwrite(s + i, 1, ul, p->f);
+            i += ul - 1;
+        } else if (c == '"' || c == '\\') {
             putc_(p, '\\');
             putc_(p, c);
         } else if (c == '\n') {
             put(p, "\\n");
         } else if (c == '\t') {
             put(p, "\\t");
-        } else if (c < 0x20 || c == 0x7f) {
+        } else if (c < 0x20 || c >= 0x7f) {
             putc_(p, '\\');
             putc_(p, 'x');
             putc_(p, hx[c >> 4]);
