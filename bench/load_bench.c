@@ -50,7 +50,7 @@ int main(int argc, char **argv) {
     getrusage(RUSAGE_SELF, &ru);
     struct stat st;
     stat(argv[1], &st);
-    printf("median_s %.4f\npeak_rss_bytes %ld\nfile_bytes %lld\nchecksum %llu\n", t[rep / 2],
+    printf("median_s %.6f\npeak_rss_bytes %ld\nfile_bytes %lld\nchecksum %llu\n", t[rep / 2],
            ru.ru_maxrss * 1024L, (long long)st.st_size, (unsigned long long)sum);
     free(t);
     return 0;

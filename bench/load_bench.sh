@@ -25,6 +25,6 @@ qt=$(get "$q" median_s); qr=$(get "$q" peak_rss_bytes)
 pt=$(get "$p" median_s); pr=$(get "$p" peak_rss_bytes)
 printf "model %s: %.1f MB\n" "$model" "$(echo "$fb/1000000" | bc -l)"
 printf "%-12s %10s %14s %12s\n" tool "median s" "peak RSS MB" "RSS/file"
-printf "%-12s %10.4f %14.1f %12.2f\n" qopt "$qt" "$(echo "$qr/1000000" | bc -l)" "$(echo "$qr/$fb" | bc -l)"
-printf "%-12s %10.4f %14.1f %12.2f\n" onnx.load "$pt" "$(echo "$pr/1000000" | bc -l)" "$(echo "$pr/$fb" | bc -l)"
-printf "speed-up vs onnx.load: %.1fx\n" "$(echo "$pt/$qt" | bc -l)"
+printf "%-12s %10.6f %14.1f %12.2f\n" qopt "$qt" "$(echo "$qr/1000000" | bc -l)" "$(echo "$qr/$fb" | bc -l)"
+printf "%-12s %10.6f %14.1f %12.2f\n" onnx.load "$pt" "$(echo "$pr/1000000" | bc -l)" "$(echo "$pr/$fb" | bc -l)"
+printf "speed-up vs onnx.load: %.0fx\n" "$(echo "$pt/($qt+0.000001)" | bc -l)"
