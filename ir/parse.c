@@ -26,6 +26,7 @@ typedef struct tok {
     uint32_t line, col;
     int c;     /* punctuation character */
     int depth; /* brace depth before this token */
+    bool bol;  /* first token on its line */
 } tok;
 
 typedef struct mapent {
@@ -59,6 +60,7 @@ typedef struct parser {
     unsigned nerr, maxerr;
     bool stop;
     uint32_t errline;
+    uint32_t last_line; /* line of the previous token */
     int nest;
     char *sbuf; /* scratch for decoded strings */
     size_t scap;
@@ -187,6 +189,8 @@ static void next(parser *P) {
     t->line = P->line;
     t->col = (uint32_t)(P->pos - P->lstart + 1);
     t->depth = P->depth;
+    t->bol = P->line != P->last_line;
+    P->last_line = P->line;
     t->c = 0;
     if (P->pos >= P->len) {
         t->kind = T_EOF;
@@ -1599,11 +1603,11 @@ static bool parse_stmt(parser *P, gctx *gc) {
     return parse_node(P, gc);
 }
 
-/* Skips to the first token on a later line at brace depth `depth`, or to the '}' closing it. */
+/* Skips to a token that starts a later line at brace depth `depth`, or to the '}' closing it. */
 static void recover(parser *P, int depth) {
     while (P->t.kind != T_EOF) {
         if (P->t.depth < depth) return;
-        if (P->t.depth == depth && (P->t.line > P->errline || is_p(P, '}'))) return;
+        if (P->t.depth == depth && ((P->t.line > P->errline && P->t.bol) || is_p(P, '}'))) return;
         next(P);
     }
 }

@@ -5,7 +5,8 @@
  *                                parse -> print of the output.
  *   qir_check invalid FILE...    each FILE must fail to parse; every `// expected-error: TEXT` line
  *                                in it must match (substring) the first line of one reported error,
- *                                and `// expected-error-at: L:C` must match the first error's place.
+ *                                `// expected-error-at: L:C` must match the first error's place and
+ *                                `// expected-error-count: N` the number of errors.
  *   qir_check print FILE         parse and print (debugging aid).
  * A directory argument stands for the *.qir files in it (sorted).
  * Prints one line per failure and a final "N passed, N failed" line. */
@@ -137,6 +138,12 @@ static bool invalid(const char *path) {
             nexp++;
             if (!d.text || !strstr(d.text, want + 19)) {
                 fprintf(stderr, "FAIL %s: no error matching '%s'; got:\n%s", path, want + 19, d.text ? d.text : "");
+                ok = false;
+            }
+        } else if (strncmp(want, "// expected-error-count: ", 25) == 0) {
+            nexp++;
+            if ((unsigned)atoi(want + 25) != d.count) {
+                fprintf(stderr, "FAIL %s: %u errors reported, expected %s:\n%s", path, d.count, want + 25, d.text);
                 ok = false;
             }
         } else if (strncmp(want, "// expected-error-at: ", 22) == 0) {
