@@ -1479,7 +1479,7 @@ static bool parse_node(parser *P, gctx *gc) {
                 av.a[j - 1] = t;
             }
         QO_GROW(g->attrs, g->capattrs, g->nattrs + av.n + 1);
-        memcpy(&g->attrs[g->nattrs], av.a, sizeof(qo_attr) * av.n);
+        if (av.n) memcpy(&g->attrs[g->nattrs], av.a, sizeof(qo_attr) * av.n);
         g->nodes[n].attr0 = g->nattrs;
         g->nodes[n].nattr = av.n;
         g->nattrs += av.n;
@@ -1556,6 +1556,7 @@ static bool parse_stmt(parser *P, gctx *gc) {
                 perr(P, at, "'const' without a type must name an input of this graph");
                 return false;
             }
+            if (*slot == POISON) return false; /* its definition already had an error */
             for (uint32_t i = 0; i < g->nconsts; i++)
                 if (g->consts[i] == *slot) {
                     perr(P, at, "value is already listed as a constant");
