@@ -654,7 +654,6 @@ static bool parse_quant(parser *P, qo_quant *q, int *elem) {
 
 /* tensor<...> / sparse<...> body at the character level; P->pos is on the '<'. */
 static bool parse_tensor_type(parser *P, bool sparse, qo_type *out) {
-    const char *kwat = P->t.p;
     P->pos++;
     int64_t *dims = NULL;
     qo_atom *syms = NULL;
@@ -761,7 +760,6 @@ static bool parse_tensor_type(parser *P, bool sparse, qo_type *out) {
     if (has_q) *out = qo_type_with_quant(P->m, *out, &q);
     ok = true;
 done:
-    (void)kwat;
     qo_free(dims);
     qo_free(syms);
     return ok;
@@ -1748,6 +1746,8 @@ static bool parse_module_item(parser *P) {
                        "opset, prop, function, graph)");
 }
 
+/* Contract in ir.h: parses `len` bytes of .qir text (no NUL terminator needed); reports every error
+ * up to cx->max_errors; on success *out owns a new module whose source_path is `path`. */
 qo_status qo_parse_module(qo_ctx *cx, const char *path, const char *text, size_t len, qo_module **out) {
     parser P = {.cx = cx, .path = path, .src = text, .len = len, .line = 1};
     P.maxerr = cx->max_errors ? cx->max_errors : 20;

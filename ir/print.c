@@ -592,6 +592,7 @@ static void print_module(printer *p) {
     put(p, "}\n");
 }
 
+/* Contract in ir.h: canonical text of m to `out`; QO_ERR_IO if the stream reports an error. */
 qo_status qo_print_module(qo_ctx *cx, const qo_module *m, FILE *out, const qo_print_opts *opts) {
     printer p = {.m = m, .f = out};
     if (opts) p.o = *opts;
@@ -603,6 +604,7 @@ qo_status qo_print_module(qo_ctx *cx, const qo_module *m, FILE *out, const qo_pr
     return QO_OK;
 }
 
+/* Contract in ir.h: same text in a malloc'd string (free with free()/qo_free); *out NULL on error. */
 qo_status qo_print_module_str(qo_ctx *cx, const qo_module *m, const qo_print_opts *opts, char **out) {
     char *buf = NULL;
     size_t len = 0;
