@@ -51,7 +51,7 @@ int main(int argc, char **argv) {
         struct dirent *de;
         while ((de = readdir(d))) {
             if (de->d_name[0] == '.') continue;
-            char p[4096];
+            char p[4096 + 512];
             snprintf(p, sizeof p, "%s/%s/model.onnx", dir, de->d_name);
             FILE *f = fopen(p, "rb");
             if (!f) continue;
