@@ -6,7 +6,8 @@
  * simple}/ (every model.onnx one level down). For each model (loaded with qo_onnx_load):
  *   1. print (defaults: big file-backed constants as file(...) references) -> parse -> print must
  *      give the same text, and the parsed module must be structurally equal to the loaded one
- *      (tests/ir/irdiff.h, including storage and file origin of every constant);
+ *      (tests/ir/irdiff.h, including storage and file origin of every constant) and pass qo_verify
+ *      whenever the loaded module does;
  *   2. print with inline_all -> parse: structurally equal again, i.e. every constant's bytes equal
  *      the bytes the loader took from the .onnx file, and printing the result with inline_all gives
  *      the same text.
@@ -49,6 +50,16 @@ static bool check_model(const char *path, char *why, size_t cap) {
         goto done;
     }
     if (qo_print_module_str(&cx, m2, NULL, &t2)) goto done;
+    /* the verifier (ir/verify.c) is an independent judge: a module it accepts must still pass */
+    {
+        qo_ctx vcx;
+        qo_ctx_init(&vcx);
+        vcx.diag = quiet;
+        if (qo_verify(&vcx, m) == QO_OK && qo_verify(&cx, m2) != QO_OK) {
+            snprintf(why, cap, "parsed module fails qo_verify");
+            goto done;
+        }
+    }
     if (strcmp(t1, t2) != 0) {
         const char *a = t1, *b = t2;
         unsigned line = 1;
