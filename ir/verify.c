@@ -19,7 +19,13 @@
  *     not be empty;
  *   - attributes: unknown names on default-domain ops are errors (except internal "__" names), the
  *     kind must match, required attributes must be present; deprecated or not-yet-defined ops at the
- *     model's opset are errors. */
+ *     model's opset are errors.
+ *
+ * Conventions: cx->max_errors == 0 means no limit. A module that imports no default-domain opset
+ * (IR built in memory) is checked against the newest opset the table describes (QO_ATTRS_MAX_OPSET).
+ * Bodies of erased nodes (graphs whose parent node is dead) are unreachable garbage and not checked.
+ * Unknown ops (QO_OP_UNKNOWN) get the structural checks only; QONNX ops get kind/required checks but
+ * unknown attributes on them are tolerated (qonnx adds attributes across versions). */
 #include "attrs.h"
 #include "ir.h"
 
