@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 # Why each package is here (see README.md "Dependencies"):
 pkgs=(
   meson ninja-build pkg-config gcc          # build
+  clang libclang-rt-14-dev                  # libFuzzer for the bounded fuzzing stage of the tests
   protobuf-c-compiler libprotobuf-c-dev     # protobuf-c: ONNX (de)serialization
   libonnx-dev                               # the ONNX schema onnx.proto, compiled by protoc-c
   llvm-19-dev llvm-19-tools                 # LLVM C API (JIT backend) and FileCheck for text tests
