@@ -950,7 +950,7 @@ static qo_status k_depth_to_space(qo_kctx *k, const qo_tensor *const *in, uint32
     int64_t Cp = C / (b * b), dims[4] = {N, Cp, H * b, W * b};
     int64_t bd[6] = {N, Cp, H, b, W, b}, bs[6];
     if (!strcmp(mode, "DCR")) { /* input viewed as [N, b1, b2, C', H, W] */
-        int64_t s[6] = {C * H * W, Cp * H * W, b * Cp * H * W, W, 1, Cp * H * W};
+        int64_t s[6] = {C * H * W, H * W, W, b * Cp * H * W, 1, Cp * H * W};
         memcpy(bs, s, sizeof bs);
     } else if (!strcmp(mode, "CRD")) { /* input viewed as [N, C', b1, b2, H, W] */
         int64_t s[6] = {C * H * W, b * b * H * W, W, b * H * W, 1, H * W};
@@ -999,22 +999,24 @@ typedef struct rz_axis {
     int *cnt;
 } rz_axis;
 
+/* Input coordinate of output coordinate o on axis d. As in ONNX's reference, length_resized is
+ * scale * length_original (not rounded: it differs from lout when scales do not divide). */
 static double rz_coord(const rz_params *p, int d, int64_t o, int64_t lin, int64_t lout) {
-    double x = (double)o, s = p->scale[d];
+    double x = (double)o, s = p->scale[d], lr = s * (double)lin;
     switch (p->ctm) {
     case CT_HALF_PIXEL: return (x + 0.5) / s - 0.5;
-    case CT_PYTORCH_HALF_PIXEL: return lout > 1 ? (x + 0.5) / s - 0.5 : 0.0;
-    case CT_ALIGN_CORNERS: return lout == 1 ? 0.0 : x * (double)(lin - 1) / (double)(lout - 1);
+    case CT_PYTORCH_HALF_PIXEL: return lr > 1 ? (x + 0.5) / s - 0.5 : 0.0;
+    case CT_ALIGN_CORNERS: return lr == 1 ? 0.0 : x * (double)(lin - 1) / (lr - 1);
     case CT_ASYMMETRIC: return x / s;
     case CT_TF_HALF_PIXEL_FOR_NN: return (x + 0.5) / s;
     case CT_HALF_PIXEL_SYMMETRIC: {
-        double adj = (double)lout / (s * (double)lin), center = (double)lin / 2;
+        double adj = (double)lout / lr, center = (double)lin / 2;
         return center * (1 - adj) + (x + 0.5) / s - 0.5;
     }
     default: { /* tf_crop_and_resize */
         double lo = p->roi_lo[d], hi = p->roi_hi[d];
-        if (lout == 1) return 0.5 * (lo + hi) * (double)(lin - 1);
-        return lo * (double)(lin - 1) + x * (hi - lo) * (double)(lin - 1) / (double)(lout - 1);
+        if (lr == 1) return 0.5 * (lo + hi) * (double)(lin - 1);
+        return lo * (double)(lin - 1) + x * (hi - lo) * (double)(lin - 1) / (lr - 1);
     }
     }
 }
