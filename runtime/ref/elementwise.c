@@ -420,6 +420,15 @@ static qo_status k_binary(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, 
         else if (strcmp(d, "RIGHT") == 0) b = B_SHR;
         else return qo_kerr(k, QO_ERR_INVALID_MODEL, "direction must be LEFT or RIGHT, not '%s'", d);
     }
+    if (b == B_PRELU && k->opset < 7 && in[1]->rank == 1 && in[0]->rank >= 2 && in[1]->dims[0] != 1 &&
+        in[1]->dims[0] == in[0]->dims[1]) {
+        /* PRelu-6 and earlier: a 1-D slope of C entries is per channel (axis 1). */
+        qo_tensor slope = *in[1];
+        slope.owned = 0;
+        slope.rank = in[0]->rank - 1;
+        for (int32_t d = 1; d < slope.rank; d++) slope.dims[d] = 1;
+        return run_binary(k, b, in[0], &slope, out);
+    }
     if (b == B_MOD && (elem_class(in[0]->elem) == C_F32 || elem_class(in[0]->elem) == C_F64))
         return qo_kerr(k, QO_ERR_INVALID_MODEL, "Mod of floating-point inputs requires fmod=1");
     return run_binary(k, b, in[0], in[1], out);
