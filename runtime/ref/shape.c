@@ -1306,6 +1306,273 @@ static qo_status k_resize(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, 
     return rz_run(k, x, &p, od, out);
 }
 
+/* ---- Compress, OneHot, NonZero, Trilu, EyeLike, CumSum --------------------------------------- */
+static qo_status k_compress(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, qo_tensor *out, uint32_t nout) {
+    const qo_tensor *x = in[0], *c = in[1];
+    size_t es = 0;
+    QO_TRY(esize(k, x, &es));
+    if (c->rank != 1) return BAD("condition must be 1-D");
+    const qo_attr *aa = attr(k, "axis");
+    int64_t nc = c->dims[0];
+    const uint8_t *cv = c->data;
+    size_t ces = qo_rt_elem_size(c->elem);
+    if (!aa) {
+        int64_t total = qo_tensor_numel(x), lim = nc < total ? nc : total, cnt = 0;
+        for (int64_t i = 0; i < lim; i++) cnt += ld(c->elem, cv + (size_t)i * ces) != 0;
+        QO_TRY(qo_tensor_make(k->cx, out, x->elem, 1, &cnt));
+        uint8_t *dst = out->data;
+        for (int64_t i = 0; i < lim; i++)
+            if (ld(c->elem, cv + (size_t)i * ces) != 0) {
+                memcpy(dst, (const uint8_t *)x->data + (size_t)i * es, es);
+                dst += es;
+            }
+        return QO_OK;
+    }
+    int64_t axis = aa->u.i;
+    QO_TRY(norm_axis(k, &axis, x->rank, "axis"));
+    int64_t n = x->dims[axis], lim = nc < n ? nc : n, cnt = 0, dims[QO_MAX_RANK];
+    for (int64_t i = 0; i < lim; i++) cnt += ld(c->elem, cv + (size_t)i * ces) != 0;
+    memcpy(dims, x->dims, sizeof dims);
+    dims[axis] = cnt;
+    QO_TRY(qo_tensor_make(k->cx, out, x->elem, x->rank, dims));
+    int64_t outer = prod(x->dims, 0, (int)axis), inner = prod(x->dims, (int)axis + 1, x->rank);
+    size_t chunk = (size_t)inner * es;
+    uint8_t *dst = out->data;
+    for (int64_t o = 0; o < outer && chunk; o++)
+        for (int64_t i = 0; i < lim; i++)
+            if (ld(c->elem, cv + (size_t)i * ces) != 0) {
+                memcpy(dst, (const uint8_t *)x->data + (size_t)(o * n + i) * chunk, chunk);
+                dst += chunk;
+            }
+    return QO_OK;
+}
+
+static qo_status k_onehot(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, qo_tensor *out, uint32_t nout) {
+    const qo_tensor *it = in[0], *dp = in[1], *vals = in[2];
+    if (qo_tensor_numel(dp) != 1) return BAD("depth must have one element");
+    if (qo_tensor_numel(vals) != 2) return BAD("values must have two elements");
+    if (!is_num_elem(it->elem) || !is_num_elem(dp->elem)) return BAD("indices and depth must be numeric");
+    size_t es = 0;
+    QO_TRY(esize(k, vals, &es));
+    int64_t depth = (int64_t)ld(dp->elem, dp->data), r = it->rank + 1;
+    if (depth <= 0) return BAD("depth %lld is not positive", (long long)depth);
+    if (r > QO_MAX_RANK) return UNSUP("output rank %lld exceeds %d", (long long)r, QO_MAX_RANK);
+    int64_t axis = iattr(k, "axis", -1);
+    QO_TRY(norm_axis(k, &axis, r, "axis"));
+    int64_t dims[QO_MAX_RANK];
+    for (int d = 0, j = 0; d < r; d++) dims[d] = d == axis ? depth : it->dims[j++];
+    QO_TRY(qo_tensor_make(k->cx, out, vals->elem, (int)r, dims));
+    int64_t outer = prod(it->dims, 0, (int)axis), inner = prod(it->dims, (int)axis, it->rank);
+    size_t ies = qo_rt_elem_size(it->elem);
+    const uint8_t *off = vals->data, *on = (const uint8_t *)vals->data + es;
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t d = 0; d < depth; d++)
+            for (int64_t i = 0; i < inner; i++) {
+                double v = ld(it->elem, (const uint8_t *)it->data + (size_t)(o * inner + i) * ies);
+                int64_t iv = (int64_t)v;
+                if (iv < 0) iv += depth;
+                memcpy((uint8_t *)out->data + (size_t)((o * depth + d) * inner + i) * es, iv == d ? on : off, es);
+            }
+    return QO_OK;
+}
+
+static qo_status k_nonzero(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, qo_tensor *out, uint32_t nout) {
+    const qo_tensor *x = in[0];
+    size_t es = 0;
+    QO_TRY(esize(k, x, &es));
+    int64_t n = qo_tensor_numel(x), cnt = 0;
+    for (int64_t i = 0; i < n; i++) cnt += ld(x->elem, (const uint8_t *)x->data + (size_t)i * es) != 0;
+    int r = x->rank ? x->rank : 1;
+    int64_t dims[2] = {r, cnt}, pos[QO_MAX_RANK] = {0}, j = 0;
+    QO_TRY(qo_tensor_make(k->cx, out, QO_I64, 2, dims));
+    int64_t *o = out->data;
+    for (int64_t i = 0; i < n; i++) {
+        if (ld(x->elem, (const uint8_t *)x->data + (size_t)i * es) != 0) {
+            for (int d = 0; d < r; d++) o[d * cnt + j] = x->rank ? pos[d] : 0;
+            j++;
+        }
+        for (int d = x->rank - 1; d >= 0; d--) {
+            if (++pos[d] < x->dims[d]) break;
+            pos[d] = 0;
+        }
+    }
+    return QO_OK;
+}
+
+static qo_status k_trilu(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, qo_tensor *out, uint32_t nout) {
+    const qo_tensor *x = in[0];
+    size_t es = 0;
+    QO_TRY(esize(k, x, &es));
+    if (x->rank < 2) return BAD("input must have rank >= 2");
+    int64_t kk = 0;
+    if (nin > 1 && in[1] && qo_tensor_numel(in[1]) > 0) kk = ldi(in[1]->elem, in[1]->data);
+    bool upper = iattr(k, "upper", 1) != 0;
+    QO_TRY(copy_reshaped(k, x, out, x->rank, x->dims));
+    int64_t R = x->dims[x->rank - 2], C = x->dims[x->rank - 1], B = prod(x->dims, 0, x->rank - 2);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t i = 0; i < R; i++)
+            for (int64_t j = 0; j < C; j++)
+                if (upper ? j - i < kk : j - i > kk) memset((uint8_t *)out->data + (size_t)((b * R + i) * C + j) * es, 0, es);
+    return QO_OK;
+}
+
+static qo_status k_eyelike(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, qo_tensor *out, uint32_t nout) {
+    const qo_tensor *x = in[0];
+    if (x->rank != 2) return BAD("input must be 2-D");
+    int e = (int)iattr(k, "dtype", x->elem);
+    if (!is_num_elem(e)) return UNSUP("dtype %d is not supported", e);
+    int64_t kk = iattr(k, "k", 0);
+    QO_TRY(qo_tensor_make(k->cx, out, e, 2, x->dims));
+    size_t es = qo_rt_elem_size(e);
+    for (int64_t i = 0; i < x->dims[0]; i++) {
+        int64_t j = i + kk;
+        if (j >= 0 && j < x->dims[1]) st(e, (uint8_t *)out->data + (size_t)(i * x->dims[1] + j) * es, 1);
+    }
+    return QO_OK;
+}
+
+static qo_status k_cumsum(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, qo_tensor *out, uint32_t nout) {
+    const qo_tensor *x = in[0];
+    size_t es = 0;
+    QO_TRY(esize(k, x, &es));
+    if (!is_num_elem(x->elem) || x->elem == QO_BOOL) return UNSUP("CumSum over %s is not supported", qo_elem_name(x->elem));
+    if (!in[1] || qo_tensor_numel(in[1]) != 1) return BAD("axis must be a scalar");
+    int64_t axis = ldi(in[1]->elem, in[1]->data);
+    QO_TRY(norm_axis(k, &axis, x->rank, "axis"));
+    bool excl = iattr(k, "exclusive", 0) != 0, rev = iattr(k, "reverse", 0) != 0;
+    QO_TRY(qo_tensor_make(k->cx, out, x->elem, x->rank, x->dims));
+    int64_t outer = prod(x->dims, 0, (int)axis), n = x->dims[axis], inner = prod(x->dims, (int)axis + 1, x->rank);
+    bool fl = is_float_elem(x->elem);
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            double accf = 0;
+            float acc32 = 0;
+            int64_t acci = 0;
+            for (int64_t t = 0; t < n; t++) {
+                int64_t j = rev ? n - 1 - t : t;
+                size_t at = (size_t)((o * n + j) * inner + i) * es;
+                const uint8_t *src = (const uint8_t *)x->data + at;
+                uint8_t *dst = (uint8_t *)out->data + at;
+                if (excl) {
+                    if (x->elem == QO_F32) st(x->elem, dst, acc32);
+                    else if (fl) st(x->elem, dst, accf);
+                    else sti(x->elem, dst, acci);
+                }
+                if (x->elem == QO_F32) acc32 += (float)ld(x->elem, src);
+                else if (fl) accf += ld(x->elem, src);
+                else acci = (int64_t)((uint64_t)acci + (uint64_t)ldi(x->elem, src));
+                if (!excl) {
+                    if (x->elem == QO_F32) st(x->elem, dst, acc32);
+                    else if (fl) st(x->elem, dst, accf);
+                    else sti(x->elem, dst, acci);
+                }
+            }
+        }
+    return QO_OK;
+}
+
+/* ---- ScatterElements, Scatter, ScatterND ---------------------------------------------------- */
+enum { RED_NONE, RED_ADD, RED_MUL, RED_MAX, RED_MIN };
+
+static qo_status get_reduction(qo_kctx *k, int *red) {
+    char b[16];
+    const char *r = sattr(k, "reduction", "none", b, sizeof b);
+    *red = !strcmp(r, "none") ? RED_NONE : !strcmp(r, "add") ? RED_ADD : !strcmp(r, "mul") ? RED_MUL
+           : !strcmp(r, "max") ? RED_MAX : !strcmp(r, "min") ? RED_MIN : -1;
+    if (*red < 0) return BAD("unknown reduction '%s'", r);
+    return QO_OK;
+}
+
+static void reduce_into(int e, uint8_t *dst, const uint8_t *src, size_t es, int red) {
+    if (red == RED_NONE) {
+        memcpy(dst, src, es);
+    } else if (is_float_elem(e)) {
+        double a = ld(e, dst), b = ld(e, src);
+        double r = red == RED_ADD ? a + b : red == RED_MUL ? a * b : red == RED_MAX ? (a > b ? a : b) : (a < b ? a : b);
+        if (e == QO_F32) r = red == RED_ADD ? (double)((float)a + (float)b) : red == RED_MUL ? (double)((float)a * (float)b) : r;
+        st(e, dst, r);
+    } else {
+        int64_t a = ldi(e, dst), b = ldi(e, src);
+        int64_t r = red == RED_ADD ? (int64_t)((uint64_t)a + (uint64_t)b) : red == RED_MUL ? (int64_t)((uint64_t)a * (uint64_t)b)
+                    : red == RED_MAX ? (a > b ? a : b) : (a < b ? a : b);
+        sti(e, dst, r);
+    }
+}
+
+static qo_status k_scatter_elements(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, qo_tensor *out,
+                                    uint32_t nout) {
+    const qo_tensor *x = in[0], *it = in[1], *up = in[2];
+    size_t es = 0;
+    QO_TRY(esize(k, x, &es));
+    int red = RED_NONE;
+    if (qo_node_get(k->g, k->n)->op == QO_OP_SCATTERELEMENTS) QO_TRY(get_reduction(k, &red));
+    if (it->rank != x->rank || up->rank != it->rank || up->elem != x->elem)
+        return BAD("data, indices and updates must have the same rank (and data/updates the same type)");
+    for (int d = 0; d < it->rank; d++)
+        if (it->dims[d] != up->dims[d]) return BAD("indices and updates differ in shape");
+    int64_t axis = iattr(k, "axis", 0);
+    QO_TRY(norm_axis(k, &axis, x->rank, "axis"));
+    int64_t *idx, ni, xs[QO_MAX_RANK], pos[QO_MAX_RANK] = {0};
+    QO_TRY(tensor_ints(k, it, "indices", &idx, &ni));
+    strides_of(x, xs);
+    qo_status s = copy_reshaped(k, x, out, x->rank, x->dims);
+    for (int64_t i = 0; i < ni && s == QO_OK; i++) {
+        int64_t v = idx[i], n = x->dims[axis], off = 0;
+        if (v < 0) v += n;
+        if (v < 0 || v >= n) {
+            s = BAD("index %lld is out of range for axis extent %lld", (long long)idx[i], (long long)n);
+            break;
+        }
+        for (int d = 0; d < x->rank; d++) off += (d == axis ? v : pos[d]) * xs[d];
+        reduce_into(x->elem, (uint8_t *)out->data + (size_t)off * es, (const uint8_t *)up->data + (size_t)i * es, es, red);
+        for (int d = x->rank - 1; d >= 0; d--) {
+            if (++pos[d] < it->dims[d]) break;
+            pos[d] = 0;
+        }
+    }
+    qo_free(idx);
+    return s;
+}
+
+static qo_status k_scatter_nd(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, qo_tensor *out, uint32_t nout) {
+    const qo_tensor *x = in[0], *it = in[1], *up = in[2];
+    size_t es = 0;
+    QO_TRY(esize(k, x, &es));
+    int red = RED_NONE;
+    QO_TRY(get_reduction(k, &red));
+    int q = it->rank, r = x->rank;
+    if (q < 1 || up->elem != x->elem) return BAD("indices must have rank >= 1 and updates the data type");
+    int64_t last = it->dims[q - 1];
+    if (last > r) return BAD("index tuples are longer than the data rank");
+    if (up->rank != q - 1 + r - last) return BAD("updates has rank %d, expected %lld", up->rank, (long long)(q - 1 + r - last));
+    for (int d = 0; d < q - 1; d++)
+        if (up->dims[d] != it->dims[d]) return BAD("updates shape does not match indices");
+    for (int64_t d = last; d < r; d++)
+        if (up->dims[q - 1 + d - last] != x->dims[d]) return BAD("updates shape does not match data");
+    int64_t *idx, ni, xs[QO_MAX_RANK];
+    QO_TRY(tensor_ints(k, it, "indices", &idx, &ni));
+    strides_of(x, xs);
+    qo_status s = copy_reshaped(k, x, out, x->rank, x->dims);
+    int64_t G = prod(it->dims, 0, q - 1), S = prod(x->dims, (int)last, r);
+    for (int64_t g = 0; g < G && s == QO_OK; g++) {
+        int64_t off = 0;
+        for (int64_t j = 0; j < last; j++) {
+            int64_t v = idx[g * last + j], n = x->dims[j];
+            if (v < 0) v += n;
+            if (v < 0 || v >= n) {
+                s = BAD("index %lld is out of range for extent %lld", (long long)idx[g * last + j], (long long)n);
+                break;
+            }
+            off += v * xs[j];
+        }
+        for (int64_t e = 0; e < S && s == QO_OK; e++)
+            reduce_into(x->elem, (uint8_t *)out->data + (size_t)(off + e) * es,
+                        (const uint8_t *)up->data + (size_t)(g * S + e) * es, es, red);
+    }
+    qo_free(idx);
+    return s;
+}
+
 /* ---- registration ---------------------------------------------------------------------------- */
 /* Fills the kernel-table rows of the shape/data-movement family. */
 void qo_ref_register_shape(qo_ref_kernel *table) {
@@ -1333,4 +1600,13 @@ void qo_ref_register_shape(qo_ref_kernel *table) {
     table[QO_OP_SPACETODEPTH] = k_space_to_depth;
     table[QO_OP_RESIZE] = k_resize;
     table[QO_OP_UPSAMPLE] = k_upsample;
+    table[QO_OP_COMPRESS] = k_compress;
+    table[QO_OP_ONEHOT] = k_onehot;
+    table[QO_OP_NONZERO] = k_nonzero;
+    table[QO_OP_TRILU] = k_trilu;
+    table[QO_OP_EYELIKE] = k_eyelike;
+    table[QO_OP_CUMSUM] = k_cumsum;
+    table[QO_OP_SCATTER] = k_scatter_elements;
+    table[QO_OP_SCATTERELEMENTS] = k_scatter_elements;
+    table[QO_OP_SCATTERND] = k_scatter_nd;
 }
