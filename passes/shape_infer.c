@@ -30,6 +30,7 @@ typedef struct si {
     qo_graph *g;
     int64_t opset;
     bool warn;
+    bool record; /* mark refined values QO_VAL_INFO */
     int64_t updated, conflicts;
 } si;
 
@@ -123,8 +124,10 @@ static void merge_and_set(si *x, qo_node n, uint32_t oi, const shp *inf) {
     }
     qo_type t = qo_type_tensor(m, (qo_elem)res.elem, res.rank, dims, syms);
     if (ot && ot->quant) t = qo_type_with_quant(m, t, ot->quant);
+    if (x->record && res.elem != QO_UNDEF) g->vals[v].flags |= QO_VAL_INFO; /* metadata only */
     if (t != old) {
         g->vals[v].type = t;
+        if (x->record) g->vals[v].flags |= QO_VAL_INFO; /* written back as value_info */
         x->updated++;
     }
 }
@@ -797,9 +800,13 @@ static void infer_expand(si *x, qo_node n) {
             o = X;
             bcast_into(&o, &S);
         } else {
+            /* extents > 1 of the input survive whatever the (unknown) target is */
             int r = S.rank > X.rank ? S.rank : X.rank;
             o.rank = r;
-            for (int i = 0; i < r; i++) o.d[i] = UNK;
+            for (int i = 0; i < r; i++) {
+                int ix = i - (r - X.rank);
+                o.d[i] = ix >= 0 && X.d[ix].v > 1 ? X.d[ix] : UNK;
+            }
         }
     }
     o.elem = X.elem;
@@ -1022,6 +1029,33 @@ static void infer_global_pool(si *x, qo_node n) {
     merge_and_set(x, n, 0, &X);
 }
 
+static void infer_graph(si *x);
+
+/* If: the bodies are inferred first; a result whose type is the same in both branches takes it. */
+static void infer_if(si *x, qo_node n) {
+    qo_graph *g = x->g;
+    const qo_attr *ta = qo_node_attr(g, n, "then_branch"), *ea = qo_node_attr(g, n, "else_branch");
+    if (!ta || !ea || ta->kind != QO_ATTR_GRAPH || ea->kind != QO_ATTR_GRAPH) return;
+    qo_graph *tg = g->m->graphs[ta->u.g], *eg = g->m->graphs[ea->u.g];
+    si xt = *x, xe = *x;
+    xt.g = tg;
+    xe.g = eg;
+    infer_graph(&xt);
+    infer_graph(&xe);
+    x->updated += xt.updated + xe.updated;
+    x->conflicts += xt.conflicts + xe.conflicts;
+    for (uint32_t i = 0; i < g->nodes[n].nout && i < tg->noutputs && i < eg->noutputs; i++) {
+        qo_type a = tg->vals[qo_graph_output(tg, i)].type, b = eg->vals[qo_graph_output(eg, i)].type;
+        if (!a || a != b) continue;
+        shp s;
+        qo_val tmp = qo_graph_output(tg, i);
+        si xb = *x;
+        xb.g = tg;
+        get_shp(&xb, tmp, &s);
+        merge_and_set(x, n, i, &s);
+    }
+}
+
 static void infer_node(si *x, qo_node n) {
     qo_graph *g = x->g;
     const qo_nodedata *nd = &g->nodes[n];
@@ -1029,8 +1063,8 @@ static void infer_node(si *x, qo_node n) {
     const qo_opinfo *oi = qo_op_info(op);
     shp o;
     switch (op) {
+    case QO_OP_IF: infer_if(x, n); return;
     case QO_OP_UNKNOWN:
-    case QO_OP_IF:
     case QO_OP_LOOP:
     case QO_OP_SCAN:
     case QO_OP_EINSUM:
@@ -1189,10 +1223,15 @@ static void infer_node(si *x, qo_node n) {
     }
 }
 
+static void infer_graph(si *x) {
+    QO_FOR_EACH_NODE(x->g, n) infer_node(x, n);
+}
+
 qo_status qo_pass_shape_infer(qo_pass_ctx *pc, qo_graph *g) {
-    si x = {.pc = pc, .g = g, .opset = qo_module_opset(g->m, ""), .warn = qo_pass_opt_bool(pc, "warn-conflicts")};
+    si x = {.pc = pc, .g = g, .opset = qo_module_opset(g->m, ""), .warn = qo_pass_opt_bool(pc, "warn-conflicts"),
+          .record = qo_pass_opt_bool(pc, "value-info")};
     if (!x.opset) x.opset = 21;
-    QO_FOR_EACH_NODE(g, n) infer_node(&x, n);
+    infer_graph(&x);
     if (x.updated) {
         pc->changed = true;
         qo_pass_stat(pc, "types-refined", x.updated);
