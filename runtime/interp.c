@@ -562,6 +562,15 @@ out:
     return s;
 }
 
+qo_status qo_interp_check_input(qo_ctx *cx, const qo_module *m, uint32_t i, const qo_tensor *t) {
+    const qo_graph *g = qo_module_main(m);
+    if (!g || i >= g->ninputs) {
+        qo_loc l = graph_loc(m);
+        return qo_error(cx, QO_ERR_USAGE, &l, "the model has no input #%u", i);
+    }
+    return check_input(cx, g, i, t);
+}
+
 qo_status qo_interp_run(qo_ctx *cx, const qo_module *m, const qo_tensor *const *inputs, uint32_t nin,
                         qo_tensor *outputs, uint32_t nout) {
     const qo_graph *g = qo_module_main(m);

@@ -62,5 +62,9 @@ qo_ref_kernel qo_ref_kernel_for(qo_op op);
  * listing all of them. Input element types and ranks are checked against the graph's input types. */
 qo_status qo_interp_run(qo_ctx *cx, const qo_module *m, const qo_tensor *const *inputs, uint32_t nin,
                         qo_tensor *outputs, uint32_t nout);
+/* The check qo_interp_run applies to a tensor fed to main-graph input i: element type, rank and
+ * static (non-symbolic, non-negative) dims of the input's declared type. Reports an error naming the
+ * input with expected vs got (QO_ERR_USAGE; QO_ERR_UNSUPPORTED for non-tensor inputs). */
+qo_status qo_interp_check_input(qo_ctx *cx, const qo_module *m, uint32_t i, const qo_tensor *t);
 
 #endif

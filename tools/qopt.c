@@ -1,15 +1,20 @@
-/* tools/qopt.c — the qopt command-line driver: inspect, print, convert, opt, verify, passes.
+/* tools/qopt.c — the qopt command-line driver: inspect, print, convert, opt, verify, passes, run.
  * Exit status: 0 success, 1 bad input or usage (with a message on stderr). */
 #include "backends/onnx/onnx_write.h"
 #include "frontend/onnx_load.h"
 #include "ir/ir.h"
 #include "passes/pass.h"
+#include "runtime/npy.h"
+#include "runtime/rt.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #define QOPT_VERSION "0.1.0"
 
@@ -25,6 +30,7 @@ static const char *const usage_main =
     "  opt IN -p PIPELINE       run a pass pipeline; -o OUT writes the result\n"
     "  verify MODEL             run the IR verifier\n"
     "  passes                   list the registered passes and their options\n"
+    "  run MODEL --input ...    run the model with the reference interpreter (.npy in and out)\n"
     "\n"
     "  qopt <command> --help    help for one command\n"
     "  qopt --version           version\n";
@@ -71,6 +77,19 @@ static const char *const usage_verify =
     "usage: qopt verify MODEL\n"
     "\n"
     "Loads MODEL and runs the IR verifier; reports every problem found.\n";
+
+static const char *const usage_run =
+    "usage: qopt run MODEL --input NAME=FILE.npy [--input ...] --output-dir DIR [--threads N] [--repeat N]\n"
+    "\n"
+    "Runs MODEL (.onnx or .qir) with the reference interpreter and writes every graph output to\n"
+    "DIR/<output name>.npy, each character of the name outside [A-Za-z0-9_.-] replaced by '_'\n"
+    "(DIR is created if missing). Every input without a default initializer must be fed; a fed\n"
+    "array must have the input's element type and static dims. A model with a single input also\n"
+    "takes --input FILE.npy.\n"
+    "  -i, --input NAME=FILE.npy   feed graph input NAME from a .npy file (repeatable)\n"
+    "  -o, --output-dir DIR        directory for the output .npy files\n"
+    "  --threads N                 accepted; the interpreter currently runs on one thread\n"
+    "  --repeat N                  run N times, write the last run's outputs, print the median latency\n";
 
 static const char *const usage_passes = "usage: qopt passes\n\nLists the registered passes.\n";
 
@@ -389,12 +408,226 @@ static int cmd_passes(int argc, char **argv, qo_ctx *cx) {
     return 0;
 }
 
+/* ---- run ------------------------------------------------------------------------------------ */
+
+/* mkdir -p */
+static qo_status make_dirs(qo_ctx *cx, const char *dir) {
+    char *p = qo_strdup(dir);
+    qo_status s = QO_OK;
+    for (char *q = p + 1;; q++) {
+        bool end = !*q;
+        if (*q != '/' && !end) continue;
+        *q = 0;
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            qo_loc l = {.file = p, .node_index = -1};
+            s = qo_error(cx, QO_ERR_IO, &l, "cannot create directory: %s", strerror(errno));
+            break;
+        }
+        if (end) break;
+        *q = '/';
+    }
+    struct stat st;
+    if (s == QO_OK && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))) {
+        qo_loc l = {.file = dir, .node_index = -1};
+        s = qo_error(cx, QO_ERR_IO, &l, "not a directory");
+    }
+    free(p);
+    return s;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* "a, b, c" of the main graph's inputs that need feeding. */
+static void input_names(const qo_graph *g, char *buf, size_t cap) {
+    size_t k = 0;
+    buf[0] = 0;
+    for (uint32_t i = 0; i < g->ninputs && k < cap; i++) {
+        if (g->vals[g->inputs[i]].cref) continue;
+        int w = snprintf(buf + k, cap - k, "%s'%s'", k ? ", " : "", qo_val_name(g, g->inputs[i]));
+        if (w > 0) k += (size_t)w;
+    }
+}
+
+static int cmd_run(int argc, char **argv, qo_ctx *cx) {
+    enum { O_THREADS = 256, O_REPEAT };
+    static const struct option lo[] = {{"input", required_argument, 0, 'i'},
+                                       {"output-dir", required_argument, 0, 'o'},
+                                       {"threads", required_argument, 0, O_THREADS},
+                                       {"repeat", required_argument, 0, O_REPEAT},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
+    const char **specs = calloc((size_t)argc + 1, sizeof *specs);
+    unsigned nspecs = 0;
+    const char *outdir = NULL;
+    long repeat = 1;
+    bool timing = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "i:o:h", lo, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 'i': specs[nspecs++] = optarg; break;
+        case 'o': outdir = optarg; break;
+        case O_THREADS:
+            if (strtol(optarg, &end, 10) < 1 || *end) {
+                free(specs);
+                return usage_error(usage_run, "--threads needs a positive integer, got '%s'", optarg);
+            }
+            break;
+        case O_REPEAT:
+            repeat = strtol(optarg, &end, 10);
+            if (repeat < 1 || *end || repeat > 1000000) {
+                free(specs);
+                return usage_error(usage_run, "--repeat needs a positive integer, got '%s'", optarg);
+            }
+            timing = true;
+            break;
+        case 'h': free(specs); fputs(usage_run, stdout); return 0;
+        default: free(specs); fputs(usage_run, stderr); return 1;
+        }
+    }
+    if (argc - optind != 1) {
+        free(specs);
+        return usage_error(usage_run, "expected one MODEL argument%s", "");
+    }
+    if (!outdir) {
+        free(specs);
+        return usage_error(usage_run, "missing --output-dir DIR%s", "");
+    }
+    const char *path = argv[optind];
+    qo_module *m;
+    if (load_model(cx, path, &m) != QO_OK) {
+        free(specs);
+        return 1;
+    }
+    const qo_graph *g = qo_module_main(m);
+    qo_loc ml = {.file = path, .node_index = -1};
+    uint32_t nin = g ? g->ninputs : 0, nout = g ? g->noutputs : 0;
+    qo_tensor *ins = calloc(nin + 1, sizeof *ins), *outs = calloc(nout + 1, sizeof *outs);
+    const qo_tensor **feed = calloc(nin + 1, sizeof *feed);
+    const char **files = calloc(nin + 1, sizeof *files);
+    double *lat = calloc((size_t)repeat, sizeof *lat);
+    qo_status s = QO_OK;
+    char names[1024];
+    if (!g) {
+        s = qo_error(cx, QO_ERR_INVALID_MODEL, &ml, "the model has no main graph");
+        goto out;
+    }
+    input_names(g, names, sizeof names);
+    uint32_t nneed = 0, only = 0;
+    for (uint32_t i = 0; i < nin; i++)
+        if (!g->vals[g->inputs[i]].cref) nneed++, only = i;
+
+    /* match each --input to a graph input: NAME=FILE (the longest NAME that is an input name
+     * wins, so names and paths may contain '='), or a bare FILE for a single-input model */
+    for (unsigned k = 0; k < nspecs; k++) {
+        const char *sp = specs[k], *file = NULL;
+        uint32_t slot = UINT32_MAX;
+        for (const char *eq = strchr(sp, '='); eq; eq = strchr(eq + 1, '='))
+            for (uint32_t i = 0; i < nin; i++) {
+                const char *nm = qo_val_name(g, g->inputs[i]);
+                if (strlen(nm) == (size_t)(eq - sp) && !strncmp(nm, sp, (size_t)(eq - sp))) {
+                    slot = i;
+                    file = eq + 1;
+                }
+            }
+        if (slot == UINT32_MAX) {
+            const char *eq = strchr(sp, '=');
+            if (eq) {
+                s = qo_error(cx, QO_ERR_USAGE, &ml, "unknown input '%.*s' in --input %s; the model's inputs are %s",
+                             (int)(eq - sp), sp, sp, names[0] ? names : "(none)");
+                goto out;
+            }
+            if (nneed != 1) {
+                s = qo_error(cx, QO_ERR_USAGE, &ml,
+                             "--input %s has no NAME=: that form needs a model with one input, this one has %u (%s)",
+                             sp, nneed, names[0] ? names : "none");
+                goto out;
+            }
+            slot = only;
+            file = sp;
+        }
+        if (files[slot]) {
+            s = qo_error(cx, QO_ERR_USAGE, &ml, "input '%s' is given twice (%s and %s)",
+                         qo_val_name(g, g->inputs[slot]), files[slot], file);
+            goto out;
+        }
+        files[slot] = file;
+    }
+    for (uint32_t i = 0; i < nin; i++) {
+        if (!files[i]) {
+            if (g->vals[g->inputs[i]].cref) continue;
+            s = qo_error(cx, QO_ERR_USAGE, &ml, "missing input '%s': give --input %s=FILE.npy",
+                         qo_val_name(g, g->inputs[i]), qo_val_name(g, g->inputs[i]));
+            goto out;
+        }
+        if ((s = qo_npy_read(cx, files[i], &ins[i])) != QO_OK) goto out;
+        if ((s = qo_interp_check_input(cx, m, i, &ins[i])) != QO_OK) {
+            qo_loc fl = {.file = files[i], .node_index = -1};
+            qo_note(cx, &fl, "the array for input '%s' was read from this file", qo_val_name(g, g->inputs[i]));
+            goto out;
+        }
+        feed[i] = &ins[i];
+    }
+    if ((s = make_dirs(cx, outdir)) != QO_OK) goto out;
+    for (long r = 0; r < repeat; r++) {
+        for (uint32_t i = 0; i < nout; i++) qo_tensor_free(&outs[i]);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        s = qo_interp_run(cx, m, feed, nin, outs, nout);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (s != QO_OK) goto out;
+        lat[r] = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    }
+    for (uint32_t i = 0; i < nout; i++) {
+        const char *nm = qo_val_name(g, qo_graph_output(g, i));
+        size_t dl = strlen(outdir), nl = strlen(nm);
+        char *fp = malloc(dl + nl + 32);
+        if (!fp) abort();
+        memcpy(fp, outdir, dl);
+        fp[dl] = '/';
+        char *q = fp + dl + 1;
+        if (!nl) q += sprintf(q, "output_%u", i);
+        for (size_t j = 0; j < nl; j++) {
+            char ch = nm[j];
+            bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+                      ch == '.' || ch == '-';
+            *q++ = ok ? ch : '_';
+        }
+        strcpy(q, ".npy");
+        s = qo_npy_write(cx, fp, &outs[i]);
+        free(fp);
+        if (s != QO_OK) goto out;
+    }
+    if (timing) {
+        qsort(lat, (size_t)repeat, sizeof *lat, cmp_double);
+        double med = repeat % 2 ? lat[repeat / 2] : (lat[repeat / 2 - 1] + lat[repeat / 2]) / 2;
+        printf("latency: median %.3f ms over %ld run%s (min %.3f ms, max %.3f ms)\n", med, repeat,
+               repeat == 1 ? "" : "s", lat[0], lat[repeat - 1]);
+    }
+out:
+    for (uint32_t i = 0; i < nin; i++) qo_tensor_free(&ins[i]);
+    for (uint32_t i = 0; i < nout; i++) qo_tensor_free(&outs[i]);
+    free(ins);
+    free(outs);
+    free(feed);
+    free(files);
+    free(lat);
+    free(specs);
+    qo_module_free(m);
+    return finish(s);
+}
+
 int main(int argc, char **argv) {
     static const struct {
         const char *name;
         int (*fn)(int, char **, qo_ctx *);
     } cmds[] = {{"inspect", cmd_inspect}, {"print", cmd_print},   {"convert", cmd_convert},
-                {"opt", cmd_opt},         {"verify", cmd_verify}, {"passes", cmd_passes}};
+                {"opt", cmd_opt},         {"verify", cmd_verify}, {"passes", cmd_passes},
+                {"run", cmd_run}};
     qo_ctx cx;
     qo_ctx_init(&cx);
     if (argc < 2) {
