@@ -551,9 +551,9 @@ static qo_status k_gather(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, 
     for (int64_t i = 0; i < ni; i++) {
         if (idx[i] < 0) idx[i] += n;
         if (idx[i] < 0 || idx[i] >= n) {
+            int64_t bad = idx[i] < 0 ? idx[i] - n : idx[i];
             qo_free(idx);
-            return BAD("index %lld is out of range for axis extent %lld", (long long)(idx[i] < 0 ? idx[i] - n : idx[i]),
-                       (long long)n);
+            return BAD("index %lld is out of range for axis extent %lld", (long long)bad, (long long)n);
         }
     }
     qo_status s = qo_tensor_make(k->cx, out, x->elem, r, dims);
