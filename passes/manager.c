@@ -490,6 +490,7 @@ static qo_status run_fixpoint(pm_run *r, pl_elem *e, bool *changed) {
         e->runs++;
         if (!ch) break;
         *changed = true;
+        e->changes++;
         if (it >= e->max) {
             qo_loc l = {.file = "pipeline", .line = 1, .col = e->col, .node_index = -1};
             return qo_error(r->cx, QO_ERR_LIMIT, &l,
