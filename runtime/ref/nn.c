@@ -420,7 +420,7 @@ static qo_status k_matmul(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, 
         sb[i] = db == 1 ? 0 : mb;
         ma *= da, mb *= db;
     }
-    int64_t odims[QO_MAX_RANK];
+    int64_t odims[QO_MAX_RANK + 2] = {0};
     int orank = 0;
     for (int i = 0; i < brank; i++) odims[orank++] = bdims[i];
     if (a->rank > 1) odims[orank++] = M;
@@ -789,7 +789,7 @@ static qo_status global_pool(qo_kctx *k, const qo_tensor *const *in, qo_tensor *
         return kerr(k, QO_ERR_UNSUPPORTED, "%s: element type %s is not supported", op_name(k),
                     qo_elem_name(e) ? qo_elem_name(e) : "?");
     if (x->rank < 2) return kerr(k, QO_ERR_INVALID_MODEL, "%s: input rank %d, expected at least 2", op_name(k), (int)x->rank);
-    int64_t odims[QO_MAX_RANK];
+    int64_t odims[QO_MAX_RANK] = {0};
     for (int i = 0; i < x->rank; i++) odims[i] = i < 2 ? x->dims[i] : 1;
     QO_TRY(qo_tensor_make(k->cx, &out[0], e, x->rank, odims));
     int64_t NC = x->dims[0] * x->dims[1], S = prod(x->dims, 2, x->rank);

@@ -210,7 +210,7 @@ static qo_status arg_reduce(qo_kctx *k, const qo_tensor *const *in, qo_tensor *o
     bool keep = qo_kattr_int(k, "keepdims", 1) != 0, last = qo_kattr_int(k, "select_last_index", 0) != 0;
     int64_t len = x->dims[axis];
     if (len == 0) return qo_kerr(k, QO_ERR_INVALID_MODEL, "%s: reduction over an empty axis", op_name(k));
-    int64_t odims[QO_MAX_RANK];
+    int64_t odims[QO_MAX_RANK] = {0};
     int orank = 0;
     for (int i = 0; i < r; i++) {
         if (i != axis) odims[orank++] = x->dims[i];
@@ -297,7 +297,7 @@ static qo_status k_topk(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, qo
         return qo_kerr(k, QO_ERR_INVALID_MODEL, "TopK: k = %lld is out of range [0, %lld]", (long long)kk, (long long)len);
     bool largest = qo_kattr_int(k, "largest", 1) != 0;
     /* sorted=0 leaves the order unspecified: the sorted order is a valid answer */
-    int64_t odims[QO_MAX_RANK];
+    int64_t odims[QO_MAX_RANK] = {0};
     memcpy(odims, x->dims, sizeof(int64_t) * (size_t)r);
     odims[axis] = kk;
     QO_TRY(qo_tensor_make(k->cx, &out[0], e, r, odims));
