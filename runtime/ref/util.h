@@ -251,13 +251,15 @@ static inline void qo_store_i64(void *p, int e, int64_t i, int64_t v) {
 }
 
 /* ---- rounding ----------------------------------------------------------------------------------- */
-/* Round half to even on the exact value (never C round()); NaN/inf pass through; keeps -0. */
+/* Round half to even on the exact value (never C round()); NaN/inf pass through; keeps -0.
+ * The tie test compares x with floor(x) + 0.5, which is exact for |x| < 2^23 (x - floor(x) is not:
+ * for x in (-1, 0) it can round onto 0.5). */
 static inline float qo_rne(float x) {
     if (!(fabsf(x) < 0x1p23f)) return x; /* already integral, inf or NaN */
-    float f = floorf(x), d = x - f;      /* both exact */
+    float f = floorf(x), h = f + 0.5f;   /* both exact */
     float r;
-    if (d > 0.5f) r = f + 1.0f;
-    else if (d < 0.5f) r = f;
+    if (x > h) r = f + 1.0f;
+    else if (x < h) r = f;
     else r = fmodf(f, 2.0f) == 0.0f ? f : f + 1.0f;
     return r == 0.0f ? copysignf(0.0f, x) : r;
 }
@@ -269,17 +271,21 @@ static inline float qo_rne(float x) {
  * NaN and infinities pass through. */
 static inline float qo_round_apply(float x, qo_round mode) {
     if (!(fabsf(x) < 0x1p23f)) return x;
-    float f = floorf(x), d = x - f, r;
+    float f = floorf(x), h = f + 0.5f, r; /* exact: x is above, below or on the midpoint h */
+    int side = x > h ? 1 : x < h ? -1 : 0;
     switch (mode) {
     case QO_ROUND_HALF_EVEN: return qo_rne(x);
-    case QO_ROUND_HALF_UP: r = d > 0.5f ? f + 1 : d < 0.5f ? f : (x < 0 ? f : f + 1); break;
-    case QO_ROUND_HALF_DOWN: r = d > 0.5f ? f + 1 : d < 0.5f ? f : (x < 0 ? f + 1 : f); break;
+    case QO_ROUND_HALF_UP: r = side > 0 ? f + 1 : side < 0 ? f : (x < 0 ? f : f + 1); break;
+    case QO_ROUND_HALF_DOWN: r = side > 0 ? f + 1 : side < 0 ? f : (x < 0 ? f + 1 : f); break;
     case QO_ROUND_CEIL: r = ceilf(x); break;
     case QO_ROUND_FLOOR: r = f; break;
     case QO_ROUND_UP: r = x < 0 ? f : ceilf(x); break;
     case QO_ROUND_DOWN: r = truncf(x); break;
-    case QO_ROUND_HALF_POS_INF: r = d >= 0.5f ? f + 1 : f; break;
-    case QO_ROUND_DPU: return (x < 0 && d == 0.5f) ? (f + 1 == 0 ? -0.0f : f + 1) : qo_rne(x);
+    case QO_ROUND_HALF_POS_INF: r = side >= 0 ? f + 1 : f; break;
+    case QO_ROUND_DPU:
+        if (x < 0 && side == 0) r = f + 1;
+        else return qo_rne(x);
+        break;
     default: return qo_rne(x);
     }
     return r == 0.0f ? copysignf(0.0f, x) : r;
