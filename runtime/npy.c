@@ -170,11 +170,9 @@ qo_status qo_npy_parse(qo_ctx *cx, const char *name, const void *buf, size_t len
     size_t doff = hoff + hlen;
     /* size check before allocating: a huge shape in a small file must not allocate */
     uint64_t need = (uint64_t)size;
-    for (int32_t i = 0; i < rank; i++) {
-        if (dims[i] == 0) {
-            need = 0;
-            break;
-        }
+    for (int32_t i = 0; i < rank; i++)
+        if (dims[i] == 0) need = 0;
+    for (int32_t i = 0; i < rank && need; i++) {
         if (need > (uint64_t)(len - doff) / (uint64_t)dims[i]) {
             need = UINT64_MAX;
             break;
