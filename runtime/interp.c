@@ -95,7 +95,11 @@ static void note_unsupported(unsup **list, unsigned *nlist, const qo_graph *g, q
         (*nlist)++;
     }
     unsup *u = &(*list)[i];
-    if (u->count < 8) sb_add(&u->names, "%s'%s'", u->count ? ", " : "", qo_str(g->m, nd->name));
+    if (u->count < 8 && nd->name)
+        sb_add(&u->names, "%s'%s'", u->count ? ", " : "", qo_str(g->m, nd->name));
+    else if (u->count < 8) /* unnamed: its position in its graph */
+        sb_add(&u->names, "%s#%" PRId64 "%s", u->count ? ", " : "", qo_node_loc(g, n).node_index,
+               g->index ? " of a subgraph" : "");
     else if (u->count == 8) sb_add(&u->names, ", ...");
     u->count++;
 }
