@@ -1,6 +1,7 @@
 /* runtime/ref/nn.c — reference kernels: Conv, ConvTranspose, Gemm, MatMul, BatchNormalization,
  * InstanceNormalization, LayerNormalization, LRN, MaxPool, AveragePool, GlobalAveragePool,
- * GlobalMaxPool, Softmax, LogSoftmax.
+ * GlobalMaxPool, Softmax, LogSoftmax; also LpPool, GlobalLpPool, MaxUnpool, LpNormalization,
+ * MeanVarianceNormalization.
  *
  * Plain scalar loops. Float kernels compute in float32: dot products accumulate in natural order
  * (Conv: over (c, k1, k2, ...) with the bias added last, as onnxruntime's im2col + GEMM does),
@@ -870,6 +871,205 @@ static qo_status k_logsoftmax(qo_kctx *k, const qo_tensor *const *in, uint32_t n
     return softmax(k, in, out, true);
 }
 
+/* ---- LpPool / GlobalLpPool ------------------------------------------------------------------ */
+static float lp_root(float sum, int64_t p) {
+    return p == 1 ? sum : p == 2 ? sqrtf(sum) : powf(sum, 1.0f / (float)p);
+}
+static float lp_term(float v, int64_t p) {
+    float a = fabsf(v);
+    return p == 1 ? a : p == 2 ? a * a : powf(a, (float)p);
+}
+
+static qo_status k_lppool(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, qo_tensor *out, uint32_t nout) {
+    const qo_tensor *x = in[0];
+    (void)nin, (void)nout;
+    QO_TRY(need_f32(k, x, "X"));
+    int64_t p = qo_attr_int(k->g, k->n, "p", 2);
+    if (p < 1) return kerr(k, QO_ERR_INVALID_MODEL, "LpPool: p must be positive");
+    geom g;
+    QO_TRY(window_geom(k, x, NULL, (int)qo_attr_int(k->g, k->n, "ceil_mode", 0), &g));
+    int nsp = g.nsp;
+    int64_t odims[QO_MAX_RANK] = {x->dims[0], x->dims[1]};
+    for (int i = 0; i < nsp; i++) odims[2 + i] = g.out[i];
+    QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, x->rank, odims));
+    int64_t NC = x->dims[0] * x->dims[1], isz = prod(g.in, 0, nsp), osz = prod(g.out, 0, nsp);
+    int64_t ksz = prod(g.ker, 0, nsp), rstr[QO_MAX_RANK];
+    rstr[nsp - 1] = 1;
+    for (int i = nsp - 2; i >= 0; i--) rstr[i] = rstr[i + 1] * g.in[i + 1];
+    const float *X = x->data;
+    float *Y = out[0].data;
+    for (int64_t nc = 0; nc < NC; nc++) {
+        int64_t oidx[QO_MAX_RANK] = {0};
+        for (int64_t op = 0; op < osz; op++) {
+            float sum = 0.0f;
+            int64_t kidx[QO_MAX_RANK] = {0};
+            for (int64_t kp = 0; kp < ksz; kp++) {
+                int64_t off = 0;
+                bool inside = true;
+                for (int i = 0; i < nsp; i++) {
+                    int64_t q = oidx[i] * g.str[i] - g.pb[i] + kidx[i] * g.dil[i];
+                    if (q < 0 || q >= g.in[i]) inside = false;
+                    off += q * rstr[i];
+                }
+                if (inside) sum += lp_term(X[nc * isz + off], p);
+                next_index(kidx, g.ker, nsp);
+            }
+            Y[nc * osz + op] = lp_root(sum, p);
+            next_index(oidx, g.out, nsp);
+        }
+    }
+    return QO_OK;
+}
+
+static qo_status k_globallppool(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, qo_tensor *out,
+                                uint32_t nout) {
+    const qo_tensor *x = in[0];
+    (void)nin, (void)nout;
+    QO_TRY(need_f32(k, x, "X"));
+    if (x->rank < 2) return kerr(k, QO_ERR_INVALID_MODEL, "GlobalLpPool: input rank %d, expected at least 2", (int)x->rank);
+    int64_t p = qo_attr_int(k->g, k->n, "p", 2);
+    if (p < 1) return kerr(k, QO_ERR_INVALID_MODEL, "GlobalLpPool: p must be positive");
+    int64_t odims[QO_MAX_RANK];
+    for (int i = 0; i < x->rank; i++) odims[i] = i < 2 ? x->dims[i] : 1;
+    QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, x->rank, odims));
+    int64_t NC = x->dims[0] * x->dims[1], S = prod(x->dims, 2, x->rank);
+    const float *X = x->data;
+    float *Y = out[0].data;
+    for (int64_t nc = 0; nc < NC; nc++) {
+        float sum = 0.0f;
+        for (int64_t i = 0; i < S; i++) sum += lp_term(X[nc * S + i], p);
+        Y[nc] = lp_root(sum, p);
+    }
+    return QO_OK;
+}
+
+/* ---- MaxUnpool ------------------------------------------------------------------------------ */
+static qo_status k_maxunpool(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, qo_tensor *out,
+                             uint32_t nout) {
+    const qo_tensor *x = in[0], *ind = in[1], *os = nin > 2 ? in[2] : NULL;
+    (void)nout;
+    QO_TRY(need_f32(k, x, "X"));
+    if (ind->elem != QO_I64 || ind->rank != x->rank || qo_tensor_numel(ind) != qo_tensor_numel(x))
+        return kerr(k, QO_ERR_INVALID_MODEL, "MaxUnpool: I must be int64 with X's shape");
+    if (x->rank < 3) return kerr(k, QO_ERR_INVALID_MODEL, "MaxUnpool: X has rank %d", (int)x->rank);
+    int nsp = x->rank - 2;
+    /* the indices address the default output shape (N, C, (in-1)*s - pads + k); output_shape,
+     * when given, only enlarges the tensor they are scattered into */
+    int64_t ddims[QO_MAX_RANK] = {x->dims[0], x->dims[1]}, odims[QO_MAX_RANK];
+    int64_t ks[QO_MAX_RANK], v[2 * QO_MAX_RANK], st[QO_MAX_RANK], pads[2 * QO_MAX_RANK] = {0};
+    if (attr_ints(k, "kernel_shape", ks, QO_MAX_RANK) != nsp)
+        return kerr(k, QO_ERR_INVALID_MODEL, "MaxUnpool: kernel_shape must have %d entries", nsp);
+    int n = attr_ints(k, "strides", v, QO_MAX_RANK);
+    for (int i = 0; i < nsp; i++) st[i] = n == nsp ? v[i] : 1;
+    n = attr_ints(k, "pads", v, 2 * QO_MAX_RANK);
+    for (int i = 0; i < 2 * nsp && n == 2 * nsp; i++) pads[i] = v[i];
+    for (int i = 0; i < nsp; i++) ddims[2 + i] = (x->dims[2 + i] - 1) * st[i] - pads[i] - pads[nsp + i] + ks[i];
+    memcpy(odims, ddims, sizeof odims);
+    if (os) {
+        if (os->elem != QO_I64 || qo_tensor_numel(os) != x->rank)
+            return kerr(k, QO_ERR_INVALID_MODEL, "MaxUnpool: output_shape must be int64 with %d entries", (int)x->rank);
+        for (int i = 0; i < x->rank; i++) {
+            odims[i] = ((const int64_t *)os->data)[i];
+            if (odims[i] < ddims[i])
+                return kerr(k, QO_ERR_INVALID_MODEL, "MaxUnpool: output_shape is smaller than the unpooled shape");
+        }
+    }
+    QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, x->rank, odims));
+    int64_t total = prod(ddims, 0, x->rank), cnt = qo_tensor_numel(x);
+    const float *X = x->data;
+    const int64_t *I = ind->data;
+    float *Y = out[0].data;
+    for (int64_t i = 0; i < cnt; i++) {
+        if (I[i] < 0 || I[i] >= total)
+            return kerr(k, QO_ERR_INVALID_MODEL, "MaxUnpool: index %lld out of range [0, %lld)", (long long)I[i], (long long)total);
+        int64_t rem = I[i], o = 0, mul = 1;
+        for (int d = x->rank - 1; d >= 0; d--) {
+            o += (rem % ddims[d]) * mul;
+            rem /= ddims[d];
+            mul *= odims[d];
+        }
+        Y[o] = X[i];
+    }
+    return QO_OK;
+}
+
+/* ---- LpNormalization, MeanVarianceNormalization ----------------------------------------------- */
+static qo_status k_lpnorm(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, qo_tensor *out, uint32_t nout) {
+    const qo_tensor *x = in[0];
+    (void)nin, (void)nout;
+    QO_TRY(need_f32(k, x, "input"));
+    int64_t axis = qo_attr_int(k->g, k->n, "axis", -1), p = qo_attr_int(k->g, k->n, "p", 2);
+    if (axis < 0) axis += x->rank;
+    if (axis < 0 || axis >= x->rank) return kerr(k, QO_ERR_INVALID_MODEL, "LpNormalization: axis out of range");
+    if (p != 1 && p != 2) return kerr(k, QO_ERR_INVALID_MODEL, "LpNormalization: p must be 1 or 2");
+    QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, x->rank, x->dims));
+    int64_t outer = prod(x->dims, 0, (int)axis), len = x->dims[axis], inner = prod(x->dims, (int)axis + 1, x->rank);
+    const float *X = x->data;
+    float *Y = out[0].data;
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            const float *xp = X + o * len * inner + i;
+            float *yp = Y + o * len * inner + i;
+            float s = 0.0f;
+            for (int64_t j = 0; j < len; j++) s += lp_term(xp[j * inner], p);
+            float nrm = lp_root(s, p);
+            for (int64_t j = 0; j < len; j++) yp[j * inner] = nrm != 0.0f ? xp[j * inner] / nrm : 0.0f;
+        }
+    return QO_OK;
+}
+
+static qo_status k_mvn(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, qo_tensor *out, uint32_t nout) {
+    const qo_tensor *x = in[0];
+    (void)nin, (void)nout;
+    QO_TRY(need_f32(k, x, "X"));
+    int r = x->rank;
+    bool mask[QO_MAX_RANK] = {0};
+    int64_t ax[QO_MAX_RANK];
+    int n = attr_ints(k, "axes", ax, QO_MAX_RANK);
+    if (n == -2) return kerr(k, QO_ERR_INVALID_MODEL, "MeanVarianceNormalization: bad axes");
+    if (n < 0) { /* default [0, 2, 3] */
+        ax[0] = 0, ax[1] = 2, ax[2] = 3;
+        n = 3;
+    }
+    for (int i = 0; i < n; i++) {
+        int64_t a = ax[i] < 0 ? ax[i] + r : ax[i];
+        if (a < 0 || a >= r) return kerr(k, QO_ERR_INVALID_MODEL, "MeanVarianceNormalization: axis %lld out of range", (long long)ax[i]);
+        mask[a] = true;
+    }
+    QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, r, x->dims));
+    /* statistics indexed like the reduced (keepdims) tensor */
+    int64_t sstr[QO_MAX_RANK], s = 1, cnt = 1;
+    for (int i = r - 1; i >= 0; i--) {
+        sstr[i] = mask[i] ? 0 : s;
+        if (!mask[i]) s *= x->dims[i];
+        else cnt *= x->dims[i];
+    }
+    int64_t nst = s, total = qo_tensor_numel(x);
+    float *sum = qo_calloc((size_t)(nst ? nst : 1) * 2, sizeof(float)), *sq = sum + (nst ? nst : 1);
+    const float *X = x->data;
+    float *Y = out[0].data;
+    int64_t idx[QO_MAX_RANK] = {0};
+    int64_t *map = qo_malloc((size_t)(total ? total : 1) * sizeof *map);
+    for (int64_t i = 0; i < total; i++) {
+        int64_t o = 0;
+        for (int d = 0; d < r; d++) o += idx[d] * sstr[d];
+        map[i] = o;
+        sum[o] += X[i];
+        sq[o] += X[i] * X[i];
+        next_index(idx, x->dims, r);
+    }
+    /* ONNX function body: (X - E[X]) / (sqrt(E[X^2] - E[X]^2) + 1e-9) */
+    for (int64_t o = 0; o < nst; o++) {
+        float m = sum[o] / (float)cnt;
+        sum[o] = m;
+        sq[o] = sqrtf(sq[o] / (float)cnt - m * m) + 1e-9f;
+    }
+    for (int64_t i = 0; i < total; i++) Y[i] = (X[i] - sum[map[i]]) / sq[map[i]];
+    qo_free(map);
+    qo_free(sum);
+    return QO_OK;
+}
+
 /* Fills the nn family's rows of the kernel table. */
 void qo_ref_register_nn(qo_ref_kernel *table) {
     table[QO_OP_CONV] = k_conv;
@@ -886,4 +1086,9 @@ void qo_ref_register_nn(qo_ref_kernel *table) {
     table[QO_OP_GLOBALMAXPOOL] = k_globalmaxpool;
     table[QO_OP_SOFTMAX] = k_softmax;
     table[QO_OP_LOGSOFTMAX] = k_logsoftmax;
+    table[QO_OP_LPPOOL] = k_lppool;
+    table[QO_OP_GLOBALLPPOOL] = k_globallppool;
+    table[QO_OP_MAXUNPOOL] = k_maxunpool;
+    table[QO_OP_LPNORMALIZATION] = k_lpnorm;
+    table[QO_OP_MEANVARIANCENORMALIZATION] = k_mvn;
 }

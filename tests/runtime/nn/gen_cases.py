@@ -192,5 +192,14 @@ case("topk_opset9_k_attribute_axis0", "TopK", [("x", xf)],
      [("v", np.array([[2, 4, 4, 2, 4, 3]], dtype=np.float32)), ("i", np.array([[1, 0, 0, 0, 0, 1]], dtype=np.int64))],
      dict(axis=0, k=1), opset=9)
 
+# ---- LpPool / GlobalLpPool / LpNormalization -------------------------------------------------
+x = f32(1, 2, 6, 7)
+y = F.lp_pool2d(T(x), 2, (2, 3), stride=2)
+case("lppool2d_p2_stride2", "LpPool", [("x", x)], [("y", N(y))], dict(kernel_shape=[2, 3], strides=[2, 2], p=2), opset=11)
+y = (np.abs(x.astype(np.float64)) ** 3).sum(axis=(2, 3), keepdims=True) ** (1 / 3)
+case("globallppool_p3", "GlobalLpPool", [("x", x)], [("y", y.astype(np.float32))], dict(p=3))
+y = x / np.abs(x).sum(axis=1, keepdims=True)
+case("lpnormalization_p1_axis1", "LpNormalization", [("x", x)], [("y", y.astype(np.float32))], dict(axis=1, p=1))
+
 print(f"{len(NAMES)} cases in {OUT} (listed in cases.txt):")
 print("\n".join(NAMES))
