@@ -999,24 +999,25 @@ typedef struct rz_axis {
     int *cnt;
 } rz_axis;
 
-/* Input coordinate of output coordinate o on axis d. As in ONNX's reference, length_resized is
+/* Input coordinate of output coordinate o on axis d, computed in float32 as onnxruntime does (the
+ * rounding of nearest modes depends on it). As in ONNX's reference, length_resized is
  * scale * length_original (not rounded: it differs from lout when scales do not divide). */
 static double rz_coord(const rz_params *p, int d, int64_t o, int64_t lin, int64_t lout) {
-    double x = (double)o, s = p->scale[d], lr = s * (double)lin;
+    float x = (float)o, s = (float)p->scale[d], lr = s * (float)lin, li = (float)lin;
     switch (p->ctm) {
-    case CT_HALF_PIXEL: return (x + 0.5) / s - 0.5;
-    case CT_PYTORCH_HALF_PIXEL: return lr > 1 ? (x + 0.5) / s - 0.5 : 0.0;
-    case CT_ALIGN_CORNERS: return lr == 1 ? 0.0 : x * (double)(lin - 1) / (lr - 1);
+    case CT_HALF_PIXEL: return (x + 0.5f) / s - 0.5f;
+    case CT_PYTORCH_HALF_PIXEL: return lr > 1 ? (x + 0.5f) / s - 0.5f : 0.0f;
+    case CT_ALIGN_CORNERS: return lr == 1 ? 0.0f : x * (li - 1) / (lr - 1);
     case CT_ASYMMETRIC: return x / s;
-    case CT_TF_HALF_PIXEL_FOR_NN: return (x + 0.5) / s;
+    case CT_TF_HALF_PIXEL_FOR_NN: return (x + 0.5f) / s;
     case CT_HALF_PIXEL_SYMMETRIC: {
-        double adj = (double)lout / lr, center = (double)lin / 2;
-        return center * (1 - adj) + (x + 0.5) / s - 0.5;
+        float adj = (float)lout / lr, center = li / 2, offset = center * (1 - adj);
+        return (float)((double)offset + ((double)x + 0.5) / (double)s - 0.5); /* in double, as onnxruntime */
     }
     default: { /* tf_crop_and_resize */
-        double lo = p->roi_lo[d], hi = p->roi_hi[d];
-        if (lr == 1) return 0.5 * (lo + hi) * (double)(lin - 1);
-        return lo * (double)(lin - 1) + x * (hi - lo) * (double)(lin - 1) / (lr - 1);
+        float lo = (float)p->roi_lo[d], hi = (float)p->roi_hi[d];
+        if (lr == 1) return 0.5f * (lo + hi) * (li - 1);
+        return lo * (li - 1) + x * (hi - lo) * (li - 1) / (lr - 1);
     }
     }
 }
@@ -1033,7 +1034,11 @@ static void rz_build_axis(const rz_params *p, int d, int64_t lin, int64_t lout, 
             ax->cnt[o] = 0;
             continue;
         }
-        if (p->mode == RZ_NEAREST) {
+        if (p->mode == RZ_NEAREST && p->scale[d] == 1 && lin == lout && p->ctm != CT_TF_CROP_AND_RESIZE) {
+            ti[0] = o; /* onnxruntime leaves unscaled axes alone (tf_half_pixel_for_nn would shift them) */
+            tw[0] = 1;
+            ax->cnt[o] = 1;
+        } else if (p->mode == RZ_NEAREST) {
             double f = floor(x), r;
             switch (p->nearest) {
             case NM_ROUND_PREFER_FLOOR: r = x - f == 0.5 ? f : floor(x + 0.5); break;
@@ -1290,7 +1295,7 @@ static qo_status k_resize(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, 
             int64_t d = axes[i];
             if (pol == 0) {
                 od[d] = sz[i];
-                p.scale[d] = (double)sz[i] / (double)x->dims[d];
+                p.scale[d] = (float)sz[i] / (float)x->dims[d];
             } else {
                 p.scale[d] = common;
                 od[d] = (int64_t)nearbyint(common * (double)x->dims[d]);

@@ -353,6 +353,19 @@ ort_case('resize10_nearest_down_ort', 'Resize', [('x', xi), ('s', np.array([1, 1
 ort_case('resize10_nearest_up_ort', 'Resize', [('x', x12), ('s', np.array([1, 1, 1.5, 3], f32))], 10,
          {'mode': 'nearest'})
 ort_case('resize10_linear_ort', 'Resize', [('x', xi), ('s', np.array([1, 1, 0.5, 1.5], f32))], 10, {'mode': 'linear'})
+# opset 19 modes: onnxruntime's float32 coordinates (the rounding of nearest modes depends on them)
+xr4 = np.random.default_rng(7).standard_normal((1, 2, 5, 7)).astype(f32)
+s19 = np.array([1, 1, 0.6, 1.7], f32)
+ort_case('resize19_half_pixel_symmetric_nearest_floor_ort', 'Resize', [('x', xr4), ('roi', None), ('s', s19)], 19,
+         {'mode': 'nearest', 'coordinate_transformation_mode': 'half_pixel_symmetric', 'nearest_mode': 'floor'})
+ort_case('resize19_half_pixel_symmetric_linear_ort', 'Resize', [('x', xr4), ('roi', None), ('s', s19)], 19,
+         {'mode': 'linear', 'coordinate_transformation_mode': 'half_pixel_symmetric'})
+ort_case('resize19_tf_half_pixel_for_nn_ceil_ort', 'Resize', [('x', xr4), ('roi', None), ('s', s19)], 19,
+         {'mode': 'nearest', 'coordinate_transformation_mode': 'tf_half_pixel_for_nn', 'nearest_mode': 'ceil'})
+ort_case('resize19_half_pixel_round_prefer_ceil_ort', 'Resize', [('x', xr4), ('roi', None), ('s', s19)], 19,
+         {'mode': 'nearest', 'nearest_mode': 'round_prefer_ceil'})
+ort_case('resize19_cubic_exclude_outside_ort', 'Resize', [('x', xr4), ('roi', None), ('s', np.array([1, 1, 2, 0.5], f32))],
+         19, {'mode': 'cubic', 'exclude_outside': 1, 'cubic_coeff_a': -0.5})
 
 # ---- CumSum / Trilu / OneHot / Compress / Scatter ------------------------------------------------------
 case('cumsum_int64_exclusive_reverse', 'CumSum', [('x', xi64), ('a', np.array(1, np.int32))],
