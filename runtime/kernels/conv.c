@@ -1,0 +1,350 @@
+/* runtime/kernels/conv.c — Conv (im2col + sgemm, 1x1 as plain sgemm, direct depthwise) and
+ * ConvTranspose (sgemm + col2im), with a fused bias + activation epilogue.
+ *
+ * Work is cut into tasks (image, group, column block) so that both threads have work at batch 1;
+ * each task builds the im2col block of its columns in per-thread scratch and multiplies it with
+ * the group's weights straight into the output (ldc = output plane size). */
+#pragma GCC optimize("O3")
+#include "runtime/kernels/internal.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+/* ---- shared helpers ------------------------------------------------------------------------- */
+void qo_k_geom3_fill(qo_k_geom3 *g, int nsp, const int64_t *in, const int64_t *out, const int64_t *ker,
+                     const int64_t *str, const int64_t *dil, const int64_t *pad, const int64_t *pad_end) {
+    int off = 3 - nsp;
+    for (int i = 0; i < 3; i++) {
+        int s = i - off;
+        bool real = s >= 0;
+        g->in[i] = real ? in[s] : 1;
+        g->out[i] = real ? out[s] : 1;
+        g->ker[i] = real ? ker[s] : 1;
+        g->str[i] = real ? str[s] : 1;
+        g->dil[i] = real ? dil[s] : 1;
+        g->pad[i] = real ? pad[s] : 0;
+        g->pad_end[i] = real && pad_end ? pad_end[s] : 0;
+    }
+    g->isz = g->in[0] * g->in[1] * g->in[2];
+    g->osz = g->out[0] * g->out[1] * g->out[2];
+    g->ksz = g->ker[0] * g->ker[1] * g->ker[2];
+}
+
+static inline float act1(float v, qo_k_act a) {
+    if (a.kind == QO_K_ACT_RELU) return v > 0.0f ? v : 0.0f;
+    if (a.kind == QO_K_ACT_CLIP) {
+        v = v < a.lo ? a.lo : v;
+        return v > a.hi ? a.hi : v;
+    }
+    return v;
+}
+
+void qo_k_epilogue(float *y, int64_t rows, int64_t cols, int64_t ld, const float *bias, qo_k_act act) {
+    if (!bias && act.kind == QO_K_ACT_NONE) return;
+    for (int64_t r = 0; r < rows; r++) {
+        float *yr = y + r * ld;
+        float bv = bias ? bias[r] : 0.0f;
+        if (act.kind == QO_K_ACT_NONE) {
+            for (int64_t c = 0; c < cols; c++) yr[c] += bv;
+        } else if (act.kind == QO_K_ACT_RELU) {
+            for (int64_t c = 0; c < cols; c++) {
+                float v = yr[c] + bv;
+                yr[c] = v > 0.0f ? v : 0.0f;
+            }
+        } else {
+            float lo = act.lo, hi = act.hi;
+            for (int64_t c = 0; c < cols; c++) {
+                float v = yr[c] + bv;
+                v = v < lo ? lo : v;
+                yr[c] = v > hi ? hi : v;
+            }
+        }
+    }
+}
+
+void qo_k_epilogue_cols(float *y, int64_t rows, int64_t cols, int64_t ld, const float *bias, qo_k_act act) {
+    if (!bias && act.kind == QO_K_ACT_NONE) return;
+    for (int64_t r = 0; r < rows; r++) {
+        float *yr = y + r * ld;
+        if (bias)
+            for (int64_t c = 0; c < cols; c++) yr[c] += bias[c];
+        if (act.kind != QO_K_ACT_NONE)
+            for (int64_t c = 0; c < cols; c++) yr[c] = act1(yr[c], act);
+    }
+}
+
+void *qo_k_scratch(qo_pool *pool, int tid, size_t bytes, void **owned) {
+    *owned = NULL;
+    if (pool) return qo_pool_scratch(pool, tid, bytes);
+    *owned = qo_malloc(bytes ? bytes : 1);
+    return *owned;
+}
+
+void qo_k_scratch_release(void *owned) { qo_free(owned); }
+
+/* ---- im2col --------------------------------------------------------------------------------- */
+/* Copies columns [j0, j1) of the im2col matrix of one image/group (Cg channels at xg) into col
+ * (row-major, K = Cg * ksz rows of j1 - j0). */
+static void im2col(const qo_k_geom3 *g, int64_t Cg, const float *xg, int64_t j0, int64_t j1, float *col) {
+    int64_t cbw = j1 - j0, OW = g->out[2], OH = g->out[1];
+    int64_t IW = g->in[2], IH = g->in[1], ID = g->in[0];
+    int64_t sw = g->str[2];
+    int64_t r = 0;
+    for (int64_t c = 0; c < Cg; c++) {
+        const float *xc = xg + c * g->isz;
+        for (int64_t kd = 0; kd < g->ker[0]; kd++)
+            for (int64_t kh = 0; kh < g->ker[1]; kh++)
+                for (int64_t kw = 0; kw < g->ker[2]; kw++, r++) {
+                    float *dst = col + r * cbw;
+                    int64_t j = j0;
+                    int64_t ow = j % OW, t = j / OW, oh = t % OH, od = t / OH;
+                    int64_t woff = kw * g->dil[2] - g->pad[2];
+                    /* output columns whose tap kw lands inside the row: [wlo, whi) */
+                    int64_t wlo = woff < 0 ? qo_k_cdiv(-woff, sw) : 0;
+                    int64_t whi = IW - 1 - woff < 0 ? 0 : (IW - 1 - woff) / sw + 1;
+                    if (whi > OW) whi = OW;
+                    while (j < j1) {
+                        int64_t run = qo_k_min64(OW - ow, j1 - j);
+                        int64_t id = od * g->str[0] - g->pad[0] + kd * g->dil[0];
+                        int64_t ih = oh * g->str[1] - g->pad[1] + kh * g->dil[1];
+                        if (id < 0 || id >= ID || ih < 0 || ih >= IH || wlo >= whi) {
+                            memset(dst, 0, (size_t)run * sizeof *dst);
+                        } else {
+                            const float *row = xc + (id * IH + ih) * IW + woff;
+                            int64_t a = qo_k_max64(ow, wlo), b = qo_k_min64(ow + run, whi);
+                            if (a > b) a = b;
+                            int64_t t0 = a - ow, t1 = b - ow;
+                            for (int64_t q = 0; q < t0; q++) dst[q] = 0.0f;
+                            if (sw == 1) {
+                                memcpy(dst + t0, row + a, (size_t)(t1 - t0) * sizeof *dst);
+                            } else {
+                                for (int64_t q = t0; q < t1; q++) dst[q] = row[(ow + q) * sw];
+                            }
+                            for (int64_t q = t1; q < run; q++) dst[q] = 0.0f;
+                        }
+                        dst += run, j += run, ow = 0;
+                        if (++oh == OH) oh = 0, od++;
+                    }
+                }
+    }
+}
+
+/* ---- Conv ----------------------------------------------------------------------------------- */
+typedef struct conv_job {
+    const qo_k_conv_params *p;
+    qo_k_geom3 g;
+    const float *x, *w, *b;
+    float *y;
+    qo_pool *pool;
+    int64_t Cg, Mg, K, cb, nblk;
+    bool direct_b; /* 1x1, stride 1, no padding: x is the GEMM operand */
+} conv_job;
+
+static void conv_task(void *ctx, int64_t begin, int64_t end, int tid) {
+    conv_job *cj = ctx;
+    const qo_k_conv_params *p = cj->p;
+    int64_t osz = cj->g.osz, K = cj->K, Mg = cj->Mg, Cg = cj->Cg;
+    void *owned = NULL;
+    float *col = NULL;
+    if (!cj->direct_b) col = qo_k_scratch(cj->pool, tid, (size_t)(K * cj->cb) * sizeof(float), &owned);
+    for (int64_t t = begin; t < end; t++) {
+        int64_t blk = t % cj->nblk, ng = t / cj->nblk, grp = ng % p->group, n = ng / p->group;
+        int64_t j0 = blk * cj->cb, j1 = qo_k_min64(osz, j0 + cj->cb), cbw = j1 - j0;
+        const float *xg = cj->x + (n * p->C + grp * Cg) * cj->g.isz;
+        const float *B;
+        int64_t ldb;
+        if (cj->direct_b) {
+            B = xg + j0, ldb = cj->g.isz;
+        } else {
+            im2col(&cj->g, Cg, xg, j0, j1, col);
+            B = col, ldb = cbw;
+        }
+        float *yb = cj->y + (n * p->M + grp * Mg) * osz + j0;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Mg, (int)cbw, (int)K, 1.0f,
+                    cj->w + grp * Mg * K, (int)K, B, (int)ldb, 0.0f, yb, (int)osz);
+        qo_k_epilogue(yb, Mg, cbw, osz, cj->b ? cj->b + grp * Mg : NULL, p->act);
+    }
+    qo_k_scratch_release(owned);
+}
+
+/* Depthwise (group == C == M): one output plane per task, summed in the reference's tap order. */
+typedef struct dw_job {
+    const qo_k_conv_params *p;
+    qo_k_geom3 g;
+    const float *x, *w, *b;
+    float *y;
+} dw_job;
+
+static void dw_task(void *ctx, int64_t begin, int64_t end, int tid) {
+    dw_job *dj = ctx;
+    const qo_k_geom3 *g = &dj->g;
+    const qo_k_conv_params *p = dj->p;
+    (void)tid;
+    int64_t OD = g->out[0], OH = g->out[1], OW = g->out[2];
+    int64_t IH = g->in[1], IW = g->in[2];
+    int64_t sw = g->str[2], dw = g->dil[2];
+    for (int64_t t = begin; t < end; t++) {
+        int64_t c = t % p->C;
+        const float *xp = dj->x + t * g->isz, *wc = dj->w + c * g->ksz;
+        float *yp = dj->y + t * g->osz;
+        float bv = dj->b ? dj->b[c] : 0.0f;
+        for (int64_t od = 0; od < OD; od++) {
+            int64_t ds = od * g->str[0] - g->pad[0], dlo, dhi;
+            qo_k_taps(ds, g->dil[0], g->ker[0], g->in[0], &dlo, &dhi);
+            for (int64_t oh = 0; oh < OH; oh++) {
+                int64_t hs = oh * g->str[1] - g->pad[1], hlo, hhi;
+                qo_k_taps(hs, g->dil[1], g->ker[1], IH, &hlo, &hhi);
+                float *yr = yp + (od * OH + oh) * OW;
+                for (int64_t ow = 0; ow < OW; ow++) yr[ow] = 0.0f;
+                for (int64_t kd = dlo; kd < dhi; kd++)
+                    for (int64_t kh = hlo; kh < hhi; kh++) {
+                        const float *xr = xp + ((ds + kd * g->dil[0]) * IH + hs + kh * g->dil[1]) * IW;
+                        const float *wr = wc + (kd * g->ker[1] + kh) * g->ker[2];
+                        for (int64_t kw = 0; kw < g->ker[2]; kw++) {
+                            float wv = wr[kw];
+                            int64_t woff = kw * dw - g->pad[2];
+                            int64_t a = woff < 0 ? qo_k_cdiv(-woff, sw) : 0;
+                            int64_t e = IW - 1 - woff < 0 ? 0 : (IW - 1 - woff) / sw + 1;
+                            if (e > OW) e = OW;
+                            const float *xs = xr + woff;
+                            if (sw == 1) {
+                                for (int64_t ow = a; ow < e; ow++) yr[ow] += xs[ow] * wv;
+                            } else if (sw == 2) {
+                                for (int64_t ow = a; ow < e; ow++) yr[ow] += xs[2 * ow] * wv;
+                            } else {
+                                for (int64_t ow = a; ow < e; ow++) yr[ow] += xs[ow * sw] * wv;
+                            }
+                        }
+                    }
+                if (dj->b || p->act.kind != QO_K_ACT_NONE)
+                    for (int64_t ow = 0; ow < OW; ow++) yr[ow] = act1(yr[ow] + bv, p->act);
+            }
+        }
+    }
+}
+
+void qo_k_conv_f32(const qo_k_conv_params *p, const float *x, const float *w, const float *b, float *y,
+                   qo_pool *pool) {
+    qo_k_geom3 g;
+    qo_k_geom3_fill(&g, p->nsp, p->in, p->out, p->ker, p->str, p->dil, p->pad, NULL);
+    if (p->N == 0 || p->M == 0 || g.osz == 0) return;
+    int64_t Cg = p->C / p->group, Mg = p->M / p->group;
+    int nth = qo_pool_size(pool);
+    if (p->group == p->C && p->group == p->M) {
+        dw_job dj = {p, g, x, w, b, y};
+        int64_t work = g.osz * g.ksz;
+        qo_pool_for(pool, p->N * p->C, qo_k_max64(1, 16384 / (work ? work : 1)), dw_task, &dj);
+        return;
+    }
+    conv_job cj = {.p = p, .g = g, .x = x, .w = w, .b = b, .y = y, .pool = pool, .Cg = Cg, .Mg = Mg};
+    cj.K = Cg * g.ksz;
+    if (cj.K == 0) { /* no input channels: bias only */
+        for (int64_t n = 0; n < p->N; n++) {
+            float *yn = y + n * p->M * g.osz;
+            memset(yn, 0, (size_t)(p->M * g.osz) * sizeof *y);
+            qo_k_epilogue(yn, p->M, g.osz, g.osz, b, p->act);
+        }
+        return;
+    }
+    cj.direct_b = g.ksz == 1 && g.str[0] == 1 && g.str[1] == 1 && g.str[2] == 1 && g.pad[0] == 0 &&
+                  g.pad[1] == 0 && g.pad[2] == 0 && g.osz == g.isz;
+    /* column blocks: enough tasks for every thread, im2col block at most ~2 MB */
+    int64_t ng = p->N * p->group, nblk = 1;
+    if (ng < nth) nblk = qo_k_cdiv(nth, ng);
+    int64_t cap = qo_k_max64(64, (int64_t)(2u << 20) / (int64_t)sizeof(float) / cj.K);
+    int64_t cb = qo_k_cdiv(g.osz, nblk);
+    if (!cj.direct_b && cb > cap) cb = cap;
+    if (cb < g.osz) cb = qo_k_min64(g.osz, (cb + 15) / 16 * 16);
+    /* tiny problems: one task */
+    if (Mg * g.osz * cj.K * ng < 32768) cb = g.osz;
+    cj.cb = cb;
+    cj.nblk = qo_k_cdiv(g.osz, cb);
+    qo_pool_for(pool, ng * cj.nblk, 1, conv_task, &cj);
+}
+
+void qo_k_conv2d_f32(const qo_k_conv_params *p, const float *x, const float *w, const float *b, float *y,
+                     qo_pool *pool) {
+    qo_k_conv_f32(p, x, w, b, y, pool);
+}
+
+/* ---- ConvTranspose -------------------------------------------------------------------------- */
+typedef struct convt_job {
+    const qo_k_conv_params *p;
+    qo_k_geom3 g; /* in = x extents, out = y extents */
+    const float *x, *w, *b;
+    float *y;
+    qo_pool *pool;
+    int64_t Cg, Mg, mb, nmb;
+} convt_job;
+
+static void convt_task(void *ctx, int64_t begin, int64_t end, int tid) {
+    convt_job *cj = ctx;
+    const qo_k_conv_params *p = cj->p;
+    const qo_k_geom3 *g = &cj->g;
+    int64_t isz = g->isz, osz = g->osz, ksz = g->ksz, Cg = cj->Cg, Mg = cj->Mg;
+    void *owned = NULL;
+    float *col = qo_k_scratch(cj->pool, tid, (size_t)(cj->mb * ksz * isz) * sizeof(float), &owned);
+    for (int64_t t = begin; t < end; t++) {
+        int64_t blk = t % cj->nmb, ng = t / cj->nmb, grp = ng % p->group, n = ng / p->group;
+        int64_t m0 = blk * cj->mb, m1 = qo_k_min64(Mg, m0 + cj->mb), rows = (m1 - m0) * ksz;
+        const float *xg = cj->x + (n * p->C + grp * Cg) * isz;
+        /* W_g is [Cg, Mg * ksz]; col = W_g[:, m0*ksz .. m1*ksz]^T x_g  ([rows, isz]) */
+        const float *wg = cj->w + grp * Cg * Mg * ksz + m0 * ksz;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, (int)isz, (int)Cg, 1.0f, wg,
+                    (int)(Mg * ksz), xg, (int)isz, 0.0f, col, (int)isz);
+        for (int64_t m = m0; m < m1; m++) {
+            int64_t mo = grp * Mg + m;
+            float *ym = cj->y + (n * p->M + mo) * osz;
+            memset(ym, 0, (size_t)osz * sizeof *ym);
+            const float *cm = col + (m - m0) * ksz * isz;
+            int64_t kp = 0;
+            for (int64_t kd = 0; kd < g->ker[0]; kd++)
+                for (int64_t kh = 0; kh < g->ker[1]; kh++)
+                    for (int64_t kw = 0; kw < g->ker[2]; kw++, kp++) {
+                        const float *cr = cm + kp * isz;
+                        for (int64_t id = 0; id < g->in[0]; id++) {
+                            int64_t pd = id * g->str[0] - g->pad[0] + kd * g->dil[0];
+                            if (pd < 0 || pd >= g->out[0]) continue;
+                            for (int64_t ih = 0; ih < g->in[1]; ih++) {
+                                int64_t ph = ih * g->str[1] - g->pad[1] + kh * g->dil[1];
+                                if (ph < 0 || ph >= g->out[1]) continue;
+                                const float *cx = cr + (id * g->in[1] + ih) * g->in[2];
+                                float *yr = ym + (pd * g->out[1] + ph) * g->out[2];
+                                int64_t woff = kw * g->dil[2] - g->pad[2], sw = g->str[2];
+                                int64_t a = woff < 0 ? qo_k_cdiv(-woff, sw) : 0;
+                                int64_t e = g->out[2] - 1 - woff < 0 ? 0 : (g->out[2] - 1 - woff) / sw + 1;
+                                if (e > g->in[2]) e = g->in[2];
+                                for (int64_t iw = a; iw < e; iw++) yr[iw * sw + woff] += cx[iw];
+                            }
+                        }
+                    }
+            qo_k_epilogue(ym, 1, osz, osz, cj->b ? cj->b + mo : NULL, p->act);
+        }
+    }
+    qo_k_scratch_release(owned);
+}
+
+void qo_k_convtranspose_f32(const qo_k_conv_params *p, const float *x, const float *w, const float *b,
+                            float *y, qo_pool *pool) {
+    qo_k_geom3 g;
+    qo_k_geom3_fill(&g, p->nsp, p->in, p->out, p->ker, p->str, p->dil, p->pad, NULL);
+    if (p->N == 0 || p->M == 0 || g.osz == 0) return;
+    convt_job cj = {.p = p, .g = g, .x = x, .w = w, .b = b, .y = y, .pool = pool};
+    cj.Cg = p->C / p->group, cj.Mg = p->M / p->group;
+    if (cj.Cg == 0 || g.isz == 0) {
+        for (int64_t n = 0; n < p->N; n++) {
+            float *yn = y + n * p->M * g.osz;
+            memset(yn, 0, (size_t)(p->M * g.osz) * sizeof *y);
+            qo_k_epilogue(yn, p->M, g.osz, g.osz, b, p->act);
+        }
+        return;
+    }
+    int nth = qo_pool_size(pool);
+    int64_t ng = p->N * p->group, nmb = 1;
+    if (ng < nth) nmb = qo_k_min64(cj.Mg, qo_k_cdiv(nth, ng));
+    int64_t cap = qo_k_max64(1, (int64_t)(4u << 20) / (int64_t)sizeof(float) / (g.ksz * g.isz));
+    cj.mb = qo_k_min64(qo_k_cdiv(cj.Mg, nmb), cap);
+    cj.nmb = qo_k_cdiv(cj.Mg, cj.mb);
+    qo_pool_for(pool, ng * cj.nmb, 1, convt_task, &cj);
+}

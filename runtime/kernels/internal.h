@@ -1,0 +1,42 @@
+/* runtime/kernels/internal.h — helpers shared by the kernel files (not part of the ABI). */
+#ifndef QOPT_RUNTIME_KERNELS_INTERNAL_H
+#define QOPT_RUNTIME_KERNELS_INTERNAL_H
+
+#include "runtime/kernels/kernels.h"
+
+#include <stdlib.h>
+
+/* Spatial geometry padded to 3-D (leading dims of extent 1), so one loop nest serves 1-D..3-D. */
+typedef struct qo_k_geom3 {
+    int64_t in[3], out[3], ker[3], str[3], dil[3], pad[3], pad_end[3];
+    int64_t isz, osz, ksz;
+} qo_k_geom3;
+
+/* Fills g from nsp-dim arrays (pad_end may be NULL: zeros). */
+void qo_k_geom3_fill(qo_k_geom3 *g, int nsp, const int64_t *in, const int64_t *out, const int64_t *ker,
+                     const int64_t *str, const int64_t *dil, const int64_t *pad, const int64_t *pad_end);
+
+/* Adds per-row bias (bias[r], may be NULL) then the activation, over rows x cols at stride ld. */
+void qo_k_epilogue(float *y, int64_t rows, int64_t cols, int64_t ld, const float *bias, qo_k_act act);
+/* Adds per-column bias (bias[c], may be NULL) then the activation. */
+void qo_k_epilogue_cols(float *y, int64_t rows, int64_t cols, int64_t ld, const float *bias, qo_k_act act);
+
+/* Scratch for thread tid: from the pool, or (pool NULL) a buffer the caller frees with
+ * qo_k_scratch_release. */
+void *qo_k_scratch(qo_pool *pool, int tid, size_t bytes, void **owned);
+void qo_k_scratch_release(void *owned);
+
+static inline int64_t qo_k_min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t qo_k_max64(int64_t a, int64_t b) { return a > b ? a : b; }
+static inline int64_t qo_k_cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* Valid kernel taps of one dim: k in [*lo, *hi) keeps 0 <= start + k * d < in. */
+static inline void qo_k_taps(int64_t start, int64_t d, int64_t ker, int64_t in, int64_t *lo, int64_t *hi) {
+    int64_t l = start < 0 ? qo_k_cdiv(-start, d) : 0;
+    int64_t h = in - 1 - start < 0 ? 0 : (in - 1 - start) / d + 1;
+    if (h > ker) h = ker;
+    if (l > h) l = h;
+    *lo = l, *hi = h;
+}
+
+#endif

@@ -1,0 +1,153 @@
+/* runtime/kernels/kernels.h — optimized float32 kernels for the heavy ops, and their thread pool.
+ *
+ * Two layers:
+ *   1. Plain C kernels (qo_k_*_f32): no IR, no diagnostics, no failure modes. Shapes and attributes
+ *      arrive already resolved in a params struct; buffers are dense row-major NC... float32 and
+ *      must not overlap. The LLVM JIT calls these through function pointers.
+ *   2. Node adapters (qo_k_node_run): the same signature and semantics as a reference kernel
+ *      (runtime/rt.h), so an interpreter, a test or a benchmark can swap them in op by op. They
+ *      resolve attributes exactly as runtime/ref/nn.c does and return QO_ERR_UNSUPPORTED without a
+ *      diagnostic for the forms they do not cover, malformed nodes included (the caller then runs
+ *      the reference kernel, which reports those).
+ *
+ * Numerics: results agree with the reference kernels to about 1e-6 relative (GEMM reorders the
+ * sums, so they are not bit-exact). Depthwise convolution, pooling and softmax follow the
+ * reference's summation order.
+ *
+ * Threads: every kernel takes a qo_pool (NULL = run on the calling thread). The pool owns its
+ * worker threads and per-thread scratch memory (im2col buffers), so a kernel call does not allocate
+ * after the first call with a given size. OpenBLAS is set to one thread when a pool is created:
+ * the pool parallelizes around sgemm (see docs/PERFORMANCE.md for the measurement). */
+#ifndef QOPT_RUNTIME_KERNELS_KERNELS_H
+#define QOPT_RUNTIME_KERNELS_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- thread pool ---------------------------------------------------------------------------- */
+typedef struct qo_pool qo_pool;
+
+/* Body of a parallel for: processes indices [begin, end); tid in [0, qo_pool_size) identifies the
+ * thread (for per-thread scratch). */
+typedef void (*qo_pool_fn)(void *ctx, int64_t begin, int64_t end, int tid);
+
+/* Creates a pool of nthreads threads in all (the caller counts as one; 0 = all online cores).
+ * Idle workers sleep on a condition variable. Also sets OpenBLAS to one thread. NULL if thread
+ * creation fails. */
+qo_pool *qo_pool_new(int nthreads);
+/* Joins the workers and frees the pool and its scratch. NULL is a no-op. */
+void qo_pool_free(qo_pool *p);
+/* Number of threads (1 for a NULL pool). */
+int qo_pool_size(const qo_pool *p);
+/* Runs fn over [0, n) split into chunks of at least `grain` indices, on all threads of p (the caller
+ * included), and returns when every chunk is done. A NULL pool, n <= grain, or a call from inside a
+ * running parallel for (nesting) runs fn(ctx, 0, n, 0) on the calling thread. One parallel for at a
+ * time per pool (calls from several application threads are serialized). */
+void qo_pool_for(qo_pool *p, int64_t n, int64_t grain, qo_pool_fn fn, void *ctx);
+/* Per-thread scratch of at least `bytes` bytes (64-byte aligned), valid until the next call with
+ * the same tid or qo_pool_free. p NULL: not allowed (kernels allocate themselves then). */
+void *qo_pool_scratch(qo_pool *p, int tid, size_t bytes);
+
+/* ---- fused epilogue ------------------------------------------------------------------------- */
+typedef enum qo_k_act_kind { QO_K_ACT_NONE = 0, QO_K_ACT_RELU = 1, QO_K_ACT_CLIP = 2 } qo_k_act_kind;
+typedef struct qo_k_act {
+    int32_t kind;  /* qo_k_act_kind, applied after the bias: Relu max(x, 0); Clip min(max(x, lo), hi) */
+    float lo, hi;  /* Clip bounds */
+} qo_k_act;
+
+/* ---- Conv ----------------------------------------------------------------------------------- */
+#define QO_K_MAX_SP 3 /* spatial dims handled by the kernels (1-D, 2-D, 3-D) */
+
+typedef struct qo_k_conv_params {
+    int32_t nsp;                 /* spatial dims, 1..QO_K_MAX_SP */
+    int64_t N, C, M, group;      /* batch, input channels, output channels, groups (C, M divisible) */
+    int64_t in[QO_K_MAX_SP];     /* input spatial extents */
+    int64_t out[QO_K_MAX_SP];    /* output spatial extents */
+    int64_t ker[QO_K_MAX_SP];    /* kernel extents */
+    int64_t str[QO_K_MAX_SP];    /* strides (>= 1) */
+    int64_t dil[QO_K_MAX_SP];    /* dilations (>= 1) */
+    int64_t pad[QO_K_MAX_SP];    /* padding at the beginning of each dim (the end follows from out) */
+    qo_k_act act;                /* fused activation after the bias */
+} qo_k_conv_params;
+
+/* Conv: y[N, M, out...] = conv(x[N, C, in...], w[M, C/group, ker...]) + b[M] (b may be NULL), then
+ * p->act. Depthwise (group == C == M) runs a direct kernel, 1x1/stride 1/no pad runs sgemm on x,
+ * everything else im2col + sgemm per (image, group, column block). */
+void qo_k_conv2d_f32(const qo_k_conv_params *p, const float *x, const float *w, const float *b, float *y,
+                     qo_pool *pool);
+/* Same function under an N-D name (nsp 1..3); qo_k_conv2d_f32 also takes any nsp. */
+void qo_k_conv_f32(const qo_k_conv_params *p, const float *x, const float *w, const float *b, float *y,
+                   qo_pool *pool);
+
+/* ConvTranspose: y[N, M, out...] from x[N, C, in...] and w[C, M/group, ker...] (+ b[M]), via sgemm
+ * (W^T x per group) and col2im. Here p->in are the input extents of x, p->out the output extents,
+ * p->pad the begin pads of the output; p->act applies after the bias. */
+void qo_k_convtranspose_f32(const qo_k_conv_params *p, const float *x, const float *w, const float *b,
+                            float *y, qo_pool *pool);
+
+/* ---- Gemm / MatMul -------------------------------------------------------------------------- */
+typedef struct qo_k_gemm_params {
+    int64_t M, N, K;
+    int32_t transA, transB;      /* A is [M, K] ([K, M] if transA); B is [K, N] ([N, K] if transB) */
+    float alpha, beta;
+    int64_t c_rs, c_cs;          /* element strides of C over rows and columns (0 = broadcast) */
+    qo_k_act act;
+} qo_k_gemm_params;
+
+/* Y[M, N] = alpha * op(A) op(B) + beta * C (C may be NULL: no term), then p->act. */
+void qo_k_gemm_f32(const qo_k_gemm_params *p, const float *A, const float *B, const float *C, float *Y,
+                   qo_pool *pool);
+
+#define QO_K_MAX_BATCH_RANK 8
+typedef struct qo_k_matmul_params {
+    int64_t M, N, K;             /* each batch: A [M, K] x B [K, N] -> Y [M, N], all dense */
+    int32_t brank;               /* batch dims of the output (0 = plain 2-D) */
+    int64_t bdims[QO_K_MAX_BATCH_RANK];
+    int64_t astr[QO_K_MAX_BATCH_RANK], bstr[QO_K_MAX_BATCH_RANK]; /* element strides of A's and B's
+                                    batch dims (0 = broadcast); Y's batches are dense in order */
+    qo_k_act act;
+} qo_k_matmul_params;
+
+/* Batched MatMul with broadcasting: for every batch index, Y = A B (+ bias[N] per row if bias is
+ * not NULL), then p->act. */
+void qo_k_matmul_f32(const qo_k_matmul_params *p, const float *A, const float *B, const float *bias,
+                     float *Y, qo_pool *pool);
+
+/* ---- pooling -------------------------------------------------------------------------------- */
+typedef struct qo_k_pool_params {
+    int32_t nsp;                 /* spatial dims, 1..QO_K_MAX_SP */
+    int64_t N, C;
+    int64_t in[QO_K_MAX_SP], out[QO_K_MAX_SP], ker[QO_K_MAX_SP];
+    int64_t str[QO_K_MAX_SP], dil[QO_K_MAX_SP];
+    int64_t pad[QO_K_MAX_SP], pad_end[QO_K_MAX_SP];  /* pad_end: AveragePool count_include_pad */
+    int32_t count_include_pad;   /* AveragePool: divide by the window size clipped to the padded
+                                    input instead of by the number of valid elements */
+} qo_k_pool_params;
+
+/* MaxPool (no Indices output) over x[N, C, in...] into y[N, C, out...]. */
+void qo_k_maxpool_f32(const qo_k_pool_params *p, const float *x, float *y, qo_pool *pool);
+/* AveragePool (sum of the valid elements in window order, divided by the count). */
+void qo_k_avgpool_f32(const qo_k_pool_params *p, const float *x, float *y, qo_pool *pool);
+/* GlobalAveragePool / GlobalMaxPool: y[nc] = mean / max of x[nc, 0..S) for nc in [0, NC). */
+void qo_k_global_avgpool_f32(int64_t NC, int64_t S, const float *x, float *y, qo_pool *pool);
+void qo_k_global_maxpool_f32(int64_t NC, int64_t S, const float *x, float *y, qo_pool *pool);
+
+/* ---- softmax -------------------------------------------------------------------------------- */
+/* Softmax (is_log = 0) or LogSoftmax over the middle dim of x viewed as [outer, len, inner]. */
+void qo_k_softmax_f32(int64_t outer, int64_t len, int64_t inner, int is_log, const float *x, float *y,
+                      qo_pool *pool);
+
+/* ---- node adapters (reference-kernel signature) --------------------------------------------- */
+#include "runtime/rt.h"
+
+/* Runs node k->n with the optimized kernels: Conv, ConvTranspose, Gemm, MatMul, MaxPool (without
+ * Indices), AveragePool, GlobalAveragePool, GlobalMaxPool, Softmax, LogSoftmax on float32; `act`
+ * (NULL = none) is fused into Conv/Gemm/MatMul. Semantics, output shapes and attribute handling
+ * match the reference kernel of the op. Returns QO_ERR_UNSUPPORTED with no diagnostic (and out
+ * untouched) for forms it does not cover and for malformed nodes: run the reference kernel then. */
+qo_status qo_k_node_run(qo_kctx *k, qo_pool *pool, const qo_k_act *act, const qo_tensor *const *in,
+                        uint32_t nin, qo_tensor *out, uint32_t nout);
+/* True if qo_k_node_run may handle op (it can still decline a particular node). */
+bool qo_k_node_supported(qo_op op);
+
+#endif

@@ -1,0 +1,166 @@
+/* runtime/kernels/pool.c — fixed-size thread pool with a blocking parallel for.
+ *
+ * Workers sleep on a condition variable between jobs (no spinning). A job is [0, n) cut into
+ * chunks; every thread, the caller included, claims chunks with an atomic counter, so uneven
+ * chunks balance themselves. The caller waits on a second condition variable until every worker
+ * has left the job. */
+#include "runtime/kernels/kernels.h"
+
+#include <cblas.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct scratch {
+    void *p;
+    size_t cap;
+    char pad_[64 - sizeof(void *) - sizeof(size_t)]; /* one cache line per thread */
+} scratch;
+
+struct qo_pool {
+    int nthreads;
+    pthread_t *threads;
+    pthread_mutex_t mu;
+    pthread_cond_t wake, done;
+    pthread_mutex_t job_mu; /* serializes qo_pool_for calls from several application threads */
+    uint64_t gen;          /* job generation, bumped per job */
+    int busy;              /* workers still inside the current job */
+    bool quit;
+    /* the current job */
+    qo_pool_fn fn;
+    void *ctx;
+    int64_t n, chunk, nchunks;
+    _Atomic int64_t next;
+    scratch *scr;
+};
+
+/* Inside a parallel for on this thread (nested calls run inline). */
+static _Thread_local int in_job;
+
+static void run_chunks(qo_pool *p, int tid) {
+    in_job = 1;
+    for (;;) {
+        int64_t c = atomic_fetch_add(&p->next, 1);
+        if (c >= p->nchunks) break;
+        int64_t b = c * p->chunk, e = b + p->chunk;
+        if (e > p->n) e = p->n;
+        p->fn(p->ctx, b, e, tid);
+    }
+    in_job = 0;
+}
+
+typedef struct worker_arg {
+    qo_pool *p;
+    int tid;
+} worker_arg;
+
+static void *worker(void *arg) {
+    worker_arg wa = *(worker_arg *)arg;
+    free(arg);
+    qo_pool *p = wa.p;
+    uint64_t seen = 0;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->quit && p->gen == seen) pthread_cond_wait(&p->wake, &p->mu);
+        if (p->quit) break;
+        seen = p->gen;
+        pthread_mutex_unlock(&p->mu);
+        run_chunks(p, wa.tid);
+        pthread_mutex_lock(&p->mu);
+        if (--p->busy == 0) pthread_cond_signal(&p->done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+qo_pool *qo_pool_new(int nthreads) {
+    if (nthreads <= 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        nthreads = c > 0 ? (int)c : 1;
+    }
+    qo_pool *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->nthreads = nthreads;
+    p->scr = calloc((size_t)nthreads, sizeof *p->scr);
+    p->threads = calloc((size_t)nthreads, sizeof *p->threads);
+    if (!p->scr || !p->threads) {
+        free(p->scr), free(p->threads), free(p);
+        return NULL;
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_mutex_init(&p->job_mu, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    pthread_cond_init(&p->done, NULL);
+    openblas_set_num_threads(1);
+    for (int t = 1; t < nthreads; t++) {
+        worker_arg *wa = malloc(sizeof *wa);
+        if (wa) wa->p = p, wa->tid = t;
+        if (!wa || pthread_create(&p->threads[t], NULL, worker, wa) != 0) {
+            free(wa);
+            p->nthreads = t; /* join the ones started */
+            qo_pool_free(p);
+            return NULL;
+        }
+    }
+    return p;
+}
+
+void qo_pool_free(qo_pool *p) {
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->quit = true;
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    for (int t = 1; t < p->nthreads; t++) pthread_join(p->threads[t], NULL);
+    for (int t = 0; t < p->nthreads; t++) free(p->scr[t].p);
+    pthread_mutex_destroy(&p->mu);
+    pthread_mutex_destroy(&p->job_mu);
+    pthread_cond_destroy(&p->wake);
+    pthread_cond_destroy(&p->done);
+    free(p->scr);
+    free(p->threads);
+    free(p);
+}
+
+int qo_pool_size(const qo_pool *p) { return p ? p->nthreads : 1; }
+
+void *qo_pool_scratch(qo_pool *p, int tid, size_t bytes) {
+    scratch *s = &p->scr[tid];
+    if (s->cap < bytes) {
+        free(s->p);
+        size_t cap = bytes + bytes / 4;
+        cap = (cap + 63) & ~(size_t)63;
+        s->p = aligned_alloc(64, cap);
+        if (!s->p) qo_die(__FILE__, __LINE__, "out of memory (%zu bytes of kernel scratch)", cap);
+        s->cap = cap;
+    }
+    return s->p;
+}
+
+void qo_pool_for(qo_pool *p, int64_t n, int64_t grain, qo_pool_fn fn, void *ctx) {
+    if (n <= 0) return;
+    if (grain < 1) grain = 1;
+    if (!p || p->nthreads == 1 || n <= grain || in_job) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    pthread_mutex_lock(&p->job_mu);
+    /* about 4 chunks per thread for balance, never below the grain */
+    int64_t chunk = (n + 4 * p->nthreads - 1) / (4 * p->nthreads);
+    if (chunk < grain) chunk = grain;
+    pthread_mutex_lock(&p->mu);
+    p->fn = fn, p->ctx = ctx, p->n = n, p->chunk = chunk;
+    p->nchunks = (n + chunk - 1) / chunk;
+    atomic_store(&p->next, 0);
+    p->busy = p->nthreads - 1;
+    p->gen++;
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    run_chunks(p, 0);
+    pthread_mutex_lock(&p->mu);
+    while (p->busy > 0) pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(&p->job_mu);
+}
