@@ -343,7 +343,8 @@ static qo_status run_loop(interp *I, frame *F, qo_node n, const qo_tensor *const
         bin[1] = &cnd;
         for (uint32_t i = 0; i < N; i++) bin[2 + i] = &carried[i];
         if ((s = run_graph(I, b, F, bin, N + 2, bout, b->noutputs)) != QO_OK) goto out;
-        if (in[1]) cond = truthy(&bout[0]);
+        /* as onnxruntime does, the body's condition counts even when the cond input is omitted */
+        cond = truthy(&bout[0]);
         qo_tensor_free(&bout[0]);
         for (uint32_t i = 0; i < N; i++) {
             qo_tensor_free(&carried[i]);
