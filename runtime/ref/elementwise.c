@@ -584,7 +584,12 @@ static qo_status k_clip(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, qo
 static int64_t f2i_trunc(double d, int dst) {
     switch (dst) {
     case QO_I64: return (d >= -0x1p63 && d < 0x1p63) ? (int64_t)d : INT64_MIN;
-    case QO_U32: return (d >= -0x1p63 && d < 0x1p63) ? (int64_t)(uint32_t)(int64_t)d : 0;
+    case QO_U32: { /* measured on onnxruntime 1.23: the unsigned split of cvttss2si, 32-bit */
+        bool hi = d >= 0x1p31;
+        double v = hi ? d - 0x1p31 : d;
+        uint32_t r = (v > -2147483649.0 && v < 2147483648.0) ? (uint32_t)(int32_t)v : 0x80000000u;
+        return (int64_t)(hi ? r ^ 0x80000000u : r);
+    }
     case QO_U64:
         if (!(d >= 0x1p63)) return (d >= -0x1p63 && d < 0x1p63) ? (int64_t)d : INT64_MIN;
         if (d - 0x1p63 < 0x1p63) return (int64_t)((uint64_t)(int64_t)(d - 0x1p63) ^ 0x8000000000000000ull);

@@ -104,6 +104,7 @@ static bool read_tensor(reader *r, const char *e, qo_ctx *cx, qo_tensor *t) {
         char *s = tok(r);
         if (!s) return false;
         if (isf) qo_store_f64(t->data, t->elem, i, strtod(s, NULL));
+        else if (t->elem == QO_U64) qo_store_i64(t->data, t->elem, i, (int64_t)strtoull(s, NULL, 10));
         else qo_store_i64(t->data, t->elem, i, strtoll(s, NULL, 10));
     }
     return true;
