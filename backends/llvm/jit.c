@@ -1,0 +1,1636 @@
+/* backends/llvm/jit.c — the LLVM 19 JIT: specialize a graph to static shapes, plan one arena, fuse
+ * elementwise chains into generated loop nests, call runtime kernels for everything else, optimize
+ * for the host CPU and run with ORC LLJIT.
+ *
+ * Compilation (qo_jit_compile):
+ *   1. a private copy of the module (printed and parsed back) gets the input shapes and runs
+ *      shape-infer + const-fold; every value a step reads or writes must end with a static shape;
+ *   2. grouping: walking the nodes backwards, every node with a native lowering (lower_ok) roots a
+ *      group and absorbs the lowerable producers whose result has the group's output shape and is
+ *      read only inside the group (and is no graph output): one loop nest computes the group's
+ *      root, intermediates stay in registers. Other nodes become kernel steps (the reference
+ *      kernel through the trampoline jit_call) or copy steps (Reshape and friends: a memcpy);
+ *   3. memory plan: each materialized intermediate gets an arena offset from its lifetime in steps
+ *      (greedy by size, best-fitting gap among the buffers whose lifetimes overlap); graph outputs
+ *      defined by a step are written in place into the caller's buffers;
+ *   4. codegen: one internal function per group (noalias pointer parameters, strided numpy
+ *      broadcasting with dimensions coalesced so the innermost loop is contiguous) and a main
+ *      function `qo_main(void **addr, qo_jit *j)` that runs the steps in order; `addr[v]` holds the
+ *      buffer of value v. Scalar math uses LLVM instructions and intrinsics only where they are
+ *      exact (IEEE + - * /, sqrt, fabs, floor, ceil, trunc, roundeven, compares, selects); every
+ *      libm function (expf, tanhf, erff, fmaxf, ...) is called at its address, so results are bit
+ *      for bit those of the reference kernels (runtime/ref/elementwise.c, quant.c);
+ *   5. the module is optimized with default<O3> for the host CPU and features and added to LLJIT.
+ * No fast-math flags are ever set: LLVM keeps IEEE semantics (no contraction, no reassociation). */
+#include "backends/llvm/jit.h"
+
+#include "passes/pass.h"
+#include "runtime/ref/util.h"
+
+#include <float.h>
+#include <inttypes.h>
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Core.h>
+#include <llvm-c/Error.h>
+#include <llvm-c/LLJIT.h>
+#include <llvm-c/Orc.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- compiled state --------------------------------------------------------------------------- */
+enum { L_NONE = 0, L_CONST, L_INPUT, L_ARENA, L_OUTPUT, L_REG };
+enum { S_LOOP = 1, S_KERNEL, S_COPY };
+
+typedef struct vinfo {
+    uint8_t elem;
+    uint8_t loc;       /* L_* */
+    uint8_t is_static; /* a tensor type with static shape */
+    int32_t rank;
+    int64_t dims[QO_MAX_RANK];
+    int64_t numel;
+    size_t nbytes;
+    uint32_t idx;      /* L_INPUT/L_OUTPUT: graph input/output index */
+    size_t off;        /* L_ARENA: offset */
+    int32_t def, last; /* lifetime in steps */
+} vinfo;
+
+typedef struct step {
+    uint8_t kind;
+    qo_node node;   /* kernel/copy node, or the group root */
+    uint32_t group; /* S_LOOP: group index */
+} step;
+
+typedef struct group {
+    qo_node root;
+    qo_node *members; /* program order */
+    uint32_t nmembers;
+} group;
+
+struct qo_jit {
+    qo_ctx *cx;
+    qo_module *m; /* private specialized copy */
+    qo_graph *g;
+    int64_t opset;
+    vinfo *vi;
+    uint32_t nvals;
+    step *steps;
+    uint32_t nsteps;
+    group *groups;
+    uint32_t ngroups;
+    void **addr;
+    qo_tensor *consts;   /* per value id: constant views */
+    qo_tensor *defaults; /* per graph input: default initializer views */
+    uint8_t *out_inplace;
+    char *arena;
+    LLVMOrcLLJITRef lljit;
+    int32_t (*fn)(void **addr, qo_jit *j);
+    qo_jit_stats st;
+};
+
+/* ---- small helpers ---------------------------------------------------------------------------- */
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static qo_loc graph_loc(const qo_module *m) {
+    qo_loc l = {.file = m->source_path ? qo_str(m, m->source_path) : NULL, .node_index = -1};
+    return l;
+}
+
+static qo_status llvm_err(qo_ctx *cx, const qo_loc *l, LLVMErrorRef e, const char *what) {
+    char *msg = LLVMGetErrorMessage(e); /* consumes e */
+    qo_status s = qo_error(cx, QO_ERR_BACKEND, l, "LLVM: %s: %s", what, msg);
+    LLVMDisposeErrorMessage(msg);
+    return s;
+}
+
+static void fmt_shape(int elem, int32_t rank, const int64_t *dims, char *buf, size_t cap) {
+    size_t k = (size_t)snprintf(buf, cap, "%s[", qo_elem_name(elem) ? qo_elem_name(elem) : "?");
+    for (int32_t i = 0; i < rank && k < cap; i++)
+        k += (size_t)snprintf(buf + k, cap - k, "%s%" PRId64, i ? "," : "", dims[i]);
+    if (k < cap) snprintf(buf + k, cap - k, "]");
+}
+
+static bool same_shape(const vinfo *a, const vinfo *b) {
+    if (a->rank != b->rank) return false;
+    for (int32_t d = 0; d < a->rank; d++)
+        if (a->dims[d] != b->dims[d]) return false;
+    return true;
+}
+
+/* ---- lowering rules --------------------------------------------------------------------------- */
+static bool is_reg_elem(int e) {
+    switch (e) {
+    case QO_F32: case QO_F64: case QO_BOOL: case QO_I8: case QO_U8: case QO_I16: case QO_U16: case QO_I32:
+    case QO_U32: case QO_I64: case QO_U64: case QO_I4: case QO_U4: return true;
+    default: return false;
+    }
+}
+static bool is_signed_int(int e) { return e == QO_I8 || e == QO_I16 || e == QO_I32 || e == QO_I64 || e == QO_I4; }
+
+static const vinfo *in_vi(const qo_jit *j, qo_node n, uint32_t i) {
+    qo_val v = qo_node_input(j->g, n, i);
+    return v ? &j->vi[v] : NULL;
+}
+static const vinfo *out_vi(const qo_jit *j, qo_node n) {
+    qo_val v = qo_node_output(j->g, n, 0);
+    return v ? &j->vi[v] : NULL;
+}
+
+static bool is_float_unary(qo_op op) {
+    switch (op) {
+    case QO_OP_ABS: case QO_OP_NEG: case QO_OP_SQRT: case QO_OP_EXP: case QO_OP_LOG: case QO_OP_RECIPROCAL:
+    case QO_OP_FLOOR: case QO_OP_CEIL: case QO_OP_ROUND: case QO_OP_ERF: case QO_OP_TANH: case QO_OP_SIGMOID:
+    case QO_OP_HARDSIGMOID: case QO_OP_HARDSWISH: case QO_OP_RELU: case QO_OP_LEAKYRELU: case QO_OP_ELU:
+    case QO_OP_SELU: case QO_OP_CELU: case QO_OP_THRESHOLDEDRELU: case QO_OP_SOFTPLUS: case QO_OP_SOFTSIGN:
+    case QO_OP_MISH: case QO_OP_GELU: case QO_OP_SHRINK: case QO_OP_SIGN: case QO_OP_SIN: case QO_OP_COS:
+    case QO_OP_TAN: case QO_OP_ASIN: case QO_OP_ACOS: case QO_OP_ATAN: case QO_OP_SINH: case QO_OP_COSH:
+    case QO_OP_ASINH: case QO_OP_ACOSH: case QO_OP_ATANH: return true;
+    default: return false;
+    }
+}
+
+/* Quantize/DequantizeLinear parameters: per-tensor (axis < 0) or per-axis (axis >= 0); false when
+ * the form is one the generated code does not handle (blocked, float8, bad shapes). */
+static bool qlinear_axis(const qo_jit *j, qo_node n, int32_t *axis) {
+    const vinfo *x = in_vi(j, n, 0), *s = in_vi(j, n, 1), *z = qo_node_get(j->g, n)->nin > 2 ? in_vi(j, n, 2) : NULL;
+    if (!x || !s) return false;
+    if (j->opset >= 21 && qo_attr_int(j->g, n, "block_size", 0) != 0) return false;
+    if (z && z->numel != s->numel) return false;
+    if (s->rank == 0 || (s->rank == 1 && s->numel == 1)) {
+        *axis = -1;
+        return true;
+    }
+    if (j->opset < 13 || s->rank != 1 || x->rank == 0) return false;
+    int64_t a = qo_attr_int(j->g, n, "axis", 1);
+    if (a < -x->rank || a >= x->rank) return false;
+    if (a < 0) a += x->rank;
+    if (s->dims[0] != x->dims[a]) return false;
+    if (z && (z->rank != 1 || z->dims[0] != s->dims[0])) return false;
+    *axis = (int32_t)a;
+    return true;
+}
+
+static bool qrange(int e, int64_t *lo, int64_t *hi) {
+    switch (e) {
+    case QO_U8: *lo = 0; *hi = 255; return true;
+    case QO_I8: *lo = -128; *hi = 127; return true;
+    case QO_U16: *lo = 0; *hi = 65535; return true;
+    case QO_I16: *lo = -32768; *hi = 32767; return true;
+    case QO_U4: *lo = 0; *hi = 15; return true;
+    case QO_I4: *lo = -8; *hi = 7; return true;
+    case QO_I32: *lo = INT32_MIN; *hi = INT32_MAX; return true;
+    default: return false;
+    }
+}
+
+/* A constant scalar input's value as double (bitwidths); false if not a constant. */
+static bool const_scalar(const qo_jit *j, qo_val v, double *out) {
+    if (!v || !(j->g->vals[v].flags & QO_VAL_CONST) || (j->g->vals[v].flags & QO_VAL_INPUT)) return false;
+    const qo_tensor *t = &j->consts[v];
+    if (qo_tensor_numel(t) != 1 || !t->data) return false;
+    *out = qo_load_f64(t->data, t->elem, 0);
+    return true;
+}
+
+static bool cast_elem_ok(int e) {
+    return e == QO_F32 || e == QO_F64 || e == QO_BOOL || e == QO_I8 || e == QO_U8 || e == QO_I16 || e == QO_U16 ||
+           e == QO_I32 || e == QO_I64 || e == QO_U32;
+}
+
+/* The node can be emitted as scalar code inside a loop nest (types and attribute forms checked). */
+static bool lower_ok(const qo_jit *j, qo_node n) {
+    const qo_nodedata *nd = qo_node_get(j->g, n);
+    qo_op op = (qo_op)nd->op;
+    if (op == QO_OP_UNKNOWN || nd->nout != 1) return false;
+    const vinfo *o = out_vi(j, n);
+    if (!o || !o->is_static) return false;
+    for (uint32_t i = 0; i < nd->nin; i++) {
+        const vinfo *x = in_vi(j, n, i);
+        if (x && (!x->is_static || !is_reg_elem(x->elem))) return false;
+    }
+    if (!is_reg_elem(o->elem)) return false;
+    const vinfo *x = nd->nin ? in_vi(j, n, 0) : NULL;
+    if (!x && op != QO_OP_UNKNOWN) return false;
+    if (is_float_unary(op)) {
+        if (nd->nin != 1 || x->elem != QO_F32 || o->elem != QO_F32) return false;
+        if (op == QO_OP_GELU) {
+            const qo_attr *a = qo_node_attr(j->g, n, "approximate");
+            if (a && a->kind == QO_ATTR_STRING && !(a->u.s.n == 4 && !memcmp(a->u.s.p, "none", 4)) &&
+                !(a->u.s.n == 4 && !memcmp(a->u.s.p, "tanh", 4)))
+                return false;
+        }
+        return true;
+    }
+    switch (op) {
+    case QO_OP_NOT: return x->elem == QO_BOOL && o->elem == QO_BOOL;
+    case QO_OP_ISNAN: case QO_OP_ISINF: return x->elem == QO_F32 && o->elem == QO_BOOL;
+    case QO_OP_ADD: case QO_OP_SUB: case QO_OP_MUL: case QO_OP_DIV: case QO_OP_POW:
+        return nd->nin == 2 && in_vi(j, n, 1) && x->elem == QO_F32 && in_vi(j, n, 1)->elem == QO_F32 &&
+               o->elem == QO_F32;
+    case QO_OP_PRELU:
+        return j->opset >= 7 && nd->nin == 2 && in_vi(j, n, 1) && x->elem == QO_F32 &&
+               in_vi(j, n, 1)->elem == QO_F32 && o->elem == QO_F32;
+    case QO_OP_SUM: case QO_OP_MEAN: case QO_OP_MIN: case QO_OP_MAX:
+        for (uint32_t i = 0; i < nd->nin; i++)
+            if (!in_vi(j, n, i) || in_vi(j, n, i)->elem != QO_F32) return false;
+        return o->elem == QO_F32;
+    case QO_OP_AND: case QO_OP_OR: case QO_OP_XOR:
+        return nd->nin == 2 && in_vi(j, n, 1) && x->elem == QO_BOOL && in_vi(j, n, 1)->elem == QO_BOOL;
+    case QO_OP_EQUAL: case QO_OP_LESS: case QO_OP_GREATER: case QO_OP_LESSOREQUAL: case QO_OP_GREATEROREQUAL: {
+        if (nd->nin != 2 || !in_vi(j, n, 1) || in_vi(j, n, 1)->elem != x->elem || o->elem != QO_BOOL) return false;
+        if (x->elem == QO_BOOL) return op == QO_OP_EQUAL;
+        return true;
+    }
+    case QO_OP_WHERE:
+        return nd->nin == 3 && in_vi(j, n, 1) && in_vi(j, n, 2) && x->elem == QO_BOOL &&
+               in_vi(j, n, 1)->elem == in_vi(j, n, 2)->elem && o->elem == in_vi(j, n, 1)->elem;
+    case QO_OP_CLIP:
+        if (x->elem != QO_F32 || o->elem != QO_F32) return false;
+        for (uint32_t i = 1; i < nd->nin; i++) {
+            const vinfo *b = in_vi(j, n, i);
+            if (b && (b->elem != QO_F32 || b->numel != 1)) return false;
+        }
+        return true;
+    case QO_OP_CAST: {
+        const qo_attr *a = qo_node_attr(j->g, n, "to");
+        if (!a || a->kind != QO_ATTR_INT || a->u.i != o->elem) return false;
+        return cast_elem_ok(x->elem) && cast_elem_ok(o->elem) && x->elem != QO_U32;
+    }
+    case QO_OP_QUANTIZELINEAR: {
+        int32_t axis;
+        int64_t lo, hi;
+        const vinfo *s = in_vi(j, n, 1), *z = nd->nin > 2 ? in_vi(j, n, 2) : NULL;
+        if (!s || x->elem != QO_F32 || s->elem != QO_F32 || !qlinear_axis(j, n, &axis)) return false;
+        if (z && z->elem != o->elem) return false;
+        if (o->elem == QO_I32 || !qrange(o->elem, &lo, &hi)) return false;
+        return j->opset >= 21 || o->elem == QO_U8 || o->elem == QO_I8;
+    }
+    case QO_OP_DEQUANTIZELINEAR: {
+        int32_t axis;
+        int64_t lo, hi;
+        const vinfo *s = in_vi(j, n, 1), *z = nd->nin > 2 ? in_vi(j, n, 2) : NULL;
+        if (!s || s->elem != QO_F32 || o->elem != QO_F32 || !qlinear_axis(j, n, &axis)) return false;
+        if (!qrange(x->elem, &lo, &hi) || (z && z->elem != x->elem)) return false;
+        return j->opset >= 21 || x->elem == QO_U8 || x->elem == QO_I8 || x->elem == QO_I32;
+    }
+    case QO_OP_QONNX_QUANT: {
+        double bw;
+        const qo_attr *na = qo_node_attr(j->g, n, "narrow");
+        if (nd->nin < 4 || !na || na->kind != QO_ATTR_INT || !const_scalar(j, qo_node_input(j->g, n, 3), &bw)) return false;
+        if (!(bw >= 1 && bw <= 64) || bw != floor(bw)) return false;
+        for (uint32_t i = 0; i < 3; i++)
+            if (!in_vi(j, n, i) || in_vi(j, n, i)->elem != QO_F32) return false;
+        const qo_attr *rm = qo_node_attr(j->g, n, "rounding_mode");
+        if (rm && rm->kind == QO_ATTR_STRING) {
+            char buf[32];
+            size_t k = rm->u.s.n < sizeof buf - 1 ? rm->u.s.n : sizeof buf - 1;
+            memcpy(buf, rm->u.s.p, k);
+            buf[k] = 0;
+            if (qo_round_from_name(buf) < 0) return false;
+        }
+        return o->elem == QO_F32;
+    }
+    case QO_OP_QONNX_BIPOLARQUANT:
+        return nd->nin == 2 && in_vi(j, n, 1) && x->elem == QO_F32 && in_vi(j, n, 1)->elem == QO_F32 &&
+               o->elem == QO_F32;
+    default: return false;
+    }
+}
+
+/* The shape operand i is read with inside a loop over the node's output (numpy broadcasting); the
+ * per-axis scale/zero point of Quantize/DequantizeLinear is laid along its axis. */
+static void operand_shape(const qo_jit *j, qo_node n, uint32_t i, int32_t *rank, int64_t *dims) {
+    const vinfo *x = in_vi(j, n, i);
+    qo_op op = (qo_op)qo_node_get(j->g, n)->op;
+    if ((op == QO_OP_QUANTIZELINEAR || op == QO_OP_DEQUANTIZELINEAR) && i > 0) {
+        int32_t axis = -1;
+        qlinear_axis(j, n, &axis);
+        if (axis < 0) {
+            *rank = 0;
+            return;
+        }
+        const vinfo *d = in_vi(j, n, 0);
+        *rank = d->rank;
+        for (int32_t k = 0; k < d->rank; k++) dims[k] = k == axis ? d->dims[k] : 1;
+        return;
+    }
+    if (op == QO_OP_CLIP && i > 0) {
+        *rank = 0;
+        return;
+    }
+    *rank = x->rank;
+    for (int32_t k = 0; k < x->rank; k++) dims[k] = x->dims[k];
+}
+
+static bool broadcasts_to(int32_t r, const int64_t *d, const vinfo *o) {
+    if (r > o->rank) return false;
+    for (int32_t k = 0; k < r; k++) {
+        int64_t e = d[k], t = o->dims[o->rank - r + k];
+        if (e != 1 && e != t) return false;
+    }
+    return true;
+}
+
+static bool lowerable(const qo_jit *j, qo_node n) {
+    if (!lower_ok(j, n)) return false;
+    const vinfo *o = out_vi(j, n);
+    const qo_nodedata *nd = qo_node_get(j->g, n);
+    for (uint32_t i = 0; i < nd->nin; i++) {
+        if (!qo_node_input(j->g, n, i)) continue;
+        int32_t r;
+        int64_t d[QO_MAX_RANK];
+        operand_shape(j, n, i, &r, d);
+        if (!broadcasts_to(r, d, o)) return false;
+    }
+    return true;
+}
+
+static bool is_copy_op(const qo_jit *j, qo_node n) {
+    const qo_nodedata *nd = qo_node_get(j->g, n);
+    switch (nd->op) {
+    case QO_OP_RESHAPE: case QO_OP_FLATTEN: case QO_OP_SQUEEZE: case QO_OP_UNSQUEEZE: case QO_OP_IDENTITY: break;
+    case QO_OP_DROPOUT:
+        for (uint32_t i = 1; i < nd->nout; i++)
+            if (qo_node_output(j->g, n, i)) return false;
+        if (nd->nin > 2 && qo_node_input(j->g, n, 2)) return false; /* training_mode given */
+        break;
+    default: return false;
+    }
+    const vinfo *x = in_vi(j, n, 0), *o = out_vi(j, n);
+    return x && o && x->is_static && o->is_static && x->elem == o->elem && x->numel == o->numel &&
+           qo_rt_elem_size(x->elem) > 0;
+}
+
+/* ---- runtime trampoline ----------------------------------------------------------------------- */
+static void view_of(const qo_jit *j, qo_val v, qo_tensor *t) {
+    const vinfo *x = &j->vi[v];
+    memset(t, 0, sizeof *t);
+    t->elem = x->elem;
+    t->rank = x->rank;
+    for (int32_t d = 0; d < x->rank; d++) t->dims[d] = x->dims[d];
+    t->data = x->numel ? j->addr[v] : NULL;
+    t->nbytes = x->nbytes;
+}
+
+/* Runs kernel step si through its reference kernel on views of the planned buffers; outputs are
+ * copied into their planned buffers. Returns a qo_status (0 = ok). Called from generated code. */
+static int32_t jit_call(qo_jit *j, int32_t si) {
+    const step *s = &j->steps[si];
+    const qo_graph *g = j->g;
+    qo_node n = s->node;
+    const qo_nodedata *nd = qo_node_get(g, n);
+    qo_ctx *cx = j->cx;
+    qo_loc l = qo_node_loc(g, n);
+    qo_ref_kernel k = qo_ref_kernel_for((qo_op)nd->op);
+    if (!k) return qo_error(cx, QO_ERR_UNSUPPORTED, &l, "no kernel for this op");
+    uint32_t nin = nd->nin, nout = nd->nout;
+    qo_tensor *views = qo_calloc(nin ? nin : 1, sizeof *views);
+    const qo_tensor **in = qo_calloc(nin ? nin : 1, sizeof *in);
+    qo_tensor *outs = qo_calloc(nout ? nout : 1, sizeof *outs);
+    for (uint32_t i = 0; i < nin; i++) {
+        qo_val v = qo_node_input(g, n, i);
+        if (!v) continue;
+        view_of(j, v, &views[i]);
+        in[i] = &views[i];
+    }
+    qo_kctx kc = {.cx = cx, .g = g, .n = n, .opset = j->opset};
+    unsigned nerr = cx->nerrors;
+    qo_status st = k(&kc, in, nin, outs, nout);
+    if (st != QO_OK && cx->nerrors == nerr) st = qo_error(cx, st, &l, "kernel failed (%s)", qo_status_str(st));
+    for (uint32_t i = 0; st == QO_OK && i < nout; i++) {
+        qo_val v = qo_node_output(g, n, i);
+        if (!v || j->vi[v].loc == L_NONE) continue;
+        const vinfo *x = &j->vi[v];
+        bool same = outs[i].elem == x->elem && outs[i].rank == x->rank && outs[i].nbytes == x->nbytes;
+        for (int32_t d = 0; same && d < x->rank; d++) same = outs[i].dims[d] == x->dims[d];
+        if (!same) {
+            char a[256], b[256];
+            fmt_shape(outs[i].elem, outs[i].rank, outs[i].dims, a, sizeof a);
+            fmt_shape(x->elem, x->rank, x->dims, b, sizeof b);
+            st = qo_error(cx, QO_ERR_BACKEND, &l, "output %u ('%s'): the kernel produced %s, compiled for %s", i,
+                          qo_val_name(g, v), a, b);
+            break;
+        }
+        if (x->nbytes) memcpy(j->addr[v], outs[i].data, x->nbytes);
+    }
+    for (uint32_t i = 0; i < nout; i++) qo_tensor_free(&outs[i]);
+    free(outs);
+    free(in);
+    free(views);
+    return (int32_t)st;
+}
+
+/* Rounding helper for the QONNX modes without an exact LLVM intrinsic. */
+static float jit_round_apply(float x, int32_t mode) { return qo_round_apply(x, (qo_round)mode); }
+
+/* ---- code generation -------------------------------------------------------------------------- */
+typedef struct emitter {
+    qo_jit *j;
+    LLVMContextRef C;
+    LLVMModuleRef M;
+    LLVMBuilderRef B;
+    LLVMTypeRef f32, f64, i1, i8, i16, i32, i64, ptr, v;
+    LLVMValueRef *sv; /* per value id: scalar in the current loop body */
+} emitter;
+
+static LLVMTypeRef reg_type(emitter *E, int e) {
+    switch (e) {
+    case QO_F32: return E->f32;
+    case QO_F64: return E->f64;
+    case QO_BOOL: return E->i1;
+    case QO_I8: case QO_U8: case QO_I4: case QO_U4: return E->i8;
+    case QO_I16: case QO_U16: return E->i16;
+    case QO_I32: case QO_U32: return E->i32;
+    default: return E->i64;
+    }
+}
+static LLVMTypeRef mem_type(emitter *E, int e) { return e == QO_BOOL ? E->i8 : reg_type(E, e); }
+
+static LLVMValueRef cf32(emitter *E, float f) { return LLVMConstReal(E->f32, f); }
+static LLVMValueRef ci64(emitter *E, int64_t v) { return LLVMConstInt(E->i64, (unsigned long long)v, 1); }
+
+static LLVMValueRef fn_addr(emitter *E, uintptr_t a) {
+    return LLVMConstIntToPtr(LLVMConstInt(E->i64, (unsigned long long)a, 0), E->ptr);
+}
+
+/* Calls a C function float f(float) / float f(float, float) at its address. */
+static LLVMValueRef call_f1(emitter *E, float (*f)(float), LLVMValueRef x) {
+    LLVMTypeRef ft = LLVMFunctionType(E->f32, &E->f32, 1, 0);
+    return LLVMBuildCall2(E->B, ft, fn_addr(E, (uintptr_t)f), &x, 1, "");
+}
+static LLVMValueRef call_f2(emitter *E, float (*f)(float, float), LLVMValueRef x, LLVMValueRef y) {
+    LLVMTypeRef ps[2] = {E->f32, E->f32};
+    LLVMTypeRef ft = LLVMFunctionType(E->f32, ps, 2, 0);
+    LLVMValueRef a[2] = {x, y};
+    return LLVMBuildCall2(E->B, ft, fn_addr(E, (uintptr_t)f), a, 2, "");
+}
+
+static LLVMValueRef intrin1(emitter *E, const char *name, LLVMValueRef x) {
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMTypeRef t = LLVMTypeOf(x);
+    LLVMValueRef f = LLVMGetIntrinsicDeclaration(E->M, id, &t, 1);
+    LLVMTypeRef ft = LLVMIntrinsicGetType(E->C, id, &t, 1);
+    return LLVMBuildCall2(E->B, ft, f, &x, 1, "");
+}
+
+static LLVMValueRef sel(emitter *E, LLVMValueRef c, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildSelect(E->B, c, a, b, "");
+}
+static LLVMValueRef fcmp(emitter *E, LLVMRealPredicate p, LLVMValueRef a, LLVMValueRef b) {
+    return LLVMBuildFCmp(E->B, p, a, b, "");
+}
+static LLVMValueRef eadd(emitter *E, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFAdd(E->B, a, b, ""); }
+static LLVMValueRef esub(emitter *E, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFSub(E->B, a, b, ""); }
+static LLVMValueRef emul(emitter *E, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFMul(E->B, a, b, ""); }
+static LLVMValueRef ediv(emitter *E, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFDiv(E->B, a, b, ""); }
+
+static LLVMValueRef is_nan(emitter *E, LLVMValueRef x) { return fcmp(E, LLVMRealUNO, x, x); }
+
+/* qo_rne: roundeven is exact (ties to even, keeps the sign of zero, |x| >= 2^23 unchanged). */
+static LLVMValueRef rne(emitter *E, LLVMValueRef x) { return intrin1(E, "llvm.roundeven", x); }
+
+static LLVMValueRef round_mode(emitter *E, LLVMValueRef x, qo_round m) {
+    switch (m) {
+    case QO_ROUND_HALF_EVEN: return rne(E, x);
+    case QO_ROUND_CEIL: return intrin1(E, "llvm.ceil", x);
+    case QO_ROUND_FLOOR: return intrin1(E, "llvm.floor", x);
+    case QO_ROUND_DOWN: return intrin1(E, "llvm.trunc", x);
+    default: {
+        LLVMTypeRef ps[2] = {E->f32, E->i32};
+        LLVMTypeRef ft = LLVMFunctionType(E->f32, ps, 2, 0);
+        LLVMValueRef a[2] = {x, LLVMConstInt(E->i32, (unsigned)m, 0)};
+        return LLVMBuildCall2(E->B, ft, fn_addr(E, (uintptr_t)jit_round_apply), a, 2, "");
+    }
+    }
+}
+
+/* Integer register value widened to i64 with the signedness of elem. */
+static LLVMValueRef widen(emitter *E, LLVMValueRef v, int e) {
+    if (LLVMTypeOf(v) == E->i64) return v;
+    return is_signed_int(e) ? LLVMBuildSExt(E->B, v, E->i64, "") : LLVMBuildZExt(E->B, v, E->i64, "");
+}
+
+static LLVMValueRef softplus(emitter *E, LLVMValueRef x) {
+    LLVMValueRef pos = fcmp(E, LLVMRealOGT, x, cf32(E, 0));
+    LLVMValueRef e = call_f1(E, expf, sel(E, pos, LLVMBuildFNeg(E->B, x, ""), x));
+    LLVMValueRef l = call_f1(E, log1pf, e);
+    return sel(E, pos, eadd(E, x, l), l);
+}
+
+/* f2i_trunc of runtime/ref/elementwise.c for a double d and a target of at most 32 bits or int64. */
+static LLVMValueRef f2i(emitter *E, LLVMValueRef d, int to) {
+    if (to == QO_I64) {
+        LLVMValueRef ok = LLVMBuildAnd(E->B, fcmp(E, LLVMRealOGE, d, LLVMConstReal(E->f64, -0x1p63)),
+                                       fcmp(E, LLVMRealOLT, d, LLVMConstReal(E->f64, 0x1p63)), "");
+        LLVMValueRef r = LLVMBuildFPToSI(E->B, sel(E, ok, d, LLVMConstReal(E->f64, 0)), E->i64, "");
+        return sel(E, ok, r, ci64(E, INT64_MIN));
+    }
+    if (to == QO_U32) {
+        LLVMValueRef ok = LLVMBuildAnd(E->B, fcmp(E, LLVMRealOGE, d, LLVMConstReal(E->f64, -0x1p63)),
+                                       fcmp(E, LLVMRealOLT, d, LLVMConstReal(E->f64, 0x1p63)), "");
+        LLVMValueRef r = LLVMBuildFPToSI(E->B, sel(E, ok, d, LLVMConstReal(E->f64, 0)), E->i64, "");
+        return LLVMBuildTrunc(E->B, sel(E, ok, r, ci64(E, 0)), E->i32, "");
+    }
+    LLVMValueRef ok = LLVMBuildAnd(E->B, fcmp(E, LLVMRealOGT, d, LLVMConstReal(E->f64, -2147483649.0)),
+                                   fcmp(E, LLVMRealOLT, d, LLVMConstReal(E->f64, 2147483648.0)), "");
+    LLVMValueRef r = LLVMBuildFPToSI(E->B, sel(E, ok, d, LLVMConstReal(E->f64, 0)), E->i32, "");
+    r = sel(E, ok, r, LLVMConstInt(E->i32, (unsigned long long)(uint32_t)INT32_MIN, 0));
+    LLVMTypeRef t = reg_type(E, to);
+    return t == E->i32 ? r : LLVMBuildTrunc(E->B, r, t, "");
+}
+
+static LLVMValueRef emit_cast(emitter *E, LLVMValueRef x, int from, int to) {
+    if (from == to) return x;
+    if (from == QO_F32 || from == QO_F64) {
+        if (to == QO_F64) return LLVMBuildFPExt(E->B, x, E->f64, "");
+        if (to == QO_F32) return LLVMBuildFPTrunc(E->B, x, E->f32, "");
+        LLVMValueRef d = from == QO_F32 ? LLVMBuildFPExt(E->B, x, E->f64, "") : x;
+        if (to == QO_BOOL) return LLVMBuildFCmp(E->B, LLVMRealUNE, d, LLVMConstReal(E->f64, 0), "");
+        return f2i(E, d, to);
+    }
+    /* integer or bool source: as int64 (sign- or zero-extended) */
+    LLVMValueRef v = widen(E, x, from);
+    if (to == QO_F32 || to == QO_F64) return LLVMBuildSIToFP(E->B, v, reg_type(E, to), "");
+    if (to == QO_BOOL) return LLVMBuildICmp(E->B, LLVMIntNE, v, ci64(E, 0), "");
+    LLVMTypeRef t = reg_type(E, to);
+    return t == E->i64 ? v : LLVMBuildTrunc(E->B, v, t, "");
+}
+
+/* Scalar code for node n given its operand scalars a[] (NULL for omitted inputs). */
+static LLVMValueRef emit_node(emitter *E, qo_node n, LLVMValueRef *a) {
+    qo_jit *j = E->j;
+    const qo_graph *g = j->g;
+    const qo_nodedata *nd = qo_node_get(g, n);
+    qo_op op = (qo_op)nd->op;
+    LLVMBuilderRef B = E->B;
+    LLVMValueRef x = a[0], zero = cf32(E, 0), one = cf32(E, 1);
+    switch (op) {
+    case QO_OP_ABS: return intrin1(E, "llvm.fabs", x);
+    case QO_OP_NEG: return LLVMBuildFNeg(B, x, "");
+    case QO_OP_SQRT: return intrin1(E, "llvm.sqrt", x);
+    case QO_OP_EXP: return call_f1(E, expf, x);
+    case QO_OP_LOG: return call_f1(E, logf, x);
+    case QO_OP_RECIPROCAL: return ediv(E, one, x);
+    case QO_OP_FLOOR: return intrin1(E, "llvm.floor", x);
+    case QO_OP_CEIL: return intrin1(E, "llvm.ceil", x);
+    case QO_OP_ROUND: return rne(E, x);
+    case QO_OP_ERF: return call_f1(E, erff, x);
+    case QO_OP_TANH: return call_f1(E, tanhf, x);
+    case QO_OP_SIN: return call_f1(E, sinf, x);
+    case QO_OP_COS: return call_f1(E, cosf, x);
+    case QO_OP_TAN: return call_f1(E, tanf, x);
+    case QO_OP_ASIN: return call_f1(E, asinf, x);
+    case QO_OP_ACOS: return call_f1(E, acosf, x);
+    case QO_OP_ATAN: return call_f1(E, atanf, x);
+    case QO_OP_SINH: return call_f1(E, sinhf, x);
+    case QO_OP_COSH: return call_f1(E, coshf, x);
+    case QO_OP_ASINH: return call_f1(E, asinhf, x);
+    case QO_OP_ACOSH: return call_f1(E, acoshf, x);
+    case QO_OP_ATANH: return call_f1(E, atanhf, x);
+    case QO_OP_SIGMOID: {
+        /* x >= 0 ? 1 / (1 + e^-x) : e^x / (1 + e^x) */
+        LLVMValueRef ge = fcmp(E, LLVMRealOGE, x, zero);
+        LLVMValueRef e = call_f1(E, expf, sel(E, ge, LLVMBuildFNeg(B, x, ""), x));
+        LLVMValueRef d = eadd(E, one, e);
+        return sel(E, ge, ediv(E, one, d), ediv(E, e, d));
+    }
+    case QO_OP_HARDSIGMOID: {
+        float al = qo_attr_float(g, n, "alpha", 0.2f), be = qo_attr_float(g, n, "beta", 0.5f);
+        LLVMValueRef t = eadd(E, emul(E, cf32(E, al), x), cf32(E, be));
+        return call_f2(E, fmaxf, zero, call_f2(E, fminf, one, t));
+    }
+    case QO_OP_HARDSWISH: {
+        LLVMValueRef t = eadd(E, ediv(E, x, cf32(E, 6.0f)), cf32(E, 0.5f));
+        return emul(E, x, call_f2(E, fmaxf, zero, call_f2(E, fminf, one, t)));
+    }
+    case QO_OP_RELU: return sel(E, fcmp(E, LLVMRealOGT, x, zero), x, zero);
+    case QO_OP_LEAKYRELU: {
+        float al = qo_attr_float(g, n, "alpha", 0.01f);
+        return sel(E, fcmp(E, LLVMRealOGE, x, zero), x, emul(E, cf32(E, al), x));
+    }
+    case QO_OP_ELU: {
+        float al = qo_attr_float(g, n, "alpha", 1.0f);
+        LLVMValueRef neg = emul(E, cf32(E, al), esub(E, call_f1(E, expf, x), one));
+        return sel(E, fcmp(E, LLVMRealOGE, x, zero), x, neg);
+    }
+    case QO_OP_SELU: {
+        float al = qo_attr_float(g, n, "alpha", 1.67326319217681884765625f);
+        float ga = qo_attr_float(g, n, "gamma", 1.05070102214813232421875f);
+        LLVMValueRef neg = emul(E, cf32(E, ga), esub(E, emul(E, cf32(E, al), call_f1(E, expf, x)), cf32(E, al)));
+        return sel(E, fcmp(E, LLVMRealOGT, x, zero), emul(E, cf32(E, ga), x), neg);
+    }
+    case QO_OP_CELU: {
+        float al = qo_attr_float(g, n, "alpha", 1.0f);
+        LLVMValueRef t = emul(E, cf32(E, al), esub(E, call_f1(E, expf, ediv(E, x, cf32(E, al))), one));
+        return eadd(E, call_f2(E, fmaxf, zero, x), call_f2(E, fminf, zero, t));
+    }
+    case QO_OP_THRESHOLDEDRELU: {
+        float al = qo_attr_float(g, n, "alpha", 1.0f);
+        return sel(E, fcmp(E, LLVMRealOGT, x, cf32(E, al)), x, zero);
+    }
+    case QO_OP_SOFTPLUS: return softplus(E, x);
+    case QO_OP_SOFTSIGN: return ediv(E, x, eadd(E, one, intrin1(E, "llvm.fabs", x)));
+    case QO_OP_MISH: return emul(E, x, call_f1(E, tanhf, softplus(E, x)));
+    case QO_OP_GELU: {
+        const qo_attr *at = qo_node_attr(g, n, "approximate");
+        bool th = at && at->kind == QO_ATTR_STRING && at->u.s.n == 4 && !memcmp(at->u.s.p, "tanh", 4);
+        LLVMValueRef hx = emul(E, cf32(E, 0.5f), x), t;
+        if (th) {
+            LLVMValueRef c = emul(E, emul(E, emul(E, cf32(E, 0.044715f), x), x), x);
+            t = call_f1(E, tanhf, emul(E, cf32(E, 0.7978845608028654f), eadd(E, x, c)));
+        } else {
+            t = call_f1(E, erff, emul(E, x, cf32(E, 0.70710678118654752f)));
+        }
+        return emul(E, hx, eadd(E, one, t));
+    }
+    case QO_OP_SHRINK: {
+        float la = qo_attr_float(g, n, "lambd", 0.5f), bi = qo_attr_float(g, n, "bias", 0.0f);
+        LLVMValueRef r = sel(E, fcmp(E, LLVMRealOGT, x, cf32(E, la)), esub(E, x, cf32(E, bi)), zero);
+        return sel(E, fcmp(E, LLVMRealOLT, x, cf32(E, -la)), eadd(E, x, cf32(E, bi)), r);
+    }
+    case QO_OP_SIGN: {
+        LLVMValueRef r = sel(E, fcmp(E, LLVMRealOEQ, x, zero), zero, x);
+        r = sel(E, fcmp(E, LLVMRealOLT, x, zero), cf32(E, -1.0f), r);
+        return sel(E, fcmp(E, LLVMRealOGT, x, zero), one, r);
+    }
+    case QO_OP_NOT: return LLVMBuildNot(B, x, "");
+    case QO_OP_ISNAN: return is_nan(E, x);
+    case QO_OP_ISINF: {
+        int dn = (int)qo_attr_int(g, n, "detect_negative", 1), dp = (int)qo_attr_int(g, n, "detect_positive", 1);
+        LLVMValueRef pi = fcmp(E, LLVMRealOEQ, x, cf32(E, INFINITY)), ni = fcmp(E, LLVMRealOEQ, x, cf32(E, -INFINITY));
+        LLVMValueRef f = LLVMConstInt(E->i1, 0, 0);
+        return LLVMBuildOr(B, dp ? pi : f, dn ? ni : f, "");
+    }
+    case QO_OP_ADD: return eadd(E, x, a[1]);
+    case QO_OP_SUB: return esub(E, x, a[1]);
+    case QO_OP_MUL: return emul(E, x, a[1]);
+    case QO_OP_DIV: return ediv(E, x, a[1]);
+    case QO_OP_POW: return call_f2(E, powf, x, a[1]);
+    case QO_OP_PRELU: return sel(E, fcmp(E, LLVMRealOLT, x, zero), emul(E, a[1], x), x);
+    case QO_OP_SUM: case QO_OP_MEAN: case QO_OP_MIN: case QO_OP_MAX: {
+        LLVMValueRef acc = x;
+        LLVMValueRef qnan = LLVMConstReal(E->f32, NAN);
+        for (uint32_t i = 1; i < nd->nin; i++) {
+            LLVMValueRef y = a[i];
+            if (op == QO_OP_SUM || op == QO_OP_MEAN) {
+                acc = eadd(E, acc, y);
+            } else {
+                LLVMValueRef any = LLVMBuildOr(B, is_nan(E, acc), is_nan(E, y), "");
+                LLVMValueRef pick = op == QO_OP_MIN ? sel(E, fcmp(E, LLVMRealOLT, y, acc), y, acc)
+                                                    : sel(E, fcmp(E, LLVMRealOGT, y, acc), y, acc);
+                acc = sel(E, any, qnan, pick);
+            }
+        }
+        if (op == QO_OP_MEAN) acc = ediv(E, acc, cf32(E, (float)nd->nin));
+        return acc;
+    }
+    case QO_OP_AND: return LLVMBuildAnd(B, x, a[1], "");
+    case QO_OP_OR: return LLVMBuildOr(B, x, a[1], "");
+    case QO_OP_XOR: return LLVMBuildXor(B, x, a[1], "");
+    case QO_OP_EQUAL: case QO_OP_LESS: case QO_OP_GREATER: case QO_OP_LESSOREQUAL: case QO_OP_GREATEROREQUAL: {
+        int e = in_vi(j, n, 0)->elem;
+        if (e == QO_F32 || e == QO_F64) {
+            LLVMRealPredicate p = op == QO_OP_EQUAL ? LLVMRealOEQ : op == QO_OP_LESS ? LLVMRealOLT
+                                  : op == QO_OP_GREATER ? LLVMRealOGT : op == QO_OP_LESSOREQUAL ? LLVMRealOLE
+                                                                                             : LLVMRealOGE;
+            return fcmp(E, p, x, a[1]);
+        }
+        bool s = is_signed_int(e);
+        LLVMIntPredicate p = op == QO_OP_EQUAL ? LLVMIntEQ
+                             : op == QO_OP_LESS ? (s ? LLVMIntSLT : LLVMIntULT)
+                             : op == QO_OP_GREATER ? (s ? LLVMIntSGT : LLVMIntUGT)
+                             : op == QO_OP_LESSOREQUAL ? (s ? LLVMIntSLE : LLVMIntULE)
+                                                       : (s ? LLVMIntSGE : LLVMIntUGE);
+        return LLVMBuildICmp(B, p, widen(E, x, e), widen(E, a[1], e), "");
+    }
+    case QO_OP_WHERE: return sel(E, x, a[1], a[2]);
+    case QO_OP_CLIP: {
+        LLVMValueRef lo = cf32(E, -FLT_MAX), hi = cf32(E, FLT_MAX);
+        if (j->opset < 11) {
+            lo = cf32(E, qo_attr_float(g, n, "min", -FLT_MAX));
+            hi = cf32(E, qo_attr_float(g, n, "max", FLT_MAX));
+        }
+        if (nd->nin > 1 && a[1]) lo = a[1];
+        if (nd->nin > 2 && a[2]) hi = a[2];
+        LLVMValueRef v = sel(E, fcmp(E, LLVMRealOLT, x, lo), lo, x); /* NaN compares false: passes */
+        return sel(E, fcmp(E, LLVMRealOGT, v, hi), hi, v);
+    }
+    case QO_OP_CAST: return emit_cast(E, x, in_vi(j, n, 0)->elem, out_vi(j, n)->elem);
+    case QO_OP_QUANTIZELINEAR: {
+        int oe = out_vi(j, n)->elem;
+        int64_t qmin, qmax;
+        qrange(oe, &qmin, &qmax);
+        LLVMValueRef z = nd->nin > 2 && a[2] ? widen(E, a[2], oe) : ci64(E, 0);
+        LLVMValueRef q = ediv(E, x, a[1]);
+        LLVMValueRef lo = LLVMBuildSIToFP(B, LLVMBuildSub(B, ci64(E, qmin), z, ""), E->f32, "");
+        LLVMValueRef hi = LLVMBuildSIToFP(B, LLVMBuildSub(B, ci64(E, qmax), z, ""), E->f32, "");
+        LLVMValueRef r = rne(E, q);
+        r = sel(E, fcmp(E, LLVMRealOLT, r, lo), lo, sel(E, fcmp(E, LLVMRealOGT, r, hi), hi, r));
+        LLVMValueRef nn = sel(E, is_nan(E, q), cf32(E, 0), r); /* keep fptosi defined */
+        LLVMValueRef v = LLVMBuildAdd(B, LLVMBuildFPToSI(B, nn, E->i64, ""), z, "");
+        v = sel(E, is_nan(E, q), ci64(E, qmin), v);
+        return LLVMBuildTrunc(B, v, reg_type(E, oe), "");
+    }
+    case QO_OP_DEQUANTIZELINEAR: {
+        int xe = in_vi(j, n, 0)->elem;
+        LLVMValueRef d;
+        if (xe == QO_I32) {
+            LLVMValueRef z = nd->nin > 2 && a[2] ? a[2] : LLVMConstInt(E->i32, 0, 0);
+            d = LLVMBuildSExt(B, LLVMBuildSub(B, x, z, ""), E->i64, ""); /* int32 arithmetic */
+        } else {
+            LLVMValueRef z = nd->nin > 2 && a[2] ? widen(E, a[2], xe) : ci64(E, 0);
+            d = LLVMBuildSub(B, widen(E, x, xe), z, "");
+        }
+        return emul(E, LLVMBuildSIToFP(B, d, E->f32, ""), a[1]);
+    }
+    case QO_OP_QONNX_QUANT: {
+        double bw = 8;
+        const_scalar(j, qo_node_input(g, n, 3), &bw);
+        int is_signed = qo_attr_int(g, n, "signed", 1) != 0, narrow = qo_attr_int(g, n, "narrow", 0) != 0;
+        qo_round rm = QO_ROUND_HALF_EVEN;
+        const qo_attr *ra = qo_node_attr(g, n, "rounding_mode");
+        if (ra && ra->kind == QO_ATTR_STRING) {
+            char buf[32];
+            size_t k = ra->u.s.n < sizeof buf - 1 ? ra->u.s.n : sizeof buf - 1;
+            memcpy(buf, ra->u.s.p, k);
+            buf[k] = 0;
+            rm = (qo_round)qo_round_from_name(buf);
+        }
+        double l, h;
+        if (is_signed) {
+            l = -ldexp(1.0, (int)bw - 1) + (narrow ? 1 : 0);
+            h = ldexp(1.0, (int)bw - 1) - 1;
+        } else {
+            l = 0;
+            h = ldexp(1.0, (int)bw) - (narrow ? 2 : 1);
+        }
+        LLVMValueRef s = a[1], z = a[2];
+        LLVMValueRef y = eadd(E, ediv(E, x, s), z);
+        if (bw == 1 && is_signed) {
+            y = sel(E, fcmp(E, LLVMRealOGE, y, zero), one, cf32(E, -1.0f));
+        } else {
+            LLVMValueRef lo = cf32(E, (float)l), hi = cf32(E, (float)h);
+            y = sel(E, fcmp(E, LLVMRealOGT, y, hi), hi, y);
+            y = sel(E, fcmp(E, LLVMRealOLT, y, lo), lo, y);
+            y = round_mode(E, y, rm);
+        }
+        return emul(E, esub(E, y, z), s);
+    }
+    case QO_OP_QONNX_BIPOLARQUANT: {
+        LLVMValueRef y = sel(E, fcmp(E, LLVMRealOGE, x, zero), one, cf32(E, -1.0f));
+        return emul(E, y, a[1]);
+    }
+    default: QO_UNREACHABLE();
+    }
+}
+
+/* An operand of a group: an external value read with per-dim strides (elements). */
+typedef struct operand {
+    qo_val v;
+    int64_t st[QO_MAX_RANK];
+    LLVMValueRef konst; /* a constant scalar embedded in the code, or NULL */
+    LLVMValueRef base;
+} operand;
+
+static bool val_in_group(const qo_jit *j, const uint32_t *gid, uint32_t gi, qo_val v) {
+    qo_node d = j->g->vals[v].def;
+    return d && gid[d] == gi + 1;
+}
+
+/* Scalar LLVM constant for a constant scalar value, or NULL. */
+static LLVMValueRef const_reg(emitter *E, qo_val v) {
+    qo_jit *j = E->j;
+    if (!(j->g->vals[v].flags & QO_VAL_CONST) || (j->g->vals[v].flags & QO_VAL_INPUT)) return NULL;
+    const qo_tensor *t = &j->consts[v];
+    if (qo_tensor_numel(t) != 1 || !t->data) return NULL;
+    int e = t->elem;
+    if (e == QO_F32) return LLVMConstReal(E->f32, ((const float *)t->data)[0]);
+    if (e == QO_F64) return LLVMConstReal(E->f64, ((const double *)t->data)[0]);
+    if (e == QO_BOOL) return LLVMConstInt(E->i1, ((const uint8_t *)t->data)[0] != 0, 0);
+    if (qo_elem_is_int(e)) return LLVMConstInt(reg_type(E, e), (unsigned long long)qo_load_i64(t->data, e, 0), 1);
+    return NULL;
+}
+
+/* Emits group gi as `internal void @gN(ptr noalias out, ptr noalias in...)`; returns it. */
+static LLVMValueRef emit_group(emitter *E, const uint32_t *gid, uint32_t gi, operand **ops_out, uint32_t *nops_out) {
+    qo_jit *j = E->j;
+    const qo_graph *g = j->g;
+    group *G = &j->groups[gi];
+    qo_val root_v = qo_node_output(g, G->root, 0);
+    const vinfo *o = &j->vi[root_v];
+    /* operands: distinct external values; strides from each reader's operand shape */
+    operand *ops = qo_calloc(64, sizeof *ops);
+    uint32_t nops = 0, capops = 64;
+    /* per (member, input) operand index */
+    for (uint32_t k = 0; k < G->nmembers; k++) {
+        qo_node n = G->members[k];
+        const qo_nodedata *nd = qo_node_get(g, n);
+        for (uint32_t i = 0; i < nd->nin; i++) {
+            qo_val v = qo_node_input(g, n, i);
+            if (!v || val_in_group(j, gid, gi, v)) continue;
+            int32_t r;
+            int64_t d[QO_MAX_RANK], st[QO_MAX_RANK] = {0};
+            operand_shape(j, n, i, &r, d);
+            int64_t s = 1;
+            for (int32_t q = r - 1; q >= 0; q--) {
+                st[o->rank - r + q] = d[q] == 1 ? 0 : s;
+                s *= d[q];
+            }
+            uint32_t f;
+            for (f = 0; f < nops; f++)
+                if (ops[f].v == v && !memcmp(ops[f].st, st, sizeof st)) break;
+            if (f < nops) continue;
+            if (nops == capops) {
+                ops = qo_realloc(ops, (capops *= 2) * sizeof *ops);
+                memset(ops + nops, 0, (capops - nops) * sizeof *ops);
+            }
+            ops[nops].v = v;
+            memcpy(ops[nops].st, st, sizeof st);
+            ops[nops].konst = const_reg(E, v);
+            nops++;
+        }
+    }
+    /* coalesce dims: drop extent-1 dims, merge neighbours contiguous for every operand */
+    int64_t ext[QO_MAX_RANK], ost[QO_MAX_RANK];
+    int64_t (*xst)[QO_MAX_RANK] = qo_calloc(nops ? nops : 1, sizeof *xst);
+    int nd = 0;
+    {
+        int64_t s = 1, full[QO_MAX_RANK];
+        for (int32_t q = o->rank - 1; q >= 0; q--) {
+            full[q] = s;
+            s *= o->dims[q];
+        }
+        for (int32_t q = 0; q < o->rank; q++) {
+            if (o->dims[q] == 1) continue;
+            if (nd > 0) {
+                bool merge = ost[nd - 1] == full[q] * o->dims[q];
+                for (uint32_t k = 0; merge && k < nops; k++)
+                    merge = xst[k][nd - 1] == ops[k].st[q] * o->dims[q];
+                if (merge) {
+                    ext[nd - 1] *= o->dims[q];
+                    ost[nd - 1] = full[q];
+                    for (uint32_t k = 0; k < nops; k++) xst[k][nd - 1] = ops[k].st[q];
+                    continue;
+                }
+            }
+            ext[nd] = o->dims[q];
+            ost[nd] = full[q];
+            for (uint32_t k = 0; k < nops; k++) xst[k][nd] = ops[k].st[q];
+            nd++;
+        }
+    }
+    /* function */
+    uint32_t np = 1 + nops;
+    LLVMTypeRef *pt = qo_calloc(np, sizeof *pt);
+    for (uint32_t k = 0; k < np; k++) pt[k] = E->ptr;
+    LLVMTypeRef ft = LLVMFunctionType(E->v, pt, np, 0);
+    char name[32];
+    snprintf(name, sizeof name, "g%u", gi);
+    LLVMValueRef fn = LLVMAddFunction(E->M, name, ft);
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    unsigned noalias = LLVMGetEnumAttributeKindForName("noalias", 7);
+    for (uint32_t k = 0; k < np; k++)
+        LLVMAddAttributeAtIndex(fn, k + 1, LLVMCreateEnumAttribute(E->C, noalias, 0));
+    LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(E->C, fn, "entry");
+    LLVMPositionBuilderAtEnd(E->B, entry);
+    LLVMValueRef outp = LLVMGetParam(fn, 0);
+    for (uint32_t k = 0; k < nops; k++) ops[k].base = LLVMGetParam(fn, k + 1);
+    if (o->numel > 0) {
+        /* nested do-while loops (every extent >= 2) */
+        LLVMValueRef idx[QO_MAX_RANK];
+        LLVMBasicBlockRef hdr[QO_MAX_RANK], pre[QO_MAX_RANK];
+        for (int q = 0; q < nd; q++) {
+            pre[q] = LLVMGetInsertBlock(E->B);
+            hdr[q] = LLVMAppendBasicBlockInContext(E->C, fn, "loop");
+            LLVMBuildBr(E->B, hdr[q]);
+            LLVMPositionBuilderAtEnd(E->B, hdr[q]);
+            idx[q] = LLVMBuildPhi(E->B, E->i64, "i");
+        }
+        /* body */
+        memset(E->sv, 0, j->nvals * sizeof *E->sv);
+        LLVMValueRef *oval = qo_calloc(nops ? nops : 1, sizeof *oval);
+        for (uint32_t k = 0; k < nops; k++) {
+            if (ops[k].konst) {
+                oval[k] = ops[k].konst;
+                continue;
+            }
+            LLVMValueRef off = ci64(E, 0);
+            for (int q = 0; q < nd; q++)
+                if (xst[k][q]) off = LLVMBuildAdd(E->B, off, LLVMBuildMul(E->B, idx[q], ci64(E, xst[k][q]), ""), "");
+            int e = j->vi[ops[k].v].elem;
+            LLVMValueRef p = LLVMBuildGEP2(E->B, mem_type(E, e), ops[k].base, &off, 1, "");
+            LLVMValueRef ld = LLVMBuildLoad2(E->B, mem_type(E, e), p, "");
+            if (e == QO_BOOL) ld = LLVMBuildICmp(E->B, LLVMIntNE, ld, LLVMConstInt(E->i8, 0, 0), "");
+            oval[k] = ld;
+        }
+        for (uint32_t m = 0; m < G->nmembers; m++) {
+            qo_node n = G->members[m];
+            const qo_nodedata *ndd = qo_node_get(g, n);
+            LLVMValueRef args[64];
+            LLVMValueRef *av = ndd->nin <= 64 ? args : qo_calloc(ndd->nin, sizeof *av);
+            for (uint32_t i = 0; i < ndd->nin; i++) {
+                qo_val v = qo_node_input(g, n, i);
+                av[i] = NULL;
+                if (!v) continue;
+                if (val_in_group(j, gid, gi, v)) {
+                    av[i] = E->sv[v];
+                    continue;
+                }
+                int32_t r;
+                int64_t d[QO_MAX_RANK], st[QO_MAX_RANK] = {0};
+                operand_shape(j, n, i, &r, d);
+                int64_t s = 1;
+                for (int32_t q = r - 1; q >= 0; q--) {
+                    st[o->rank - r + q] = d[q] == 1 ? 0 : s;
+                    s *= d[q];
+                }
+                for (uint32_t k = 0; k < nops; k++)
+                    if (ops[k].v == v && !memcmp(ops[k].st, st, sizeof st)) av[i] = oval[k];
+            }
+            E->sv[qo_node_output(g, n, 0)] = emit_node(E, n, av);
+            if (av != args) free(av);
+        }
+        LLVMValueRef off = ci64(E, 0);
+        for (int q = 0; q < nd; q++) off = LLVMBuildAdd(E->B, off, LLVMBuildMul(E->B, idx[q], ci64(E, ost[q]), ""), "");
+        LLVMValueRef r = E->sv[root_v];
+        if (o->elem == QO_BOOL) r = LLVMBuildZExt(E->B, r, E->i8, "");
+        LLVMBuildStore(E->B, r, LLVMBuildGEP2(E->B, mem_type(E, o->elem), outp, &off, 1, ""));
+        free(oval);
+        /* latches, innermost first */
+        for (int q = nd - 1; q >= 0; q--) {
+            LLVMValueRef nx = LLVMBuildAdd(E->B, idx[q], ci64(E, 1), "");
+            LLVMBasicBlockRef latch = LLVMGetInsertBlock(E->B);
+            LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(E->C, fn, "exit");
+            LLVMBuildCondBr(E->B, LLVMBuildICmp(E->B, LLVMIntSLT, nx, ci64(E, ext[q]), ""), hdr[q], exit);
+            LLVMValueRef iv[2] = {ci64(E, 0), nx};
+            LLVMBasicBlockRef ib[2] = {pre[q], latch};
+            LLVMAddIncoming(idx[q], iv, ib, 2);
+            LLVMPositionBuilderAtEnd(E->B, exit);
+        }
+    }
+    LLVMBuildRetVoid(E->B);
+    free(pt);
+    free(xst);
+    *ops_out = ops;
+    *nops_out = nops;
+    return fn;
+}
+
+/* ---- planning --------------------------------------------------------------------------------- */
+typedef struct buf {
+    qo_val v;
+    size_t size;
+    int32_t def, last;
+} buf;
+
+static int cmp_buf(const void *a, const void *b) {
+    const buf *x = a, *y = b;
+    if (x->size != y->size) return x->size < y->size ? 1 : -1;
+    if (x->def != y->def) return x->def < y->def ? -1 : 1;
+    return x->v < y->v ? -1 : 1;
+}
+
+#define ALIGN 64
+static size_t align_up(size_t n) { return (n + ALIGN - 1) & ~(size_t)(ALIGN - 1); }
+
+/* Greedy by size: each buffer (largest first) goes into the smallest gap between the already placed
+ * buffers whose lifetimes overlap its own, else after the last of them. Returns the peak. */
+static size_t plan_arena(qo_jit *j, buf *bs, uint32_t nb) {
+    qsort(bs, nb, sizeof *bs, cmp_buf);
+    size_t peak = 0;
+    uint32_t *ov = qo_calloc(nb ? nb : 1, sizeof *ov);
+    for (uint32_t i = 0; i < nb; i++) {
+        uint32_t no = 0;
+        for (uint32_t k = 0; k < i; k++)
+            if (bs[k].def <= bs[i].last && bs[i].def <= bs[k].last) ov[no++] = k;
+        /* sort overlapping by offset (insertion sort; lists are short) */
+        for (uint32_t a = 1; a < no; a++)
+            for (uint32_t b = a; b > 0 && j->vi[bs[ov[b - 1]].v].off > j->vi[bs[ov[b]].v].off; b--) {
+                uint32_t t = ov[b];
+                ov[b] = ov[b - 1];
+                ov[b - 1] = t;
+            }
+        size_t need = align_up(bs[i].size), best = SIZE_MAX, best_gap = SIZE_MAX, cur = 0;
+        for (uint32_t a = 0; a < no; a++) {
+            size_t o = j->vi[bs[ov[a]].v].off;
+            if (o >= cur && o - cur >= need && o - cur < best_gap) {
+                best_gap = o - cur;
+                best = cur;
+            }
+            size_t end = o + align_up(bs[ov[a]].size);
+            if (end > cur) cur = end;
+        }
+        if (best == SIZE_MAX) best = cur;
+        j->vi[bs[i].v].off = best;
+        if (best + need > peak) peak = best + need;
+    }
+    free(ov);
+    return peak;
+}
+
+/* ---- compile ---------------------------------------------------------------------------------- */
+static pthread_once_t llvm_once = PTHREAD_ONCE_INIT;
+static void llvm_init(void) {
+    LLVMInitializeNativeTarget();
+    LLVMInitializeNativeAsmPrinter();
+}
+
+static qo_status specialize(qo_ctx *cx, const qo_module *src, const qo_jit_opts *o, qo_module **out) {
+    const qo_graph *sg = qo_module_main(src);
+    qo_loc gl = graph_loc(src);
+    if (!sg) return qo_error(cx, QO_ERR_INVALID_MODEL, &gl, "the model has no main graph");
+    char *text = NULL;
+    QO_TRY(qo_print_module_str(cx, src, NULL, &text));
+    const char *path = src->source_path ? qo_str(src, src->source_path) : "<jit>";
+    qo_module *m = NULL;
+    qo_status s = qo_parse_module(cx, path, text, strlen(text), &m);
+    free(text);
+    if (s != QO_OK) {
+        qo_print_opts po = {.inline_all = true};
+        QO_TRY(qo_print_module_str(cx, src, &po, &text));
+        s = qo_parse_module(cx, path, text, strlen(text), &m);
+        free(text);
+        QO_TRY(s);
+    }
+    qo_graph *g = qo_module_main(m);
+    if (o && o->ninput_shapes) {
+        if (o->ninput_shapes != g->ninputs) {
+            qo_module_free(m);
+            return qo_error(cx, QO_ERR_USAGE, &gl, "%u input shapes given, the graph has %u inputs", o->ninput_shapes,
+                            g->ninputs);
+        }
+        for (uint32_t i = 0; i < g->ninputs; i++) {
+            const qo_tensor *t = &o->input_shapes[i];
+            g->vals[g->inputs[i]].type = qo_type_tensor(m, (qo_elem)t->elem, t->rank, t->dims, NULL);
+        }
+        QO_FOR_EACH_NODE(g, n) {
+            const qo_nodedata *nd = qo_node_get(g, n);
+            for (uint32_t r = 0; r < nd->nout; r++)
+                if (qo_node_output(g, n, r)) g->vals[qo_node_output(g, n, r)].type = 0;
+        }
+    } else {
+        for (uint32_t i = 0; i < g->ninputs; i++) {
+            qo_val v = g->inputs[i];
+            const qo_typedata *td = qo_type_get(m, g->vals[v].type);
+            if (g->vals[v].cref && (!td || td->rank < 0)) g->vals[v].type = qo_const_get(m, g->vals[v].cref)->type;
+            td = qo_type_get(m, g->vals[v].type);
+            bool ok = td && td->kind == QO_TY_TENSOR && td->rank >= 0 && td->elem;
+            for (int32_t d = 0; ok && d < td->rank; d++) ok = td->dims[d] >= 0 && !(td->syms && td->syms[d]);
+            if (!ok) {
+                qo_module_free(m);
+                return qo_error(cx, QO_ERR_USAGE, &gl,
+                                "input '%s' has no static shape; give the input shapes to compile for",
+                                qo_val_name(sg, sg->inputs[i]));
+            }
+        }
+    }
+    s = qo_pipeline_run(cx, m, "shape-infer{warn-conflicts=false value-info=false},const-fold", NULL);
+    if (s != QO_OK) {
+        qo_module_free(m);
+        return s;
+    }
+    *out = m;
+    return QO_OK;
+}
+
+static qo_status fill_vinfo(qo_jit *j) {
+    qo_graph *g = j->g;
+    j->nvals = g->nvals;
+    j->vi = qo_calloc(g->nvals ? g->nvals : 1, sizeof *j->vi);
+    j->consts = qo_calloc(g->nvals ? g->nvals : 1, sizeof *j->consts);
+    for (qo_val v = 1; v < g->nvals; v++) {
+        if (g->vals[v].flags & QO_VAL_DEAD) continue;
+        const qo_typedata *td = qo_type_get(j->m, g->vals[v].type);
+        vinfo *x = &j->vi[v];
+        x->def = x->last = -1;
+        if (!td || td->kind != QO_TY_TENSOR || td->rank < 0 || td->rank > QO_MAX_RANK) continue;
+        bool ok = td->elem != QO_UNDEF && qo_rt_elem_size(td->elem) > 0;
+        for (int32_t d = 0; ok && d < td->rank; d++) ok = td->dims[d] >= 0;
+        if (!ok) continue;
+        x->is_static = 1;
+        x->elem = td->elem;
+        x->rank = td->rank;
+        x->numel = 1;
+        for (int32_t d = 0; d < td->rank; d++) {
+            x->dims[d] = td->dims[d];
+            x->numel *= td->dims[d];
+        }
+        x->nbytes = (size_t)x->numel * qo_rt_elem_size(td->elem);
+    }
+    for (uint32_t i = 0; i < g->nconsts; i++) {
+        qo_val v = g->consts[i];
+        QO_TRY(qo_tensor_from_const(j->cx, j->m, g->vals[v].cref, &j->consts[v]));
+        j->vi[v].loc = L_CONST;
+    }
+    return QO_OK;
+}
+
+/* One error listing every node that has neither a lowering nor a kernel; then one naming the first
+ * value without a static shape. */
+static qo_status check_nodes(qo_jit *j) {
+    qo_graph *g = j->g;
+    qo_loc gl = graph_loc(j->m);
+    char *list = NULL;
+    size_t len = 0;
+    unsigned bad = 0;
+    QO_FOR_EACH_NODE(g, n) {
+        const qo_nodedata *nd = qo_node_get(g, n);
+        bool ok = nd->op != QO_OP_UNKNOWN && !(qo_op_info((qo_op)nd->op)->flags & F_CTRL) &&
+                  qo_ref_kernel_for((qo_op)nd->op);
+        if (ok) continue;
+        char item[512];
+        const char *dom = qo_node_domain(g, n);
+        int w = snprintf(item, sizeof item, "%s%s%s%s ('%s')", bad ? ", " : "", dom, dom[0] ? "." : "",
+                         qo_node_op_type(g, n), qo_node_name(g, n));
+        if (w > 0 && bad < 16) {
+            list = qo_realloc(list, len + (size_t)w + 1);
+            memcpy(list + len, item, (size_t)w + 1);
+            len += (size_t)w;
+        }
+        bad++;
+    }
+    if (bad) {
+        qo_status s = qo_error(j->cx, QO_ERR_UNSUPPORTED, &gl, "the JIT has no lowering or kernel for %u node%s: %s%s",
+                               bad, bad == 1 ? "" : "s", list, bad > 16 ? ", ..." : "");
+        free(list);
+        return s;
+    }
+    QO_FOR_EACH_NODE(g, n) {
+        const qo_nodedata *nd = qo_node_get(g, n);
+        for (uint32_t i = 0; i < nd->nin + nd->nout; i++) {
+            qo_val v = i < nd->nin ? qo_node_input(g, n, i) : qo_node_output(g, n, i - nd->nin);
+            if (!v || j->vi[v].is_static) continue;
+            qo_loc l = qo_node_loc(g, n);
+            const qo_typedata *td = qo_type_get(j->m, g->vals[v].type);
+            if (td && td->kind == QO_TY_TENSOR && (td->elem == QO_STR || (td->elem && !qo_rt_elem_size(td->elem))))
+                return qo_error(j->cx, QO_ERR_UNSUPPORTED, &l, "value '%s' has element type %s, which the JIT does not handle",
+                                qo_val_name(g, v), qo_elem_name(td->elem) ? qo_elem_name(td->elem) : "?");
+            return qo_error(j->cx, QO_ERR_UNSUPPORTED, &l,
+                            "value '%s' has no static shape after shape inference (%s %u); the JIT needs static shapes",
+                            qo_val_name(g, v), i < nd->nin ? "input" : "output", i < nd->nin ? i : i - nd->nin);
+        }
+    }
+    for (uint32_t i = 0; i < g->noutputs; i++) {
+        qo_val v = qo_graph_output(g, i);
+        if (!v || !j->vi[v].is_static)
+            return qo_error(j->cx, QO_ERR_UNSUPPORTED, &gl, "graph output %u ('%s') has no static shape", i,
+                            v ? qo_val_name(g, v) : "");
+    }
+    return QO_OK;
+}
+
+/* Groups and steps. */
+static void build_steps(qo_jit *j, uint32_t *gid, bool no_fusion) {
+    qo_graph *g = j->g;
+    uint32_t nn = 0;
+    QO_FOR_EACH_NODE(g, n) nn++;
+    qo_node *order = qo_calloc(nn ? nn : 1, sizeof *order);
+    uint32_t k = 0;
+    QO_FOR_EACH_NODE(g, n) order[k++] = n;
+    bool *is_gout = qo_calloc(g->nvals ? g->nvals : 1, sizeof *is_gout);
+    for (uint32_t i = 0; i < g->noutputs; i++) is_gout[qo_graph_output(g, i)] = true;
+    uint32_t capg = 16;
+    j->groups = qo_calloc(capg, sizeof *j->groups);
+    qo_node *stack = qo_calloc(nn ? nn : 1, sizeof *stack);
+    for (uint32_t r = nn; r-- > 0;) {
+        qo_node n = order[r];
+        if (gid[n] || !lowerable(j, n)) continue;
+        if (j->ngroups == capg) {
+            j->groups = qo_realloc(j->groups, (capg *= 2) * sizeof *j->groups);
+            memset(j->groups + j->ngroups, 0, (capg - j->ngroups) * sizeof *j->groups);
+        }
+        uint32_t gi = j->ngroups++;
+        group *G = &j->groups[gi];
+        G->root = n;
+        gid[n] = gi + 1;
+        const vinfo *o = out_vi(j, n);
+        uint32_t sp = 0;
+        stack[sp++] = n;
+        while (sp && !no_fusion) {
+            qo_node m = stack[--sp];
+            const qo_nodedata *md = qo_node_get(g, m);
+            for (uint32_t i = 0; i < md->nin; i++) {
+                qo_val v = qo_node_input(g, m, i);
+                if (!v) continue;
+                qo_node p = g->vals[v].def;
+                if (!p || gid[p] || is_gout[v] || !lowerable(j, p) || !same_shape(&j->vi[v], o)) continue;
+                bool inside = true;
+                QO_FOR_EACH_USE(g, v, u) {
+                    qo_node own = g->uses[u].owner;
+                    if (!own || gid[own] != gi + 1) inside = false;
+                }
+                if (!inside) continue;
+                gid[p] = gi + 1;
+                stack[sp++] = p;
+            }
+        }
+    }
+    /* members in program order; steps */
+    j->steps = qo_calloc(nn ? nn : 1, sizeof *j->steps);
+    for (uint32_t i = 0; i < nn; i++) {
+        qo_node n = order[i];
+        if (gid[n]) {
+            group *G = &j->groups[gid[n] - 1];
+            G->members = qo_realloc(G->members, (G->nmembers + 1) * sizeof *G->members);
+            G->members[G->nmembers++] = n;
+            if (G->root == n) j->steps[j->nsteps++] = (step){.kind = S_LOOP, .node = n, .group = gid[n] - 1};
+        } else {
+            j->steps[j->nsteps++] = (step){.kind = is_copy_op(j, n) ? S_COPY : S_KERNEL, .node = n};
+        }
+    }
+    free(stack);
+    free(order);
+    free(is_gout);
+}
+
+static qo_status plan_memory(qo_jit *j, const uint32_t *gid) {
+    qo_graph *g = j->g;
+    int32_t *stepof = qo_calloc(g->nnodes ? g->nnodes : 1, sizeof *stepof);
+    for (uint32_t s = 0; s < j->nsteps; s++) {
+        const step *st = &j->steps[s];
+        if (st->kind == S_LOOP) {
+            const group *G = &j->groups[st->group];
+            for (uint32_t k = 0; k < G->nmembers; k++) stepof[G->members[k]] = (int32_t)s;
+        } else {
+            stepof[st->node] = (int32_t)s;
+        }
+    }
+    for (uint32_t i = 0; i < g->ninputs; i++) {
+        j->vi[g->inputs[i]].loc = L_INPUT;
+        j->vi[g->inputs[i]].idx = i;
+    }
+    j->out_inplace = qo_calloc(g->noutputs ? g->noutputs : 1, 1);
+    /* locations of values defined by nodes */
+    QO_FOR_EACH_NODE(g, n) {
+        const qo_nodedata *nd = qo_node_get(g, n);
+        for (uint32_t r = 0; r < nd->nout; r++) {
+            qo_val v = qo_node_output(g, n, r);
+            if (!v) continue;
+            vinfo *x = &j->vi[v];
+            x->def = stepof[n];
+            x->last = -1;
+            if (gid[n] && j->groups[gid[n] - 1].root != n) {
+                x->loc = L_REG;
+                continue;
+            }
+            x->loc = g->vals[v].nuses ? L_ARENA : L_NONE;
+        }
+    }
+    for (uint32_t i = 0; i < g->noutputs; i++) {
+        qo_val v = qo_graph_output(g, i);
+        if (j->vi[v].loc == L_ARENA || j->vi[v].loc == L_NONE) {
+            bool first = true;
+            for (uint32_t k = 0; k < i; k++) first = first && qo_graph_output(g, k) != v;
+            if (first && g->vals[v].def) {
+                j->vi[v].loc = L_OUTPUT;
+                j->vi[v].idx = i;
+                j->out_inplace[i] = 1;
+            }
+        }
+    }
+    /* lifetimes */
+    QO_FOR_EACH_NODE(g, n) {
+        const qo_nodedata *nd = qo_node_get(g, n);
+        for (uint32_t i = 0; i < nd->nin; i++) {
+            qo_val v = qo_node_input(g, n, i);
+            if (v && j->vi[v].last < stepof[n]) j->vi[v].last = stepof[n];
+        }
+    }
+    buf *bs = qo_calloc(g->nvals ? g->nvals : 1, sizeof *bs);
+    uint32_t nb = 0;
+    size_t naive = 0;
+    for (qo_val v = 1; v < g->nvals; v++) {
+        vinfo *x = &j->vi[v];
+        if (x->loc != L_ARENA) continue;
+        if (x->last < x->def) x->last = x->def;
+        bs[nb++] = (buf){.v = v, .size = x->nbytes, .def = x->def, .last = x->last};
+        naive += align_up(x->nbytes);
+    }
+    size_t peak = plan_arena(j, bs, nb);
+    free(bs);
+    free(stepof);
+    j->st.arena_bytes = peak;
+    j->st.naive_bytes = naive;
+    j->arena = qo_calloc(peak ? peak + ALIGN : ALIGN, 1);
+    char *base = (char *)(((uintptr_t)j->arena + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1));
+    j->addr = qo_calloc(g->nvals ? g->nvals : 1, sizeof *j->addr);
+    for (qo_val v = 1; v < g->nvals; v++) {
+        if (j->vi[v].loc == L_ARENA) j->addr[v] = base + j->vi[v].off;
+        else if (j->vi[v].loc == L_CONST) j->addr[v] = j->consts[v].data;
+    }
+    /* default initializers of inputs */
+    j->defaults = qo_calloc(g->ninputs ? g->ninputs : 1, sizeof *j->defaults);
+    for (uint32_t i = 0; i < g->ninputs; i++) {
+        qo_val v = g->inputs[i];
+        if (g->vals[v].cref) QO_TRY(qo_tensor_from_const(j->cx, j->m, g->vals[v].cref, &j->defaults[i]));
+    }
+    return QO_OK;
+}
+
+static LLVMValueRef load_addr(emitter *E, LLVMValueRef addr, qo_val v) {
+    LLVMValueRef i = ci64(E, (int64_t)v);
+    LLVMValueRef p = LLVMBuildGEP2(E->B, E->ptr, addr, &i, 1, "");
+    return LLVMBuildLoad2(E->B, E->ptr, p, "");
+}
+
+static qo_status codegen(qo_jit *j, const uint32_t *gid, const qo_jit_opts *o) {
+    qo_ctx *cx = j->cx;
+    qo_loc gl = graph_loc(j->m);
+    pthread_once(&llvm_once, llvm_init);
+    char *triple = LLVMGetDefaultTargetTriple();
+    char *cpu = LLVMGetHostCPUName(), *feat = LLVMGetHostCPUFeatures();
+    LLVMTargetRef target;
+    char *emsg = NULL;
+    qo_status s = QO_OK;
+    if (LLVMGetTargetFromTriple(triple, &target, &emsg)) {
+        s = qo_error(cx, QO_ERR_BACKEND, &gl, "LLVM: no target for %s: %s", triple, emsg);
+        LLVMDisposeMessage(emsg);
+        LLVMDisposeMessage(triple);
+        LLVMDisposeMessage(cpu);
+        LLVMDisposeMessage(feat);
+        return s;
+    }
+    int lvl = o && o->opt_level >= 0 && o->opt_level <= 3 ? o->opt_level : 3;
+    LLVMCodeGenOptLevel cg = lvl == 0 ? LLVMCodeGenLevelNone : lvl == 1 ? LLVMCodeGenLevelLess
+                             : lvl == 2 ? LLVMCodeGenLevelDefault : LLVMCodeGenLevelAggressive;
+    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(target, triple, cpu, feat, cg, LLVMRelocDefault, LLVMCodeModelJITDefault);
+    LLVMTargetMachineRef tm_jit = LLVMCreateTargetMachine(target, triple, cpu, feat, cg, LLVMRelocDefault,
+                                                          LLVMCodeModelJITDefault);
+
+    LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
+    emitter E = {.j = j};
+    E.C = LLVMOrcThreadSafeContextGetContext(tsc);
+    E.M = LLVMModuleCreateWithNameInContext("qopt", E.C);
+    LLVMSetTarget(E.M, triple);
+    LLVMTargetDataRef td = LLVMCreateTargetDataLayout(tm);
+    LLVMSetModuleDataLayout(E.M, td);
+    LLVMDisposeTargetData(td);
+    E.B = LLVMCreateBuilderInContext(E.C);
+    E.f32 = LLVMFloatTypeInContext(E.C);
+    E.f64 = LLVMDoubleTypeInContext(E.C);
+    E.i1 = LLVMInt1TypeInContext(E.C);
+    E.i8 = LLVMInt8TypeInContext(E.C);
+    E.i16 = LLVMInt16TypeInContext(E.C);
+    E.i32 = LLVMInt32TypeInContext(E.C);
+    E.i64 = LLVMInt64TypeInContext(E.C);
+    E.ptr = LLVMPointerTypeInContext(E.C, 0);
+    E.v = LLVMVoidTypeInContext(E.C);
+    E.sv = qo_calloc(j->nvals ? j->nvals : 1, sizeof *E.sv);
+
+    /* group functions */
+    LLVMValueRef *gfn = qo_calloc(j->ngroups ? j->ngroups : 1, sizeof *gfn);
+    operand **gops = qo_calloc(j->ngroups ? j->ngroups : 1, sizeof *gops);
+    uint32_t *gnops = qo_calloc(j->ngroups ? j->ngroups : 1, sizeof *gnops);
+    for (uint32_t gi = 0; gi < j->ngroups; gi++) gfn[gi] = emit_group(&E, gid, gi, &gops[gi], &gnops[gi]);
+
+    /* main */
+    LLVMTypeRef mps[2] = {E.ptr, E.ptr};
+    LLVMTypeRef mft = LLVMFunctionType(E.i32, mps, 2, 0);
+    LLVMValueRef mainf = LLVMAddFunction(E.M, "qo_main", mft);
+    LLVMBasicBlockRef bb = LLVMAppendBasicBlockInContext(E.C, mainf, "entry");
+    LLVMPositionBuilderAtEnd(E.B, bb);
+    LLVMValueRef addr = LLVMGetParam(mainf, 0), jp = LLVMGetParam(mainf, 1);
+    LLVMTypeRef cps[2] = {E.ptr, E.i32};
+    LLVMTypeRef cft = LLVMFunctionType(E.i32, cps, 2, 0);
+    for (uint32_t si = 0; si < j->nsteps; si++) {
+        const step *st = &j->steps[si];
+        if (st->kind == S_LOOP) {
+            uint32_t gi = st->group;
+            qo_val ov = qo_node_output(j->g, st->node, 0);
+            if (!j->vi[ov].numel || j->vi[ov].loc == L_NONE) continue; /* empty or unread */
+            uint32_t np = 1 + gnops[gi];
+            LLVMValueRef *args = qo_calloc(np, sizeof *args);
+            LLVMTypeRef *pt = qo_calloc(np, sizeof *pt);
+            args[0] = load_addr(&E, addr, ov);
+            for (uint32_t k = 0; k < gnops[gi]; k++)
+                args[k + 1] = gops[gi][k].konst ? LLVMConstPointerNull(E.ptr) : load_addr(&E, addr, gops[gi][k].v);
+            for (uint32_t k = 0; k < np; k++) pt[k] = E.ptr;
+            LLVMBuildCall2(E.B, LLVMFunctionType(E.v, pt, np, 0), gfn[gi], args, np, "");
+            free(args);
+            free(pt);
+        } else if (st->kind == S_COPY) {
+            qo_val iv = qo_node_input(j->g, st->node, 0), ov = qo_node_output(j->g, st->node, 0);
+            if (!j->vi[ov].nbytes || j->vi[ov].loc == L_NONE) continue;
+            LLVMBuildMemCpy(E.B, load_addr(&E, addr, ov), 1, load_addr(&E, addr, iv), 1,
+                            ci64(&E, (int64_t)j->vi[ov].nbytes));
+        } else {
+            LLVMValueRef a[2] = {jp, LLVMConstInt(E.i32, si, 0)};
+            LLVMValueRef r = LLVMBuildCall2(E.B, cft, fn_addr(&E, (uintptr_t)jit_call), a, 2, "");
+            LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(E.C, mainf, "fail");
+            LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(E.C, mainf, "ok");
+            LLVMBuildCondBr(E.B, LLVMBuildICmp(E.B, LLVMIntNE, r, LLVMConstInt(E.i32, 0, 0), ""), fail, ok);
+            LLVMPositionBuilderAtEnd(E.B, fail);
+            LLVMBuildRet(E.B, r);
+            LLVMPositionBuilderAtEnd(E.B, ok);
+        }
+    }
+    LLVMBuildRet(E.B, LLVMConstInt(E.i32, 0, 0));
+    for (uint32_t gi = 0; gi < j->ngroups; gi++) free(gops[gi]);
+    free(gops);
+    free(gnops);
+    free(gfn);
+    free(E.sv);
+    LLVMDisposeBuilder(E.B);
+
+    char *vmsg = NULL;
+    if (LLVMVerifyModule(E.M, LLVMReturnStatusAction, &vmsg)) {
+        s = qo_error(cx, QO_ERR_BACKEND, &gl, "LLVM: generated module does not verify: %s", vmsg);
+        LLVMDisposeMessage(vmsg);
+        goto fail_module;
+    }
+    LLVMDisposeMessage(vmsg);
+    {
+        char passes[32];
+        snprintf(passes, sizeof passes, "default<O%d>", lvl);
+        LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+        LLVMPassBuilderOptionsSetLoopVectorization(po, lvl >= 2);
+        LLVMPassBuilderOptionsSetSLPVectorization(po, lvl >= 2);
+        LLVMErrorRef e = LLVMRunPasses(E.M, passes, tm, po);
+        LLVMDisposePassBuilderOptions(po);
+        if (e) {
+            s = llvm_err(cx, &gl, e, "optimization");
+            goto fail_module;
+        }
+    }
+    if (o && o->dump_llvm) {
+        char *t = LLVMPrintModuleToString(E.M);
+        fputs(t, stderr);
+        LLVMDisposeMessage(t);
+    }
+    {
+        LLVMOrcLLJITBuilderRef jb = LLVMOrcCreateLLJITBuilder();
+        LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(jb, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm_jit));
+        tm_jit = NULL;
+        LLVMErrorRef e = LLVMOrcCreateLLJIT(&j->lljit, jb); /* takes jb */
+        if (e) {
+            j->lljit = NULL;
+            s = llvm_err(cx, &gl, e, "creating the JIT");
+            goto fail_module;
+        }
+        LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(E.M, tsc);
+        E.M = NULL;
+        e = LLVMOrcLLJITAddLLVMIRModule(j->lljit, LLVMOrcLLJITGetMainJITDylib(j->lljit), tsm);
+        if (e) { /* the module was consumed either way */
+            s = llvm_err(cx, &gl, e, "adding the module");
+            goto fail_module;
+        }
+        LLVMOrcExecutorAddress fa = 0;
+        e = LLVMOrcLLJITLookup(j->lljit, &fa, "qo_main");
+        if (e) {
+            s = llvm_err(cx, &gl, e, "looking up qo_main");
+            goto fail_module;
+        }
+        j->fn = (int32_t(*)(void **, qo_jit *))(uintptr_t)fa;
+    }
+fail_module:
+    if (E.M) LLVMDisposeModule(E.M);
+    LLVMOrcDisposeThreadSafeContext(tsc);
+    if (tm_jit) LLVMDisposeTargetMachine(tm_jit);
+    LLVMDisposeTargetMachine(tm);
+    LLVMDisposeMessage(triple);
+    LLVMDisposeMessage(cpu);
+    LLVMDisposeMessage(feat);
+    return s;
+}
+
+qo_status qo_jit_compile(qo_ctx *cx, const qo_module *m, const qo_jit_opts *opts, qo_jit **out) {
+    double t0 = now_seconds();
+    *out = NULL;
+    qo_jit *j = qo_calloc(1, sizeof *j);
+    j->cx = cx;
+    qo_status s = specialize(cx, m, opts, &j->m);
+    if (s != QO_OK) {
+        free(j);
+        return s;
+    }
+    j->g = qo_module_main(j->m);
+    j->opset = qo_module_opset(j->m, "");
+    uint32_t *gid = NULL;
+    if ((s = fill_vinfo(j)) != QO_OK) goto fail;
+    if ((s = check_nodes(j)) != QO_OK) goto fail;
+    gid = qo_calloc(j->g->nnodes ? j->g->nnodes : 1, sizeof *gid);
+    build_steps(j, gid, opts && opts->no_fusion);
+    if ((s = plan_memory(j, gid)) != QO_OK) goto fail;
+    if ((s = codegen(j, gid, opts)) != QO_OK) goto fail;
+    for (uint32_t i = 0; i < j->ngroups; i++) j->st.fused_ops += j->groups[i].nmembers;
+    j->st.fused_groups = j->ngroups;
+    for (uint32_t i = 0; i < j->nsteps; i++)
+        if (j->steps[i].kind == S_KERNEL) {
+            j->st.kernel_calls++;
+            j->st.fallback_calls++;
+        }
+    free(gid);
+    j->st.compile_seconds = now_seconds() - t0;
+    *out = j;
+    return QO_OK;
+fail:
+    free(gid);
+    qo_jit_free(j);
+    return s;
+}
+
+qo_status qo_jit_output_shape(const qo_jit *j, uint32_t i, qo_tensor *shape) {
+    memset(shape, 0, sizeof *shape);
+    if (i >= j->g->noutputs) {
+        qo_loc gl = graph_loc(j->m);
+        return qo_error(j->cx, QO_ERR_USAGE, &gl, "the model has no output #%u", i);
+    }
+    const vinfo *x = &j->vi[qo_graph_output(j->g, i)];
+    shape->elem = x->elem;
+    shape->rank = x->rank;
+    for (int32_t d = 0; d < x->rank; d++) shape->dims[d] = x->dims[d];
+    return QO_OK;
+}
+
+qo_status qo_jit_run(qo_jit *j, const qo_tensor *const *inputs, uint32_t nin, qo_tensor *outputs, uint32_t nout) {
+    const qo_graph *g = j->g;
+    qo_ctx *cx = j->cx;
+    qo_loc gl = graph_loc(j->m);
+    if (nin != g->ninputs) return qo_error(cx, QO_ERR_USAGE, &gl, "the model has %u inputs, %u given", g->ninputs, nin);
+    if (nout != g->noutputs)
+        return qo_error(cx, QO_ERR_USAGE, &gl, "the model has %u outputs, room for %u given", g->noutputs, nout);
+    for (uint32_t i = 0; i < nin; i++) {
+        qo_val v = g->inputs[i];
+        const qo_tensor *t = inputs && inputs[i] ? inputs[i] : (g->vals[v].cref ? &j->defaults[i] : NULL);
+        if (!t)
+            return qo_error(cx, QO_ERR_USAGE, &gl, "input '%s' is missing (it has no default initializer)",
+                            qo_val_name(g, v));
+        const vinfo *x = &j->vi[v];
+        bool same = t->elem == x->elem && t->rank == x->rank;
+        for (int32_t d = 0; same && d < t->rank; d++) same = t->dims[d] == x->dims[d];
+        if (!same) {
+            char a[256], b[256];
+            fmt_shape(t->elem, t->rank, t->dims, a, sizeof a);
+            fmt_shape(x->elem, x->rank, x->dims, b, sizeof b);
+            return qo_error(cx, QO_ERR_USAGE, &gl, "input '%s': got %s, the graph was compiled for %s", qo_val_name(g, v),
+                            a, b);
+        }
+        j->addr[v] = t->data;
+    }
+    bool *alloced = qo_calloc(nout ? nout : 1, sizeof *alloced);
+    qo_status s = QO_OK;
+    for (uint32_t i = 0; i < nout; i++) {
+        qo_tensor *t = &outputs[i];
+        const vinfo *x = &j->vi[qo_graph_output(g, i)];
+        if (!t->data && !t->nbytes && !t->rank && !t->elem) {
+            if ((s = qo_tensor_make(cx, t, x->elem, x->rank, x->dims)) != QO_OK) goto out;
+            alloced[i] = true;
+        } else {
+            bool same = t->elem == x->elem && t->rank == x->rank && t->nbytes == x->nbytes;
+            for (int32_t d = 0; same && d < t->rank; d++) same = t->dims[d] == x->dims[d];
+            if (!same) {
+                s = qo_error(cx, QO_ERR_USAGE, &gl, "output %u ('%s'): the buffer given has another shape", i,
+                             qo_val_name(g, qo_graph_output(g, i)));
+                goto out;
+            }
+        }
+        if (j->out_inplace[i]) j->addr[qo_graph_output(g, i)] = t->data;
+    }
+    s = (qo_status)j->fn(j->addr, j);
+    for (uint32_t i = 0; s == QO_OK && i < nout; i++) {
+        if (j->out_inplace[i]) continue;
+        qo_val v = qo_graph_output(g, i);
+        if (j->vi[v].nbytes) memcpy(outputs[i].data, j->addr[v], j->vi[v].nbytes);
+    }
+out:
+    if (s != QO_OK)
+        for (uint32_t i = 0; i < nout; i++)
+            if (alloced[i]) qo_tensor_free(&outputs[i]);
+    free(alloced);
+    return s;
+}
+
+void qo_jit_get_stats(const qo_jit *j, qo_jit_stats *st) { *st = j->st; }
+
+void qo_jit_free(qo_jit *j) {
+    if (!j) return;
+    if (j->lljit) {
+        LLVMErrorRef e = LLVMOrcDisposeLLJIT(j->lljit);
+        if (e) LLVMConsumeError(e);
+    }
+    if (j->consts)
+        for (uint32_t v = 0; v < j->nvals; v++) qo_tensor_free(&j->consts[v]);
+    if (j->defaults && j->g)
+        for (uint32_t i = 0; i < j->g->ninputs; i++) qo_tensor_free(&j->defaults[i]);
+    for (uint32_t i = 0; i < j->ngroups; i++) free(j->groups[i].members);
+    free(j->groups);
+    free(j->steps);
+    free(j->consts);
+    free(j->defaults);
+    free(j->vi);
+    free(j->addr);
+    free(j->arena);
+    free(j->out_inplace);
+    qo_module_free(j->m);
+    free(j);
+}

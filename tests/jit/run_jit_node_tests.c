@@ -1,0 +1,542 @@
+/* tests/jit/run_jit_node_tests.c — runs ONNX's backend test cases through the LLVM JIT
+ * (backends/llvm/jit.h) and checks them against the reference interpreter and the expected outputs.
+ * A fork of tests/node/run_node_tests.c (same case discovery, forking, list handling); per case:
+ *   - the model is compiled for the shapes of each data set's inputs and run on them;
+ *   - every output must equal the interpreter's output exactly (bit for bit; NaN matches NaN):
+ *     the JIT lowers elementwise ops with the reference formulas and runs every other op through
+ *     the reference kernel;
+ *   - and match ONNX's expected output (output_N.pb) as the node runner checks it: non-float types
+ *     exactly, floats with |a - b| <= atol + rtol * |b| (rtol 1e-3, atol 1e-5), NaN matching NaN.
+ * A case the interpreter cannot run is UNSUPPORTED (not the JIT's to pass); every other case prints
+ * PASS or FAIL with the first diagnostic. The JIT's statistics over the passing cases are summed.
+ *
+ *   run_jit_node_tests DATADIR LISTFILE [--update] [--no-fork] [-v] [FILTER ...]
+ *
+ * LISTFILE names the cases (e.g. node/test_abs) that must pass: a listed case that does not pass is
+ * a regression and makes the run fail. The summary prints "N passed, N failed" over the listed
+ * cases, then the totals over all cases so growth is visible. --update rewrites LISTFILE with every
+ * case that passes now. Each case runs in a forked child (a crash or a hang -- 120 s -- is a FAIL,
+ * not the end of the run); --no-fork runs in-process (for debuggers and sanitizers). FILTER words
+ * select cases whose name contains one of them. */
+#include "frontend/onnx_load.h"
+#include "backends/llvm/jit.h"
+#include "runtime/rt.h"
+#include "runtime/tensor_pb.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *const areas[] = {"node", "pytorch-converted", "pytorch-operator", "simple"};
+
+enum { R_PASS = 0, R_FAIL = 1, R_UNSUP = 2 };
+static const char *const rname[] = {"PASS", "FAIL", "UNSUPPORTED"};
+
+/* Per-case tolerance overrides: first entry whose `match` is a substring of the case name wins. */
+static const struct {
+    const char *match;
+    double rtol, atol;
+} tolerances[] = {
+    {NULL, 1e-3, 1e-5}, /* default */
+};
+
+#define CASE_TIMEOUT 120
+#define MSG_CAP 1024
+
+typedef struct result {
+    int code;
+    unsigned groups, fused, kernels, fallback; /* JIT statistics of the case */
+    char msg[MSG_CAP];
+} result;
+
+static void set_msg(result *r, const char *fmt, ...) QO_PRINTF(2, 3);
+static void set_msg(result *r, const char *fmt, ...) {
+    if (r->msg[0]) return; /* keep the first */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->msg, sizeof r->msg, fmt, ap);
+    va_end(ap);
+}
+
+static void collect_diag(void *ud, qo_diag_kind kind, const qo_loc *loc, const char *msg) {
+    result *r = ud;
+    if (kind != QO_DIAG_ERROR) return;
+    char lb[512];
+    qo_loc_format(loc, lb, sizeof lb);
+    /* drop the model path prefix: the case name already says which model */
+    const char *p = strstr(lb, "model.onnx");
+    p = p ? p + 10 : lb;
+    if (p[0] == ':' && p[1] == ' ') p += 2;
+    set_msg(r, "%s%s%s", p, p[0] ? ": " : "", msg);
+}
+
+static float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h >> 15) << 31, ex = (h >> 10) & 0x1F, man = h & 0x3FF;
+    float f;
+    if (ex == 0) f = ldexpf((float)man, -24);
+    else if (ex == 31) f = man ? NAN : INFINITY;
+    else f = ldexpf((float)(man | 0x400), (int)ex - 25);
+    return sign ? -f : f;
+}
+
+static double elem_as_double(int elem, const void *p, size_t i) {
+    switch (elem) {
+    case QO_F32: return ((const float *)p)[i];
+    case QO_F64: return ((const double *)p)[i];
+    case QO_F16: return half_to_float(((const uint16_t *)p)[i]);
+    case QO_BF16: {
+        uint32_t u = (uint32_t)((const uint16_t *)p)[i] << 16;
+        float f;
+        memcpy(&f, &u, 4);
+        return f;
+    }
+    default: return 0;
+    }
+}
+
+static void fmt_dims(const qo_tensor *t, char *buf, size_t cap) {
+    size_t k = (size_t)snprintf(buf, cap, "%s[", qo_elem_name(t->elem) ? qo_elem_name(t->elem) : "?");
+    for (int32_t i = 0; i < t->rank && k < cap; i++)
+        k += (size_t)snprintf(buf + k, cap - k, "%s%lld", i ? "," : "", (long long)t->dims[i]);
+    if (k < cap) snprintf(buf + k, cap - k, "]");
+}
+
+/* Compares got with want; on mismatch describes the first difference in r. */
+static bool compare(const char *oname, const qo_tensor *got, const qo_tensor *want, double rtol, double atol,
+                    result *r) {
+    char gs[256], ws[256];
+    fmt_dims(got, gs, sizeof gs);
+    fmt_dims(want, ws, sizeof ws);
+    bool same = got->elem == want->elem && got->rank == want->rank;
+    for (int32_t i = 0; same && i < got->rank; i++) same = got->dims[i] == want->dims[i];
+    if (!same) {
+        set_msg(r, "output '%s': got %s, expected %s", oname, gs, ws);
+        return false;
+    }
+    int64_t n = qo_tensor_numel(want);
+    int e = want->elem;
+    if (e == QO_F32 || e == QO_F64 || e == QO_F16 || e == QO_BF16) {
+        int64_t bad = 0, first = -1;
+        double worst = 0;
+        for (int64_t i = 0; i < n; i++) {
+            double a = elem_as_double(e, got->data, (size_t)i), b = elem_as_double(e, want->data, (size_t)i);
+            if (isnan(a) && isnan(b)) continue;
+            if (a == b) continue;
+            double d = fabs(a - b);
+            if (d <= atol + rtol * fabs(b)) continue;
+            if (isnan(d) || d > worst) worst = d;
+            if (first < 0) first = i;
+            bad++;
+        }
+        if (bad) {
+            set_msg(r, "output '%s' %s: %lld of %lld values differ (first at %lld: got %.9g, expected %.9g; max |diff| %.3g; rtol %g atol %g)",
+                    oname, ws, (long long)bad, (long long)n, (long long)first,
+                    elem_as_double(e, got->data, (size_t)first), elem_as_double(e, want->data, (size_t)first), worst,
+                    rtol, atol);
+            return false;
+        }
+        return true;
+    }
+    if (got->nbytes != want->nbytes || (want->nbytes && memcmp(got->data, want->data, want->nbytes))) {
+        size_t es = qo_rt_elem_size(e), first = 0;
+        const uint8_t *a = got->data, *b = want->data;
+        while (first < want->nbytes && first < got->nbytes && a[first] == b[first]) first++;
+        set_msg(r, "output '%s' %s: values differ (exact comparison), first at element %zu", oname, ws,
+                es ? first / es : 0);
+        return false;
+    }
+    return true;
+}
+
+static bool file_exists(const char *p) { return access(p, R_OK) == 0; }
+
+static bool is_tensor_type(const qo_module *m, qo_type t) {
+    const qo_typedata *td = qo_type_get(m, t);
+    return !td || td->kind == QO_TY_TENSOR;
+}
+
+/* Bit-exact comparison of two tensors of the same type (float NaNs match any NaN). */
+static bool compare_exact(const char *oname, const qo_tensor *got, const qo_tensor *want, result *r) {
+    bool same = got->elem == want->elem && got->rank == want->rank && got->nbytes == want->nbytes;
+    for (int32_t i = 0; same && i < got->rank; i++) same = got->dims[i] == want->dims[i];
+    if (!same) {
+        char gs[256], ws[256];
+        fmt_dims(got, gs, sizeof gs);
+        fmt_dims(want, ws, sizeof ws);
+        set_msg(r, "output '%s': JIT gives %s, the interpreter %s", oname, gs, ws);
+        return false;
+    }
+    int64_t n = qo_tensor_numel(want);
+    for (int64_t i = 0; i < n; i++) {
+        bool eq;
+        if (want->elem == QO_F32) {
+            float a = ((const float *)got->data)[i], b = ((const float *)want->data)[i];
+            eq = (isnan(a) && isnan(b)) || !memcmp(&a, &b, 4);
+        } else if (want->elem == QO_F64) {
+            double a = ((const double *)got->data)[i], b = ((const double *)want->data)[i];
+            eq = (isnan(a) && isnan(b)) || !memcmp(&a, &b, 8);
+        } else {
+            size_t es = qo_rt_elem_size(want->elem);
+            eq = !memcmp((const char *)got->data + (size_t)i * es, (const char *)want->data + (size_t)i * es, es);
+        }
+        if (!eq) {
+            set_msg(r, "output '%s': JIT differs from the interpreter at element %lld (got %.9g, interpreter %.9g)", oname,
+                    (long long)i, elem_as_double(want->elem, got->data, (size_t)i),
+                    elem_as_double(want->elem, want->data, (size_t)i));
+            return false;
+        }
+    }
+    return true;
+}
+
+typedef struct stats_msg {
+    unsigned groups, fused, kernels, fallback;
+} stats_msg;
+static stats_msg case_stats;
+
+/* Runs one case directory; fills r. */
+static void run_case(const char *dir, const char *rel, result *r) {
+    qo_ctx cx;
+    qo_ctx_init(&cx);
+    cx.diag = collect_diag;
+    cx.diag_ud = r;
+    r->code = R_FAIL;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model.onnx", dir);
+    qo_module *m = NULL;
+    qo_status s = qo_onnx_load(&cx, path, &m);
+    if (s != QO_OK) {
+        r->code = s == QO_ERR_UNSUPPORTED ? R_UNSUP : R_FAIL;
+        return;
+    }
+    const qo_graph *g = qo_module_main(m);
+    /* the fed inputs are the graph inputs without a default initializer, in order */
+    uint32_t nin = g->ninputs, nout = g->noutputs, nreal = 0;
+    uint32_t *real = calloc(nin + 1, sizeof *real);
+    for (uint32_t i = 0; i < nin; i++) {
+        if (!is_tensor_type(m, g->vals[g->inputs[i]].type)) {
+            set_msg(r, "input '%s' is not a tensor (sequence/optional/map values are not supported)",
+                    qo_val_name(g, g->inputs[i]));
+            r->code = R_UNSUP;
+            goto done_nodata;
+        }
+        if (!g->vals[g->inputs[i]].cref) real[nreal++] = i;
+    }
+    for (uint32_t i = 0; i < nout; i++)
+        if (!is_tensor_type(m, g->vals[qo_graph_output(g, i)].type)) {
+            set_msg(r, "output '%s' is not a tensor (sequence/optional/map values are not supported)",
+                    qo_val_name(g, qo_graph_output(g, i)));
+            r->code = R_UNSUP;
+            goto done_nodata;
+        }
+    double rtol = 1e-3, atol = 1e-5;
+    for (size_t i = 0; i < sizeof tolerances / sizeof *tolerances; i++)
+        if (!tolerances[i].match || strstr(rel, tolerances[i].match)) {
+            rtol = tolerances[i].rtol;
+            atol = tolerances[i].atol;
+            break;
+        }
+    unsigned nsets = 0;
+    qo_jit *jit = NULL;
+    for (unsigned set = 0;; set++) {
+        char sdir[4200];
+        snprintf(sdir, sizeof sdir, "%s/test_data_set_%u", dir, set);
+        if (access(sdir, F_OK) != 0) break;
+        nsets++;
+        qo_tensor *ins = calloc(nin + 1, sizeof *ins), *outs = calloc(nout + 1, sizeof *outs);
+        const qo_tensor **inp = calloc(nin + 1, sizeof *inp);
+        bool ok = true;
+        for (uint32_t k = 0; ok; k++) {
+            char f[4300];
+            snprintf(f, sizeof f, "%s/input_%u.pb", sdir, k);
+            if (!file_exists(f)) break;
+            qo_tensor t;
+            char *name = NULL;
+            s = qo_tensor_pb_read(&cx, f, &t, &name);
+            if (s != QO_OK) {
+                r->code = s == QO_ERR_UNSUPPORTED ? R_UNSUP : R_FAIL;
+                ok = false;
+                break;
+            }
+            /* by name if it names a graph input, else by position among the inputs to feed */
+            uint32_t slot = UINT32_MAX;
+            for (uint32_t i = 0; name && name[0] && i < nin; i++)
+                if (!strcmp(qo_val_name(g, g->inputs[i]), name)) slot = i;
+            if (slot == UINT32_MAX && k < nreal) slot = real[k];
+            free(name);
+            if (slot == UINT32_MAX || inp[slot]) {
+                set_msg(r, "input_%u.pb matches no graph input", k);
+                qo_tensor_free(&t);
+                ok = false;
+                break;
+            }
+            /* ONNX's older test data stores bfloat16 tensors as uint16 bit patterns */
+            if (t.elem == QO_U16 && qo_type_elem(m, g->vals[g->inputs[slot]].type) == QO_BF16) t.elem = QO_BF16;
+            ins[slot] = t;
+            inp[slot] = &ins[slot];
+        }
+        qo_tensor *iouts = calloc(nout + 1, sizeof *iouts);
+        if (ok) {
+            /* the oracle run first: a case the interpreter cannot run is not the JIT's to pass */
+            s = qo_interp_run(&cx, m, inp, nin, iouts, nout);
+            if (s != QO_OK) {
+                r->code = R_UNSUP;
+                set_msg(r, "(interpreter fails)");
+                ok = false;
+            }
+        }
+        if (ok) {
+            qo_jit_free(jit); /* data sets may have other shapes: compile for each */
+            jit = NULL;
+            qo_tensor *shapes = calloc(nin + 1, sizeof *shapes);
+            for (uint32_t i = 0; i < nin; i++) {
+                const qo_tensor *t = inp[i];
+                if (!t) continue; /* a default initializer: the graph's own shape */
+                shapes[i] = *t;
+                shapes[i].data = NULL;
+            }
+            bool all = true;
+            for (uint32_t i = 0; i < nin; i++) all = all && (inp[i] || g->vals[g->inputs[i]].cref);
+            qo_jit_opts jo = {.opt_level = -1, .ninput_shapes = nin, .input_shapes = shapes};
+            for (uint32_t i = 0; i < nin; i++)
+                if (!inp[i]) {
+                    const qo_constdata *cd = qo_const_get(m, g->vals[g->inputs[i]].cref);
+                    const qo_typedata *td = qo_type_get(m, cd->type);
+                    shapes[i].elem = td->elem;
+                    shapes[i].rank = td->rank;
+                    for (int32_t d = 0; d < td->rank; d++) shapes[i].dims[d] = td->dims[d];
+                }
+            s = all ? qo_jit_compile(&cx, m, &jo, &jit) : QO_ERR_USAGE;
+            free(shapes);
+            if (s != QO_OK) {
+                r->code = R_FAIL;
+                ok = false;
+            } else {
+                qo_jit_stats st;
+                qo_jit_get_stats(jit, &st);
+                case_stats.groups = st.fused_groups;
+                case_stats.fused = st.fused_ops;
+                case_stats.kernels = st.kernel_calls;
+                case_stats.fallback = st.fallback_calls;
+            }
+        }
+        if (ok) {
+            s = qo_jit_run(jit, inp, nin, outs, nout);
+            if (s != QO_OK) {
+                r->code = R_FAIL;
+                ok = false;
+            }
+        }
+        for (uint32_t k = 0; ok && k < nout; k++)
+            if (!compare_exact(qo_val_name(g, qo_graph_output(g, k)), &outs[k], &iouts[k], r)) ok = false;
+        for (uint32_t i = 0; i < nout; i++) qo_tensor_free(&iouts[i]);
+        free(iouts);
+        for (uint32_t k = 0; ok && k < nout; k++) {
+            char f[4300];
+            snprintf(f, sizeof f, "%s/output_%u.pb", sdir, k);
+            if (!file_exists(f)) continue;
+            qo_tensor want;
+            s = qo_tensor_pb_read(&cx, f, &want, NULL);
+            if (s != QO_OK) {
+                r->code = s == QO_ERR_UNSUPPORTED ? R_UNSUP : R_FAIL;
+                ok = false;
+                break;
+            }
+            if (want.elem == QO_U16 && outs[k].elem == QO_BF16) want.elem = QO_BF16; /* as above */
+            if (!compare(qo_val_name(g, qo_graph_output(g, k)), &outs[k], &want, rtol, atol, r)) ok = false;
+            qo_tensor_free(&want);
+        }
+        for (uint32_t i = 0; i < nin; i++) qo_tensor_free(&ins[i]);
+        for (uint32_t i = 0; i < nout; i++) qo_tensor_free(&outs[i]);
+        free(ins);
+        free(outs);
+        free(inp);
+        if (!ok) goto done_nodata;
+    }
+    if (!nsets) set_msg(r, "no test_data_set_* directory");
+    else r->code = R_PASS;
+done_nodata:
+    qo_jit_free(jit);
+    free(real);
+    qo_module_free(m);
+    r->groups = case_stats.groups;
+    r->fused = case_stats.fused;
+    r->kernels = case_stats.kernels;
+    r->fallback = case_stats.fallback;
+    memset(&case_stats, 0, sizeof case_stats);
+}
+
+/* Runs a case in a child process with a time limit. */
+static void run_case_forked(const char *dir, const char *rel, result *r) {
+    int fds[2];
+    if (pipe(fds) != 0) {
+        run_case(dir, rel, r);
+        return;
+    }
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        alarm(CASE_TIMEOUT);
+        result cr = {0};
+        run_case(dir, rel, &cr);
+        size_t n = sizeof cr, off = 0;
+        while (off < n) {
+            ssize_t w = write(fds[1], (char *)&cr + off, n - off);
+            if (w <= 0) break;
+            off += (size_t)w;
+        }
+        _exit(0);
+    }
+    close(fds[1]);
+    if (pid < 0) {
+        close(fds[0]);
+        run_case(dir, rel, r);
+        return;
+    }
+    size_t off = 0;
+    while (off < sizeof *r) {
+        ssize_t n = read(fds[0], (char *)r + off, sizeof *r - off);
+        if (n <= 0) break;
+        off += (size_t)n;
+    }
+    close(fds[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    if (off < sizeof *r) {
+        r->code = R_FAIL;
+        if (WIFSIGNALED(st))
+            snprintf(r->msg, sizeof r->msg, "%s", WTERMSIG(st) == SIGALRM ? "timeout" : strsignal(WTERMSIG(st)));
+        else snprintf(r->msg, sizeof r->msg, "child exited with status %d", WEXITSTATUS(st));
+    }
+}
+
+static int cmpstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int main(int argc, char **argv) {
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s DATADIR LISTFILE [--update] [--no-fork] [-v] [FILTER ...]\n", argv[0]);
+        return 2;
+    }
+    const char *datadir = argv[1], *listfile = argv[2];
+    bool update = false, nofork = false, verbose = false;
+    char **filters = calloc((size_t)argc, sizeof *filters);
+    int nfilters = 0;
+    for (int i = 3; i < argc; i++) {
+        if (!strcmp(argv[i], "--update")) update = true;
+        else if (!strcmp(argv[i], "--no-fork")) nofork = true;
+        else if (!strcmp(argv[i], "-v")) verbose = true;
+        else filters[nfilters++] = argv[i];
+    }
+
+    char **cases = NULL;
+    size_t ncases = 0, cap = 0;
+    for (size_t a = 0; a < sizeof areas / sizeof *areas; a++) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/%s", datadir, areas[a]);
+        DIR *d = opendir(dir);
+        if (!d) continue;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            if (de->d_name[0] == '.') continue;
+            char p[4096 + 512];
+            snprintf(p, sizeof p, "%s/%s/model.onnx", dir, de->d_name);
+            if (!file_exists(p)) continue;
+            char rel[1024];
+            snprintf(rel, sizeof rel, "%s/%s", areas[a], de->d_name);
+            bool sel = nfilters == 0;
+            for (int f = 0; f < nfilters && !sel; f++) sel = strstr(rel, filters[f]) != NULL;
+            if (!sel) continue;
+            if (ncases == cap) cases = realloc(cases, (cap = cap ? cap * 2 : 512) * sizeof *cases);
+            cases[ncases++] = strdup(rel);
+        }
+        closedir(d);
+    }
+    if (!ncases) {
+        fprintf(stderr, "no test cases under %s\n", datadir);
+        return 1;
+    }
+    qsort(cases, ncases, sizeof *cases, cmpstr);
+
+    /* the expected-pass list */
+    char **listed = NULL;
+    size_t nlisted = 0;
+    {
+        FILE *f = fopen(listfile, "r");
+        char line[1024];
+        size_t lcap = 0;
+        while (f && fgets(line, sizeof line, f)) {
+            line[strcspn(line, "\r\n")] = 0;
+            if (!line[0] || line[0] == '#') continue;
+            if (nlisted == lcap) listed = realloc(listed, (lcap = lcap ? lcap * 2 : 256) * sizeof *listed);
+            listed[nlisted++] = strdup(line);
+        }
+        if (f) fclose(f);
+        else if (!update) fprintf(stderr, "note: no expected-pass list at %s\n", listfile);
+        if (nlisted) qsort(listed, nlisted, sizeof *listed, cmpstr);
+    }
+
+    int *codes = calloc(ncases, sizeof *codes);
+    unsigned long sum_groups = 0, sum_fused = 0, sum_kernels = 0, sum_fallback = 0;
+    unsigned total[3] = {0}, lpass = 0, lfail = 0;
+    for (size_t i = 0; i < ncases; i++) {
+        char dir[4096 + 1024];
+        snprintf(dir, sizeof dir, "%s/%s", datadir, cases[i]);
+        result r = {0};
+        if (nofork) run_case(dir, cases[i], &r);
+        else run_case_forked(dir, cases[i], &r);
+        codes[i] = r.code;
+        total[r.code]++;
+        if (r.code == R_PASS) {
+            sum_groups += r.groups;
+            sum_fused += r.fused;
+            sum_kernels += r.kernels;
+            sum_fallback += r.fallback;
+        }
+        bool is_listed = nlisted && bsearch(&cases[i], listed, nlisted, sizeof *listed, cmpstr);
+        if (is_listed) {
+            if (r.code == R_PASS) lpass++;
+            else lfail++;
+        }
+        if (r.code == R_PASS && !verbose) printf("PASS %s\n", cases[i]);
+        else printf("%s %s%s%s%s\n", rname[r.code], cases[i], r.msg[0] ? ": " : "", r.msg,
+                    is_listed && r.code != R_PASS ? "   [REGRESSION: in the expected-pass list]" : "");
+    }
+    /* listed cases that no longer exist (or were filtered out) are not counted */
+    printf("\n%u passed, %u failed\n", lpass, lfail);
+    printf("all %zu cases: %u pass, %u fail, %u unsupported (%zu listed as expected to pass)\n", ncases,
+           total[R_PASS], total[R_FAIL], total[R_UNSUP], nlisted);
+    printf("JIT over the passing cases: %lu fused loops holding %lu ops, %lu kernel calls (%lu reference fallbacks)\n",
+           sum_groups, sum_fused, sum_kernels, sum_fallback);
+    int rc = lfail ? 1 : 0;
+    if (update) {
+        if (nfilters) {
+            fprintf(stderr, "--update with filters would drop unselected cases; refusing\n");
+            rc = 2;
+        } else {
+            FILE *f = fopen(listfile, "w");
+            if (!f) {
+                perror(listfile);
+                rc = 2;
+            } else {
+                for (size_t i = 0; i < ncases; i++)
+                    if (codes[i] == R_PASS) fprintf(f, "%s\n", cases[i]);
+                fclose(f);
+                printf("wrote %u cases to %s\n", total[R_PASS], listfile);
+                rc = 0;
+            }
+        }
+    }
+    for (size_t i = 0; i < ncases; i++) free(cases[i]);
+    for (size_t i = 0; i < nlisted; i++) free(listed[i]);
+    free(cases);
+    free(listed);
+    free(codes);
+    free(filters);
+    return rc;
+}
