@@ -1,0 +1,341 @@
+/* tests/runtime/kernels/test_kernels.c — the optimized kernels (runtime/kernels) against the
+ * reference kernels (runtime/ref/nn.c, the oracle) on seeded random shapes and attributes: odd
+ * sizes, groups, depthwise, dilations, strides, asymmetric pads, auto_pad, ceil_mode, 1-D and 3-D,
+ * transposes and broadcasting. Every case runs three ways: on a 2-thread pool, on a 3-thread pool
+ * and without a pool; Conv/ConvTranspose/Gemm/MatMul also with a fused Relu or Clip (oracle: the
+ * reference output passed through Relu/Clip here).
+ *
+ * Error measure: max |got - want| / max |want| over the output tensor (GEMM reorders sums, so
+ * results are not bit-exact); a case passes below 1e-5 with identical shapes.
+ *
+ * usage: test_kernels [-v] [-n CASES_PER_OP] [-s SEED]. Prints "N passed, N failed". */
+#include "runtime/kernels/kernels.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool verbose;
+static int npass, nfail, nskip;
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rnd(void) {
+    uint64_t x = rng_state;
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    return rng_state = x;
+}
+/* Uniform integer in [lo, hi]. */
+static int64_t ri(int64_t lo, int64_t hi) { return lo + (int64_t)(rnd() % (uint64_t)(hi - lo + 1)); }
+static float rf(void) { return (float)((double)(rnd() >> 11) / 9007199254740992.0 * 2.0 - 1.0); }
+
+static void quiet(void *ud, qo_diag_kind kind, const qo_loc *loc, const char *msg) {
+    (void)ud, (void)kind, (void)loc;
+    if (verbose) fprintf(stderr, "    diag: %s\n", msg);
+}
+
+/* One node under test: a module with one graph and one node of op with nin inputs. */
+typedef struct tcase {
+    qo_module *m;
+    qo_graph *g;
+    qo_node n;
+    int64_t opset;
+    qo_tensor in[3];
+    uint32_t nin;
+    char desc[256];
+} tcase;
+
+static void tc_init(tcase *t, qo_op op, uint32_t nin, uint32_t nout, int64_t opset) {
+    memset(t, 0, sizeof *t);
+    t->m = qo_module_new();
+    qo_module_set_opset(t->m, "", opset);
+    t->g = qo_graph_new(t->m, NULL, 0, "main");
+    int64_t d1 = 1;
+    qo_val ins[3];
+    for (uint32_t i = 0; i < nin; i++) {
+        char nm[8];
+        snprintf(nm, sizeof nm, "i%u", i);
+        ins[i] = qo_graph_add_input(t->g, nm, qo_type_tensor(t->m, QO_F32, 1, &d1, NULL));
+    }
+    t->n = qo_node_new(t->g, op, NULL, NULL, nin, ins, nout);
+    t->nin = nin;
+    t->opset = opset;
+}
+
+static void tc_input(qo_ctx *cx, tcase *t, uint32_t i, int rank, const int64_t *dims) {
+    QO_ASSERT(qo_tensor_make(cx, &t->in[i], QO_F32, rank, dims) == QO_OK);
+    float *p = t->in[i].data;
+    for (int64_t j = 0; j < qo_tensor_numel(&t->in[i]); j++) p[j] = rf();
+}
+
+static void tc_free(tcase *t) {
+    for (int i = 0; i < 3; i++) qo_tensor_free(&t->in[i]);
+    qo_module_free(t->m);
+}
+
+static double compare(const qo_tensor *got, const qo_tensor *want) {
+    if (got->rank != want->rank || got->elem != want->elem) return INFINITY;
+    for (int i = 0; i < got->rank; i++)
+        if (got->dims[i] != want->dims[i]) return INFINITY;
+    int64_t n = qo_tensor_numel(want);
+    const float *a = got->data, *b = want->data;
+    double md = 0, mx = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (isnan(a[i]) != isnan(b[i])) return INFINITY;
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (d > md) md = d;
+        if (fabs((double)b[i]) > mx) mx = fabs((double)b[i]);
+    }
+    return md == 0 ? 0 : md / (mx > 0 ? mx : 1);
+}
+
+static void apply_act(qo_tensor *t, const qo_k_act *a) {
+    float *p = t->data;
+    for (int64_t i = 0; i < qo_tensor_numel(t); i++) {
+        if (a->kind == QO_K_ACT_RELU) p[i] = p[i] > 0 ? p[i] : 0;
+        if (a->kind == QO_K_ACT_CLIP) p[i] = p[i] < a->lo ? a->lo : p[i] > a->hi ? a->hi : p[i];
+    }
+}
+
+/* Runs the case: reference, then the kernels with several pools (and activations if can_act). */
+static void run_case(qo_ctx *cx, tcase *t, qo_pool **pools, int npools, bool can_act) {
+    qo_kctx k = {cx, t->g, t->n, t->opset};
+    const qo_tensor *ins[3] = {&t->in[0], t->nin > 1 ? &t->in[1] : NULL, t->nin > 2 ? &t->in[2] : NULL};
+    for (uint32_t i = 0; i < t->nin; i++)
+        if (ins[i] && ins[i]->rank == 0 && ins[i]->data == NULL) ins[i] = NULL; /* omitted */
+    qo_tensor want[2] = {{0}};
+    qo_ref_kernel ref = qo_ref_kernel_for((qo_op)qo_node_get(t->g, t->n)->op);
+    unsigned ne = cx->nerrors;
+    if (ref(&k, ins, t->nin, want, 1) != QO_OK) { /* the generator made an invalid node: skip */
+        cx->nerrors = ne;
+        nskip++;
+        qo_tensor_free(&want[0]);
+        return;
+    }
+    static const qo_k_act acts[3] = {{QO_K_ACT_NONE, 0, 0}, {QO_K_ACT_RELU, 0, 0}, {QO_K_ACT_CLIP, -0.25f, 0.5f}};
+    for (int ai = 0; ai < (can_act ? 3 : 1); ai++) {
+        qo_tensor w2 = {0};
+        QO_ASSERT(qo_tensor_copy(cx, &want[0], &w2) == QO_OK);
+        apply_act(&w2, &acts[ai]);
+        for (int pi = 0; pi < npools; pi++) {
+            qo_tensor got[2] = {{0}};
+            qo_status s = qo_k_node_run(&k, pools[pi], &acts[ai], ins, t->nin, got, 1);
+            double err = s == QO_OK ? compare(&got[0], &w2) : INFINITY;
+            if (s == QO_OK && err < 1e-5) {
+                npass++;
+            } else {
+                nfail++;
+                fprintf(stderr, "FAIL %s act=%d threads=%d: %s (error %.3g)\n", t->desc, ai, qo_pool_size(pools[pi]),
+                        s == QO_OK ? "mismatch" : qo_status_str(s), err);
+            }
+            qo_tensor_free(&got[0]);
+        }
+        qo_tensor_free(&w2);
+    }
+    qo_tensor_free(&want[0]);
+}
+
+static int append(char *buf, size_t cap, const char *name, const int64_t *v, int n) {
+    size_t l = strlen(buf);
+    int w = snprintf(buf + l, cap - l, " %s=[", name);
+    for (int i = 0; i < n; i++) w += snprintf(buf + l + (size_t)w, cap - l - (size_t)w, i ? ",%lld" : "%lld", (long long)v[i]);
+    return w + snprintf(buf + l + (size_t)w, cap - l - (size_t)w, "]");
+}
+
+/* ---- generators ----------------------------------------------------------------------------- */
+static void gen_conv(qo_ctx *cx, qo_pool **pools, int npools, bool transpose, int shape_class) {
+    tcase t;
+    bool bias = ri(0, 1);
+    int nsp = ri(0, 9) == 0 ? 1 : ri(0, 9) == 0 ? 3 : 2;
+    int64_t N = ri(1, 3), group, Cg, Mg;
+    int kind = (int)ri(0, 3); /* 0 plain, 1 grouped, 2 depthwise, 3 depthwise x2 */
+    if (kind == 0) group = 1, Cg = ri(1, 6), Mg = ri(1, 7);
+    else if (kind == 1) group = ri(2, 3), Cg = ri(1, 4), Mg = ri(1, 4);
+    else group = ri(1, 7), Cg = 1, Mg = kind == 2 ? 1 : 2;
+    if (shape_class == 1) { /* bigger: exercises column blocks and the 1x1 path */
+        N = ri(1, 2), group = 1, Cg = ri(8, 24), Mg = ri(8, 40), nsp = 2;
+    }
+    int64_t C = Cg * group, M = Mg * group;
+    int64_t in[3], ker[3], str[3], dil[3], pads[6], outpad[3];
+    for (int i = 0; i < nsp; i++) {
+        in[i] = shape_class == 1 ? ri(8, 40) : ri(1, nsp == 3 ? 6 : 13);
+        ker[i] = shape_class == 1 && ri(0, 1) ? 1 : ri(1, 4);
+        str[i] = ri(0, 2) ? 1 : ri(2, 3);
+        dil[i] = ri(0, 3) ? 1 : 2;
+        pads[i] = ri(0, 2), pads[nsp + i] = ri(0, 2);
+        outpad[i] = str[i] > 1 ? ri(0, str[i] - 1) : 0;
+        if (shape_class == 1 && ker[i] == 1) str[i] = dil[i] = 1, pads[i] = pads[nsp + i] = 0;
+    }
+    tc_init(&t, transpose ? QO_OP_CONVTRANSPOSE : QO_OP_CONV, bias ? 3 : 2, 1, 13);
+    int64_t xd[5] = {N, C}, wd[5] = {transpose ? C : M, transpose ? Mg : Cg}, bd[1] = {M};
+    for (int i = 0; i < nsp; i++) xd[2 + i] = in[i], wd[2 + i] = ker[i];
+    tc_input(cx, &t, 0, nsp + 2, xd);
+    tc_input(cx, &t, 1, nsp + 2, wd);
+    if (bias) tc_input(cx, &t, 2, 1, bd);
+    if (group != 1 || ri(0, 1)) qo_node_set_attr_int(t.g, t.n, "group", group);
+    if (ri(0, 1)) qo_node_set_attr_ints(t.g, t.n, "kernel_shape", ker, (uint32_t)nsp);
+    qo_node_set_attr_ints(t.g, t.n, "strides", str, (uint32_t)nsp);
+    qo_node_set_attr_ints(t.g, t.n, "dilations", dil, (uint32_t)nsp);
+    int ap = (int)ri(0, 5);
+    static const char *const aps[] = {"SAME_UPPER", "SAME_LOWER", "VALID"};
+    if (ap < 3 && shape_class == 0) qo_node_set_attr_string(t.g, t.n, "auto_pad", aps[ap], strlen(aps[ap]));
+    else qo_node_set_attr_ints(t.g, t.n, "pads", pads, (uint32_t)(2 * nsp));
+    if (transpose && ri(0, 1)) qo_node_set_attr_ints(t.g, t.n, "output_padding", outpad, (uint32_t)nsp);
+    snprintf(t.desc, sizeof t.desc, "%s N=%lld C=%lld M=%lld group=%lld bias=%d auto_pad=%s", transpose ? "ConvTranspose" : "Conv",
+             (long long)N, (long long)C, (long long)M, (long long)group, bias, ap < 3 && shape_class == 0 ? aps[ap] : "pads");
+    append(t.desc, sizeof t.desc, "in", in, nsp);
+    append(t.desc, sizeof t.desc, "k", ker, nsp);
+    append(t.desc, sizeof t.desc, "s", str, nsp);
+    append(t.desc, sizeof t.desc, "d", dil, nsp);
+    append(t.desc, sizeof t.desc, "p", pads, 2 * nsp);
+    run_case(cx, &t, pools, npools, true);
+    tc_free(&t);
+}
+
+static void gen_gemm(qo_ctx *cx, qo_pool **pools, int npools) {
+    tcase t;
+    int64_t M = ri(1, 3) == 1 ? 1 : ri(1, 90), N = ri(1, 90), K = ri(1, 90);
+    if (ri(0, 5) == 0) M = ri(100, 300), N = ri(100, 300), K = ri(50, 200);
+    int ta = (int)ri(0, 1), tb = (int)ri(0, 1), cf = (int)ri(0, 5);
+    tc_init(&t, QO_OP_GEMM, cf ? 3 : 2, 1, 13);
+    int64_t ad[2] = {ta ? K : M, ta ? M : K}, bd[2] = {tb ? N : K, tb ? K : N};
+    tc_input(cx, &t, 0, 2, ad);
+    tc_input(cx, &t, 1, 2, bd);
+    int64_t cd[2];
+    switch (cf) { /* C forms: scalar, [N], [M,1], [M,N], [1,N] */
+    case 1: tc_input(cx, &t, 2, 0, cd); break;
+    case 2: cd[0] = N, tc_input(cx, &t, 2, 1, cd); break;
+    case 3: cd[0] = M, cd[1] = 1, tc_input(cx, &t, 2, 2, cd); break;
+    case 4: cd[0] = M, cd[1] = N, tc_input(cx, &t, 2, 2, cd); break;
+    case 5: cd[0] = 1, cd[1] = N, tc_input(cx, &t, 2, 2, cd); break;
+    default: break;
+    }
+    if (ta) qo_node_set_attr_int(t.g, t.n, "transA", 1);
+    if (tb) qo_node_set_attr_int(t.g, t.n, "transB", 1);
+    if (ri(0, 1)) qo_node_set_attr_float(t.g, t.n, "alpha", 0.5f + (float)ri(0, 4) * 0.25f);
+    if (ri(0, 1)) qo_node_set_attr_float(t.g, t.n, "beta", ri(0, 3) ? 0.75f : 0.0f);
+    snprintf(t.desc, sizeof t.desc, "Gemm M=%lld N=%lld K=%lld transA=%d transB=%d C-form=%d", (long long)M, (long long)N,
+             (long long)K, ta, tb, cf);
+    run_case(cx, &t, pools, npools, true);
+    tc_free(&t);
+}
+
+static void gen_matmul(qo_ctx *cx, qo_pool **pools, int npools) {
+    tcase t;
+    int64_t M = ri(1, 40), N = ri(1, 40), K = ri(1, 40);
+    if (ri(0, 5) == 0) M = ri(64, 200), N = ri(64, 200), K = ri(32, 128);
+    int ra = (int)ri(1, 4), rb = (int)ri(1, 4);
+    int64_t ad[4], bd[4];
+    int nb = (ra > rb ? ra : rb) - 2;
+    int64_t bat[2] = {ri(1, 3), ri(1, 4)};
+    for (int i = 0; i < ra - 2; i++) ad[i] = ri(0, 2) ? bat[i + (nb - (ra - 2))] : 1;
+    for (int i = 0; i < rb - 2; i++) bd[i] = ri(0, 2) ? bat[i + (nb - (rb - 2))] : 1;
+    if (ra == 1) ad[0] = K;
+    else ad[ra - 2] = M, ad[ra - 1] = K;
+    if (rb == 1) bd[0] = K;
+    else bd[rb - 2] = K, bd[rb - 1] = N;
+    tc_init(&t, QO_OP_MATMUL, 2, 1, 13);
+    tc_input(cx, &t, 0, ra, ad);
+    tc_input(cx, &t, 1, rb, bd);
+    snprintf(t.desc, sizeof t.desc, "MatMul");
+    append(t.desc, sizeof t.desc, "A", ad, ra);
+    append(t.desc, sizeof t.desc, "B", bd, rb);
+    run_case(cx, &t, pools, npools, true);
+    tc_free(&t);
+}
+
+static void gen_pool(qo_ctx *cx, qo_pool **pools, int npools, bool is_max) {
+    tcase t;
+    int nsp = ri(0, 9) == 0 ? 1 : ri(0, 9) == 0 ? 3 : 2;
+    int64_t xd[5] = {ri(1, 3), ri(1, 5)}, ker[3], str[3], dil[3], pads[6];
+    for (int i = 0; i < nsp; i++) {
+        xd[2 + i] = ri(1, nsp == 3 ? 7 : 15);
+        ker[i] = ri(1, 4), str[i] = ri(1, 3), dil[i] = ri(0, 3) ? 1 : 2;
+        pads[i] = ri(0, 1) ? ri(0, (ker[i] - 1) / 2 + 1) : 0, pads[nsp + i] = ri(0, (ker[i] - 1) / 2 + 1);
+    }
+    tc_init(&t, is_max ? QO_OP_MAXPOOL : QO_OP_AVERAGEPOOL, 1, 1, 19);
+    tc_input(cx, &t, 0, nsp + 2, xd);
+    qo_node_set_attr_ints(t.g, t.n, "kernel_shape", ker, (uint32_t)nsp);
+    qo_node_set_attr_ints(t.g, t.n, "strides", str, (uint32_t)nsp);
+    if (ri(0, 1)) qo_node_set_attr_ints(t.g, t.n, "dilations", dil, (uint32_t)nsp);
+    int ap = (int)ri(0, 5), ceil = (int)ri(0, 1), cip = (int)ri(0, 1);
+    static const char *const aps[] = {"SAME_UPPER", "SAME_LOWER", "VALID"};
+    if (ap < 3) qo_node_set_attr_string(t.g, t.n, "auto_pad", aps[ap], strlen(aps[ap]));
+    else qo_node_set_attr_ints(t.g, t.n, "pads", pads, (uint32_t)(2 * nsp));
+    if (ceil) qo_node_set_attr_int(t.g, t.n, "ceil_mode", 1);
+    if (!is_max && cip) qo_node_set_attr_int(t.g, t.n, "count_include_pad", 1);
+    snprintf(t.desc, sizeof t.desc, "%s ceil=%d count_include_pad=%d auto_pad=%s", is_max ? "MaxPool" : "AveragePool", ceil,
+             cip, ap < 3 ? aps[ap] : "pads");
+    append(t.desc, sizeof t.desc, "x", xd, nsp + 2);
+    append(t.desc, sizeof t.desc, "k", ker, nsp);
+    append(t.desc, sizeof t.desc, "s", str, nsp);
+    append(t.desc, sizeof t.desc, "p", pads, 2 * nsp);
+    run_case(cx, &t, pools, npools, false);
+    tc_free(&t);
+}
+
+static void gen_global(qo_ctx *cx, qo_pool **pools, int npools, bool is_max) {
+    tcase t;
+    int rank = (int)ri(2, 5);
+    int64_t xd[5];
+    for (int i = 0; i < rank; i++) xd[i] = ri(1, i < 2 ? 20 : 12);
+    tc_init(&t, is_max ? QO_OP_GLOBALMAXPOOL : QO_OP_GLOBALAVERAGEPOOL, 1, 1, 13);
+    tc_input(cx, &t, 0, rank, xd);
+    snprintf(t.desc, sizeof t.desc, "%s", is_max ? "GlobalMaxPool" : "GlobalAveragePool");
+    append(t.desc, sizeof t.desc, "x", xd, rank);
+    run_case(cx, &t, pools, npools, false);
+    tc_free(&t);
+}
+
+static void gen_softmax(qo_ctx *cx, qo_pool **pools, int npools, bool is_log) {
+    tcase t;
+    int rank = (int)ri(1, 4);
+    int64_t xd[4];
+    for (int i = 0; i < rank; i++) xd[i] = ri(1, 17);
+    int64_t opset = ri(0, 1) ? 13 : 11, axis = ri(-rank, rank - 1);
+    tc_init(&t, is_log ? QO_OP_LOGSOFTMAX : QO_OP_SOFTMAX, 1, 1, opset);
+    tc_input(cx, &t, 0, rank, xd);
+    if (ri(0, 3)) qo_node_set_attr_int(t.g, t.n, "axis", axis);
+    float *p = t.in[0].data;
+    for (int64_t i = 0; i < qo_tensor_numel(&t.in[0]); i++) p[i] *= 8.0f;
+    snprintf(t.desc, sizeof t.desc, "%s opset=%lld axis=%lld", is_log ? "LogSoftmax" : "Softmax", (long long)opset,
+             (long long)axis);
+    append(t.desc, sizeof t.desc, "x", xd, rank);
+    run_case(cx, &t, pools, npools, false);
+    tc_free(&t);
+}
+
+int main(int argc, char **argv) {
+    int per_op = 150;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-v")) verbose = true;
+        else if (!strcmp(argv[i], "-n") && i + 1 < argc) per_op = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-s") && i + 1 < argc) rng_state = strtoull(argv[++i], NULL, 0) | 1;
+        else {
+            fprintf(stderr, "usage: test_kernels [-v] [-n CASES_PER_OP] [-s SEED]\n");
+            return 2;
+        }
+    }
+    qo_ctx cx;
+    qo_ctx_init(&cx);
+    cx.diag = quiet;
+    qo_pool *p2 = qo_pool_new(2), *p3 = qo_pool_new(3);
+    qo_pool *pools[3] = {p2, p3, NULL};
+    for (int i = 0; i < per_op; i++) {
+        gen_conv(&cx, pools, 3, false, i % 5 == 4);
+        gen_conv(&cx, pools, 3, true, 0);
+        gen_gemm(&cx, pools, 3);
+        gen_matmul(&cx, pools, 3);
+        gen_pool(&cx, pools, 3, true);
+        gen_pool(&cx, pools, 3, false);
+        if (i % 3 == 0) {
+            gen_global(&cx, pools, 3, i % 2);
+            gen_softmax(&cx, pools, 3, i % 2);
+        }
+    }
+    qo_pool_free(p2);
+    qo_pool_free(p3);
+    if (verbose) fprintf(stderr, "%d generated nodes were invalid and skipped\n", nskip);
+    printf("%d passed, %d failed\n", npass, nfail);
+    return nfail ? 1 : 0;
+}
