@@ -8,7 +8,7 @@ as value_info), then for every tensor name typed by both OUT and infer_shapes(IN
   stronger  qopt knows more than onnx (e.g. through constant shape operands; fine)
 Models infer_shapes rejects are skipped. Ends with "N passed, N failed".
 
-  check_shapes.py --qopt BUILD/tools/qopt [--root REPO] [--sets pytorch-converted,models] [-v]
+  check_shapes.py --qopt BUILD/tools/qopt [--root REPO] [--sets all|node,...,models] [-v]
 """
 import argparse
 import concurrent.futures as cf
@@ -26,6 +26,8 @@ TESTDATA = '/usr/share/libonnx-testdata/data'
 
 def models(root, sets):
     out = []
+    if 'all' in sets:
+        sets = ['node', 'pytorch-converted', 'pytorch-operator', 'simple', 'real', 'models']
     for s in sets:
         if s == 'models':
             out += sorted(glob.glob(os.path.join(root, 'tests/models/*.onnx')))
@@ -116,7 +118,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--qopt', required=True)
     ap.add_argument('--root', default=os.path.join(os.path.dirname(__file__), '..', '..'))
-    ap.add_argument('--sets', default='pytorch-converted,models')
+    ap.add_argument('--sets', default='all')
     ap.add_argument('-j', type=int, default=os.cpu_count() or 2)
     ap.add_argument('-v', action='store_true')
     a = ap.parse_args()

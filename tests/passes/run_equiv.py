@@ -8,7 +8,7 @@ Models onnxruntime cannot load or run in their original form are skipped (counte
   run_equiv.py --qopt BUILD/tools/qopt [--root REPO] [--sets pytorch-converted,models] [-j N] [-v]
 
 Sets: models (tests/models), and the libonnx-testdata folders node, pytorch-converted,
-pytorch-operator, simple, real. Default: pytorch-converted,models. Ends with "N passed, N failed".
+pytorch-operator, simple, real; 'all' = every set. Default: pytorch-converted,models. Ends with "N passed, N failed".
 """
 import argparse
 import concurrent.futures as cf
@@ -24,6 +24,8 @@ PIPELINE = 'canonicalize,shape-infer,const-fold,dce'
 
 def models(root, sets):
     out = []
+    if 'all' in sets:
+        sets = ['node', 'pytorch-converted', 'pytorch-operator', 'simple', 'real', 'models']
     for s in sets:
         if s == 'models':
             out += sorted(glob.glob(os.path.join(root, 'tests/models/*.onnx')))
