@@ -45,7 +45,7 @@
 #include <time.h>
 
 /* ---- compiled state --------------------------------------------------------------------------- */
-enum { L_NONE = 0, L_CONST, L_INPUT, L_ARENA, L_OUTPUT, L_REG };
+enum { L_NONE = 0, L_CONST, L_INPUT, L_ARENA, L_OUTPUT, L_REG, L_DYN };
 enum { S_LOOP = 1, S_KERNEL, S_COPY };
 
 typedef struct vinfo {
@@ -85,6 +85,7 @@ struct qo_jit {
     group *groups;
     uint32_t ngroups;
     void **addr;
+    qo_tensor *dyn;      /* per value id: L_DYN values, owned, valid during a run */
     qo_tensor *consts;   /* per value id: constant views */
     qo_tensor *defaults; /* per graph input: default initializer views */
     uint8_t *out_inplace;
@@ -202,9 +203,11 @@ static bool const_scalar(const qo_jit *j, qo_val v, double *out) {
     return true;
 }
 
+/* Cast types lowered natively (uint32/uint64 targets follow onnxruntime's unsigned conversion
+ * sequences and stay with the reference kernel). */
 static bool cast_elem_ok(int e) {
     return e == QO_F32 || e == QO_F64 || e == QO_BOOL || e == QO_I8 || e == QO_U8 || e == QO_I16 || e == QO_U16 ||
-           e == QO_I32 || e == QO_I64 || e == QO_U32;
+           e == QO_I32 || e == QO_I64;
 }
 
 /* The node can be emitted as scalar code inside a loop nest (types and attribute forms checked). */
@@ -264,7 +267,7 @@ static bool lower_ok(const qo_jit *j, qo_node n) {
     case QO_OP_CAST: {
         const qo_attr *a = qo_node_attr(j->g, n, "to");
         if (!a || a->kind != QO_ATTR_INT || a->u.i != o->elem) return false;
-        return cast_elem_ok(x->elem) && cast_elem_ok(o->elem) && x->elem != QO_U32;
+        return cast_elem_ok(x->elem) && cast_elem_ok(o->elem);
     }
     case QO_OP_QUANTIZELINEAR: {
         int32_t axis;
@@ -374,6 +377,11 @@ static bool is_copy_op(const qo_jit *j, qo_node n) {
 /* ---- runtime trampoline ----------------------------------------------------------------------- */
 static void view_of(const qo_jit *j, qo_val v, qo_tensor *t) {
     const vinfo *x = &j->vi[v];
+    if (x->loc == L_DYN) {
+        *t = j->dyn[v];
+        t->owned = 0;
+        return;
+    }
     memset(t, 0, sizeof *t);
     t->elem = x->elem;
     t->rank = x->rank;
@@ -411,6 +419,17 @@ static int32_t jit_call(qo_jit *j, int32_t si) {
         qo_val v = qo_node_output(g, n, i);
         if (!v || j->vi[v].loc == L_NONE) continue;
         const vinfo *x = &j->vi[v];
+        if (x->loc == L_DYN) {
+            qo_tensor_free(&j->dyn[v]);
+            if (!outs[i].owned && outs[i].data) { /* a view of an input: own a copy */
+                st = qo_tensor_copy(cx, &outs[i], &j->dyn[v]);
+                if (st != QO_OK) break;
+            } else {
+                j->dyn[v] = outs[i];
+                memset(&outs[i], 0, sizeof outs[i]);
+            }
+            continue;
+        }
         bool same = outs[i].elem == x->elem && outs[i].rank == x->rank && outs[i].nbytes == x->nbytes;
         for (int32_t d = 0; same && d < x->rank; d++) same = outs[i].dims[d] == x->dims[d];
         if (!same) {
@@ -534,12 +553,6 @@ static LLVMValueRef f2i(emitter *E, LLVMValueRef d, int to) {
                                        fcmp(E, LLVMRealOLT, d, LLVMConstReal(E->f64, 0x1p63)), "");
         LLVMValueRef r = LLVMBuildFPToSI(E->B, sel(E, ok, d, LLVMConstReal(E->f64, 0)), E->i64, "");
         return sel(E, ok, r, ci64(E, INT64_MIN));
-    }
-    if (to == QO_U32) {
-        LLVMValueRef ok = LLVMBuildAnd(E->B, fcmp(E, LLVMRealOGE, d, LLVMConstReal(E->f64, -0x1p63)),
-                                       fcmp(E, LLVMRealOLT, d, LLVMConstReal(E->f64, 0x1p63)), "");
-        LLVMValueRef r = LLVMBuildFPToSI(E->B, sel(E, ok, d, LLVMConstReal(E->f64, 0)), E->i64, "");
-        return LLVMBuildTrunc(E->B, sel(E, ok, r, ci64(E, 0)), E->i32, "");
     }
     LLVMValueRef ok = LLVMBuildAnd(E->B, fcmp(E, LLVMRealOGT, d, LLVMConstReal(E->f64, -2147483649.0)),
                                    fcmp(E, LLVMRealOLT, d, LLVMConstReal(E->f64, 2147483648.0)), "");
@@ -1108,6 +1121,7 @@ static qo_status fill_vinfo(qo_jit *j) {
     j->nvals = g->nvals;
     j->vi = qo_calloc(g->nvals ? g->nvals : 1, sizeof *j->vi);
     j->consts = qo_calloc(g->nvals ? g->nvals : 1, sizeof *j->consts);
+    j->dyn = qo_calloc(g->nvals ? g->nvals : 1, sizeof *j->dyn);
     for (qo_val v = 1; v < g->nvals; v++) {
         if (g->vals[v].flags & QO_VAL_DEAD) continue;
         const qo_typedata *td = qo_type_get(j->m, g->vals[v].type);
@@ -1137,7 +1151,7 @@ static qo_status fill_vinfo(qo_jit *j) {
 
 /* One error listing every node that has neither a lowering nor a kernel; then one naming the first
  * value without a static shape. */
-static qo_status check_nodes(qo_jit *j) {
+static qo_status check_nodes(qo_jit *j, bool allow_dynamic) {
     qo_graph *g = j->g;
     qo_loc gl = graph_loc(j->m);
     char *list = NULL;
@@ -1175,6 +1189,7 @@ static qo_status check_nodes(qo_jit *j) {
             if (td && td->kind == QO_TY_TENSOR && (td->elem == QO_STR || (td->elem && !qo_rt_elem_size(td->elem))))
                 return qo_error(j->cx, QO_ERR_UNSUPPORTED, &l, "value '%s' has element type %s, which the JIT does not handle",
                                 qo_val_name(g, v), qo_elem_name(td->elem) ? qo_elem_name(td->elem) : "?");
+            if (allow_dynamic && (!td || td->kind == QO_TY_TENSOR)) continue;
             return qo_error(j->cx, QO_ERR_UNSUPPORTED, &l,
                             "value '%s' has no static shape after shape inference (%s %u); the JIT needs static shapes",
                             qo_val_name(g, v), i < nd->nin ? "input" : "output", i < nd->nin ? i : i - nd->nin);
@@ -1182,7 +1197,7 @@ static qo_status check_nodes(qo_jit *j) {
     }
     for (uint32_t i = 0; i < g->noutputs; i++) {
         qo_val v = qo_graph_output(g, i);
-        if (!v || !j->vi[v].is_static)
+        if (!v || (!j->vi[v].is_static && !allow_dynamic))
             return qo_error(j->cx, QO_ERR_UNSUPPORTED, &gl, "graph output %u ('%s') has no static shape", i,
                             v ? qo_val_name(g, v) : "");
     }
@@ -1283,7 +1298,7 @@ static qo_status plan_memory(qo_jit *j, const uint32_t *gid) {
                 x->loc = L_REG;
                 continue;
             }
-            x->loc = g->vals[v].nuses ? L_ARENA : L_NONE;
+            x->loc = !x->is_static ? L_DYN : g->vals[v].nuses ? L_ARENA : L_NONE;
         }
     }
     for (uint32_t i = 0; i < g->noutputs; i++) {
@@ -1517,7 +1532,7 @@ qo_status qo_jit_compile(qo_ctx *cx, const qo_module *m, const qo_jit_opts *opts
     j->opset = qo_module_opset(j->m, "");
     uint32_t *gid = NULL;
     if ((s = fill_vinfo(j)) != QO_OK) goto fail;
-    if ((s = check_nodes(j)) != QO_OK) goto fail;
+    if ((s = check_nodes(j, opts && opts->allow_dynamic)) != QO_OK) goto fail;
     gid = qo_calloc(j->g->nnodes ? j->g->nnodes : 1, sizeof *gid);
     build_steps(j, gid, opts && opts->no_fusion);
     if ((s = plan_memory(j, gid)) != QO_OK) goto fail;
@@ -1547,7 +1562,7 @@ qo_status qo_jit_output_shape(const qo_jit *j, uint32_t i, qo_tensor *shape) {
     }
     const vinfo *x = &j->vi[qo_graph_output(j->g, i)];
     shape->elem = x->elem;
-    shape->rank = x->rank;
+    shape->rank = x->is_static ? x->rank : -1;
     for (int32_t d = 0; d < x->rank; d++) shape->dims[d] = x->dims[d];
     return QO_OK;
 }
@@ -1582,6 +1597,14 @@ qo_status qo_jit_run(qo_jit *j, const qo_tensor *const *inputs, uint32_t nin, qo
     for (uint32_t i = 0; i < nout; i++) {
         qo_tensor *t = &outputs[i];
         const vinfo *x = &j->vi[qo_graph_output(g, i)];
+        if (x->loc == L_DYN) {
+            if (t->data || t->nbytes || t->rank || t->elem) {
+                s = qo_error(cx, QO_ERR_USAGE, &gl, "output %u ('%s') has a run-time shape: pass it zeroed", i,
+                             qo_val_name(g, qo_graph_output(g, i)));
+                goto out;
+            }
+            continue;
+        }
         if (!t->data && !t->nbytes && !t->rank && !t->elem) {
             if ((s = qo_tensor_make(cx, t, x->elem, x->rank, x->dims)) != QO_OK) goto out;
             alloced[i] = true;
@@ -1600,8 +1623,11 @@ qo_status qo_jit_run(qo_jit *j, const qo_tensor *const *inputs, uint32_t nin, qo
     for (uint32_t i = 0; s == QO_OK && i < nout; i++) {
         if (j->out_inplace[i]) continue;
         qo_val v = qo_graph_output(g, i);
-        if (j->vi[v].nbytes) memcpy(outputs[i].data, j->addr[v], j->vi[v].nbytes);
+        if (j->vi[v].loc == L_DYN) s = qo_tensor_copy(cx, &j->dyn[v], &outputs[i]);
+        else if (j->vi[v].nbytes) memcpy(outputs[i].data, j->addr[v], j->vi[v].nbytes);
+        if (s == QO_OK && j->vi[v].loc == L_DYN) alloced[i] = true;
     }
+    for (uint32_t v = 0; v < j->nvals; v++) qo_tensor_free(&j->dyn[v]);
 out:
     if (s != QO_OK)
         for (uint32_t i = 0; i < nout; i++)
@@ -1625,6 +1651,9 @@ void qo_jit_free(qo_jit *j) {
     for (uint32_t i = 0; i < j->ngroups; i++) free(j->groups[i].members);
     free(j->groups);
     free(j->steps);
+    if (j->dyn)
+        for (uint32_t v = 0; v < j->nvals; v++) qo_tensor_free(&j->dyn[v]);
+    free(j->dyn);
     free(j->consts);
     free(j->defaults);
     free(j->vi);

@@ -18,10 +18,16 @@ typedef struct qo_jit_opts {
     uint32_t ninput_shapes;      /* 0 = take input shapes from the graph's static input types */
     const qo_tensor *input_shapes; /* only elem/rank/dims are read, one per graph input */
     bool dump_llvm;              /* print the LLVM IR module to stderr after optimization */
+    bool allow_dynamic;          /* values whose shape depends on input values (a Reshape whose shape
+                                    is a graph input, NonZero, ...) are computed at run time by their
+                                    kernels on the heap instead of being a compile error; such outputs
+                                    report rank -1 from qo_jit_output_shape and must be passed zeroed */
 } qo_jit_opts;
 
 /* Compiles the main graph of m (which is not modified; a private copy is shape-inferred).
- * Every op without a lowering or a runtime kernel is reported in one error before compiling. */
+ * Every op without a lowering or a runtime kernel is reported in one error before compiling; a value
+ * without a static shape after shape inference is an error naming it (unless opts->allow_dynamic).
+ * cx must outlive the compiled graph: run-time errors (kernels) are reported through it. */
 qo_status qo_jit_compile(qo_ctx *cx, const qo_module *m, const qo_jit_opts *opts, qo_jit **out);
 
 /* Runs a compiled graph: inputs[i] feeds graph input i (NULL = its default initializer); outputs
@@ -31,7 +37,7 @@ qo_status qo_jit_compile(qo_ctx *cx, const qo_module *m, const qo_jit_opts *opts
 qo_status qo_jit_run(qo_jit *j, const qo_tensor *const *inputs, uint32_t nin, qo_tensor *outputs,
                      uint32_t nout);
 
-/* Shape (elem/rank/dims) of output i, without data. */
+/* Shape (elem/rank/dims) of output i, without data (rank -1: known only at run time). */
 qo_status qo_jit_output_shape(const qo_jit *j, uint32_t i, qo_tensor *shape);
 
 /* Statistics: fused loop count, kernel calls, arena bytes (planned peak), compile seconds. */

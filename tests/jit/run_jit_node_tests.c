@@ -302,7 +302,7 @@ static void run_case(const char *dir, const char *rel, result *r) {
             }
             bool all = true;
             for (uint32_t i = 0; i < nin; i++) all = all && (inp[i] || g->vals[g->inputs[i]].cref);
-            qo_jit_opts jo = {.opt_level = -1, .ninput_shapes = nin, .input_shapes = shapes};
+            qo_jit_opts jo = {.opt_level = -1, .ninput_shapes = nin, .input_shapes = shapes, .allow_dynamic = true};
             for (uint32_t i = 0; i < nin; i++)
                 if (!inp[i]) {
                     const qo_constdata *cd = qo_const_get(m, g->vals[g->inputs[i]].cref);
