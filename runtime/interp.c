@@ -12,7 +12,8 @@
  *      read by an If/Loop body count as reads by that If/Loop node), so each intermediate is freed
  *      right after that node: peak memory stays near the largest live set;
  *   4. graph outputs are moved (or copied) out.
- * If and Loop are run here, their bodies recursively with the same function. Single-threaded. */
+ * If, Loop and Scan (opset 9+) are run here, their bodies recursively with the same function.
+ * Single-threaded. */
 #include "runtime/rt.h"
 
 #include <inttypes.h>
@@ -112,10 +113,10 @@ static void collect_unsupported(const qo_graph *g, unsup **list, unsigned *nlist
             if (!t || !e) note_unsupported(list, nlist, g, n);
             if (t) collect_unsupported(t, list, nlist);
             if (e) collect_unsupported(e, list, nlist);
-        } else if (nd->op == QO_OP_LOOP) {
+        } else if (nd->op == QO_OP_LOOP || nd->op == QO_OP_SCAN) {
             const qo_graph *b = graph_attr(g, n, "body");
-            if (!b) note_unsupported(list, nlist, g, n);
-            else collect_unsupported(b, list, nlist);
+            if (!b || (nd->op == QO_OP_SCAN && qo_module_opset(g->m, "") < 9)) note_unsupported(list, nlist, g, n);
+            if (b) collect_unsupported(b, list, nlist);
         } else if (nd->op == QO_OP_UNKNOWN || !qo_ref_kernel_for((qo_op)nd->op)) {
             note_unsupported(list, nlist, g, n);
         }
@@ -260,7 +261,7 @@ static void free_outputs(qo_tensor *outs, uint32_t n) {
 static qo_status run_graph(interp *I, const qo_graph *g, const frame *parent, const qo_tensor *const *inputs,
                            uint32_t nin, qo_tensor *outputs, uint32_t nout);
 
-/* ---- If and Loop -------------------------------------------------------------------------------- */
+/* ---- If, Loop, Scan ------------------------------------------------------------------------- */
 
 static qo_status run_if(interp *I, frame *F, qo_node n, const qo_tensor *const *in, qo_tensor *outs, uint32_t nout) {
     const qo_graph *g = F->g;
@@ -395,6 +396,130 @@ out:
     return s;
 }
 
+/* Copies slice `idx` along `axis` of t into s (t's shape without that axis); with put, the reverse. */
+static void slice_move(qo_tensor *t, int32_t axis, int64_t idx, qo_tensor *s, bool put) {
+    size_t es = qo_rt_elem_size(t->elem);
+    int64_t outer = 1, inner = 1;
+    for (int32_t d = 0; d < axis; d++) outer *= t->dims[d];
+    for (int32_t d = axis + 1; d < t->rank; d++) inner *= t->dims[d];
+    size_t row = (size_t)inner * es;
+    for (int64_t o = 0; o < outer && row; o++) {
+        char *big = (char *)t->data + ((size_t)(o * t->dims[axis] + idx)) * row;
+        char *small = (char *)s->data + (size_t)o * row;
+        if (put) memcpy(big, small, row);
+        else memcpy(small, big, row);
+    }
+}
+
+static int64_t ints_at(const qo_attr *a, uint32_t i) { return a && a->kind == QO_ATTR_INTS && i < a->n ? a->u.is[i] : 0; }
+
+/* Scan (opset 9+): N state variables, M scan inputs sliced along their scan axes, K scan outputs
+ * stacked along theirs; directions reverse the order. */
+static qo_status run_scan(interp *I, frame *F, qo_node n, const qo_tensor *const *in, uint32_t nin, qo_tensor *outs,
+                          uint32_t nout) {
+    const qo_graph *g = F->g;
+    qo_ctx *cx = I->cx;
+    qo_loc l = qo_node_loc(g, n);
+    if (I->opset < 9)
+        return qo_error(cx, QO_ERR_UNSUPPORTED, &l, "Scan before opset 9 (batched form) is not supported");
+    const qo_graph *b = graph_attr(g, n, "body");
+    int64_t M = qo_attr_int(g, n, "num_scan_inputs", -1);
+    if (!b || M < 1 || (uint32_t)M > nin)
+        return qo_error(cx, QO_ERR_INVALID_MODEL, &l, "Scan needs a body and 1..%u num_scan_inputs", nin);
+    uint32_t N = nin - (uint32_t)M, K = nout >= N ? nout - N : 0;
+    if (nout < N || b->ninputs != nin || b->noutputs != nout)
+        return qo_error(cx, QO_ERR_INVALID_MODEL, &l, "body has %u inputs and %u outputs, the node %u and %u",
+                        b->ninputs, b->noutputs, nin, nout);
+    const qo_attr *in_axes = qo_node_attr(g, n, "scan_input_axes"), *in_dirs = qo_node_attr(g, n, "scan_input_directions");
+    const qo_attr *out_axes = qo_node_attr(g, n, "scan_output_axes"),
+                  *out_dirs = qo_node_attr(g, n, "scan_output_directions");
+    int32_t axes[64];
+    if (M > 64 || K > 64) return qo_error(cx, QO_ERR_UNSUPPORTED, &l, "more than 64 scan inputs or outputs");
+    int64_t L = -1;
+    for (uint32_t j = 0; j < (uint32_t)M; j++) {
+        const qo_tensor *t = in[N + j];
+        int64_t ax = ints_at(in_axes, j);
+        if (!t || ax < -t->rank || ax >= t->rank)
+            return qo_error(cx, QO_ERR_BACKEND, &l, "scan input %u: missing or bad scan axis %" PRId64, j, ax);
+        axes[j] = (int32_t)(ax < 0 ? ax + t->rank : ax);
+        if (L >= 0 && t->dims[axes[j]] != L)
+            return qo_error(cx, QO_ERR_BACKEND, &l, "scan inputs disagree on the sequence length");
+        L = t->dims[axes[j]];
+    }
+    qo_status s = QO_OK;
+    qo_tensor *state = qo_calloc(N + 1, sizeof *state), *slices = qo_calloc((size_t)M, sizeof *slices);
+    qo_tensor *bout = qo_calloc(nout + 1, sizeof *bout);
+    const qo_tensor **bin = qo_calloc(nin, sizeof *bin);
+    for (uint32_t i = 0; i < N; i++) {
+        state[i] = *in[i];
+        state[i].owned = 0;
+    }
+    for (uint32_t j = 0; j < (uint32_t)M; j++) {
+        const qo_tensor *t = in[N + j];
+        qo_tensor *sl = &slices[j];
+        sl->elem = t->elem;
+        sl->rank = t->rank - 1;
+        for (int32_t d = 0, k = 0; d < t->rank; d++)
+            if (d != axes[j]) sl->dims[k++] = t->dims[d];
+        if ((s = qo_tensor_alloc(cx, sl)) != QO_OK) goto out;
+    }
+    for (int64_t it = 0; it < L; it++) {
+        for (uint32_t j = 0; j < (uint32_t)M; j++)
+            slice_move((qo_tensor *)in[N + j], axes[j], ints_at(in_dirs, j) ? L - 1 - it : it, &slices[j], false);
+        for (uint32_t i = 0; i < N; i++) bin[i] = &state[i];
+        for (uint32_t j = 0; j < (uint32_t)M; j++) bin[N + j] = &slices[j];
+        if ((s = run_graph(I, b, F, bin, nin, bout, nout)) != QO_OK) goto out;
+        for (uint32_t i = 0; i < N; i++) {
+            qo_tensor_free(&state[i]);
+            state[i] = bout[i];
+            memset(&bout[i], 0, sizeof bout[i]);
+        }
+        for (uint32_t k = 0; k < K; k++) {
+            qo_tensor *sl = &bout[N + k], *o = &outs[N + k];
+            int64_t ax = ints_at(out_axes, k);
+            if (ax < 0) ax += sl->rank + 1;
+            if (ax < 0 || ax > sl->rank || sl->rank + 1 > QO_MAX_RANK) {
+                s = qo_error(cx, QO_ERR_BACKEND, &l, "scan output %u: bad scan axis", k);
+                goto out;
+            }
+            if (it == 0) {
+                o->elem = sl->elem;
+                o->rank = sl->rank + 1;
+                for (int32_t d = 0, q = 0; d < o->rank; d++) o->dims[d] = d == ax ? L : sl->dims[q++];
+                if ((s = qo_tensor_alloc(cx, o)) != QO_OK) goto out;
+            }
+            bool same = o->elem == sl->elem && o->rank == sl->rank + 1;
+            for (int32_t d = 0, q = 0; same && d < o->rank; d++)
+                if (d != ax) same = o->dims[d] == sl->dims[q++];
+            if (!same) {
+                s = qo_error(cx, QO_ERR_BACKEND, &l, "scan output %u changes shape or type at iteration %" PRId64, k, it);
+                goto out;
+            }
+            slice_move(o, (int32_t)ax, ints_at(out_dirs, k) ? L - 1 - it : it, sl, true);
+            qo_tensor_free(sl);
+        }
+    }
+    for (uint32_t i = 0; i < N; i++) {
+        if (state[i].owned) {
+            outs[i] = state[i];
+            memset(&state[i], 0, sizeof state[i]);
+        } else if ((s = qo_tensor_copy(cx, &state[i], &outs[i])) != QO_OK) {
+            goto out;
+        }
+    }
+    if (L == 0)
+        s = qo_error(cx, QO_ERR_UNSUPPORTED, &l, "Scan over an empty sequence (scan output shapes unknown)");
+out:
+    for (uint32_t i = 0; i < N; i++) qo_tensor_free(&state[i]);
+    for (uint32_t j = 0; j < (uint32_t)M; j++) qo_tensor_free(&slices[j]);
+    free_outputs(bout, nout);
+    free(state);
+    free(slices);
+    free(bout);
+    free(bin);
+    return s;
+}
+
 /* ---- nodes and graphs ------------------------------------------------------------------------- */
 
 static qo_status run_node(interp *I, frame *F, const plan *P, qo_node n, int32_t pos) {
@@ -419,6 +544,8 @@ static qo_status run_node(interp *I, frame *F, const plan *P, qo_node n, int32_t
         s = run_if(I, F, n, in, outs, nd->nout);
     } else if (nd->op == QO_OP_LOOP) {
         s = run_loop(I, F, n, in, nd->nin, outs, nd->nout);
+    } else if (nd->op == QO_OP_SCAN) {
+        s = run_scan(I, F, n, in, nd->nin, outs, nd->nout);
     } else {
         qo_ref_kernel k = nd->op == QO_OP_UNKNOWN ? NULL : qo_ref_kernel_for((qo_op)nd->op);
         qo_loc l = qo_node_loc(g, n);
@@ -469,7 +596,7 @@ static qo_status run_node(interp *I, frame *F, const plan *P, qo_node n, int32_t
         }
     }
     /* values captured by this node's bodies, read for the last time */
-    if (nd->op == QO_OP_IF || nd->op == QO_OP_LOOP) {
+    if (nd->op == QO_OP_IF || nd->op == QO_OP_LOOP || nd->op == QO_OP_SCAN) {
         for (qo_val v = 1; v < g->nvals; v++)
             if (P->last[v] == pos && F->live[v]) {
                 qo_tensor_free(&F->env[v]);

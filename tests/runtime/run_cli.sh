@@ -59,6 +59,17 @@ g = h.make_graph([h.make_node("Neg", ["x"], ["a"]), h.make_node("Frob", ["a"], [
                   h.make_node("Frob", ["b"], ["y"], domain="acme", name="frob2")], "unsup",
                  [h.make_tensor_value_info("x", TP.FLOAT, [2])], [h.make_tensor_value_info("y", TP.FLOAT, [2])])
 onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 13), h.make_opsetid("acme", 1)]), t + "/unsup.onnx")
+# Scan: state s += slice of X along axis 1 read in reverse; scan output stacked along axis 1 in reverse
+body = h.make_graph([h.make_node("Add", ["s", "xs"], ["s2"]), h.make_node("Identity", ["s2"], ["ys"])], "body",
+                    [h.make_tensor_value_info("s", TP.FLOAT, [2]), h.make_tensor_value_info("xs", TP.FLOAT, [2])],
+                    [h.make_tensor_value_info("s2", TP.FLOAT, [2]), h.make_tensor_value_info("ys", TP.FLOAT, [2])])
+g = h.make_graph([h.make_node("Scan", ["s0", "X"], ["sN", "Y"], body=body, num_scan_inputs=1, scan_input_axes=[1],
+                              scan_input_directions=[1], scan_output_axes=[-1], scan_output_directions=[1])], "scan",
+                 [h.make_tensor_value_info("s0", TP.FLOAT, [2]), h.make_tensor_value_info("X", TP.FLOAT, [2, 3])],
+                 [h.make_tensor_value_info("sN", TP.FLOAT, [2]), h.make_tensor_value_info("Y", TP.FLOAT, [2, 3])])
+onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 16)]), t + "/scan.onnx")
+np.save(t + "/s0.npy", np.array([1, 2], np.float32))
+np.save(t + "/X.npy", np.arange(6, dtype=np.float32).reshape(2, 3))
 rng = np.random.default_rng(1)
 np.save(t + "/x.npy", rng.normal(size=(2, 3)).astype(np.float32))
 np.save(t + "/y.npy", rng.normal(size=(2, 3)).astype(np.float32))
@@ -98,6 +109,15 @@ else
 fi
 if "$QOPT" run "$T/one.onnx" --input "x=$T/x5.npy" --output-dir "$T/o2" --repeat 3 >"$T/out" 2>"$T/err" &&
     grep -q "latency: median .* ms over 3 runs" "$T/out"; then ok; else bad "--repeat: $(cat "$T/out" "$T/err")"; fi
+
+if "$QOPT" run "$T/scan.onnx" --input "s0=$T/s0.npy" --input "X=$T/X.npy" -o "$T/sc" >"$T/out" 2>"$T/err" &&
+    "$PY" -c "
+import numpy as np, sys
+d = sys.argv[1]; s = np.load(d + '/s0.npy'); X = np.load(d + '/X.npy'); Y = np.zeros_like(X)
+for t in range(3):
+    s = s + X[:, 2 - t]; Y[:, 2 - t] = s
+assert (np.load(d + '/sc/sN.npy') == s).all() and (np.load(d + '/sc/Y.npy') == Y).all(), np.load(d + '/sc/Y.npy')
+" "$T"; then ok; else bad "Scan (axes, reverse directions): $(cat "$T/err")"; fi
 
 # ---- user errors --------------------------------------------------------------------------------
 expect_err "unknown input 'z'|'x'|'y'" run "$T/two.onnx" --input "z=$T/x.npy" --input "y=$T/y.npy" --output-dir "$T/e"
