@@ -1107,7 +1107,9 @@ static qo_status specialize(qo_ctx *cx, const qo_module *src, const qo_jit_opts 
             }
         }
     }
-    s = qo_pipeline_run(cx, m, "shape-infer{warn-conflicts=false value-info=false},const-fold", NULL);
+    /* folding a shape computation lets shape inference see more constants: repeat to a fixpoint */
+    s = qo_pipeline_run(cx, m,
+                        "fixpoint{max=16}(shape-infer{warn-conflicts=false value-info=false},const-fold)", NULL);
     if (s != QO_OK) {
         qo_module_free(m);
         return s;
