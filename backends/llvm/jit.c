@@ -26,6 +26,12 @@
 
 #include "passes/pass.h"
 #include "runtime/ref/util.h"
+#if defined(__has_include)
+#if __has_include("runtime/kernels/kernels.h")
+#include "runtime/kernels/kernels.h"
+#define QO_JIT_OPT_KERNELS 1
+#endif
+#endif
 
 #include <float.h>
 #include <inttypes.h>
@@ -91,6 +97,9 @@ struct qo_jit {
     uint8_t *out_inplace;
     char *arena;
     LLVMOrcLLJITRef lljit;
+#ifdef QO_JIT_OPT_KERNELS
+    qo_pool *pool; /* threads of the optimized kernels */
+#endif
     int32_t (*fn)(void **addr, qo_jit *j);
     qo_jit_stats st;
 };
@@ -413,7 +422,14 @@ static int32_t jit_call(qo_jit *j, int32_t si) {
     }
     qo_kctx kc = {.cx = cx, .g = g, .n = n, .opset = j->opset};
     unsigned nerr = cx->nerrors;
-    qo_status st = k(&kc, in, nin, outs, nout);
+    qo_status st = QO_ERR_UNSUPPORTED;
+#ifdef QO_JIT_OPT_KERNELS
+    /* the optimized kernel when it covers this node; it declines (no diagnostic) otherwise */
+    if (qo_k_node_supported((qo_op)nd->op)) st = qo_k_node_run(&kc, j->pool, NULL, in, nin, outs, nout);
+    if (st == QO_ERR_UNSUPPORTED)
+        for (uint32_t i = 0; i < nout; i++) qo_tensor_free(&outs[i]);
+#endif
+    if (st == QO_ERR_UNSUPPORTED) st = k(&kc, in, nin, outs, nout);
     if (st != QO_OK && cx->nerrors == nerr) st = qo_error(cx, st, &l, "kernel failed (%s)", qo_status_str(st));
     for (uint32_t i = 0; st == QO_OK && i < nout; i++) {
         qo_val v = qo_node_output(g, n, i);
@@ -1544,8 +1560,21 @@ qo_status qo_jit_compile(qo_ctx *cx, const qo_module *m, const qo_jit_opts *opts
     for (uint32_t i = 0; i < j->nsteps; i++)
         if (j->steps[i].kind == S_KERNEL) {
             j->st.kernel_calls++;
+#ifdef QO_JIT_OPT_KERNELS
+            if (qo_k_node_supported((qo_op)qo_node_get(j->g, j->steps[i].node)->op)) continue;
+#endif
             j->st.fallback_calls++;
         }
+#ifdef QO_JIT_OPT_KERNELS
+    if (j->st.kernel_calls > j->st.fallback_calls) {
+        j->pool = qo_pool_new(opts ? opts->threads : 0);
+        if (!j->pool) {
+            qo_loc gl = graph_loc(j->m);
+            s = qo_error(cx, QO_ERR_BACKEND, &gl, "cannot start the kernel threads");
+            goto fail;
+        }
+    }
+#endif
     free(gid);
     j->st.compile_seconds = now_seconds() - t0;
     *out = j;
@@ -1642,6 +1671,9 @@ void qo_jit_get_stats(const qo_jit *j, qo_jit_stats *st) { *st = j->st; }
 
 void qo_jit_free(qo_jit *j) {
     if (!j) return;
+#ifdef QO_JIT_OPT_KERNELS
+    qo_pool_free(j->pool);
+#endif
     if (j->lljit) {
         LLVMErrorRef e = LLVMOrcDisposeLLJIT(j->lljit);
         if (e) LLVMConsumeError(e);
