@@ -45,6 +45,8 @@ typedef struct walker {
     bool *persist;    /* per value id: constant / Constant-node output, kept across runs */
     int32_t *last;    /* per value id: position of the last reader (INT32_MAX: graph output) */
     double op_time[QO_OP_COUNT];
+    double *node_time; /* per node id (profile) */
+    int64_t (*node_dims)[5]; /* per node id: N, C, spatial dims of input 0 (profile) */
     bool profile;
 } walker;
 
@@ -53,6 +55,8 @@ static qo_status walker_init(walker *w) {
     w->env = qo_calloc(g->nvals, sizeof *w->env);
     w->persist = qo_calloc(g->nvals, sizeof *w->persist);
     w->last = qo_calloc(g->nvals, sizeof *w->last);
+    w->node_time = qo_calloc(g->nnodes, sizeof *w->node_time);
+    w->node_dims = qo_calloc(g->nnodes, sizeof *w->node_dims);
     for (uint32_t i = 0; i < g->nconsts; i++) {
         qo_val v = g->consts[i];
         QO_TRY(qo_tensor_from_const(w->cx, w->m, g->vals[v].cref, &w->env[v]));
@@ -84,7 +88,7 @@ static qo_status walker_init(walker *w) {
 static void walker_free(walker *w) {
     for (uint32_t v = 0; v < w->g->nvals; v++)
         if (w->persist[v]) qo_tensor_free(&w->env[v]);
-    qo_free(w->env), qo_free(w->persist), qo_free(w->last);
+    qo_free(w->env), qo_free(w->persist), qo_free(w->last), qo_free(w->node_time), qo_free(w->node_dims);
 }
 
 /* The activation of node a if it is a Relu or a Clip with constant bounds; false otherwise. */
@@ -163,7 +167,12 @@ static qo_status walker_run(walker *w, const qo_tensor *input, qo_tensor *output
             if (o) w->env[o] = outs[j];
             else qo_tensor_free(&outs[j]);
         }
-        if (w->profile) w->op_time[nd->op] += now() - t0;
+        if (w->profile) {
+            double dt = now() - t0;
+            w->op_time[nd->op] += dt;
+            w->node_time[n] += dt;
+            for (int i = 0; i < 5; i++) w->node_dims[n][i] = ins[0] && i < ins[0]->rank ? ins[0]->dims[i] : 0;
+        }
         /* free what is no longer read (inputs of n, and of the fused activation) */
         qo_node done[2] = {n, fused};
         if (fused) n = fused, pos++;
@@ -231,7 +240,10 @@ int main(int argc, char **argv) {
         }
         double dt = now() - t0;
         if (s != QO_OK) return 1;
-        if (r == warmup - 1 || (warmup == 0 && r == 0)) memset(w.op_time, 0, sizeof w.op_time);
+        if (!interp && (r == warmup - 1 || (warmup == 0 && r == 0))) {
+            memset(w.op_time, 0, sizeof w.op_time);
+            memset(w.node_time, 0, g->nnodes * sizeof *w.node_time);
+        }
         if (r >= warmup) times[r - warmup] = dt;
     }
     qsort(times, (size_t)repeat, sizeof *times, cmp_d);
@@ -240,6 +252,18 @@ int main(int argc, char **argv) {
         for (int op = 0; op < QO_OP_COUNT; op++)
             if (w.op_time[op] > 0)
                 printf("  %-22s %9.3f ms/run\n", qo_op_info((qo_op)op)->name, w.op_time[op] * 1e3 / repeat);
+        printf("  slowest nodes:\n");
+        for (int top = 0; top < 8; top++) { /* selection of the slowest remaining node */
+            qo_node bn = 0;
+            for (qo_node n = g->first; n; n = g->nodes[n].next)
+                if (!bn || w.node_time[n] > w.node_time[bn]) bn = n;
+            if (!bn || w.node_time[bn] <= 0) break;
+            printf("    %-10s %-28s %8.3f ms/run  group %lld, input [", qo_node_op_type(g, bn), qo_node_name(g, bn),
+                   w.node_time[bn] * 1e3 / repeat, (long long)qo_attr_int(g, bn, "group", 1));
+            for (int i = 0; i < 5 && w.node_dims[bn][i]; i++) printf(i ? ",%lld" : "%lld", (long long)w.node_dims[bn][i]);
+            printf("]\n");
+            w.node_time[bn] = 0;
+        }
     }
     if (outp && qo_npy_write(&cx, outp, &out) != QO_OK) return 1;
     qo_tensor_free(&out);

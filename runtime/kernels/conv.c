@@ -255,6 +255,9 @@ void qo_k_conv_f32(const qo_k_conv_params *p, const float *x, const float *w, co
     int64_t cap = qo_k_max64(64, (int64_t)(2u << 20) / (int64_t)sizeof(float) / cj.K);
     int64_t cb = qo_k_cdiv(g.osz, nblk);
     if (!cj.direct_b && cb > cap) cb = cap;
+    /* keep the output block (Mg x cb) in L2 so the epilogue does not go back to memory */
+    int64_t ocap = qo_k_max64(256, (int64_t)(512u << 10) / (int64_t)sizeof(float) / Mg);
+    if (cb > ocap) cb = ocap;
     if (cb < g.osz) cb = qo_k_min64(g.osz, (cb + 15) / 16 * 16);
     /* tiny problems: one task */
     if (Mg * g.osz * cj.K * ng < 32768) cb = g.osz;
