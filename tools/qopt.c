@@ -1,6 +1,9 @@
 /* tools/qopt.c — the qopt command-line driver: inspect, print, convert, opt, verify, passes, run.
  * Exit status: 0 success, 1 bad input or usage (with a message on stderr). */
 #include "backends/onnx/onnx_write.h"
+#ifdef QOPT_HAVE_LLVM
+#include "backends/llvm/jit.h"
+#endif
 #include "frontend/onnx_load.h"
 #include "ir/ir.h"
 #include "passes/pass.h"
@@ -80,16 +83,22 @@ static const char *const usage_verify =
 
 static const char *const usage_run =
     "usage: qopt run MODEL --input NAME=FILE.npy [--input ...] --output-dir DIR [--threads N] [--repeat N]\n"
+    "                [--engine interp|jit]\n"
     "\n"
-    "Runs MODEL (.onnx or .qir) with the reference interpreter and writes every graph output to\n"
+    "Runs MODEL (.onnx or .qir) with the reference interpreter (or the LLVM JIT) and writes every graph output to\n"
     "DIR/<output name>.npy, each character of the name outside [A-Za-z0-9_.-] replaced by '_'\n"
     "(DIR is created if missing). Every input without a default initializer must be fed; a fed\n"
     "array must have the input's element type and static dims. A model with a single input also\n"
     "takes --input FILE.npy.\n"
     "  -i, --input NAME=FILE.npy   feed graph input NAME from a .npy file (repeatable)\n"
     "  -o, --output-dir DIR        directory for the output .npy files\n"
-    "  --threads N                 accepted; the interpreter currently runs on one thread\n"
-    "  --repeat N                  run N times, write the last run's outputs, print the median latency\n";
+    "  --threads N                 threads of the JIT's kernels (default: all cores); the interpreter\n"
+    "                              runs on one thread\n"
+    "  --repeat N                  run N times, write the last run's outputs, print the median latency\n"
+    "  --engine interp|jit         interp (default): the reference interpreter; jit: compile the graph\n"
+    "                              for the given input shapes with LLVM (fused elementwise loops,\n"
+    "                              optimized Conv/Gemm/MatMul/pool kernels) and run it; the JIT does\n"
+    "                              not run If/Loop/Scan yet, so interp stays the default\n";
 
 static const char *const usage_passes = "usage: qopt passes\n\nLists the registered passes.\n";
 
@@ -452,8 +461,9 @@ static void input_names(const qo_graph *g, char *buf, size_t cap) {
 }
 
 static int cmd_run(int argc, char **argv, qo_ctx *cx) {
-    enum { O_THREADS = 256, O_REPEAT };
+    enum { O_THREADS = 256, O_REPEAT, O_ENGINE };
     static const struct option lo[] = {{"input", required_argument, 0, 'i'},
+                                       {"engine", required_argument, 0, O_ENGINE},
                                        {"output-dir", required_argument, 0, 'o'},
                                        {"threads", required_argument, 0, O_THREADS},
                                        {"repeat", required_argument, 0, O_REPEAT},
@@ -462,8 +472,8 @@ static int cmd_run(int argc, char **argv, qo_ctx *cx) {
     const char **specs = calloc((size_t)argc + 1, sizeof *specs);
     unsigned nspecs = 0;
     const char *outdir = NULL;
-    long repeat = 1;
-    bool timing = false;
+    long repeat = 1, threads = 0;
+    bool timing = false, use_jit = false;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "i:o:h", lo, NULL)) != -1) {
@@ -472,10 +482,24 @@ static int cmd_run(int argc, char **argv, qo_ctx *cx) {
         case 'i': specs[nspecs++] = optarg; break;
         case 'o': outdir = optarg; break;
         case O_THREADS:
-            if (strtol(optarg, &end, 10) < 1 || *end) {
+            if ((threads = strtol(optarg, &end, 10)) < 1 || *end || threads > 4096) {
                 free(specs);
                 return usage_error(usage_run, "--threads needs a positive integer, got '%s'", optarg);
             }
+            break;
+        case O_ENGINE:
+            if (!strcmp(optarg, "jit")) use_jit = true;
+            else if (!strcmp(optarg, "interp")) use_jit = false;
+            else {
+                free(specs);
+                return usage_error(usage_run, "--engine must be interp or jit, got '%s'", optarg);
+            }
+#ifndef QOPT_HAVE_LLVM
+            if (use_jit) {
+                free(specs);
+                return usage_error(usage_run, "--engine jit: this qopt was built without LLVM 19%s", "");
+            }
+#endif
             break;
         case O_REPEAT:
             repeat = strtol(optarg, &end, 10);
@@ -512,6 +536,12 @@ static int cmd_run(int argc, char **argv, qo_ctx *cx) {
     double *lat = calloc((size_t)repeat, sizeof *lat);
     qo_status s = QO_OK;
     char names[1024];
+#ifdef QOPT_HAVE_LLVM
+    qo_jit *jit = NULL;
+#else
+    (void)threads;
+    (void)use_jit;
+#endif
     if (!g) {
         s = qo_error(cx, QO_ERR_INVALID_MODEL, &ml, "the model has no main graph");
         goto out;
@@ -573,11 +603,38 @@ static int cmd_run(int argc, char **argv, qo_ctx *cx) {
         feed[i] = &ins[i];
     }
     if ((s = make_dirs(cx, outdir)) != QO_OK) goto out;
+#ifdef QOPT_HAVE_LLVM
+    if (use_jit) {
+        /* compile for the shapes fed (inputs left to their defaults keep the initializer's shape) */
+        qo_tensor *shapes = calloc(nin + 1, sizeof *shapes);
+        for (uint32_t i = 0; i < nin; i++) {
+            if (feed[i]) {
+                shapes[i] = *feed[i];
+                shapes[i].data = NULL;
+                shapes[i].owned = 0;
+            } else {
+                const qo_typedata *td = qo_type_get(m, qo_const_get(m, g->vals[g->inputs[i]].cref)->type);
+                shapes[i].elem = td->elem;
+                shapes[i].rank = td->rank;
+                for (int32_t d = 0; d < td->rank && d < QO_MAX_RANK; d++) shapes[i].dims[d] = td->dims[d];
+            }
+        }
+        qo_jit_opts jo = {.threads = (int)threads, .opt_level = -1, .ninput_shapes = nin, .input_shapes = shapes,
+                          .allow_dynamic = true};
+        s = qo_jit_compile(cx, m, &jo, &jit);
+        free(shapes);
+        if (s != QO_OK) goto out;
+    }
+#endif
     for (long r = 0; r < repeat; r++) {
         for (uint32_t i = 0; i < nout; i++) qo_tensor_free(&outs[i]);
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        s = qo_interp_run(cx, m, feed, nin, outs, nout);
+#ifdef QOPT_HAVE_LLVM
+        if (jit) s = qo_jit_run(jit, feed, nin, outs, nout);
+        else
+#endif
+            s = qo_interp_run(cx, m, feed, nin, outs, nout);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         if (s != QO_OK) goto out;
         lat[r] = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
@@ -607,8 +664,21 @@ static int cmd_run(int argc, char **argv, qo_ctx *cx) {
         double med = repeat % 2 ? lat[repeat / 2] : (lat[repeat / 2 - 1] + lat[repeat / 2]) / 2;
         printf("latency: median %.3f ms over %ld run%s (min %.3f ms, max %.3f ms)\n", med, repeat,
                repeat == 1 ? "" : "s", lat[0], lat[repeat - 1]);
+#ifdef QOPT_HAVE_LLVM
+        if (jit) {
+            qo_jit_stats st;
+            qo_jit_get_stats(jit, &st);
+            printf("jit: compile %.3f s; %u fused loops holding %u ops; %u kernel calls (%u reference); arena %zu "
+                   "bytes (unplanned %zu)\n",
+                   st.compile_seconds, st.fused_groups, st.fused_ops, st.kernel_calls, st.fallback_calls,
+                   st.arena_bytes, st.naive_bytes);
+        }
+#endif
     }
 out:
+#ifdef QOPT_HAVE_LLVM
+    qo_jit_free(jit);
+#endif
     for (uint32_t i = 0; i < nin; i++) qo_tensor_free(&ins[i]);
     for (uint32_t i = 0; i < nout; i++) qo_tensor_free(&outs[i]);
     free(ins);
