@@ -17,8 +17,8 @@ $q print examples/out/digits_opt.onnx -o examples/out/digits_opt.qir
 echo "wrote examples/out/digits_opt.onnx and examples/out/digits_opt.qir"
 echo "== onnxruntime: original vs rewritten model, bit-identical outputs"
 node tests/ort/compare.js examples/digits_float.onnx examples/out/digits_opt.onnx
-echo "== qopt run: the 450 test images through qopt's reference interpreter"
-$q run examples/out/digits_opt.onnx --input examples/digits_test_x.npy --output-dir examples/out/run --repeat 5
+echo "== qopt run: the 450 test images, compiled by the LLVM JIT"
+$q run examples/out/digits_opt.onnx --input examples/digits_test_x.npy --output-dir examples/out/run --engine jit --repeat 5
 /usr/bin/python3 - <<'PY'
 import numpy as np
 y = np.load("examples/out/run/logits.npy"); t = np.load("examples/digits_float_torch_test_logits.npy")
