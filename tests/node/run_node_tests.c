@@ -1,14 +1,24 @@
-/* tests/node/run_node_tests.c — runs ONNX's backend test cases through the reference interpreter.
+/* tests/node/run_node_tests.c — runs ONNX's backend test cases through the reference interpreter
+ * (--engine interp, the default) or the LLVM JIT (--engine jit, backends/llvm/jit.h).
  *
- *   run_node_tests DATADIR LISTFILE [--update] [--no-fork] [-v] [FILTER ...]
+ *   run_node_tests DATADIR LISTFILE [--engine interp|jit] [--update] [--no-fork] [-v] [FILTER ...]
  *
  * Cases: DATADIR/{node,pytorch-converted,pytorch-operator,simple}/<case>/ with model.onnx and
  * test_data_set_N/{input_N.pb,output_N.pb}. Each case loads the model, feeds every data set's inputs
- * to qo_interp_run and compares the outputs with output_N.pb (the oracle: ONNX's own expected
- * values): integer, bool and other non-float types exactly; float32/float64/float16/bfloat16 with
+ * to the engine and compares the outputs with output_N.pb (the oracle: ONNX's own expected values):
+ * integer, bool and other non-float types exactly; float32/float64/float16/bfloat16 with
  * |a - b| <= atol + rtol * |b| (defaults rtol 1e-3, atol 1e-5, per-case overrides below), NaN
  * matching NaN. Every case prints PASS, FAIL or UNSUPPORTED (no kernel, or a type/feature the
  * runtime does not handle: sequences, strings, ...) with the first diagnostic.
+ *
+ * With --engine jit, per data set the interpreter runs first (a case it cannot run is UNSUPPORTED:
+ * not the JIT's to pass); then the model is compiled for the shapes of the data set's inputs
+ * (allow_dynamic: shapes that depend on input values are computed at run time) and run, and every
+ * output must equal the interpreter's bit for bit (NaN matches NaN) -- the JIT lowers elementwise
+ * ops with the reference formulas and runs every other op through the reference kernel -- except in
+ * cases where optimized kernels (runtime/kernels: Conv, Gemm, MatMul, pools, Softmax) ran, which
+ * reorder sums: those match the interpreter within the node tolerance. The outputs are then checked
+ * against output_N.pb as above. The JIT's statistics over the passing cases are summed.
  *
  * LISTFILE names the cases (e.g. node/test_abs) that must pass: a listed case that does not pass is
  * a regression and makes the run fail. The summary prints "N passed, N failed" over the listed
@@ -17,10 +27,13 @@
  * not the end of the run); --no-fork runs in-process (for debuggers and sanitizers). FILTER words
  * select cases whose name contains one of them. */
 #include "frontend/onnx_load.h"
+#ifdef QOPT_HAVE_LLVM
+#include "backends/llvm/jit.h"
+#endif
 #include "runtime/rt.h"
 #include "runtime/tensor_pb.h"
+#include "tests/common/cases.h"
 
-#include <dirent.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -45,8 +58,12 @@ static const struct {
 #define CASE_TIMEOUT 120
 #define MSG_CAP 1024
 
+typedef enum engine { ENGINE_INTERP, ENGINE_JIT } engine;
+static engine use_engine = ENGINE_INTERP;
+
 typedef struct result {
     int code;
+    unsigned groups, fused, kernels, fallback; /* JIT statistics of the case (--engine jit) */
     char msg[MSG_CAP];
 } result;
 
@@ -156,6 +173,127 @@ static bool is_tensor_type(const qo_module *m, qo_type t) {
     return !td || td->kind == QO_TY_TENSOR;
 }
 
+#ifdef QOPT_HAVE_LLVM
+/* Bit-exact comparison of two tensors of the same type (float NaNs match any NaN). */
+static bool compare_exact(const char *oname, const qo_tensor *got, const qo_tensor *want, result *r) {
+    bool same = got->elem == want->elem && got->rank == want->rank && got->nbytes == want->nbytes;
+    for (int32_t i = 0; same && i < got->rank; i++) same = got->dims[i] == want->dims[i];
+    if (!same) {
+        char gs[256], ws[256];
+        fmt_dims(got, gs, sizeof gs);
+        fmt_dims(want, ws, sizeof ws);
+        set_msg(r, "output '%s': JIT gives %s, the interpreter %s", oname, gs, ws);
+        return false;
+    }
+    int64_t n = qo_tensor_numel(want);
+    for (int64_t i = 0; i < n; i++) {
+        bool eq;
+        if (want->elem == QO_F32) {
+            float a = ((const float *)got->data)[i], b = ((const float *)want->data)[i];
+            eq = (isnan(a) && isnan(b)) || !memcmp(&a, &b, 4);
+        } else if (want->elem == QO_F64) {
+            double a = ((const double *)got->data)[i], b = ((const double *)want->data)[i];
+            eq = (isnan(a) && isnan(b)) || !memcmp(&a, &b, 8);
+        } else {
+            size_t es = qo_rt_elem_size(want->elem);
+            eq = !memcmp((const char *)got->data + (size_t)i * es, (const char *)want->data + (size_t)i * es, es);
+        }
+        if (!eq) {
+            set_msg(r, "output '%s': JIT differs from the interpreter at element %lld (got %.9g, interpreter %.9g)", oname,
+                    (long long)i, elem_as_double(want->elem, got->data, (size_t)i),
+                    elem_as_double(want->elem, want->data, (size_t)i));
+            return false;
+        }
+    }
+    return true;
+}
+
+/* One data set through the JIT (see the file comment): the interpreter's outputs first, then the model
+ * compiled for the inputs' shapes and run into outs, compared with the interpreter's. Records the
+ * compile's statistics in r. */
+static bool jit_run_set(qo_ctx *cx, const qo_module *m, const qo_tensor **inp, qo_tensor *outs, double rtol,
+                        double atol, result *r) {
+    const qo_graph *g = qo_module_main(m);
+    uint32_t nin = g->ninputs, nout = g->noutputs;
+    qo_tensor *iouts = calloc(nout + 1, sizeof *iouts);
+    bool ok = true;
+    qo_status s = qo_interp_run(cx, m, inp, nin, iouts, nout);
+    if (s != QO_OK) {
+        r->code = R_UNSUP;
+        set_msg(r, "(interpreter fails)");
+        ok = false;
+    }
+    qo_jit *jit = NULL; /* data sets may have other shapes: compile for each */
+    if (ok) {
+        qo_tensor *shapes = calloc(nin + 1, sizeof *shapes);
+        bool all = true;
+        for (uint32_t i = 0; i < nin; i++) {
+            if (inp[i]) {
+                shapes[i] = *inp[i];
+                shapes[i].data = NULL;
+                continue;
+            }
+            /* a default initializer: the graph's own shape */
+            if (!g->vals[g->inputs[i]].cref) {
+                set_msg(r, "input '%s' is neither fed nor initialized", qo_val_name(g, g->inputs[i]));
+                all = false;
+                continue;
+            }
+            const qo_constdata *cd = qo_const_get(m, g->vals[g->inputs[i]].cref);
+            const qo_typedata *td = qo_type_get(m, cd->type);
+            shapes[i].elem = td->elem;
+            shapes[i].rank = td->rank;
+            for (int32_t d = 0; d < td->rank; d++) shapes[i].dims[d] = td->dims[d];
+        }
+        qo_jit_opts jo = {.opt_level = -1, .ninput_shapes = nin, .input_shapes = shapes, .allow_dynamic = true};
+        s = all ? qo_jit_compile(cx, m, &jo, &jit) : QO_ERR_USAGE;
+        free(shapes);
+        if (s != QO_OK) {
+            r->code = R_FAIL;
+            ok = false;
+        } else {
+            qo_jit_stats st;
+            qo_jit_get_stats(jit, &st);
+            r->groups = st.fused_groups;
+            r->fused = st.fused_ops;
+            r->kernels = st.kernel_calls;
+            r->fallback = st.fallback_calls;
+        }
+    }
+    if (ok) {
+        s = qo_jit_run(jit, inp, nin, outs, nout);
+        if (s != QO_OK) {
+            r->code = R_FAIL;
+            ok = false;
+        }
+    }
+    qo_jit_free(jit); /* the outputs own their data */
+    /* exact, unless optimized kernels ran (they reorder sums): then the node tolerance */
+    bool exact = r->kernels == r->fallback;
+    for (uint32_t k = 0; ok && k < nout; k++) {
+        const char *on = qo_val_name(g, qo_graph_output(g, k));
+        if (exact ? !compare_exact(on, &outs[k], &iouts[k], r) : !compare(on, &outs[k], &iouts[k], rtol, atol, r))
+            ok = false;
+    }
+    for (uint32_t i = 0; i < nout; i++) qo_tensor_free(&iouts[i]);
+    free(iouts);
+    return ok;
+}
+#endif
+
+/* Runs one data set's inputs on the selected engine into outs (zeroed); on failure sets r->code. */
+static bool run_set(qo_ctx *cx, const qo_module *m, const qo_tensor **inp, qo_tensor *outs, double rtol, double atol,
+                    result *r) {
+#ifdef QOPT_HAVE_LLVM
+    if (use_engine == ENGINE_JIT) return jit_run_set(cx, m, inp, outs, rtol, atol, r);
+#endif
+    const qo_graph *g = qo_module_main(m);
+    qo_status s = qo_interp_run(cx, m, inp, g->ninputs, outs, g->noutputs);
+    if (s == QO_OK) return true;
+    r->code = s == QO_ERR_UNSUPPORTED ? R_UNSUP : R_FAIL;
+    return false;
+}
+
 /* Runs one case directory; fills r. */
 static void run_case(const char *dir, const char *rel, result *r) {
     qo_ctx cx;
@@ -236,13 +374,7 @@ static void run_case(const char *dir, const char *rel, result *r) {
             ins[slot] = t;
             inp[slot] = &ins[slot];
         }
-        if (ok) {
-            s = qo_interp_run(&cx, m, inp, nin, outs, nout);
-            if (s != QO_OK) {
-                r->code = s == QO_ERR_UNSUPPORTED ? R_UNSUP : R_FAIL;
-                ok = false;
-            }
-        }
+        if (ok) ok = run_set(&cx, m, inp, outs, rtol, atol, r);
         for (uint32_t k = 0; ok && k < nout; k++) {
             char f[4300];
             snprintf(f, sizeof f, "%s/output_%u.pb", sdir, k);
@@ -317,52 +449,45 @@ static void run_case_forked(const char *dir, const char *rel, result *r) {
     }
 }
 
-static int cmpstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s DATADIR LISTFILE [--update] [--no-fork] [-v] [FILTER ...]\n", argv[0]);
+        fprintf(stderr, "usage: %s DATADIR LISTFILE [--engine interp|jit] [--update] [--no-fork] [-v] [FILTER ...]\n",
+                argv[0]);
         return 2;
     }
     const char *datadir = argv[1], *listfile = argv[2];
     bool update = false, nofork = false, verbose = false;
     char **filters = calloc((size_t)argc, sizeof *filters);
-    int nfilters = 0;
+    size_t nfilters = 0;
     for (int i = 3; i < argc; i++) {
-        if (!strcmp(argv[i], "--update")) update = true;
+        if (!strcmp(argv[i], "--engine")) {
+            const char *e = i + 1 < argc ? argv[++i] : "";
+            if (!strcmp(e, "interp")) use_engine = ENGINE_INTERP;
+            else if (!strcmp(e, "jit")) use_engine = ENGINE_JIT;
+            else {
+                fprintf(stderr, "--engine must be interp or jit, got '%s'\n", e);
+                free(filters);
+                return 2;
+            }
+#ifndef QOPT_HAVE_LLVM
+            if (use_engine == ENGINE_JIT) {
+                fprintf(stderr, "--engine jit: built without LLVM 19\n");
+                free(filters);
+                return 2;
+            }
+#endif
+        } else if (!strcmp(argv[i], "--update")) update = true;
         else if (!strcmp(argv[i], "--no-fork")) nofork = true;
         else if (!strcmp(argv[i], "-v")) verbose = true;
         else filters[nfilters++] = argv[i];
     }
 
     char **cases = NULL;
-    size_t ncases = 0, cap = 0;
-    for (size_t a = 0; a < sizeof areas / sizeof *areas; a++) {
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s/%s", datadir, areas[a]);
-        DIR *d = opendir(dir);
-        if (!d) continue;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            if (de->d_name[0] == '.') continue;
-            char p[4096 + 512];
-            snprintf(p, sizeof p, "%s/%s/model.onnx", dir, de->d_name);
-            if (!file_exists(p)) continue;
-            char rel[1024];
-            snprintf(rel, sizeof rel, "%s/%s", areas[a], de->d_name);
-            bool sel = nfilters == 0;
-            for (int f = 0; f < nfilters && !sel; f++) sel = strstr(rel, filters[f]) != NULL;
-            if (!sel) continue;
-            if (ncases == cap) cases = realloc(cases, (cap = cap ? cap * 2 : 512) * sizeof *cases);
-            cases[ncases++] = strdup(rel);
-        }
-        closedir(d);
-    }
+    size_t ncases = qo_test_cases_list(datadir, areas, sizeof areas / sizeof *areas, filters, nfilters, &cases);
     if (!ncases) {
         fprintf(stderr, "no test cases under %s\n", datadir);
         return 1;
     }
-    qsort(cases, ncases, sizeof *cases, cmpstr);
 
     /* the expected-pass list */
     char **listed = NULL;
@@ -379,10 +504,11 @@ int main(int argc, char **argv) {
         }
         if (f) fclose(f);
         else if (!update) fprintf(stderr, "note: no expected-pass list at %s\n", listfile);
-        if (nlisted) qsort(listed, nlisted, sizeof *listed, cmpstr);
+        if (nlisted) qsort(listed, nlisted, sizeof *listed, qo_test_cmpstr);
     }
 
     int *codes = calloc(ncases, sizeof *codes);
+    unsigned long sum_groups = 0, sum_fused = 0, sum_kernels = 0, sum_fallback = 0;
     unsigned total[3] = {0}, lpass = 0, lfail = 0;
     for (size_t i = 0; i < ncases; i++) {
         char dir[4096 + 1024];
@@ -392,7 +518,13 @@ int main(int argc, char **argv) {
         else run_case_forked(dir, cases[i], &r);
         codes[i] = r.code;
         total[r.code]++;
-        bool is_listed = nlisted && bsearch(&cases[i], listed, nlisted, sizeof *listed, cmpstr);
+        if (r.code == R_PASS) {
+            sum_groups += r.groups;
+            sum_fused += r.fused;
+            sum_kernels += r.kernels;
+            sum_fallback += r.fallback;
+        }
+        bool is_listed = nlisted && bsearch(&cases[i], listed, nlisted, sizeof *listed, qo_test_cmpstr);
         if (is_listed) {
             if (r.code == R_PASS) lpass++;
             else lfail++;
@@ -405,6 +537,9 @@ int main(int argc, char **argv) {
     printf("\n%u passed, %u failed\n", lpass, lfail);
     printf("all %zu cases: %u pass, %u fail, %u unsupported (%zu listed as expected to pass)\n", ncases,
            total[R_PASS], total[R_FAIL], total[R_UNSUP], nlisted);
+    if (use_engine == ENGINE_JIT)
+        printf("JIT over the passing cases: %lu fused loops holding %lu ops, %lu kernel calls (%lu reference fallbacks)\n",
+               sum_groups, sum_fused, sum_kernels, sum_fallback);
     int rc = lfail ? 1 : 0;
     if (update) {
         if (nfilters) {
@@ -424,9 +559,8 @@ int main(int argc, char **argv) {
             }
         }
     }
-    for (size_t i = 0; i < ncases; i++) free(cases[i]);
+    qo_test_cases_free(cases, ncases);
     for (size_t i = 0; i < nlisted; i++) free(listed[i]);
-    free(cases);
     free(listed);
     free(codes);
     free(filters);
