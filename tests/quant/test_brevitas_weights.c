@@ -6,7 +6,9 @@
  * scale, narrow range off) and compared with the QCDQ file's weights, matched by Conv/Gemm order:
  * Conv/Gemm input 1 <- DequantizeLinear(int codes [-> Clip], scale, zero point). Codes and zero
  * points must be equal and scales bitwise equal. Bit widths per layer are results.json's "bits"
- * (copied below; the Clip bounds of sub-8-bit layers are checked to agree).
+ * (copied below; the Clip bounds of sub-8-bit layers are checked to agree). Bias scales (int32_bias:
+ * input scale x weight scale) are checked bitwise too; bias codes cannot be, since Brevitas's bias
+ * correction changed the float biases after calibration.
  * Usage: test_brevitas_weights DIR. Prints per-config results and "N passed, N failed". */
 #include "frontend/onnx_load.h"
 #include "passes/quant/quantizer.h"
@@ -72,7 +74,7 @@ int main(int argc, char **argv) {
         qo_node qn[8];
         int nq = weight_nodes(qg, qn, 8);
         CHECK_EQ(nq, nf);
-        long long codes = 0, code_bad = 0, scales = 0, scale_bad = 0, zp_bad = 0;
+        long long codes = 0, code_bad = 0, scales = 0, scale_bad = 0, zp_bad = 0, bscales = 0, bscale_bad = 0;
         for (int l = 0; l < nf && l < nq; l++) {
             /* float weight */
             qo_tensor w;
@@ -137,6 +139,36 @@ int main(int argc, char **argv) {
                     if (qo_load_i64(bz.data, bz.elem, k) != q.zps[k]) zp_bad++;
                 }
             }
+            /* bias: int32_bias scale = input scale (the DequantizeLinear feeding input 0, through a
+             * MaxPool if any) x weight scale, float32 product, bitwise as Brevitas's bias DQ scale */
+            qo_node in_dq = def_of(qg, qo_node_input(qg, qn[l], 0));
+            if (in_dq && !strcmp(qo_node_op_type(qg, in_dq), "MaxPool")) in_dq = def_of(qg, qo_node_input(qg, in_dq, 0));
+            qo_node b_dq = def_of(qg, qo_node_input(qg, qn[l], 2));
+            CHECK(in_dq && !strcmp(qo_node_op_type(qg, in_dq), "DequantizeLinear"));
+            CHECK(b_dq && !strcmp(qo_node_op_type(qg, b_dq), "DequantizeLinear"));
+            if (in_dq && b_dq) {
+                qo_tensor is, bsc, bb, fb;
+                CHECK(qo_tensor_from_const(&cx, qm, const_of(qg, qo_node_input(qg, in_dq, 1)), &is) == QO_OK);
+                CHECK(qo_tensor_from_const(&cx, qm, const_of(qg, qo_node_input(qg, b_dq, 1)), &bsc) == QO_OK);
+                CHECK(qo_tensor_from_const(&cx, qm, const_of(qg, qo_node_input(qg, b_dq, 0)), &bb) == QO_OK);
+                CHECK(qo_tensor_from_const(&cx, fm, const_of(fg, qo_node_input(fg, fn[l], 2)), &fb) == QO_OK);
+                qo_qspec bs32;
+                CHECK(qo_qspec_parse(&cx, NULL, "int32_bias", &bs32) == QO_OK);
+                qo_qtensor qb;
+                CHECK(qo_quant_bias(&cx, &loc, &bs32, &fb, ((const float *)is.data)[0], q.scales, q.nscale, &qb) ==
+                      QO_OK);
+                CHECK_EQ(bb.elem, QO_I32);
+                CHECK_EQ(qo_tensor_numel(&bsc), qb.nscale);
+                for (uint32_t k = 0; k < qb.nscale && k < qo_tensor_numel(&bsc); k++) {
+                    bscales++;
+                    if (qo_f32_bits(qb.scales[k]) != qo_f32_bits(((const float *)bsc.data)[k])) bscale_bad++;
+                }
+                qo_qtensor_free(&qb);
+                qo_tensor_free(&is);
+                qo_tensor_free(&bsc);
+                qo_tensor_free(&bb);
+                qo_tensor_free(&fb);
+            }
             qo_qtensor_free(&q);
             qo_tensor_free(&w);
             qo_tensor_free(&bq);
@@ -146,9 +178,11 @@ int main(int argc, char **argv) {
         CHECK_EQ(code_bad, 0);
         CHECK_EQ(scale_bad, 0);
         CHECK_EQ(zp_bad, 0);
-        printf("%-13s codes %lld/%lld exact, scales %lld/%lld bitwise equal, zero points %s\n", c->name,
-               codes - code_bad, codes, scales - scale_bad, scales, zp_bad ? "DIFFER" : "all 0 as Brevitas");
-        if (!code_bad && !scale_bad && !zp_bad && codes) cfg_ok++;
+        CHECK_EQ(bscale_bad, 0);
+        printf("%-13s codes %lld/%lld exact, scales %lld/%lld bitwise equal, zero points %s, bias scales %lld/%lld\n",
+               c->name, codes - code_bad, codes, scales - scale_bad, scales, zp_bad ? "DIFFER" : "all 0 as Brevitas",
+               bscales - bscale_bad, bscales);
+        if (!code_bad && !scale_bad && !zp_bad && !bscale_bad && codes) cfg_ok++;
         qo_module_free(qm);
     }
     printf("%d of %zu Brevitas digits PTQ configurations reproduced exactly\n", cfg_ok,
