@@ -9,15 +9,13 @@
  * (skipped = not in the list and not matching). --write-list rewrites LISTFILE from this run. */
 #include "frontend/onnx_load.h"
 #include "summary.h"
+#include "tests/common/cases.h"
 
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* "" = models directly under DATADIR (DATADIR/<case>/model.onnx) */
 static const char *const areas[] = {"node", "pytorch-converted", "pytorch-operator", "simple", "real", ""};
-
-static int cmpstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 typedef struct diagbuf {
     char *buf;
@@ -40,35 +38,12 @@ int main(int argc, char **argv) {
     const char *py = argv[1], *script = argv[2], *listfile = argv[3], *datadir = argv[4];
     bool write_list = argc > 5 && !strcmp(argv[5], "--write-list");
 
-    /* collect models */
     char **rel = NULL;
-    size_t nrel = 0, caprel = 0;
-    for (size_t a = 0; a < sizeof areas / sizeof *areas; a++) {
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s%s%s", datadir, areas[a][0] ? "/" : "", areas[a]);
-        DIR *d = opendir(dir);
-        if (!d) continue;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            if (de->d_name[0] == '.') continue;
-            char p[4096 + 512];
-            snprintf(p, sizeof p, "%s/%s/model.onnx", dir, de->d_name);
-            FILE *f = fopen(p, "rb");
-            if (!f) continue;
-            fclose(f);
-            if (nrel == caprel) rel = realloc(rel, (caprel = caprel ? caprel * 2 : 256) * sizeof *rel);
-            size_t n = strlen(areas[a]) + strlen(de->d_name) + 2;
-            rel[nrel] = malloc(n);
-            snprintf(rel[nrel], n, "%s%s%s", areas[a], areas[a][0] ? "/" : "", de->d_name);
-            nrel++;
-        }
-        closedir(d);
-    }
+    size_t nrel = qo_test_cases_list(datadir, areas, sizeof areas / sizeof *areas, NULL, 0, &rel);
     if (!nrel) {
         fprintf(stderr, "no models under %s\n", datadir);
         return 1;
     }
-    qsort(rel, nrel, sizeof *rel, cmpstr);
 
     /* expected list */
     char *listtext = NULL;
@@ -187,8 +162,7 @@ int main(int argc, char **argv) {
     }
     if (lf) fclose(lf);
     printf("%u passed, %u failed, %u skipped\n", pass, fail, skip);
-    for (size_t i = 0; i < nrel; i++) free(rel[i]);
-    free(rel);
+    qo_test_cases_free(rel, nrel);
     free(oracle);
     free(listtext);
     return fail ? 1 : 0;
