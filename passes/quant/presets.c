@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HQ 99.999f
-#define LQ 0.001f
+#define HQ 99.999
+#define LQ 0.001
 
 typedef struct preset {
     const char *name;
@@ -129,6 +129,16 @@ static bool parse_f(const char *v, float *out) {
     return true;
 }
 
+static bool parse_d(const char *v, double *out) {
+    if (!*v) return false;
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || *end || !isfinite(x)) return false;
+    *out = x;
+    return true;
+}
+
 static bool parse_bool(const char *v, bool *out) {
     if (!strcmp(v, "1") || !strcmp(v, "true")) *out = true;
     else if (!strcmp(v, "0") || !strcmp(v, "false")) *out = false;
@@ -140,6 +150,7 @@ static qo_status set_key(qo_ctx *cx, const qo_loc *loc, const char *spec, qo_qsp
                          const char *v) {
     int64_t i;
     float f;
+    double dv;
     bool b;
     int e;
 #define BAD(what) usage(cx, loc, "quantizer spec '%s': bad value '%s' for '%s' (expected %s)", spec, v, k, what)
@@ -187,11 +198,11 @@ static qo_status set_key(qo_ctx *cx, const qo_loc *loc, const char *spec, qo_qsp
         if ((e = name_index(ROLE_NAMES, 3, v)) < 0) return BAD("weight, act or bias");
         s->role = (uint8_t)e;
     } else if (!strcmp(k, "q")) {
-        if (!parse_f(v, &f)) return BAD("a number");
-        s->high_q = f;
+        if (!parse_d(v, &dv)) return BAD("a number");
+        s->high_q = dv;
     } else if (!strcmp(k, "low_q")) {
-        if (!parse_f(v, &f)) return BAD("a number");
-        s->low_q = f;
+        if (!parse_d(v, &dv)) return BAD("a number");
+        s->low_q = dv;
     } else if (!strcmp(k, "momentum")) {
         if (!parse_f(v, &f)) return BAD("a number");
         s->momentum = f;
@@ -276,12 +287,12 @@ qo_status qo_qspec_check(qo_ctx *cx, const qo_loc *loc, const qo_qspec *s) {
     if (s->round >= QO_ROUND_COUNT) return usage(cx, loc, "quantizer %s: bad rounding mode %u", nm, s->round);
     if (s->per_channel && (s->axis < 0 || s->axis >= QO_MAX_RANK))
         return usage(cx, loc, "quantizer %s: axis=%d out of range 0..%d", nm, s->axis, QO_MAX_RANK - 1);
-    if (!(s->high_q > 0.0f && s->high_q <= 100.0f))
-        return usage(cx, loc, "quantizer %s: q=%g must be in (0, 100]", nm, (double)s->high_q);
-    if (!(s->low_q >= 0.0f && s->low_q < 100.0f))
-        return usage(cx, loc, "quantizer %s: low_q=%g must be in [0, 100)", nm, (double)s->low_q);
+    if (!(s->high_q > 0.0 && s->high_q <= 100.0))
+        return usage(cx, loc, "quantizer %s: q=%g must be in (0, 100]", nm, s->high_q);
+    if (!(s->low_q >= 0.0 && s->low_q < 100.0))
+        return usage(cx, loc, "quantizer %s: low_q=%g must be in [0, 100)", nm, s->low_q);
     if (s->stat == QO_QSTAT_PERCENTILE_INTERVAL && !(s->low_q < s->high_q))
-        return usage(cx, loc, "quantizer %s: low_q=%g must be below q=%g", nm, (double)s->low_q, (double)s->high_q);
+        return usage(cx, loc, "quantizer %s: low_q=%g must be below q=%g", nm, s->low_q, s->high_q);
     if (s->calib > QO_QCALIB_GLOBAL) return usage(cx, loc, "quantizer %s: bad calib %u", nm, s->calib);
     if (s->calib == QO_QCALIB_GLOBAL && s->stat != QO_QSTAT_ABSMAX && s->stat != QO_QSTAT_MINMAX)
         return usage(cx, loc, "quantizer %s: calib=global needs stat=absmax or minmax", nm);
@@ -297,10 +308,10 @@ qo_status qo_qspec_check(qo_ctx *cx, const qo_loc *loc, const qo_qspec *s) {
 void qo_qspec_format(const qo_qspec *s, char *buf, size_t cap) {
     snprintf(buf, cap,
              "%s:role=%s,bits=%u,signed=%d,narrow=%d,per_channel=%d,axis=%d,scale=%s,round=%s,stat=%s,zp=%s,"
-             "q=%.9g,low_q=%.9g,calib=%s,momentum=%.9g,min_scale=%.9g,mse_iters=%u",
+             "q=%.17g,low_q=%.17g,calib=%s,momentum=%.9g,min_scale=%.9g,mse_iters=%u",
              s->name[0] ? s->name : "?", ROLE_NAMES[s->role % 3], s->bits, s->is_signed, s->narrow,
              s->per_channel, s->axis, s->pow2 ? "po2" : "float", qo_round_name((qo_round)s->round),
-             STAT_NAMES[s->stat % 6], ZP_NAMES[s->zp % 2], (double)s->high_q, (double)s->low_q,
+             STAT_NAMES[s->stat % 6], ZP_NAMES[s->zp % 2], s->high_q, s->low_q,
              CALIB_NAMES[s->calib % 3], (double)s->momentum, (double)s->min_scale, s->mse_iters);
 }
 

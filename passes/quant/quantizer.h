@@ -75,8 +75,8 @@ typedef struct qo_qspec {
     uint8_t stat;        /* qo_qstat */
     uint8_t zp;          /* qo_qzp */
     uint8_t calib;       /* qo_qcalib (activations) */
-    float high_q;        /* percentile, in percent (99.999) */
-    float low_q;         /* low percentile for interval / zero point (0.001) */
+    double high_q;       /* percentile, in percent (99.999; double: k is computed in double, as Python) */
+    double low_q;        /* low percentile for interval / zero point (0.001) */
     float momentum;      /* EMA momentum (0.1) */
     float min_scale;     /* scaling_min_val: the statistic is clamped to at least this (1e-10) */
     uint16_t mse_iters;  /* grid size (Brevitas mse_iters = 20) */

@@ -151,3 +151,9 @@ for name in ("seven", "ties", "n100"):
         scale = torch.clamp_min(torch.max(torch.abs(x)), 1e-10) / thr
         q = torch.clamp(torch.round(x / scale), lo, hi)
         print("wq", name, bits, signed, narrow, h(scale.item()), " ".join(str(int(v)) for v in q))
+
+# k of AbsPercentile (high) and NegativePercentileOrZero (low), in Python doubles, on sizes where a
+# float32 q would move k (e.g. 0.01*99.999*50000 + 0.5 lands on an integer)
+for q in (99.999, 99.99, 99.9, 0.001, 50.0):
+    for n in (1, 2, 3, 1000, 1001, 49999, 50000, 50001, 50002, 65536, 100000, 150000, 200000, 1347 * 1024, 10 ** 7):
+        print("k", q, n, int(math.floor(.01 * q * n + 0.5)), int(math.ceil(.01 * q * n)))

@@ -61,8 +61,8 @@ static void test_presets(void) {
         CHECK_EQ(s.zp, t[i].zp);
         CHECK_EQ(s.round, QO_ROUND_HALF_EVEN);
         CHECK_EQ(s.axis, 0);
-        CHECK_F(s.high_q, 99.999f);
-        CHECK_F(s.low_q, 0.001f);
+        CHECK(s.high_q == 99.999);
+        CHECK(s.low_q == 0.001);
         CHECK_F(s.min_scale, 1e-10f);
         CHECK_EQ(s.mse_iters, 20);
         qo_ctx cx;
@@ -102,7 +102,7 @@ static void test_parse(void) {
                          "scale=po2,min_scale=0.5,stat=mse,mse_iters=10",
                          &s) == QO_OK);
     CHECK(s.bits == 3 && s.narrow && s.round == QO_ROUND_HALF_UP && s.calib == QO_QCALIB_EMA && s.pow2);
-    CHECK_F(s.high_q, 99.9f);
+    CHECK(s.high_q == 99.9);
     CHECK_F(s.momentum, 0.2f);
     CHECK_F(s.min_scale, 0.5f);
     CHECK(s.stat == QO_QSTAT_MSE && s.mse_iters == 10);
@@ -345,7 +345,7 @@ static void test_expected(const char *path) {
     qo_ctx cx;
     qt_diags d;
     qt_ctx(&cx, &d);
-    int npct = 0, ncal = 0, npo2 = 0, nmse = 0, nwq = 0;
+    int npct = 0, ncal = 0, npo2 = 0, nmse = 0, nwq = 0, nk = 0;
     while (fgets(line, sizeof line, f)) {
         char *save = NULL, *kind = strtok_r(line, " \n", &save);
         if (!kind) continue;
@@ -368,21 +368,32 @@ static void test_expected(const char *path) {
             float got, neg = 1.0f;
             if (!strcmp(what, "abs")) {
                 s.stat = QO_QSTAT_PERCENTILE;
-                s.high_q = (float)q;
+                s.high_q = q;
                 got = qo_qstat_slice(&s, A[a].v, A[a].n, NULL, NULL);
                 /* the k formula, in double as Python computes it */
                 CHECK_EQ(qo_qstat_high_k(q, A[a].n), (int64_t)floor(0.01 * q * (double)A[a].n + 0.5));
             } else if (!strcmp(what, "negmin")) {
-                s.low_q = (float)q;
+                s.low_q = q;
                 (void)qo_qstat_slice(&s, A[a].v, A[a].n, NULL, &neg);
                 got = neg;
             } else {
-                s.low_q = (float)q;
+                s.low_q = q;
                 got = qo_qstat_slice(&s, A[a].v, A[a].n, NULL, NULL);
             }
-            /* note: q goes through float in the spec; Brevitas uses the double. Same k for these. */
             CHECK_F(got, e);
             npct++;
+        } else if (!strcmp(kind, "k")) {
+            qt_current = "percentile k";
+            double q = atof(strtok_r(NULL, " \n", &save));
+            int64_t n = atoll(strtok_r(NULL, " \n", &save)), hk = atoll(strtok_r(NULL, " \n", &save)),
+                    lk = atoll(strtok_r(NULL, " \n", &save));
+            CHECK_EQ(qo_qstat_high_k(q, n), hk < 1 ? 1 : hk);
+            CHECK_EQ(qo_qstat_low_k(q, n), lk < 1 ? 1 : lk);
+            if (q == 99.999) { /* the preset's q gives Python's k (a float32 q would not at n = 50001) */
+                qo_qspec s = P("uint8_act_per_tensor_float");
+                CHECK_EQ(qo_qstat_high_k(s.high_q, n), hk < 1 ? 1 : hk);
+            }
+            nk++;
         } else if (!strcmp(kind, "calib")) {
             qt_current = "calibration";
             char *mode = strtok_r(NULL, " \n", &save), *stat = strtok_r(NULL, " \n", &save);
@@ -472,9 +483,9 @@ static void test_expected(const char *path) {
     }
     fclose(f);
     qt_current = "expected file";
-    CHECK(npct > 50 && ncal == 5 && npo2 > 40 && nmse == 12 && nwq == 18);
-    printf("expected_stats: %d percentiles, %d calibrations, %d po2 scales, %d MSE searches, %d weight code sets\n",
-           npct, ncal, npo2, nmse, nwq);
+    CHECK(npct > 50 && ncal == 5 && npo2 > 40 && nmse == 12 && nwq == 18 && nk == 75);
+    printf("expected_stats: %d percentiles, %d k values, %d calibrations, %d po2 scales, %d MSE searches, %d weight "
+           "code sets\n", npct, nk, ncal, npo2, nmse, nwq);
     CHECK_EQ(d.nerrors, 0);
     qt_dump(&d);
     for (int i = 0; i < nA; i++) qo_free(A[i].v);
