@@ -53,7 +53,7 @@ typedef struct fb {
 /* Inference parameters of one BatchNormalization, widened to double. */
 typedef struct bnp {
     int64_t C;
-    double *gamma, *beta, *mean, *s; /* one allocation of 4*C */
+    double *gamma, *beta, *mean, *s; /* one allocation (gamma first; freed through it) */
     qo_elem pelem;                   /* element type of the scale constant */
 } bnp;
 
@@ -184,8 +184,9 @@ static bool bn_params(const fb *c, qo_node bn, bnp *p) {
     const qo_typedata *st = qo_type_get(g->m, sc->type);
     if (!st || st->rank != 1 || st->dims[0] < 1) return false;
     int64_t C = st->dims[0];
+    /* gamma, beta, mean, s, var */
     double *buf = qo_malloc(sizeof(double) * 5 * (size_t)C);
-    double *var = buf + 4 * C;
+    double *sv = buf + 3 * C, *var = buf + 4 * C;
     qo_elem pe = QO_UNDEF;
     bool ok = read_vec(g, qo_node_input(g, bn, 1), C, buf, &pe) &&
               read_vec(g, qo_node_input(g, bn, 2), C, buf + C, NULL) &&
@@ -194,17 +195,14 @@ static bool bn_params(const fb *c, qo_node bn, bnp *p) {
     /* epsilon is a float attribute: its exact value, widened */
     double eps = (double)qo_attr_float(g, bn, "epsilon", 1e-5f);
     for (int64_t i = 0; ok && i < C; i++) {
-        double s = buf[i] / sqrt(var[i] + eps);
-        ok = isfinite(s);
-        var[i] = s;
+        sv[i] = buf[i] / sqrt(var[i] + eps);
+        ok = isfinite(sv[i]);
     }
     if (!ok) {
         qo_free(buf);
         return false;
     }
-    /* keep s in the 4th slot: gamma, beta, mean, s */
-    memmove(buf + 3 * C, var, sizeof(double) * (size_t)C);
-    *p = (bnp){.C = C, .gamma = buf, .beta = buf + C, .mean = buf + 2 * C, .s = buf + 3 * C, .pelem = pe};
+    *p = (bnp){.C = C, .gamma = buf, .beta = buf + C, .mean = buf + 2 * C, .s = sv, .pelem = pe};
     return true;
 }
 
