@@ -13,6 +13,8 @@
  *      right after that node: peak memory stays near the largest live set;
  *   4. graph outputs are moved (or copied) out.
  * If, Loop and Scan (opset 9+) are run here, their bodies recursively with the same function.
+ * qo_interp_run_node runs one such node for a backend (the LLVM JIT): a frame of the node's graph
+ * holding only the caller's scope (views) stands in for the enclosing frames.
  * Single-threaded. */
 #include "runtime/rt.h"
 
@@ -746,5 +748,48 @@ out:
     free(I.plans);
     free(defaults);
     free(in);
+    return s;
+}
+
+/* See rt.h: one If/Loop/Scan node, its bodies' captures resolved against the caller's scope. */
+qo_status qo_interp_run_node(qo_ctx *cx, const qo_graph *g, qo_node n, const qo_tensor *const *in, uint32_t nin,
+                             qo_tensor *out, uint32_t nout, const qo_val *scope_vals, const qo_tensor *const *scope,
+                             uint32_t nscope) {
+    const qo_module *m = g->m;
+    const qo_nodedata *nd = &g->nodes[n];
+    qo_loc l = qo_node_loc(g, n);
+    memset(out, 0, nout * sizeof *out);
+    if (nd->op != QO_OP_IF && nd->op != QO_OP_LOOP && nd->op != QO_OP_SCAN)
+        return qo_error(cx, QO_ERR_USAGE, &l, "qo_interp_run_node runs If, Loop and Scan nodes only");
+    if (nin != nd->nin || nout != nd->nout)
+        return qo_error(cx, QO_ERR_USAGE, &l, "the node has %u inputs and %u outputs, called with %u and %u", nd->nin,
+                        nd->nout, nin, nout);
+    interp I = {.cx = cx, .m = m, .opset = qo_module_opset(m, "")};
+    I.plans = qo_calloc(m->ngraphs ? m->ngraphs : 1, sizeof *I.plans);
+    frame F = {.g = g, .parent = NULL};
+    F.env = qo_calloc(g->nvals ? g->nvals : 1, sizeof *F.env);
+    F.live = qo_calloc(g->nvals ? g->nvals : 1, 1);
+    for (uint32_t i = 0; i < nscope; i++) {
+        qo_val v = scope_vals[i];
+        if (!v || v >= g->nvals || !scope[i]) continue;
+        F.env[v] = *scope[i];
+        F.env[v].owned = 0;
+        F.live[v] = 1;
+    }
+    qo_status s;
+    if (nd->op == QO_OP_IF) s = run_if(&I, &F, n, in, out, nout);
+    else if (nd->op == QO_OP_LOOP) s = run_loop(&I, &F, n, in, nin, out, nout);
+    else s = run_scan(&I, &F, n, in, nin, out, nout);
+    if (s != QO_OK) free_outputs(out, nout);
+    for (uint32_t i = 0; i < m->ngraphs; i++)
+        if (I.plans[i]) {
+            free(I.plans[i]->last);
+            free(I.plans[i]->cap_val);
+            free(I.plans[i]->cap_up);
+            free(I.plans[i]);
+        }
+    free(I.plans);
+    free(F.env); /* views only */
+    free(F.live);
     return s;
 }

@@ -67,4 +67,16 @@ qo_status qo_interp_run(qo_ctx *cx, const qo_module *m, const qo_tensor *const *
  * input with expected vs got (QO_ERR_USAGE; QO_ERR_UNSUPPORTED for non-tensor inputs). */
 qo_status qo_interp_check_input(qo_ctx *cx, const qo_module *m, uint32_t i, const qo_tensor *t);
 
+/* Runs one If, Loop or Scan node n of graph g (any graph of its module) with the interpreter, as
+ * qo_interp_run would run it: in[0..nin) are the node's inputs (NULL = omitted optional input),
+ * out[0..nout) receive its outputs (zeroed on entry; owned on success, the caller frees them with
+ * qo_tensor_free; all freed on failure). nin/nout must equal the node's. The bodies' captures are
+ * resolved by name, innermost graph first, against g: scope[i] is the value of g's value
+ * scope_vals[i] (non-owning; it must stay valid during the call); a capture resolving to a value of g
+ * missing from the scope is an error. This entry exists for backends (the LLVM JIT) that run
+ * control flow through the interpreter; op kernels in the bodies are checked as they run. */
+qo_status qo_interp_run_node(qo_ctx *cx, const qo_graph *g, qo_node n, const qo_tensor *const *in, uint32_t nin,
+                             qo_tensor *out, uint32_t nout, const qo_val *scope_vals, const qo_tensor *const *scope,
+                             uint32_t nscope);
+
 #endif

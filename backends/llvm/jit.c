@@ -10,6 +10,10 @@
  *      read only inside the group (and is no graph output): one loop nest computes the group's
  *      root, intermediates stay in registers. Other nodes become kernel steps (the reference
  *      kernel through the trampoline jit_call) or copy steps (Reshape and friends: a memcpy);
+ *      If/Loop/Scan are kernel steps too: jit_call hands them to the interpreter (qo_interp_run_node)
+ *      with views of the buffers of every value their bodies capture (kept materialized and alive
+ *      until the node runs); their outputs, and what is computed from them without a static shape,
+ *      get run-time shapes on the heap (L_DYN), with or without allow_dynamic;
  *   3. memory plan: each materialized intermediate gets an arena offset from its lifetime in steps
  *      (greedy by size, best-fitting gap among the buffers whose lifetimes overlap); graph outputs
  *      defined by a step are written in place into the caller's buffers;
@@ -95,6 +99,9 @@ struct qo_jit {
     qo_tensor *consts;   /* per value id: constant views */
     qo_tensor *defaults; /* per graph input: default initializer views */
     uint8_t *out_inplace;
+    uint8_t *captured;   /* per value id: read (by name) by the body of an If/Loop/Scan node */
+    uint8_t *ctrl_out;   /* per value id: run-time shaped because of an If/Loop/Scan node: its outputs and
+                          * the values without a static shape computed from them (L_DYN) */
     char *arena;
     LLVMOrcLLJITRef lljit;
 #ifdef QO_JIT_OPT_KERNELS
@@ -383,6 +390,99 @@ static bool is_copy_op(const qo_jit *j, qo_node n) {
            qo_rt_elem_size(x->elem) > 0;
 }
 
+/* Appends printf-formatted text to the heap string *p of length *len. */
+static void str_add(char **p, size_t *len, const char *fmt, ...) QO_PRINTF(3, 4);
+static void str_add(char **p, size_t *len, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (w <= 0) return;
+    *p = qo_realloc(*p, *len + (size_t)w + 1);
+    va_start(ap, fmt);
+    vsnprintf(*p + *len, (size_t)w + 1, fmt, ap);
+    va_end(ap);
+    *len += (size_t)w;
+}
+
+/* ---- control flow ------------------------------------------------------------------------------ */
+static bool is_ctrl(const qo_graph *g, qo_node n) {
+    uint16_t op = qo_node_get(g, n)->op;
+    return op == QO_OP_IF || op == QO_OP_LOOP || op == QO_OP_SCAN;
+}
+
+/* Appends to *vs (deduplicated) the values of g that sub or its nested bodies capture by name. */
+static void body_captures(const qo_graph *g, const qo_graph *sub, qo_val **vs, uint32_t *n, uint32_t depth) {
+    const qo_module *m = g->m;
+    if (depth > 64) return;
+    for (uint32_t i = 0; i < sub->ncaptures; i++) {
+        qo_val c = sub->captures[i];
+        if (sub->vals[c].flags & QO_VAL_DEAD) continue;
+        qo_val v = qo_graph_find(g, qo_val_name(sub, c));
+        if (!v) continue;
+        bool seen = false;
+        for (uint32_t k = 0; k < *n && !seen; k++) seen = (*vs)[k] == v;
+        if (seen) continue;
+        *vs = qo_realloc(*vs, (*n + 1) * sizeof **vs);
+        (*vs)[(*n)++] = v;
+    }
+    QO_FOR_EACH_NODE(sub, k) {
+        const qo_nodedata *nd = qo_node_get(sub, k);
+        for (uint32_t a = 0; a < nd->nattr; a++) {
+            const qo_attr *at = &sub->attrs[nd->attr0 + a];
+            if (at->kind == QO_ATTR_GRAPH && at->u.g < m->ngraphs) body_captures(g, m->graphs[at->u.g], vs, n, depth + 1);
+        }
+    }
+}
+
+/* The values of the main graph that the bodies of control-flow node n read (owned array, *n set). */
+static qo_val *node_captures(const qo_jit *j, qo_node n, uint32_t *nv) {
+    const qo_graph *g = j->g;
+    const qo_nodedata *nd = qo_node_get(g, n);
+    qo_val *vs = NULL;
+    *nv = 0;
+    for (uint32_t a = 0; a < nd->nattr; a++) {
+        const qo_attr *at = &g->attrs[nd->attr0 + a];
+        if (at->kind == QO_ATTR_GRAPH && at->u.g < j->m->ngraphs) body_captures(g, j->m->graphs[at->u.g], &vs, nv, 0);
+    }
+    return vs;
+}
+
+/* Marks the outputs of control-flow nodes as run-time shaped (and, downstream, the values left
+ * without a static shape because of them), and the values their bodies capture. */
+static void mark_ctrl(qo_jit *j) {
+    const qo_graph *g = j->g;
+    j->captured = qo_calloc(g->nvals ? g->nvals : 1, 1);
+    j->ctrl_out = qo_calloc(g->nvals ? g->nvals : 1, 1);
+    QO_FOR_EACH_NODE(g, n) {
+        if (!is_ctrl(g, n)) continue;
+        const qo_nodedata *nd = qo_node_get(g, n);
+        for (uint32_t r = 0; r < nd->nout; r++) {
+            qo_val v = qo_node_output(g, n, r);
+            if (!v) continue;
+            j->ctrl_out[v] = 1;
+            j->vi[v].is_static = 0; /* data-dependent in general: the heap path */
+        }
+        uint32_t nc;
+        qo_val *cs = node_captures(j, n, &nc);
+        for (uint32_t k = 0; k < nc; k++) j->captured[cs[k]] = 1;
+        free(cs);
+    }
+    QO_FOR_EACH_NODE(g, n) { /* program order is topological */
+        if (is_ctrl(g, n)) continue;
+        const qo_nodedata *nd = qo_node_get(g, n);
+        bool from = false;
+        for (uint32_t i = 0; i < nd->nin && !from; i++) {
+            qo_val v = qo_node_input(g, n, i);
+            from = v && j->ctrl_out[v];
+        }
+        for (uint32_t r = 0; from && r < nd->nout; r++) {
+            qo_val v = qo_node_output(g, n, r);
+            if (v && !j->vi[v].is_static) j->ctrl_out[v] = 1;
+        }
+    }
+}
+
 /* ---- runtime trampoline ----------------------------------------------------------------------- */
 static void view_of(const qo_jit *j, qo_val v, qo_tensor *t) {
     const vinfo *x = &j->vi[v];
@@ -408,8 +508,9 @@ static int32_t jit_call(qo_jit *j, int32_t si) {
     const qo_nodedata *nd = qo_node_get(g, n);
     qo_ctx *cx = j->cx;
     qo_loc l = qo_node_loc(g, n);
-    qo_ref_kernel k = qo_ref_kernel_for((qo_op)nd->op);
-    if (!k) return qo_error(cx, QO_ERR_UNSUPPORTED, &l, "no kernel for this op");
+    bool ctrl = is_ctrl(g, n);
+    qo_ref_kernel k = ctrl ? NULL : qo_ref_kernel_for((qo_op)nd->op);
+    if (!k && !ctrl) return qo_error(cx, QO_ERR_UNSUPPORTED, &l, "no kernel for this op");
     uint32_t nin = nd->nin, nout = nd->nout;
     qo_tensor *views = qo_calloc(nin ? nin : 1, sizeof *views);
     const qo_tensor **in = qo_calloc(nin ? nin : 1, sizeof *in);
@@ -423,13 +524,27 @@ static int32_t jit_call(qo_jit *j, int32_t si) {
     qo_kctx kc = {.cx = cx, .g = g, .n = n, .opset = j->opset};
     unsigned nerr = cx->nerrors;
     qo_status st = QO_ERR_UNSUPPORTED;
+    if (ctrl) { /* If/Loop/Scan: the interpreter runs the bodies on views of the captured buffers */
+        uint32_t nc;
+        qo_val *cs = node_captures(j, n, &nc);
+        qo_tensor *cv = qo_calloc(nc ? nc : 1, sizeof *cv);
+        const qo_tensor **cp = qo_calloc(nc ? nc : 1, sizeof *cp);
+        for (uint32_t c = 0; c < nc; c++) {
+            view_of(j, cs[c], &cv[c]);
+            cp[c] = &cv[c];
+        }
+        st = qo_interp_run_node(cx, g, n, in, nin, outs, nout, cs, cp, nc);
+        free(cp);
+        free(cv);
+        free(cs);
+    }
 #ifdef QO_JIT_OPT_KERNELS
     /* the optimized kernel when it covers this node; it declines (no diagnostic) otherwise */
-    if (qo_k_node_supported((qo_op)nd->op)) st = qo_k_node_run(&kc, j->pool, NULL, in, nin, outs, nout);
+    if (!ctrl && qo_k_node_supported((qo_op)nd->op)) st = qo_k_node_run(&kc, j->pool, NULL, in, nin, outs, nout);
     if (st == QO_ERR_UNSUPPORTED)
         for (uint32_t i = 0; i < nout; i++) qo_tensor_free(&outs[i]);
 #endif
-    if (st == QO_ERR_UNSUPPORTED) st = k(&kc, in, nin, outs, nout);
+    if (!ctrl && st == QO_ERR_UNSUPPORTED) st = k(&kc, in, nin, outs, nout);
     if (st != QO_OK && cx->nerrors == nerr) st = qo_error(cx, st, &l, "kernel failed (%s)", qo_status_str(st));
     for (uint32_t i = 0; st == QO_OK && i < nout; i++) {
         qo_val v = qo_node_output(g, n, i);
@@ -1167,36 +1282,65 @@ static qo_status fill_vinfo(qo_jit *j) {
     return QO_OK;
 }
 
-/* One error listing every node that has neither a lowering nor a kernel; then one naming the first
- * value without a static shape. */
+static bool node_ok(const qo_jit *j, qo_node n) {
+    const qo_graph *g = j->g;
+    const qo_nodedata *nd = qo_node_get(g, n);
+    if (is_ctrl(g, n)) /* run by the interpreter (qo_interp_run_node) */
+        return nd->op == QO_OP_IF ? qo_node_attr(g, n, "then_branch") && qo_node_attr(g, n, "else_branch")
+                                  : qo_node_attr(g, n, "body") && (nd->op != QO_OP_SCAN || j->opset >= 9);
+    return nd->op != QO_OP_UNKNOWN && !(qo_op_info((qo_op)nd->op)->flags & F_CTRL) && qo_ref_kernel_for((qo_op)nd->op);
+}
+
+static bool same_op(const qo_graph *g, qo_node a, qo_node b) {
+    return !strcmp(qo_node_domain(g, a), qo_node_domain(g, b)) && !strcmp(qo_node_op_type(g, a), qo_node_op_type(g, b));
+}
+
+/* One error listing, per op, the nodes that have neither a lowering nor a kernel (worded as the
+ * interpreter's: "no kernel for N ops of M nodes: dom.Op (2 nodes: 'a', 'b'), ..."); then one
+ * naming the first value without a static shape. */
 static qo_status check_nodes(qo_jit *j, bool allow_dynamic) {
     qo_graph *g = j->g;
     qo_loc gl = graph_loc(j->m);
-    char *list = NULL;
-    size_t len = 0;
-    unsigned bad = 0;
+    uint32_t nn = 0;
+    QO_FOR_EACH_NODE(g, n) nn++;
+    qo_node *bad = qo_calloc(nn ? nn : 1, sizeof *bad);
+    uint32_t nbad = 0;
     QO_FOR_EACH_NODE(g, n) {
-        const qo_nodedata *nd = qo_node_get(g, n);
-        bool ok = nd->op != QO_OP_UNKNOWN && !(qo_op_info((qo_op)nd->op)->flags & F_CTRL) &&
-                  qo_ref_kernel_for((qo_op)nd->op);
-        if (ok) continue;
-        char item[512];
-        const char *dom = qo_node_domain(g, n);
-        int w = snprintf(item, sizeof item, "%s%s%s%s ('%s')", bad ? ", " : "", dom, dom[0] ? "." : "",
-                         qo_node_op_type(g, n), qo_node_name(g, n));
-        if (w > 0 && bad < 16) {
-            list = qo_realloc(list, len + (size_t)w + 1);
-            memcpy(list + len, item, (size_t)w + 1);
-            len += (size_t)w;
-        }
-        bad++;
+        if (!node_ok(j, n)) bad[nbad++] = n;
     }
-    if (bad) {
-        qo_status s = qo_error(j->cx, QO_ERR_UNSUPPORTED, &gl, "the JIT has no lowering or kernel for %u node%s: %s%s",
-                               bad, bad == 1 ? "" : "s", list, bad > 16 ? ", ..." : "");
+    if (nbad) {
+        uint8_t *done = qo_calloc(nbad, 1);
+        char *list = NULL;
+        size_t len = 0;
+        unsigned nops = 0;
+        for (uint32_t a = 0; a < nbad; a++) {
+            if (done[a]) continue;
+            uint32_t cnt = 0;
+            for (uint32_t b = a; b < nbad; b++) cnt += !done[b] && same_op(g, bad[a], bad[b]);
+            const char *dom = qo_node_domain(g, bad[a]);
+            if (nops < 16)
+                str_add(&list, &len, "%s%s%s%s (%u node%s: ", nops ? ", " : "", dom, dom[0] ? "." : "",
+                        qo_node_op_type(g, bad[a]), cnt, cnt == 1 ? "" : "s");
+            uint32_t k = 0;
+            for (uint32_t b = a; b < nbad; b++) {
+                if (done[b] || !same_op(g, bad[a], bad[b])) continue;
+                done[b] = 1;
+                if (nops < 16 && k < 8) str_add(&list, &len, "%s'%s'", k ? ", " : "", qo_node_name(g, bad[b]));
+                else if (nops < 16 && k == 8) str_add(&list, &len, ", ...");
+                k++;
+            }
+            if (nops < 16) str_add(&list, &len, ")");
+            else if (nops == 16) str_add(&list, &len, ", ...");
+            nops++;
+        }
+        qo_status s = qo_error(j->cx, QO_ERR_UNSUPPORTED, &gl, "the JIT has no kernel for %u op%s of %u node%s (nor a native lowering): %s", nops,
+                               nops == 1 ? "" : "s", nbad, nbad == 1 ? "" : "s", list);
         free(list);
+        free(done);
+        free(bad);
         return s;
     }
+    free(bad);
     QO_FOR_EACH_NODE(g, n) {
         const qo_nodedata *nd = qo_node_get(g, n);
         for (uint32_t i = 0; i < nd->nin + nd->nout; i++) {
@@ -1207,7 +1351,7 @@ static qo_status check_nodes(qo_jit *j, bool allow_dynamic) {
             if (td && td->kind == QO_TY_TENSOR && (td->elem == QO_STR || (td->elem && !qo_rt_elem_size(td->elem))))
                 return qo_error(j->cx, QO_ERR_UNSUPPORTED, &l, "value '%s' has element type %s, which the JIT does not handle",
                                 qo_val_name(g, v), qo_elem_name(td->elem) ? qo_elem_name(td->elem) : "?");
-            if (allow_dynamic && (!td || td->kind == QO_TY_TENSOR)) continue;
+            if ((allow_dynamic || j->ctrl_out[v]) && (!td || td->kind == QO_TY_TENSOR)) continue;
             return qo_error(j->cx, QO_ERR_UNSUPPORTED, &l,
                             "value '%s' has no static shape after shape inference (%s %u); the JIT needs static shapes",
                             qo_val_name(g, v), i < nd->nin ? "input" : "output", i < nd->nin ? i : i - nd->nin);
@@ -1215,7 +1359,7 @@ static qo_status check_nodes(qo_jit *j, bool allow_dynamic) {
     }
     for (uint32_t i = 0; i < g->noutputs; i++) {
         qo_val v = qo_graph_output(g, i);
-        if (!v || (!j->vi[v].is_static && !allow_dynamic))
+        if (!v || (!j->vi[v].is_static && !allow_dynamic && !j->ctrl_out[v]))
             return qo_error(j->cx, QO_ERR_UNSUPPORTED, &gl, "graph output %u ('%s') has no static shape", i,
                             v ? qo_val_name(g, v) : "");
     }
@@ -1256,7 +1400,8 @@ static void build_steps(qo_jit *j, uint32_t *gid, bool no_fusion) {
                 qo_val v = qo_node_input(g, m, i);
                 if (!v) continue;
                 qo_node p = g->vals[v].def;
-                if (!p || gid[p] || is_gout[v] || !lowerable(j, p) || !same_shape(&j->vi[v], o)) continue;
+                if (!p || gid[p] || is_gout[v] || j->captured[v] || !lowerable(j, p) || !same_shape(&j->vi[v], o))
+                    continue;
                 bool inside = true;
                 QO_FOR_EACH_USE(g, v, u) {
                     qo_node own = g->uses[u].owner;
@@ -1316,7 +1461,7 @@ static qo_status plan_memory(qo_jit *j, const uint32_t *gid) {
                 x->loc = L_REG;
                 continue;
             }
-            x->loc = !x->is_static ? L_DYN : g->vals[v].nuses ? L_ARENA : L_NONE;
+            x->loc = !x->is_static ? L_DYN : g->vals[v].nuses || j->captured[v] ? L_ARENA : L_NONE;
         }
     }
     for (uint32_t i = 0; i < g->noutputs; i++) {
@@ -1338,6 +1483,12 @@ static qo_status plan_memory(qo_jit *j, const uint32_t *gid) {
             qo_val v = qo_node_input(g, n, i);
             if (v && j->vi[v].last < stepof[n]) j->vi[v].last = stepof[n];
         }
+        if (!is_ctrl(g, n)) continue;
+        uint32_t nc; /* values read by the node's bodies live until it has run */
+        qo_val *cs = node_captures(j, n, &nc);
+        for (uint32_t k = 0; k < nc; k++)
+            if (j->vi[cs[k]].last < stepof[n]) j->vi[cs[k]].last = stepof[n];
+        free(cs);
     }
     buf *bs = qo_calloc(g->nvals ? g->nvals : 1, sizeof *bs);
     uint32_t nb = 0;
@@ -1550,6 +1701,7 @@ qo_status qo_jit_compile(qo_ctx *cx, const qo_module *m, const qo_jit_opts *opts
     j->opset = qo_module_opset(j->m, "");
     uint32_t *gid = NULL;
     if ((s = fill_vinfo(j)) != QO_OK) goto fail;
+    mark_ctrl(j);
     if ((s = check_nodes(j, opts && opts->allow_dynamic)) != QO_OK) goto fail;
     gid = qo_calloc(j->g->nnodes ? j->g->nnodes : 1, sizeof *gid);
     build_steps(j, gid, opts && opts->no_fusion);
@@ -1694,6 +1846,8 @@ void qo_jit_free(qo_jit *j) {
     free(j->addr);
     free(j->arena);
     free(j->out_inplace);
+    free(j->captured);
+    free(j->ctrl_out);
     qo_module_free(j->m);
     free(j);
 }

@@ -7,7 +7,7 @@
  * compiled for those shapes; every output must satisfy max|jit - ort| <= R * max|ort| (normwise
  * relative error, default R = 1e-5; integer outputs exactly). Prints compile time, fused-group
  * statistics, the arena plan and the error per output; exit 0 pass, 1 fail, 77 unsupported (a model
- * the JIT does not compile because of an op it has no kernel for, e.g. If/Loop). */
+ * the JIT does not compile because of an op it has no kernel for). */
 #include "backends/llvm/jit.h"
 #include "frontend/onnx_load.h"
 #include "runtime/npy.h"
