@@ -85,7 +85,7 @@ static const char *const usage_run =
     "usage: qopt run MODEL --input NAME=FILE.npy [--input ...] --output-dir DIR [--threads N] [--repeat N]\n"
     "                [--engine interp|jit]\n"
     "\n"
-    "Runs MODEL (.onnx or .qir) with the reference interpreter (or the LLVM JIT) and writes every graph output to\n"
+    "Runs MODEL (.onnx or .qir) with the LLVM JIT (or the reference interpreter) and writes every graph output to\n"
     "DIR/<output name>.npy, each character of the name outside [A-Za-z0-9_.-] replaced by '_'\n"
     "(DIR is created if missing). Every input without a default initializer must be fed; a fed\n"
     "array must have the input's element type and static dims. A model with a single input also\n"
@@ -95,10 +95,10 @@ static const char *const usage_run =
     "  --threads N                 threads of the JIT's kernels (default: all cores); the interpreter\n"
     "                              runs on one thread\n"
     "  --repeat N                  run N times, write the last run's outputs, print the median latency\n"
-    "  --engine interp|jit         interp (default): the reference interpreter; jit: compile the graph\n"
-    "                              for the given input shapes with LLVM (fused elementwise loops,\n"
-    "                              optimized Conv/Gemm/MatMul/pool kernels) and run it; the JIT does\n"
-    "                              not run If/Loop/Scan yet, so interp stays the default\n";
+    "  --engine interp|jit         jit (default when built with LLVM 19): compile the graph for the\n"
+    "                              given input shapes with LLVM (fused elementwise loops, optimized\n"
+    "                              Conv/Gemm/MatMul/pool kernels; If/Loop/Scan bodies run in the\n"
+    "                              interpreter) and run it; interp: the reference interpreter\n";
 
 static const char *const usage_passes = "usage: qopt passes\n\nLists the registered passes.\n";
 
@@ -473,7 +473,12 @@ static int cmd_run(int argc, char **argv, qo_ctx *cx) {
     unsigned nspecs = 0;
     const char *outdir = NULL;
     long repeat = 1, threads = 0;
-    bool timing = false, use_jit = false;
+    bool timing = false;
+#ifdef QOPT_HAVE_LLVM
+    bool use_jit = true;
+#else
+    bool use_jit = false;
+#endif
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "i:o:h", lo, NULL)) != -1) {
