@@ -8,51 +8,20 @@
  * normalizations follow onnxruntime's formulas. Output shapes are computed at run time from the
  * input shapes and attributes. */
 #include "runtime/ref/ref.h"
+#include "runtime/ref/geom.h"
+#include "runtime/ref/util.h"
 
 #include <float.h>
 #include <math.h>
-#include <stdarg.h>
 #include <string.h>
 
 /* ---- helpers -------------------------------------------------------------------------------- */
-static qo_status kerr(qo_kctx *k, qo_status code, const char *fmt, ...) QO_PRINTF(3, 4);
-static qo_status kerr(qo_kctx *k, qo_status code, const char *fmt, ...) {
-    qo_loc loc = qo_node_loc(k->g, k->n);
-    va_list ap;
-    va_start(ap, fmt);
-    qo_status s = qo_verror(k->cx, code, &loc, fmt, ap);
-    va_end(ap);
-    return s;
-}
-
 static const char *op_name(qo_kctx *k) { return qo_node_op_type(k->g, k->n); }
-
-/* INTS attribute `name` into out[0..max): the count, -1 if absent, -2 if not INTS or too long. */
-static int attr_ints(qo_kctx *k, const char *name, int64_t *out, int max) {
-    const qo_attr *a = qo_node_attr(k->g, k->n, name);
-    if (!a) return -1;
-    if (a->kind != QO_ATTR_INTS || a->n > (uint32_t)max) return -2;
-    for (uint32_t i = 0; i < a->n; i++) out[i] = a->u.is[i];
-    return (int)a->n;
-}
-
-enum { PAD_NOTSET, PAD_SAME_UPPER, PAD_SAME_LOWER, PAD_VALID };
-
-/* auto_pad attribute: PAD_* or -1 if unknown. */
-static int attr_autopad(qo_kctx *k) {
-    const qo_attr *a = qo_node_attr(k->g, k->n, "auto_pad");
-    if (!a || a->kind != QO_ATTR_STRING) return PAD_NOTSET;
-    static const char *const names[] = {"NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"};
-    if (a->u.s.n == 0) return PAD_NOTSET;
-    for (int i = 0; i < 4; i++)
-        if (a->u.s.n == strlen(names[i]) && memcmp(a->u.s.p, names[i], a->u.s.n) == 0) return i;
-    return -1;
-}
 
 static qo_status need_f32(qo_kctx *k, const qo_tensor *t, const char *what) {
     if (t->elem != QO_F32)
-        return kerr(k, QO_ERR_UNSUPPORTED, "%s: element type %s of %s is not supported (float32 only)",
-                    op_name(k), qo_elem_name(t->elem) ? qo_elem_name(t->elem) : "?", what);
+        return qo_kerr(k, QO_ERR_UNSUPPORTED, "%s: element type %s of %s is not supported (float32 only)",
+                       op_name(k), qo_elem_name(t->elem) ? qo_elem_name(t->elem) : "?", what);
     return QO_OK;
 }
 
@@ -60,81 +29,6 @@ static int64_t prod(const int64_t *d, int from, int to) {
     int64_t p = 1;
     for (int i = from; i < to; i++) p *= d[i];
     return p;
-}
-
-static int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
-
-/* ---- sliding-window geometry (Conv, pools) -------------------------------------------------- */
-typedef struct geom {
-    int nsp;                      /* spatial dims */
-    int64_t in[QO_MAX_RANK];      /* input extents */
-    int64_t out[QO_MAX_RANK];     /* output extents */
-    int64_t ker[QO_MAX_RANK];     /* kernel extents */
-    int64_t str[QO_MAX_RANK];     /* strides */
-    int64_t dil[QO_MAX_RANK];     /* dilations */
-    int64_t pb[QO_MAX_RANK], pe[QO_MAX_RANK]; /* pads at begin / end */
-} geom;
-
-/* Fills g for an input of shape x (N, C, spatial...) and kernel extents ker (NULL: from the
- * kernel_shape attribute, which is then required). ceil_mode applies to pools. */
-static qo_status window_geom(qo_kctx *k, const qo_tensor *x, const int64_t *ker, int ceil_mode, geom *g) {
-    memset(g, 0, sizeof *g);
-    if (x->rank < 3) return kerr(k, QO_ERR_INVALID_MODEL, "%s: input rank %d, expected at least 3", op_name(k), (int)x->rank);
-    int nsp = g->nsp = x->rank - 2;
-    int64_t ks[QO_MAX_RANK];
-    int n = attr_ints(k, "kernel_shape", ks, QO_MAX_RANK);
-    if (n >= 0 && n != nsp) return kerr(k, QO_ERR_INVALID_MODEL, "%s: kernel_shape has %d entries, expected %d", op_name(k), n, nsp);
-    if (n < 0 && !ker) return kerr(k, QO_ERR_INVALID_MODEL, "%s: kernel_shape attribute is required", op_name(k));
-    for (int i = 0; i < nsp; i++) {
-        g->in[i] = x->dims[2 + i];
-        g->ker[i] = n >= 0 ? ks[i] : ker[i];
-        g->str[i] = g->dil[i] = 1;
-        if (g->ker[i] < 1) return kerr(k, QO_ERR_INVALID_MODEL, "%s: kernel extent %lld < 1", op_name(k), (long long)g->ker[i]);
-    }
-    int64_t v[2 * QO_MAX_RANK];
-    n = attr_ints(k, "strides", v, QO_MAX_RANK);
-    if (n >= 0 && n != nsp) return kerr(k, QO_ERR_INVALID_MODEL, "%s: strides has %d entries, expected %d", op_name(k), n, nsp);
-    for (int i = 0; i < n; i++) g->str[i] = v[i];
-    n = attr_ints(k, "dilations", v, QO_MAX_RANK);
-    if (n >= 0 && n != nsp) return kerr(k, QO_ERR_INVALID_MODEL, "%s: dilations has %d entries, expected %d", op_name(k), n, nsp);
-    for (int i = 0; i < n; i++) g->dil[i] = v[i];
-    for (int i = 0; i < nsp; i++)
-        if (g->str[i] < 1 || g->dil[i] < 1)
-            return kerr(k, QO_ERR_INVALID_MODEL, "%s: strides and dilations must be positive", op_name(k));
-    int ap = attr_autopad(k);
-    if (ap < 0) return kerr(k, QO_ERR_INVALID_MODEL, "%s: unknown auto_pad value", op_name(k));
-    if (ap == PAD_NOTSET) {
-        n = attr_ints(k, "pads", v, 2 * QO_MAX_RANK);
-        if (n >= 0 && n != 2 * nsp) return kerr(k, QO_ERR_INVALID_MODEL, "%s: pads has %d entries, expected %d", op_name(k), n, 2 * nsp);
-        for (int i = 0; i < nsp && n > 0; i++) {
-            g->pb[i] = v[i];
-            g->pe[i] = v[nsp + i];
-            if (g->pb[i] < 0 || g->pe[i] < 0) return kerr(k, QO_ERR_UNSUPPORTED, "%s: negative pads", op_name(k));
-        }
-    }
-    for (int i = 0; i < nsp; i++) {
-        int64_t dk = (g->ker[i] - 1) * g->dil[i] + 1;
-        if (ap == PAD_SAME_UPPER || ap == PAD_SAME_LOWER) {
-            g->out[i] = ceil_div(g->in[i], g->str[i]);
-            int64_t need = (g->out[i] - 1) * g->str[i] + dk - g->in[i];
-            if (need < 0) need = 0;
-            g->pb[i] = ap == PAD_SAME_LOWER ? (need + 1) / 2 : need / 2;
-            g->pe[i] = need - g->pb[i];
-        } else {
-            int64_t num = g->in[i] + g->pb[i] + g->pe[i] - dk;
-            if (num < 0)
-                return kerr(k, QO_ERR_INVALID_MODEL, "%s: kernel (dilated extent %lld) larger than padded input (%lld)",
-                            op_name(k), (long long)dk, (long long)(g->in[i] + g->pb[i] + g->pe[i]));
-            if (ceil_mode) {
-                g->out[i] = ceil_div(num, g->str[i]) + 1;
-                /* the last window must start inside the input or the begin padding */
-                if ((g->out[i] - 1) * g->str[i] >= g->in[i] + g->pb[i]) g->out[i]--;
-            } else {
-                g->out[i] = num / g->str[i] + 1;
-            }
-        }
-    }
-    return QO_OK;
 }
 
 /* Advances a multi-index idx over extents ext[0..n) in row-major order; false when it wraps. */
@@ -146,6 +40,27 @@ static bool next_index(int64_t *idx, const int64_t *ext, int n) {
     return false;
 }
 
+/* Row-major strides of extents ext[0..n) (n >= 1) into str. */
+static void row_strides(const int64_t *ext, int n, int64_t *str) {
+    str[n - 1] = 1;
+    for (int i = n - 2; i >= 0; i--) str[i] = str[i + 1] * ext[i + 1];
+}
+
+/* A pool's output (N, C, g's output extents) of element type e, made in out[0], and the sizes its
+ * loops use: shape odims, NC planes, spatial sizes isz/osz/ksz, row-major input strides rstr. */
+typedef struct pool_run {
+    int64_t odims[QO_MAX_RANK], NC, isz, osz, ksz, rstr[QO_MAX_RANK];
+} pool_run;
+
+static qo_status pool_begin(qo_kctx *k, const qo_tensor *x, int e, const qo_geom *g, qo_tensor *out, pool_run *r) {
+    qo_geom_out_dims(g, x->dims[0], x->dims[1], r->odims);
+    QO_TRY(qo_tensor_make(k->cx, &out[0], e, x->rank, r->odims));
+    r->NC = x->dims[0] * x->dims[1];
+    r->isz = prod(g->in, 0, g->nsp), r->osz = prod(g->out, 0, g->nsp), r->ksz = prod(g->ker, 0, g->nsp);
+    row_strides(g->in, g->nsp, r->rstr);
+    return QO_OK;
+}
+
 /* ---- Conv ----------------------------------------------------------------------------------- */
 static qo_status k_conv(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, qo_tensor *out, uint32_t nout) {
     const qo_tensor *x = in[0], *w = in[1], *b = nin > 2 ? in[2] : NULL;
@@ -153,27 +68,21 @@ static qo_status k_conv(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, qo
     QO_TRY(need_f32(k, w, "W"));
     if (b) QO_TRY(need_f32(k, b, "B"));
     if (w->rank != x->rank)
-        return kerr(k, QO_ERR_INVALID_MODEL, "Conv: W has rank %d, X has rank %d", (int)w->rank, (int)x->rank);
-    int64_t group = qo_attr_int(k->g, k->n, "group", 1);
-    int64_t N = x->dims[0], C = x->dims[1], M = w->dims[0], Cg = w->dims[1];
-    if (group < 1 || C != Cg * group || M % group != 0)
-        return kerr(k, QO_ERR_INVALID_MODEL, "Conv: X has %lld channels, W is [%lld, %lld, ...] with group %lld",
-                    (long long)C, (long long)M, (long long)Cg, (long long)group);
-    if (b && (b->rank != 1 || b->dims[0] != M))
-        return kerr(k, QO_ERR_INVALID_MODEL, "Conv: B must have shape [%lld]", (long long)M);
-    geom g;
-    QO_TRY(window_geom(k, x, w->dims + 2, 0, &g));
+        return qo_kerr(k, QO_ERR_INVALID_MODEL, "Conv: W has rank %d, X has rank %d", (int)w->rank, (int)x->rank);
+    qo_conv_ch ch;
+    QO_TRY(qo_geom_channels(k, x, w, b, false, QO_GEOM_REPORT, &ch));
+    int64_t N = ch.N, C = ch.C, M = ch.M, Cg = C / ch.group, Mg = M / ch.group;
+    qo_geom g;
+    QO_TRY(qo_geom_window(k, x, w->dims + 2, 0, QO_GEOM_REPORT, &g));
     for (int i = 0; i < g.nsp; i++)
         if (g.ker[i] != w->dims[2 + i])
-            return kerr(k, QO_ERR_INVALID_MODEL, "Conv: kernel_shape disagrees with W's shape");
-    int64_t odims[QO_MAX_RANK] = {N, M};
-    for (int i = 0; i < g.nsp; i++) odims[2 + i] = g.out[i];
-    QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, x->rank, odims));
+            return qo_kerr(k, QO_ERR_INVALID_MODEL, "Conv: kernel_shape disagrees with W's shape");
+    int64_t odims[QO_MAX_RANK];
+    QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, qo_geom_out_dims(&g, N, M, odims), odims));
     (void)nout;
 
     int nsp = g.nsp;
     int64_t isz = prod(g.in, 0, nsp), osz = prod(g.out, 0, nsp), ksz = prod(g.ker, 0, nsp);
-    int64_t Mg = M / group;
     /* kernel offsets per kernel position, per dim, and the row-major input strides */
     int64_t *koff = qo_malloc((size_t)(ksz * nsp) * sizeof *koff);
     int64_t kidx[QO_MAX_RANK] = {0};
@@ -182,8 +91,7 @@ static qo_status k_conv(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, qo
         next_index(kidx, g.ker, nsp);
     }
     int64_t istr[QO_MAX_RANK];
-    istr[nsp - 1] = 1;
-    for (int i = nsp - 2; i >= 0; i--) istr[i] = istr[i + 1] * g.in[i + 1];
+    row_strides(g.in, nsp, istr);
 
     const float *X = x->data, *W = w->data, *B = b ? b->data : NULL;
     float *Y = out[0].data;
@@ -230,70 +138,19 @@ static qo_status k_convtranspose(qo_kctx *k, const qo_tensor *const *in, uint32_
     QO_TRY(need_f32(k, w, "W"));
     if (b) QO_TRY(need_f32(k, b, "B"));
     if (x->rank < 3 || w->rank != x->rank)
-        return kerr(k, QO_ERR_INVALID_MODEL, "ConvTranspose: X rank %d, W rank %d", (int)x->rank, (int)w->rank);
-    int64_t group = qo_attr_int(k->g, k->n, "group", 1);
-    int64_t N = x->dims[0], C = x->dims[1], Mg = w->dims[1];
-    if (group < 1 || w->dims[0] != C || C % group != 0)
-        return kerr(k, QO_ERR_INVALID_MODEL, "ConvTranspose: X has %lld channels, W is [%lld, %lld, ...] with group %lld",
-                    (long long)C, (long long)w->dims[0], (long long)Mg, (long long)group);
-    int64_t M = Mg * group, Cg = C / group;
-    if (b && (b->rank != 1 || b->dims[0] != M))
-        return kerr(k, QO_ERR_INVALID_MODEL, "ConvTranspose: B must have shape [%lld]", (long long)M);
-    int nsp = x->rank - 2;
-    int64_t ker[QO_MAX_RANK], str[QO_MAX_RANK], dil[QO_MAX_RANK], pb[QO_MAX_RANK] = {0}, pe[QO_MAX_RANK] = {0};
-    int64_t adj[QO_MAX_RANK] = {0}, oshape[QO_MAX_RANK], in_sp[QO_MAX_RANK], outsp[QO_MAX_RANK];
-    int64_t v[2 * QO_MAX_RANK];
-    int n = attr_ints(k, "kernel_shape", v, QO_MAX_RANK);
-    if (n >= 0 && n != nsp) return kerr(k, QO_ERR_INVALID_MODEL, "ConvTranspose: kernel_shape has %d entries, expected %d", n, nsp);
-    for (int i = 0; i < nsp; i++) {
-        ker[i] = w->dims[2 + i];
-        if (n >= 0 && v[i] != ker[i]) return kerr(k, QO_ERR_INVALID_MODEL, "ConvTranspose: kernel_shape disagrees with W's shape");
-        str[i] = dil[i] = 1;
-        in_sp[i] = x->dims[2 + i];
-    }
-    static const char *const lists[] = {"strides", "dilations", "output_padding"};
-    int64_t *dst[] = {str, dil, adj};
-    for (int l = 0; l < 3; l++) {
-        n = attr_ints(k, lists[l], v, QO_MAX_RANK);
-        if (n >= 0 && n != nsp) return kerr(k, QO_ERR_INVALID_MODEL, "ConvTranspose: %s has %d entries, expected %d", lists[l], n, nsp);
-        for (int i = 0; i < n; i++) dst[l][i] = v[i];
-    }
-    for (int i = 0; i < nsp; i++)
-        if (str[i] < 1 || dil[i] < 1) return kerr(k, QO_ERR_INVALID_MODEL, "ConvTranspose: strides and dilations must be positive");
-    int ap = attr_autopad(k);
-    if (ap < 0) return kerr(k, QO_ERR_INVALID_MODEL, "ConvTranspose: unknown auto_pad value");
-    n = attr_ints(k, "pads", v, 2 * QO_MAX_RANK);
-    if (n >= 0 && n != 2 * nsp) return kerr(k, QO_ERR_INVALID_MODEL, "ConvTranspose: pads has %d entries, expected %d", n, 2 * nsp);
-    if (n > 0 && ap == PAD_NOTSET)
-        for (int i = 0; i < nsp; i++) pb[i] = v[i], pe[i] = v[nsp + i];
-    int nos = attr_ints(k, "output_shape", oshape, QO_MAX_RANK);
-    if (nos >= 0) {
-        /* output_shape may list the spatial dims only or the whole shape */
-        if (nos == nsp + 2) memmove(oshape, oshape + 2, (size_t)nsp * sizeof *oshape), nos = nsp;
-        if (nos != nsp) return kerr(k, QO_ERR_INVALID_MODEL, "ConvTranspose: output_shape has %d entries, expected %d", nos, nsp);
-    }
-    for (int i = 0; i < nsp; i++) {
-        int64_t full = str[i] * (in_sp[i] - 1) + adj[i] + (ker[i] - 1) * dil[i] + 1;
-        if (nos >= 0 || ap == PAD_SAME_UPPER || ap == PAD_SAME_LOWER) {
-            outsp[i] = nos >= 0 ? oshape[i] : in_sp[i] * str[i];
-            int64_t total = full - outsp[i];
-            if (total < 0) total = 0;
-            if (ap == PAD_SAME_UPPER) pb[i] = total / 2, pe[i] = total - total / 2;
-            else if (ap == PAD_SAME_LOWER) pb[i] = total - total / 2, pe[i] = total / 2;
-            else pb[i] = total / 2, pe[i] = total - total / 2;
-        } else {
-            outsp[i] = full - pb[i] - pe[i];
-        }
-        if (outsp[i] < 0) return kerr(k, QO_ERR_INVALID_MODEL, "ConvTranspose: negative output extent");
-    }
-    int64_t odims[QO_MAX_RANK] = {N, M};
-    for (int i = 0; i < nsp; i++) odims[2 + i] = outsp[i];
-    QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, x->rank, odims));
+        return qo_kerr(k, QO_ERR_INVALID_MODEL, "ConvTranspose: X rank %d, W rank %d", (int)x->rank, (int)w->rank);
+    qo_conv_ch ch;
+    QO_TRY(qo_geom_channels(k, x, w, b, true, QO_GEOM_REPORT, &ch));
+    int64_t N = ch.N, C = ch.C, M = ch.M, Cg = C / ch.group, Mg = M / ch.group;
+    qo_geom g;
+    QO_TRY(qo_geom_convtranspose(k, x, w, QO_GEOM_REPORT, &g));
+    int nsp = g.nsp;
+    int64_t odims[QO_MAX_RANK];
+    QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, qo_geom_out_dims(&g, N, M, odims), odims));
 
-    int64_t isz = prod(in_sp, 0, nsp), osz = prod(outsp, 0, nsp), ksz = prod(ker, 0, nsp);
+    int64_t isz = prod(g.in, 0, nsp), osz = prod(g.out, 0, nsp), ksz = prod(g.ker, 0, nsp);
     int64_t ostr[QO_MAX_RANK];
-    ostr[nsp - 1] = 1;
-    for (int i = nsp - 2; i >= 0; i--) ostr[i] = ostr[i + 1] * outsp[i + 1];
+    row_strides(g.out, nsp, ostr);
     const float *X = x->data, *W = w->data;
     float *Y = out[0].data;
     /* onnxruntime's order: col[m, kpos, ipos] = sum over c (GEMM), then col2im adds the columns
@@ -310,8 +167,8 @@ static qo_status k_convtranspose(qo_kctx *k, const qo_tensor *const *in, uint32_
                     int64_t off = 0;
                     bool inside = true;
                     for (int i = 0; i < nsp; i++) {
-                        int64_t p = iidx[i] * str[i] - pb[i] + kidx[i] * dil[i];
-                        if (p < 0 || p >= outsp[i]) { inside = false; break; }
+                        int64_t p = iidx[i] * g.str[i] - g.pb[i] + kidx[i] * g.dil[i];
+                        if (p < 0 || p >= g.out[i]) { inside = false; break; }
                         off += p * ostr[i];
                     }
                     if (inside) {
@@ -320,9 +177,9 @@ static qo_status k_convtranspose(qo_kctx *k, const qo_tensor *const *in, uint32_
                             acc += xg[c * isz + ip] * W[((grp * Cg + c) * Mg + mm) * ksz + kp];
                         ym[off] += acc;
                     }
-                    next_index(iidx, in_sp, nsp);
+                    next_index(iidx, g.in, nsp);
                 }
-                next_index(kidx, ker, nsp);
+                next_index(kidx, g.ker, nsp);
             }
             if (b) {
                 float bv = ((const float *)b->data)[m];
@@ -339,20 +196,20 @@ static qo_status k_gemm(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, qo
     QO_TRY(need_f32(k, a, "A"));
     QO_TRY(need_f32(k, b, "B"));
     if (c) QO_TRY(need_f32(k, c, "C"));
-    if (a->rank != 2 || b->rank != 2) return kerr(k, QO_ERR_INVALID_MODEL, "Gemm: A and B must be 2-D");
-    if (!c && k->opset < 11) return kerr(k, QO_ERR_INVALID_MODEL, "Gemm: input C is required before opset 11");
+    if (a->rank != 2 || b->rank != 2) return qo_kerr(k, QO_ERR_INVALID_MODEL, "Gemm: A and B must be 2-D");
+    if (!c && k->opset < 11) return qo_kerr(k, QO_ERR_INVALID_MODEL, "Gemm: input C is required before opset 11");
     int64_t ta = qo_attr_int(k->g, k->n, "transA", 0), tb = qo_attr_int(k->g, k->n, "transB", 0);
     float alpha = qo_attr_float(k->g, k->n, "alpha", 1.0f), beta = qo_attr_float(k->g, k->n, "beta", 1.0f);
     int64_t M = ta ? a->dims[1] : a->dims[0], K = ta ? a->dims[0] : a->dims[1];
     int64_t Kb = tb ? b->dims[1] : b->dims[0], N = tb ? b->dims[0] : b->dims[1];
-    if (K != Kb) return kerr(k, QO_ERR_INVALID_MODEL, "Gemm: inner dimensions %lld and %lld differ", (long long)K, (long long)Kb);
+    if (K != Kb) return qo_kerr(k, QO_ERR_INVALID_MODEL, "Gemm: inner dimensions %lld and %lld differ", (long long)K, (long long)Kb);
     /* C broadcasts unidirectionally to [M, N] */
     int64_t cs0 = 0, cs1 = 0;
     if (c) {
-        if (c->rank > 2) return kerr(k, QO_ERR_INVALID_MODEL, "Gemm: C has rank %d", (int)c->rank);
+        if (c->rank > 2) return qo_kerr(k, QO_ERR_INVALID_MODEL, "Gemm: C has rank %d", (int)c->rank);
         int64_t c0 = c->rank == 2 ? c->dims[0] : 1, c1 = c->rank >= 1 ? c->dims[c->rank - 1] : 1;
         if ((c0 != 1 && c0 != M) || (c1 != 1 && c1 != N))
-            return kerr(k, QO_ERR_INVALID_MODEL, "Gemm: C cannot broadcast to [%lld, %lld]", (long long)M, (long long)N);
+            return qo_kerr(k, QO_ERR_INVALID_MODEL, "Gemm: C cannot broadcast to [%lld, %lld]", (long long)M, (long long)N);
         cs1 = c1 == 1 ? 0 : 1;
         cs0 = c0 == 1 ? 0 : c1;
     }
@@ -393,12 +250,12 @@ static qo_status k_gemm(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, qo
 static qo_status k_matmul(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, qo_tensor *out, uint32_t nout) {
     const qo_tensor *a = in[0], *b = in[1];
     (void)nin, (void)nout;
-    if (a->elem != b->elem) return kerr(k, QO_ERR_INVALID_MODEL, "MatMul: A and B have different element types");
+    if (a->elem != b->elem) return qo_kerr(k, QO_ERR_INVALID_MODEL, "MatMul: A and B have different element types");
     int e = a->elem;
     if (e != QO_F32 && e != QO_F64 && e != QO_I32 && e != QO_I64 && e != QO_U32 && e != QO_U64)
-        return kerr(k, QO_ERR_UNSUPPORTED, "MatMul: element type %s is not supported",
-                    qo_elem_name(e) ? qo_elem_name(e) : "?");
-    if (a->rank < 1 || b->rank < 1) return kerr(k, QO_ERR_INVALID_MODEL, "MatMul: scalar operand");
+        return qo_kerr(k, QO_ERR_UNSUPPORTED, "MatMul: element type %s is not supported",
+                       qo_elem_name(e) ? qo_elem_name(e) : "?");
+    if (a->rank < 1 || b->rank < 1) return qo_kerr(k, QO_ERR_INVALID_MODEL, "MatMul: scalar operand");
     /* promote 1-D operands: A [K] -> [1, K], B [K] -> [K, 1]; the added dims are dropped again */
     int64_t ad[QO_MAX_RANK + 1], bd[QO_MAX_RANK + 1];
     int ar = a->rank, br = b->rank;
@@ -407,7 +264,7 @@ static qo_status k_matmul(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, 
     if (ar == 1) ad[1] = ad[0], ad[0] = 1, ar = 2;
     if (br == 1) bd[1] = 1, br = 2;
     int64_t M = ad[ar - 2], K = ad[ar - 1], N = bd[br - 1];
-    if (bd[br - 2] != K) return kerr(k, QO_ERR_INVALID_MODEL, "MatMul: inner dimensions %lld and %lld differ", (long long)K, (long long)bd[br - 2]);
+    if (bd[br - 2] != K) return qo_kerr(k, QO_ERR_INVALID_MODEL, "MatMul: inner dimensions %lld and %lld differ", (long long)K, (long long)bd[br - 2]);
     int bra = ar - 2, brb = br - 2, brank = bra > brb ? bra : brb;
     int64_t bdims[QO_MAX_RANK], sa[QO_MAX_RANK], sb[QO_MAX_RANK];
     int64_t ma = M * K, mb = K * N;
@@ -415,7 +272,7 @@ static qo_status k_matmul(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, 
         int ia = i - (brank - bra), ib = i - (brank - brb);
         int64_t da = ia >= 0 ? ad[ia] : 1, db = ib >= 0 ? bd[ib] : 1;
         if (da != db && da != 1 && db != 1)
-            return kerr(k, QO_ERR_INVALID_MODEL, "MatMul: batch dimensions %lld and %lld do not broadcast", (long long)da, (long long)db);
+            return qo_kerr(k, QO_ERR_INVALID_MODEL, "MatMul: batch dimensions %lld and %lld do not broadcast", (long long)da, (long long)db);
         bdims[i] = da == 1 ? db : da;
         sa[i] = da == 1 ? 0 : ma;
         sb[i] = db == 1 ? 0 : mb;
@@ -426,7 +283,7 @@ static qo_status k_matmul(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, 
     for (int i = 0; i < brank; i++) odims[orank++] = bdims[i];
     if (a->rank > 1) odims[orank++] = M;
     if (b->rank > 1) odims[orank++] = N;
-    if (orank > QO_MAX_RANK) return kerr(k, QO_ERR_UNSUPPORTED, "MatMul: rank too large");
+    if (orank > QO_MAX_RANK) return qo_kerr(k, QO_ERR_UNSUPPORTED, "MatMul: rank too large");
     QO_TRY(qo_tensor_make(k->cx, &out[0], e, orank, odims));
     int64_t nbatch = prod(bdims, 0, brank);
     int64_t *aoff = qo_malloc((size_t)(nbatch ? nbatch : 1) * 2 * sizeof *aoff), *boff = aoff + (nbatch ? nbatch : 1);
@@ -452,7 +309,7 @@ static qo_status k_matmul(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, 
 static qo_status check_vec(qo_kctx *k, const qo_tensor *t, int64_t C, const char *what) {
     QO_TRY(need_f32(k, t, what));
     if (qo_tensor_numel(t) != C || t->rank != 1)
-        return kerr(k, QO_ERR_INVALID_MODEL, "%s: %s must have shape [%lld]", op_name(k), what, (long long)C);
+        return qo_kerr(k, QO_ERR_INVALID_MODEL, "%s: %s must have shape [%lld]", op_name(k), what, (long long)C);
     return QO_OK;
 }
 
@@ -460,15 +317,15 @@ static qo_status k_batchnorm(qo_kctx *k, const qo_tensor *const *in, uint32_t ni
     const qo_tensor *x = in[0];
     (void)nin;
     QO_TRY(need_f32(k, x, "X"));
-    if (x->rank < 2) return kerr(k, QO_ERR_INVALID_MODEL, "BatchNormalization: X has rank %d", (int)x->rank);
+    if (x->rank < 2) return qo_kerr(k, QO_ERR_INVALID_MODEL, "BatchNormalization: X has rank %d", (int)x->rank);
     int64_t N = x->dims[0], C = x->dims[1], S = prod(x->dims, 2, x->rank);
     static const char *const names[] = {"scale", "B", "input_mean", "input_var"};
     for (int i = 1; i < 5; i++) QO_TRY(check_vec(k, in[i], C, names[i - 1]));
     float eps = qo_attr_float(k->g, k->n, "epsilon", 1e-5f);
     bool training = k->opset >= 14 ? qo_attr_int(k->g, k->n, "training_mode", 0) != 0 : false;
     if (!training && nout > 1 && qo_node_output(k->g, k->n, 1) && k->opset < 14)
-        return kerr(k, QO_ERR_UNSUPPORTED, "BatchNormalization: training outputs (opset %lld) are not supported",
-                    (long long)k->opset);
+        return qo_kerr(k, QO_ERR_UNSUPPORTED, "BatchNormalization: training outputs (opset %lld) are not supported",
+                       (long long)k->opset);
     const float *X = x->data, *sc = in[1]->data, *bi = in[2]->data, *mean = in[3]->data, *var = in[4]->data;
     QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, x->rank, x->dims));
     float *Y = out[0].data;
@@ -526,7 +383,7 @@ static qo_status k_instancenorm(qo_kctx *k, const qo_tensor *const *in, uint32_t
     const qo_tensor *x = in[0];
     (void)nin, (void)nout;
     QO_TRY(need_f32(k, x, "input"));
-    if (x->rank < 2) return kerr(k, QO_ERR_INVALID_MODEL, "InstanceNormalization: input has rank %d", (int)x->rank);
+    if (x->rank < 2) return qo_kerr(k, QO_ERR_INVALID_MODEL, "InstanceNormalization: input has rank %d", (int)x->rank);
     int64_t N = x->dims[0], C = x->dims[1], S = prod(x->dims, 2, x->rank);
     QO_TRY(check_vec(k, in[1], C, "scale"));
     QO_TRY(check_vec(k, in[2], C, "B"));
@@ -579,13 +436,13 @@ static qo_status k_layernorm(qo_kctx *k, const qo_tensor *const *in, uint32_t ni
     int64_t axis = qo_attr_int(k->g, k->n, "axis", -1);
     if (axis < 0) axis += x->rank;
     if (axis < 0 || axis >= x->rank)
-        return kerr(k, QO_ERR_INVALID_MODEL, "LayerNormalization: axis out of range for rank %d", (int)x->rank);
+        return qo_kerr(k, QO_ERR_INVALID_MODEL, "LayerNormalization: axis out of range for rank %d", (int)x->rank);
     float eps = qo_attr_float(k->g, k->n, "epsilon", 1e-5f);
     int nn = x->rank - (int)axis;
     int64_t outer = prod(x->dims, 0, (int)axis), inner = prod(x->dims, (int)axis, x->rank);
     int64_t ss[QO_MAX_RANK], bs[QO_MAX_RANK];
     if (!trailing_bcast(sc, x->dims + axis, nn, ss) || (bi && !trailing_bcast(bi, x->dims + axis, nn, bs)))
-        return kerr(k, QO_ERR_INVALID_MODEL, "LayerNormalization: Scale/B do not broadcast to the normalized dims");
+        return qo_kerr(k, QO_ERR_INVALID_MODEL, "LayerNormalization: Scale/B do not broadcast to the normalized dims");
     QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, x->rank, x->dims));
     int64_t sdims[QO_MAX_RANK];
     for (int i = 0; i < x->rank; i++) sdims[i] = i < axis ? x->dims[i] : 1;
@@ -639,9 +496,9 @@ static qo_status k_lrn(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, qo_
     const qo_tensor *x = in[0];
     (void)nin, (void)nout;
     QO_TRY(need_f32(k, x, "X"));
-    if (x->rank < 2) return kerr(k, QO_ERR_INVALID_MODEL, "LRN: X has rank %d", (int)x->rank);
+    if (x->rank < 2) return qo_kerr(k, QO_ERR_INVALID_MODEL, "LRN: X has rank %d", (int)x->rank);
     int64_t size = qo_attr_int(k->g, k->n, "size", 0);
-    if (size < 1) return kerr(k, QO_ERR_INVALID_MODEL, "LRN: size attribute must be positive");
+    if (size < 1) return qo_kerr(k, QO_ERR_INVALID_MODEL, "LRN: size attribute must be positive");
     float alpha = qo_attr_float(k->g, k->n, "alpha", 1e-4f), beta = qo_attr_float(k->g, k->n, "beta", 0.75f);
     float bias = qo_attr_float(k->g, k->n, "bias", 1.0f);
     int64_t N = x->dims[0], C = x->dims[1], S = prod(x->dims, 2, x->rank);
@@ -689,25 +546,21 @@ static qo_status k_maxpool(qo_kctx *k, const qo_tensor *const *in, uint32_t nin,
     (void)nin;
     int e = x->elem;
     if (e != QO_F32 && e != QO_F64 && e != QO_I8 && e != QO_U8)
-        return kerr(k, QO_ERR_UNSUPPORTED, "MaxPool: element type %s is not supported",
-                    qo_elem_name(e) ? qo_elem_name(e) : "?");
-    geom g;
-    QO_TRY(window_geom(k, x, NULL, (int)qo_attr_int(k->g, k->n, "ceil_mode", 0), &g));
+        return qo_kerr(k, QO_ERR_UNSUPPORTED, "MaxPool: element type %s is not supported",
+                       qo_elem_name(e) ? qo_elem_name(e) : "?");
+    qo_geom g;
+    QO_TRY(qo_geom_pool(k, x, QO_GEOM_REPORT, &g));
     int64_t storage = qo_attr_int(k->g, k->n, "storage_order", 0);
     int nsp = g.nsp;
-    int64_t odims[QO_MAX_RANK] = {x->dims[0], x->dims[1]};
-    for (int i = 0; i < nsp; i++) odims[2 + i] = g.out[i];
-    QO_TRY(qo_tensor_make(k->cx, &out[0], e, x->rank, odims));
+    pool_run r;
+    QO_TRY(pool_begin(k, x, e, &g, out, &r));
     int64_t *ind = NULL;
     if (nout > 1 && qo_node_output(k->g, k->n, 1)) {
-        QO_TRY(qo_tensor_make(k->cx, &out[1], QO_I64, x->rank, odims));
+        QO_TRY(qo_tensor_make(k->cx, &out[1], QO_I64, x->rank, r.odims));
         ind = out[1].data;
     }
-    int64_t NC = x->dims[0] * x->dims[1], isz = prod(g.in, 0, nsp), osz = prod(g.out, 0, nsp);
-    int64_t ksz = prod(g.ker, 0, nsp);
-    int64_t rstr[QO_MAX_RANK], cstr[QO_MAX_RANK]; /* row-major and column-major spatial strides */
-    rstr[nsp - 1] = 1;
-    for (int i = nsp - 2; i >= 0; i--) rstr[i] = rstr[i + 1] * g.in[i + 1];
+    int64_t NC = r.NC, isz = r.isz, osz = r.osz, ksz = r.ksz, *rstr = r.rstr;
+    int64_t cstr[QO_MAX_RANK]; /* column-major spatial strides (storage_order 1) */
     cstr[0] = 1;
     for (int i = 1; i < nsp; i++) cstr[i] = cstr[i - 1] * g.in[i - 1];
     for (int64_t nc = 0; nc < NC; nc++) {
@@ -742,18 +595,13 @@ static qo_status k_avgpool(qo_kctx *k, const qo_tensor *const *in, uint32_t nin,
     const qo_tensor *x = in[0];
     (void)nin, (void)nout;
     QO_TRY(need_f32(k, x, "X"));
-    geom g;
-    QO_TRY(window_geom(k, x, NULL, (int)qo_attr_int(k->g, k->n, "ceil_mode", 0), &g));
+    qo_geom g;
+    QO_TRY(qo_geom_pool(k, x, QO_GEOM_REPORT, &g));
     bool incl = qo_attr_int(k->g, k->n, "count_include_pad", 0) != 0;
     int nsp = g.nsp;
-    int64_t odims[QO_MAX_RANK] = {x->dims[0], x->dims[1]};
-    for (int i = 0; i < nsp; i++) odims[2 + i] = g.out[i];
-    QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, x->rank, odims));
-    int64_t NC = x->dims[0] * x->dims[1], isz = prod(g.in, 0, nsp), osz = prod(g.out, 0, nsp);
-    int64_t ksz = prod(g.ker, 0, nsp);
-    int64_t rstr[QO_MAX_RANK];
-    rstr[nsp - 1] = 1;
-    for (int i = nsp - 2; i >= 0; i--) rstr[i] = rstr[i + 1] * g.in[i + 1];
+    pool_run r;
+    QO_TRY(pool_begin(k, x, QO_F32, &g, out, &r));
+    int64_t NC = r.NC, isz = r.isz, osz = r.osz, ksz = r.ksz, *rstr = r.rstr;
     const float *X = x->data;
     float *Y = out[0].data;
     for (int64_t nc = 0; nc < NC; nc++) {
@@ -787,9 +635,9 @@ static qo_status global_pool(qo_kctx *k, const qo_tensor *const *in, qo_tensor *
     const qo_tensor *x = in[0];
     int e = x->elem;
     if (e != QO_F32 && e != QO_F64)
-        return kerr(k, QO_ERR_UNSUPPORTED, "%s: element type %s is not supported", op_name(k),
-                    qo_elem_name(e) ? qo_elem_name(e) : "?");
-    if (x->rank < 2) return kerr(k, QO_ERR_INVALID_MODEL, "%s: input rank %d, expected at least 2", op_name(k), (int)x->rank);
+        return qo_kerr(k, QO_ERR_UNSUPPORTED, "%s: element type %s is not supported", op_name(k),
+                       qo_elem_name(e) ? qo_elem_name(e) : "?");
+    if (x->rank < 2) return qo_kerr(k, QO_ERR_INVALID_MODEL, "%s: input rank %d, expected at least 2", op_name(k), (int)x->rank);
     int64_t odims[QO_MAX_RANK] = {0};
     for (int i = 0; i < x->rank; i++) odims[i] = i < 2 ? x->dims[i] : 1;
     QO_TRY(qo_tensor_make(k->cx, &out[0], e, x->rank, odims));
@@ -830,7 +678,7 @@ static qo_status softmax(qo_kctx *k, const qo_tensor *const *in, qo_tensor *out,
     int64_t axis = qo_attr_int(k->g, k->n, "axis", k->opset >= 13 ? -1 : 1);
     if (axis < 0) axis += r;
     if (axis < 0 || (axis >= r && !(r == 0 && axis == 0)))
-        return kerr(k, QO_ERR_INVALID_MODEL, "%s: axis out of range for rank %d", op_name(k), r);
+        return qo_kerr(k, QO_ERR_INVALID_MODEL, "%s: axis out of range for rank %d", op_name(k), r);
     QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, r, x->dims));
     /* opset < 13: coerced to 2-D [outer, prod(dims[axis:])]; >= 13: along one axis */
     int64_t outer = prod(x->dims, 0, (int)axis), len, inner;
@@ -885,17 +733,13 @@ static qo_status k_lppool(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, 
     (void)nin, (void)nout;
     QO_TRY(need_f32(k, x, "X"));
     int64_t p = qo_attr_int(k->g, k->n, "p", 2);
-    if (p < 1) return kerr(k, QO_ERR_INVALID_MODEL, "LpPool: p must be positive");
-    geom g;
-    QO_TRY(window_geom(k, x, NULL, (int)qo_attr_int(k->g, k->n, "ceil_mode", 0), &g));
+    if (p < 1) return qo_kerr(k, QO_ERR_INVALID_MODEL, "LpPool: p must be positive");
+    qo_geom g;
+    QO_TRY(qo_geom_pool(k, x, QO_GEOM_REPORT, &g));
     int nsp = g.nsp;
-    int64_t odims[QO_MAX_RANK] = {x->dims[0], x->dims[1]};
-    for (int i = 0; i < nsp; i++) odims[2 + i] = g.out[i];
-    QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, x->rank, odims));
-    int64_t NC = x->dims[0] * x->dims[1], isz = prod(g.in, 0, nsp), osz = prod(g.out, 0, nsp);
-    int64_t ksz = prod(g.ker, 0, nsp), rstr[QO_MAX_RANK];
-    rstr[nsp - 1] = 1;
-    for (int i = nsp - 2; i >= 0; i--) rstr[i] = rstr[i + 1] * g.in[i + 1];
+    pool_run r;
+    QO_TRY(pool_begin(k, x, QO_F32, &g, out, &r));
+    int64_t NC = r.NC, isz = r.isz, osz = r.osz, ksz = r.ksz, *rstr = r.rstr;
     const float *X = x->data;
     float *Y = out[0].data;
     for (int64_t nc = 0; nc < NC; nc++) {
@@ -926,9 +770,9 @@ static qo_status k_globallppool(qo_kctx *k, const qo_tensor *const *in, uint32_t
     const qo_tensor *x = in[0];
     (void)nin, (void)nout;
     QO_TRY(need_f32(k, x, "X"));
-    if (x->rank < 2) return kerr(k, QO_ERR_INVALID_MODEL, "GlobalLpPool: input rank %d, expected at least 2", (int)x->rank);
+    if (x->rank < 2) return qo_kerr(k, QO_ERR_INVALID_MODEL, "GlobalLpPool: input rank %d, expected at least 2", (int)x->rank);
     int64_t p = qo_attr_int(k->g, k->n, "p", 2);
-    if (p < 1) return kerr(k, QO_ERR_INVALID_MODEL, "GlobalLpPool: p must be positive");
+    if (p < 1) return qo_kerr(k, QO_ERR_INVALID_MODEL, "GlobalLpPool: p must be positive");
     int64_t odims[QO_MAX_RANK];
     for (int i = 0; i < x->rank; i++) odims[i] = i < 2 ? x->dims[i] : 1;
     QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, x->rank, odims));
@@ -950,28 +794,28 @@ static qo_status k_maxunpool(qo_kctx *k, const qo_tensor *const *in, uint32_t ni
     (void)nout;
     QO_TRY(need_f32(k, x, "X"));
     if (ind->elem != QO_I64 || ind->rank != x->rank || qo_tensor_numel(ind) != qo_tensor_numel(x))
-        return kerr(k, QO_ERR_INVALID_MODEL, "MaxUnpool: I must be int64 with X's shape");
-    if (x->rank < 3) return kerr(k, QO_ERR_INVALID_MODEL, "MaxUnpool: X has rank %d", (int)x->rank);
+        return qo_kerr(k, QO_ERR_INVALID_MODEL, "MaxUnpool: I must be int64 with X's shape");
+    if (x->rank < 3) return qo_kerr(k, QO_ERR_INVALID_MODEL, "MaxUnpool: X has rank %d", (int)x->rank);
     int nsp = x->rank - 2;
     /* the indices address the default output shape (N, C, (in-1)*s - pads + k); output_shape,
      * when given, only enlarges the tensor they are scattered into */
     int64_t ddims[QO_MAX_RANK] = {x->dims[0], x->dims[1]}, odims[QO_MAX_RANK];
     int64_t ks[QO_MAX_RANK], v[2 * QO_MAX_RANK], st[QO_MAX_RANK], pads[2 * QO_MAX_RANK] = {0};
-    if (attr_ints(k, "kernel_shape", ks, QO_MAX_RANK) != nsp)
-        return kerr(k, QO_ERR_INVALID_MODEL, "MaxUnpool: kernel_shape must have %d entries", nsp);
-    int n = attr_ints(k, "strides", v, QO_MAX_RANK);
+    if (qo_geom_attr_ints(k, "kernel_shape", ks, QO_MAX_RANK) != nsp)
+        return qo_kerr(k, QO_ERR_INVALID_MODEL, "MaxUnpool: kernel_shape must have %d entries", nsp);
+    int n = qo_geom_attr_ints(k, "strides", v, QO_MAX_RANK);
     for (int i = 0; i < nsp; i++) st[i] = n == nsp ? v[i] : 1;
-    n = attr_ints(k, "pads", v, 2 * QO_MAX_RANK);
+    n = qo_geom_attr_ints(k, "pads", v, 2 * QO_MAX_RANK);
     for (int i = 0; i < 2 * nsp && n == 2 * nsp; i++) pads[i] = v[i];
     for (int i = 0; i < nsp; i++) ddims[2 + i] = (x->dims[2 + i] - 1) * st[i] - pads[i] - pads[nsp + i] + ks[i];
     memcpy(odims, ddims, sizeof odims);
     if (os) {
         if (os->elem != QO_I64 || qo_tensor_numel(os) != x->rank)
-            return kerr(k, QO_ERR_INVALID_MODEL, "MaxUnpool: output_shape must be int64 with %d entries", (int)x->rank);
+            return qo_kerr(k, QO_ERR_INVALID_MODEL, "MaxUnpool: output_shape must be int64 with %d entries", (int)x->rank);
         for (int i = 0; i < x->rank; i++) {
             odims[i] = ((const int64_t *)os->data)[i];
             if (odims[i] < ddims[i])
-                return kerr(k, QO_ERR_INVALID_MODEL, "MaxUnpool: output_shape is smaller than the unpooled shape");
+                return qo_kerr(k, QO_ERR_INVALID_MODEL, "MaxUnpool: output_shape is smaller than the unpooled shape");
         }
     }
     QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, x->rank, odims));
@@ -981,7 +825,7 @@ static qo_status k_maxunpool(qo_kctx *k, const qo_tensor *const *in, uint32_t ni
     float *Y = out[0].data;
     for (int64_t i = 0; i < cnt; i++) {
         if (I[i] < 0 || I[i] >= total)
-            return kerr(k, QO_ERR_INVALID_MODEL, "MaxUnpool: index %lld out of range [0, %lld)", (long long)I[i], (long long)total);
+            return qo_kerr(k, QO_ERR_INVALID_MODEL, "MaxUnpool: index %lld out of range [0, %lld)", (long long)I[i], (long long)total);
         int64_t rem = I[i], o = 0, mul = 1;
         for (int d = x->rank - 1; d >= 0; d--) {
             o += (rem % ddims[d]) * mul;
@@ -1000,8 +844,8 @@ static qo_status k_lpnorm(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, 
     QO_TRY(need_f32(k, x, "input"));
     int64_t axis = qo_attr_int(k->g, k->n, "axis", -1), p = qo_attr_int(k->g, k->n, "p", 2);
     if (axis < 0) axis += x->rank;
-    if (axis < 0 || axis >= x->rank) return kerr(k, QO_ERR_INVALID_MODEL, "LpNormalization: axis out of range");
-    if (p != 1 && p != 2) return kerr(k, QO_ERR_INVALID_MODEL, "LpNormalization: p must be 1 or 2");
+    if (axis < 0 || axis >= x->rank) return qo_kerr(k, QO_ERR_INVALID_MODEL, "LpNormalization: axis out of range");
+    if (p != 1 && p != 2) return qo_kerr(k, QO_ERR_INVALID_MODEL, "LpNormalization: p must be 1 or 2");
     QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, x->rank, x->dims));
     int64_t outer = prod(x->dims, 0, (int)axis), len = x->dims[axis], inner = prod(x->dims, (int)axis + 1, x->rank);
     const float *X = x->data;
@@ -1025,15 +869,15 @@ static qo_status k_mvn(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, qo_
     int r = x->rank;
     bool mask[QO_MAX_RANK] = {0};
     int64_t ax[QO_MAX_RANK];
-    int n = attr_ints(k, "axes", ax, QO_MAX_RANK);
-    if (n == -2) return kerr(k, QO_ERR_INVALID_MODEL, "MeanVarianceNormalization: bad axes");
+    int n = qo_geom_attr_ints(k, "axes", ax, QO_MAX_RANK);
+    if (n == -2) return qo_kerr(k, QO_ERR_INVALID_MODEL, "MeanVarianceNormalization: bad axes");
     if (n < 0) { /* default [0, 2, 3] */
         ax[0] = 0, ax[1] = 2, ax[2] = 3;
         n = 3;
     }
     for (int i = 0; i < n; i++) {
         int64_t a = ax[i] < 0 ? ax[i] + r : ax[i];
-        if (a < 0 || a >= r) return kerr(k, QO_ERR_INVALID_MODEL, "MeanVarianceNormalization: axis %lld out of range", (long long)ax[i]);
+        if (a < 0 || a >= r) return qo_kerr(k, QO_ERR_INVALID_MODEL, "MeanVarianceNormalization: axis %lld out of range", (long long)ax[i]);
         mask[a] = true;
     }
     QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, r, x->dims));
