@@ -180,7 +180,7 @@ static void type_rehash(qo_module *m, uint32_t ncap) {
     m->type_hash = qo_calloc(ncap, sizeof(uint32_t));
     m->type_hcap = ncap;
     for (uint32_t t = 1; t < m->ntypes; t++) {
-        uint32_t h = (uint32_t)type_hash(&m->types[t]) & (ncap - 1);
+        uint32_t h = (uint32_t)type_hash(m->types[t]) & (ncap - 1);
         while (m->type_hash[h]) h = (h + 1) & (ncap - 1);
         m->type_hash[h] = t;
     }
@@ -200,7 +200,7 @@ static qo_type type_intern(qo_module *m, qo_typedata key) {
     for (;;) {
         uint32_t t = m->type_hash[h];
         if (!t) break;
-        if (type_eq(&m->types[t], &key)) return t;
+        if (type_eq(m->types[t], &key)) return t;
         h = (h + 1) & (m->type_hcap - 1);
     }
     qo_typedata td = key;
@@ -211,7 +211,7 @@ static qo_type type_intern(qo_module *m, qo_typedata key) {
     if (key.quant) td.quant = qo_arena_memdup(&m->arena, key.quant, sizeof *key.quant);
     QO_GROW(m->types, m->captypes, m->ntypes + 1);
     qo_type id = m->ntypes++;
-    m->types[id] = td;
+    m->types[id] = qo_arena_memdup(&m->arena, &td, sizeof td);
     m->type_hash[h] = id;
     if (m->ntypes * 2 > m->type_hcap) type_rehash(m, m->type_hcap * 2);
     return id;
@@ -244,7 +244,7 @@ qo_type qo_type_map(qo_module *m, qo_elem key, qo_type value) {
 
 qo_type qo_type_with_quant(qo_module *m, qo_type t, const qo_quant *q) {
     QO_ASSERT(t && t < m->ntypes);
-    qo_typedata k = m->types[t];
+    qo_typedata k = *m->types[t];
     qo_quant qc;
     if (q) {
         memset(&qc, 0, sizeof qc); /* padding bytes take part in hashing */
@@ -259,7 +259,7 @@ qo_type qo_type_with_quant(qo_module *m, qo_type t, const qo_quant *q) {
 const qo_typedata *qo_type_get(const qo_module *m, qo_type t) {
     if (!t) return NULL;
     QO_ASSERT(t < m->ntypes);
-    return &m->types[t];
+    return m->types[t];
 }
 
 int64_t qo_type_numel(const qo_module *m, qo_type t) {
@@ -285,7 +285,8 @@ qo_elem qo_type_elem(const qo_module *m, qo_type t) {
 qo_cref qo_const_new(qo_module *m, qo_type type, const void *data, size_t nbytes, bool copy) {
     QO_GROW(m->consts, m->capconsts, m->nconsts + 1);
     qo_cref c = m->nconsts++;
-    qo_constdata *cd = &m->consts[c];
+    qo_constdata *cd = qo_arena_alloc(&m->arena, sizeof *cd);
+    m->consts[c] = cd;
     memset(cd, 0, sizeof *cd);
     cd->type = type;
     cd->nbytes = nbytes;
@@ -311,12 +312,12 @@ qo_cref qo_const_new(qo_module *m, qo_type type, const void *data, size_t nbytes
 
 const qo_constdata *qo_const_get(const qo_module *m, qo_cref c) {
     QO_ASSERT(c && c < m->nconsts);
-    return &m->consts[c];
+    return m->consts[c];
 }
 
 qo_constdata *qo_const_get_mut(qo_module *m, qo_cref c) {
     QO_ASSERT(c && c < m->nconsts);
-    return &m->consts[c];
+    return m->consts[c];
 }
 
 /* ---- graphs --------------------------------------------------------------------------------- */

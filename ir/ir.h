@@ -158,7 +158,7 @@ qo_type qo_type_optional(qo_module *m, qo_type inner);
 qo_type qo_type_map(qo_module *m, qo_elem key, qo_type value);
 /* The tensor type t with quant descriptor q attached (q == NULL removes it). */
 qo_type qo_type_with_quant(qo_module *m, qo_type t, const qo_quant *q);
-/* Lookup; NULL for id 0 (unknown type). */
+/* Lookup; NULL for id 0 (unknown type). The pointer stays valid for the module's life. */
 const qo_typedata *qo_type_get(const qo_module *m, qo_type t);
 /* Number of elements of a static tensor type, -1 if unknown or not a tensor. */
 int64_t qo_type_numel(const qo_module *m, qo_type t);
@@ -186,7 +186,7 @@ typedef struct qo_constdata {
  * qo_bytes array and the strings it points to are always copied. The caller guarantees
  * nbytes == qo_elem_storage(elem, numel) (the frontend checks it on input). */
 qo_cref qo_const_new(qo_module *m, qo_type type, const void *data, size_t nbytes, bool copy);
-const qo_constdata *qo_const_get(const qo_module *m, qo_cref c);
+const qo_constdata *qo_const_get(const qo_module *m, qo_cref c); /* valid for the module's life */
 /* Mutable access for the frontend (to record external-data origin). */
 qo_constdata *qo_const_get_mut(qo_module *m, qo_cref c);
 
@@ -296,12 +296,13 @@ struct qo_module {
     char **atom_str;  uint32_t *atom_len; uint32_t natoms, capatoms;
     uint32_t *atom_hash; uint32_t atom_hcap; /* open addressing: slot -> atom id (0 empty) */
 
-    /* types */
-    qo_typedata *types; uint32_t ntypes, captypes;
+    /* types: entries are arena-allocated, so a qo_type_get pointer stays valid for the module's
+     * life even when later calls intern new types */
+    qo_typedata **types; uint32_t ntypes, captypes;
     uint32_t *type_hash; uint32_t type_hcap;
 
-    /* constants */
-    qo_constdata *consts; uint32_t nconsts, capconsts;
+    /* constants: arena-allocated entries, so qo_const_get pointers survive qo_const_new */
+    qo_constdata **consts; uint32_t nconsts, capconsts;
 
     /* graphs: graphs[0] is the main graph */
     qo_graph **graphs; uint32_t ngraphs, capgraphs;

@@ -343,7 +343,7 @@ static void check_const(vctx *v, const qo_graph *g, qo_node n, qo_cref c, uint8_
     }
     if (checked[c]) return;
     checked[c] = 1;
-    const qo_constdata *cd = &m->consts[c];
+    const qo_constdata *cd = m->consts[c];
     const qo_typedata *t = cd->type < m->ntypes ? qo_type_get(m, cd->type) : NULL;
     if (!t || t->kind != QO_TY_TENSOR || t->rank < 0) {
         report(v, g, n, "%s: constant #%u does not have a tensor type of known rank", what, c);

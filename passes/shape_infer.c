@@ -85,6 +85,9 @@ static void merge_and_set(si *x, qo_node n, uint32_t oi, const shp *inf) {
     qo_type old = g->vals[v].type;
     const qo_typedata *ot = qo_type_get(m, old);
     if (ot && ot->kind != QO_TY_TENSOR) return; /* sequences etc.: not ours */
+    /* the quant descriptor lives in the arena; `ot` itself points into the type table, which the
+     * qo_type_tensor call below may grow (realloc), so keep only what we need from it */
+    const qo_quant *oquant = ot ? ot->quant : NULL;
     shp cur;
     get_shp(x, v, &cur);
     shp res = cur;
@@ -123,7 +126,7 @@ static void merge_and_set(si *x, qo_node n, uint32_t oi, const shp *inf) {
         syms[i] = res.d[i].v < 0 ? res.d[i].s : 0;
     }
     qo_type t = qo_type_tensor(m, (qo_elem)res.elem, res.rank, dims, syms);
-    if (ot && ot->quant) t = qo_type_with_quant(m, t, ot->quant);
+    if (oquant) t = qo_type_with_quant(m, t, oquant);
     if (x->record && res.elem != QO_UNDEF) g->vals[v].flags |= QO_VAL_INFO; /* metadata only */
     if (t != old) {
         g->vals[v].type = t;

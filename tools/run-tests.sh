@@ -11,13 +11,15 @@ fuzz_s=${QOPT_FUZZ_SECONDS:-60}
 fail_line() { echo "$1"; echo "0 passed, 1 failed"; exit 1; }
 bash tools/setup.sh || fail_line "setup failed"
 
-# run_suite DIR [meson setup args...]: build DIR and run the suite; leaves DIR/meson-logs/testlog.json
+# run_suite DIR [meson setup args...]: build DIR and run the suite; leaves DIR/meson-logs/testlog.json.
+# Returns meson test's status (the number of failed tests), or BUILD_FAILED.
+BUILD_FAILED=200
 run_suite() {
   local dir=$1; shift
   if [ ! -f "$dir/build.ninja" ]; then
-    meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; return 2; }
+    meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; return $BUILD_FAILED; }
   fi
-  if ! ninja -C "$dir" >"$dir/ninja.log" 2>&1; then tail -40 "$dir/ninja.log"; return 2; fi
+  if ! ninja -C "$dir" >"$dir/ninja.log" 2>&1; then tail -40 "$dir/ninja.log"; return $BUILD_FAILED; fi
   echo "== tests in $dir"
   meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes 2 -t 8 >"$dir/test-output.log" 2>&1
   local rc=$?
@@ -28,13 +30,13 @@ run_suite() {
 
 logs=()
 run_suite "$pre"; rc=$?
-[ $rc -eq 2 ] && fail_line "build failed in $pre"
+[ $rc -eq $BUILD_FAILED ] && fail_line "build failed in $pre"
 logs+=("$pre/meson-logs/testlog.json:$rc")
 
 if [ "${QOPT_ASAN:-1}" != 0 ]; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suite "$pre-asan" -Db_sanitize=address,undefined -Db_lundef=false; rc=$?
-  [ $rc -eq 2 ] && fail_line "build failed in $pre-asan"
+  [ $rc -eq $BUILD_FAILED ] && fail_line "build failed in $pre-asan"
   logs+=("$pre-asan/meson-logs/testlog.json:$rc")
 fi
 

@@ -238,7 +238,7 @@ static inline void qo_store_i64(void *p, int e, int64_t i, int64_t v) {
     case QO_U8: ((uint8_t *)p)[i] = (uint8_t)v; break;
     case QO_I8: ((int8_t *)p)[i] = (int8_t)(uint8_t)v; break;
     case QO_U4: ((uint8_t *)p)[i] = (uint8_t)(v & 0xf); break;
-    case QO_I4: ((int8_t *)p)[i] = (int8_t)((uint8_t)(v << 4) & 0xf0) >> 4; break;
+    case QO_I4: ((int8_t *)p)[i] = (int8_t)((v & 0x8) ? (v & 0xf) - 16 : (v & 0xf)); break; /* sign-extend the low nibble */
     case QO_BOOL: ((uint8_t *)p)[i] = v != 0; break;
     case QO_U16: ((uint16_t *)p)[i] = (uint16_t)v; break;
     case QO_I16: ((int16_t *)p)[i] = (int16_t)(uint16_t)v; break;
