@@ -4,7 +4,9 @@
  * Work is cut into tasks (image, group, column block) so that both threads have work at batch 1;
  * each task builds the im2col block of its columns in per-thread scratch and multiplies it with
  * the group's weights straight into the output (ldc = output plane size). */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")
+#endif
 #include "runtime/kernels/internal.h"
 
 #include <cblas.h>

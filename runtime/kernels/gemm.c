@@ -2,7 +2,9 @@
  *
  * A task is (batch, row block, column block) of the output; blocks are only cut when there are
  * fewer batches than threads, and never for small products (the pool's wake-up costs more). */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")
+#endif
 #include "runtime/kernels/internal.h"
 
 #include <cblas.h>

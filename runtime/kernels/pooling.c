@@ -1,6 +1,8 @@
 /* runtime/kernels/pooling.c — MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, Softmax and
  * LogSoftmax, one task per (image, channel) plane or softmax row, in the reference's order. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")
+#endif
 #include "runtime/kernels/internal.h"
 
 #include <math.h>
