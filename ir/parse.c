@@ -262,6 +262,36 @@ static const char *tokdesc(const parser *P, char *buf, size_t cap) {
     return buf;
 }
 
+/* Number of bytes in the hex string token P->t (quotes included); reports an odd digit count. */
+static bool hex_token_len(parser *P, size_t *nbytes) {
+    size_t nd = P->t.n - 2;
+    if (nd % 2) {
+        perr(P, P->t.p, "hex string has an odd number of digits");
+        return false;
+    }
+    *nbytes = nd / 2;
+    return true;
+}
+
+/* Decodes the hex string token P->t (of an even digit count) into module-arena bytes; NULL after
+ * reporting "bad hex digit<what>" with the caret on the offending digit. Does not advance. */
+static unsigned char *hex_token_decode(parser *P, qo_module *m, const char *what) {
+    const char *s = P->t.p + 1;
+    size_t nd = P->t.n - 2;
+    unsigned char *buf = qo_arena_alloc(&m->arena, nd / 2);
+    for (size_t i = 0; i < nd; i += 2) {
+        int hi = s[i], lo = s[i + 1];
+        if (!is_xdigit(hi) || !is_xdigit(lo)) {
+            perr(P, s + i + (is_xdigit(hi) ? 1 : 0), "bad hex digit%s", what);
+            return NULL;
+        }
+        hi = is_digit(hi) ? hi - '0' : (hi | 32) - 'a' + 10;
+        lo = is_digit(lo) ? lo - '0' : (lo | 32) - 'a' + 10;
+        buf[i / 2] = (unsigned char)(hi << 4 | lo);
+    }
+    return buf;
+}
+
 static bool expected(parser *P, const char *what) {
     char b[96];
     perr(P, P->t.p, "expected %s, found %s", what, tokdesc(P, b, sizeof b));
@@ -929,30 +959,17 @@ static bool parse_constant(parser *P, qo_type ctx, qo_cref *out, bool allow_none
             perr(P, pat, "string tensors are written as a list of strings, not hex");
             return false;
         }
-        const char *s = P->t.p + 1;
-        size_t nd = P->t.n - 2;
-        if (nd % 2) {
-            perr(P, P->t.p, "hex string has an odd number of digits");
-            return false;
-        }
-        if (nd / 2 != want || qo_elem_bits(elem) == 0) {
+        size_t nbytes;
+        if (!hex_token_len(P, &nbytes)) return false;
+        if (nbytes != want || qo_elem_bits(elem) == 0) {
             perr(P, pat, "constant of %s type with %lld elements needs %zu bytes, got %zu",
-                 qo_elem_name(elem) ? qo_elem_name(elem) : "unknown", (long long)numel, want, nd / 2);
+                 qo_elem_name(elem) ? qo_elem_name(elem) : "unknown", (long long)numel, want, nbytes);
             return false;
         }
-        unsigned char *buf = qo_arena_alloc(&m->arena, nd / 2);
-        for (size_t i = 0; i < nd; i += 2) {
-            int hi = s[i], lo = s[i + 1];
-            if (!is_xdigit(hi) || !is_xdigit(lo)) {
-                perr(P, s + i + (is_xdigit(hi) ? 1 : 0), "bad hex digit in constant data");
-                return false;
-            }
-            hi = is_digit(hi) ? hi - '0' : (hi | 32) - 'a' + 10;
-            lo = is_digit(lo) ? lo - '0' : (lo | 32) - 'a' + 10;
-            buf[i / 2] = (unsigned char)(hi << 4 | lo);
-        }
+        unsigned char *buf = hex_token_decode(P, m, " in constant data");
+        if (!buf) return false;
         next(P);
-        c = qo_const_new(m, ty, buf, nd / 2, false);
+        c = qo_const_new(m, ty, buf, nbytes, false);
         qo_const_get_mut(m, c)->storage = QO_CONST_OWNED; /* the bytes live in the module arena */
     } else if (is_p(P, '[')) {
         next(P);
@@ -1318,23 +1335,12 @@ static bool parse_attr(parser *P, qo_graph *g, qo_node n, qo_attr *a) {
         if (!is_kw(P, "hex")) return expected(P, "hex\"...\"");
         next(P);
         if (P->t.kind != T_STR) return expected(P, "a hex string");
-        size_t nd = P->t.n - 2;
-        const char *s = P->t.p + 1;
-        if (nd % 2) {
-            perr(P, P->t.p, "hex string has an odd number of digits");
-            return false;
-        }
-        char *buf = qo_arena_alloc(&m->arena, nd / 2);
-        for (size_t i = 0; i < nd; i += 2) {
-            if (!is_xdigit(s[i]) || !is_xdigit(s[i + 1])) {
-                perr(P, s + i, "bad hex digit");
-                return false;
-            }
-            char hx[3] = {s[i], s[i + 1], 0};
-            buf[i / 2] = (char)strtol(hx, NULL, 16);
-        }
+        size_t nbytes;
+        if (!hex_token_len(P, &nbytes)) return false;
+        const char *buf = (const char *)hex_token_decode(P, m, "");
+        if (!buf) return false;
         a->u.raw.p = buf;
-        a->u.raw.n = nd / 2;
+        a->u.raw.n = nbytes;
         next(P);
     } else {
         return expected(P, "an attribute value");
@@ -1708,25 +1714,14 @@ static bool parse_module_item(parser *P) {
         next(P);
         if (!expect_kw(P, "hex")) return false;
         if (P->t.kind != T_STR) return expected(P, "a hex string");
-        size_t nd = P->t.n - 2;
-        const char *s = P->t.p + 1;
-        if (nd % 2) {
-            perr(P, P->t.p, "hex string has an odd number of digits");
-            return false;
-        }
-        char *buf = qo_arena_alloc(&m->arena, nd / 2);
-        for (size_t i = 0; i < nd; i += 2) {
-            if (!is_xdigit(s[i]) || !is_xdigit(s[i + 1])) {
-                perr(P, s + i, "bad hex digit");
-                return false;
-            }
-            char hx[3] = {s[i], s[i + 1], 0};
-            buf[i / 2] = (char)strtol(hx, NULL, 16);
-        }
+        size_t nbytes;
+        if (!hex_token_len(P, &nbytes)) return false;
+        const char *buf = (const char *)hex_token_decode(P, m, "");
+        if (!buf) return false;
         next(P);
         QO_GROW(m->functions, m->capfunctions, m->nfunctions + 1);
         m->functions[m->nfunctions].p = buf;
-        m->functions[m->nfunctions].n = nd / 2;
+        m->functions[m->nfunctions].n = nbytes;
         m->nfunctions++;
         return true;
     }
