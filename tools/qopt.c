@@ -33,7 +33,7 @@ static const char *const usage_main =
     "  opt IN -p PIPELINE       run a pass pipeline; -o OUT writes the result\n"
     "  verify MODEL             run the IR verifier\n"
     "  passes                   list the registered passes and their options\n"
-    "  run MODEL --input ...    run the model with the reference interpreter (.npy in and out)\n"
+    "  run MODEL --input ...    run the model (LLVM JIT, or --engine interp); .npy in and out\n"
     "\n"
     "  qopt <command> --help    help for one command\n"
     "  qopt --version           version\n";
