@@ -14,6 +14,8 @@ pkgs=(
   libopenblas-dev                           # GEMM for the runtime kernels
   libonnx-testdata                          # ONNX's own test models (oracle)
   python3-onnx python3-numpy                # onnx.checker / shape inference / numpy_helper (oracle)
+  libjson-c-dev                             # json-c: quantization config files and --report JSON
+  libzip-dev                                # libzip: .npz calibration/training data (zip of .npy)
 )
 missing=()
 for p in "${pkgs[@]}"; do
