@@ -90,7 +90,8 @@ static bool parse_shape(hparse *h, int32_t *rank, int64_t *dims, bool *too_deep)
     }
 }
 
-qo_status qo_npy_parse(qo_ctx *cx, const char *name, const void *buf, size_t len, qo_tensor *out) {
+qo_status qo_npy_header(qo_ctx *cx, const char *name, const void *buf, size_t len, uint64_t file_len,
+                        qo_tensor *out, size_t *data_off) {
     const uint8_t *b = buf;
     qo_loc l = {.file = name, .node_index = -1};
     memset(out, 0, sizeof *out);
@@ -168,6 +169,7 @@ qo_status qo_npy_parse(qo_ctx *cx, const char *name, const void *buf, size_t len
     qo_tensor t = {.elem = (uint8_t)elem, .rank = rank};
     memcpy(t.dims, dims, sizeof dims);
     size_t doff = hoff + hlen;
+    len = file_len > SIZE_MAX ? SIZE_MAX : (size_t)file_len; /* from here on: the data size check */
     /* size check before allocating: a huge shape in a small file must not allocate */
     uint64_t need = (uint64_t)size;
     for (int32_t i = 0; i < rank; i++)
@@ -194,13 +196,24 @@ qo_status qo_npy_parse(qo_ctx *cx, const char *name, const void *buf, size_t len
         return qo_error(cx, QO_ERR_PARSE, &l, "the .npy file has %zu data bytes, shape (%s) of '%s' needs only %" PRIu64,
                         len - doff, sh, descr, need);
     }
+    *out = t;
+    *data_off = doff;
+    return QO_OK;
+}
+
+qo_status qo_npy_parse(qo_ctx *cx, const char *name, const void *buf, size_t len, qo_tensor *out) {
+    qo_loc l = {.file = name, .node_index = -1};
+    size_t doff;
+    QO_TRY(qo_npy_header(cx, name, buf, len, len, out, &doff));
+    qo_tensor t = *out;
+    memset(out, 0, sizeof *out);
     qo_status s = qo_tensor_alloc(cx, &t);
     if (s != QO_OK) {
         qo_tensor_free(&t);
         return qo_error(cx, s, &l, "cannot allocate the array");
     }
-    if (t.nbytes) memcpy(t.data, b + doff, t.nbytes);
-    if (elem == QO_BOOL)
+    if (t.nbytes) memcpy(t.data, (const uint8_t *)buf + doff, t.nbytes);
+    if (t.elem == QO_BOOL)
         for (size_t i = 0; i < t.nbytes; i++) ((uint8_t *)t.data)[i] = ((uint8_t *)t.data)[i] != 0;
     *out = t;
     return QO_OK;

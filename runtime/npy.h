@@ -14,6 +14,10 @@
  * is zeroed and an error naming path has been reported. */
 qo_status qo_npy_read(qo_ctx *cx, const char *path, qo_tensor *out);
 
+/* Parses only the header: buf holds the first `len` bytes of a .npy file of `file_len` bytes. Fills
+ * elem/rank/dims of *out (no data) and the data's byte offset; checks that the data size matches. */
+qo_status qo_npy_header(qo_ctx *cx, const char *name, const void *buf, size_t len, uint64_t file_len,
+                        qo_tensor *out, size_t *data_off);
 /* Same from bytes in memory; `name` names the source in diagnostics. */
 qo_status qo_npy_parse(qo_ctx *cx, const char *name, const void *buf, size_t len, qo_tensor *out);
 
