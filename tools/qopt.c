@@ -1,5 +1,5 @@
-/* tools/qopt.c — the qopt command-line driver: inspect, print, convert, opt, verify, passes, run.
- * Exit status: 0 success, 1 bad input or usage (with a message on stderr). */
+/* tools/qopt.c — the qopt command-line driver: inspect, print, convert, opt, verify, passes, run,
+ * quantize. Exit status: 0 success, 1 bad input or usage (with a message on stderr). */
 #include "backends/onnx/onnx_write.h"
 #ifdef QOPT_HAVE_LLVM
 #include "backends/llvm/jit.h"
@@ -7,6 +7,8 @@
 #include "frontend/onnx_load.h"
 #include "ir/ir.h"
 #include "passes/pass.h"
+#include "passes/quant/quantize.h"
+#include "passes/quant/quantizer.h"
 #include "runtime/npy.h"
 #include "runtime/rt.h"
 
@@ -17,7 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <math.h>
 #include <time.h>
+#include <unistd.h>
 
 #define QOPT_VERSION "0.1.0"
 
@@ -34,6 +38,7 @@ static const char *const usage_main =
     "  verify MODEL             run the IR verifier\n"
     "  passes                   list the registered passes and their options\n"
     "  run MODEL --input ...    run the model (LLVM JIT, or --engine interp); .npy in and out\n"
+    "  quantize IN -o OUT       quantize a float model (calibration, QCDQ or QONNX output, report)\n"
     "\n"
     "  qopt <command> --help    help for one command\n"
     "  qopt --version           version\n";
@@ -99,6 +104,30 @@ static const char *const usage_run =
     "                              given input shapes with LLVM (fused elementwise loops, optimized\n"
     "                              Conv/Gemm/MatMul/pool kernels; If/Loop/Scan bodies run in the\n"
     "                              interpreter) and run it; interp: the reference interpreter\n";
+
+static const char *const usage_quantize =
+    "usage: qopt quantize IN.onnx -o OUT.onnx [--calib FILE.npy|FILE.npz|DIR] [--weights SPEC] [--acts SPEC]\n"
+    "                     [--bias SPEC] [--config FILE.json] [--set KEY=VALUE]... [--format qcdq|qonnx]\n"
+    "                     [--report FILE.json] [--batch N] [--max-samples N] [--no-bias-correction]\n"
+    "                     [--no-fold-bn] [--threads N] [--opset N] [--quiet]\n"
+    "\n"
+    "Quantizes a float ONNX model: folds BatchNormalization, inserts quantizers (defaults: 8-bit per-channel\n"
+    "weights, 8-bit per-tensor activations, unsigned after ReLU, int32 bias, as Brevitas's graph-mode PTQ),\n"
+    "calibrates activation scales on --calib (samples along axis 0; a .npz holds one array per input),\n"
+    "quantizes biases, applies Brevitas's bias correction, and writes QCDQ (QuantizeLinear -> Clip ->\n"
+    "DequantizeLinear, opset >= 13, runs in onnxruntime) or QONNX (Quant nodes). Without --calib the\n"
+    "activation ranges are derived without data, with a warning.\n"
+    "\n"
+    "  --weights/--acts/--bias SPEC   a preset with overrides, e.g. int8_weight_per_channel_float:bits=4\n"
+    "                                 (`qopt quantize --presets` lists presets and keys)\n"
+    "  --config FILE.json             per-op / per-node rules, exclusions (docs/QUANT_CONFIG.md)\n"
+    "  --set KEY=VALUE                one config field (e.g. io_bits=8, keep_first_last_8bit=1)\n"
+    "  --report FILE.json             the per-layer table (bit widths, scales, SQNR) as JSON\n"
+    "  --batch N                      calibration batch size (64, as Brevitas's recipe)\n"
+    "  --quiet                        no progress bar and no table\n"
+    "\n"
+    "At the end a table per layer: bit widths, scales, and the SQNR of the quantized against the float\n"
+    "output on the calibration set.\n";
 
 static const char *const usage_passes = "usage: qopt passes\n\nLists the registered passes.\n";
 
@@ -696,13 +725,168 @@ out:
     return finish(s);
 }
 
+
+/* ---- quantize ------------------------------------------------------------------------------- */
+typedef struct bar {
+    bool tty;
+    double t0;
+    const char *last;
+} bar;
+
+static void progress_bar(void *u, const char *phase, int64_t done, int64_t total) {
+    bar *b = u;
+    if (!b->tty) return;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double t = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    if (b->last != phase) b->t0 = t;
+    b->last = phase;
+    int w = 30, fill = total > 0 ? (int)(w * (double)done / (double)total) : 0;
+    char line[64];
+    for (int i = 0; i < w; i++) line[i] = i < fill ? '#' : '.';
+    line[w] = 0;
+    if (total > 0)
+        fprintf(stderr, "\r%-13s [%s] %" PRId64 "/%" PRId64 " samples %.1fs", phase, line, done, total, t - b->t0);
+    else
+        fprintf(stderr, "\r%-13s %" PRId64 " samples %.1fs", phase, done, t - b->t0);
+    if (total > 0 && done >= total) fputc('\n', stderr);
+    fflush(stderr);
+}
+
+static void print_report(const qo_quantize_report *r, FILE *f) {
+    fprintf(f, "%-28s %-8s %-26s %-16s %-5s %8s\n", "layer", "op", "weight (bits, scale)", "input (bits, scale)",
+            "bias", "SQNR dB");
+    for (uint32_t i = 0; i < r->nlayers; i++) {
+        const qo_qlayer *l = &r->layers[i];
+        char w[64] = "-", a[48] = "-", b[16] = "-", q[16] = "-";
+        if (l->wbits) {
+            if (l->w_per_channel)
+                snprintf(w, sizeof w, "%c%d/ch %.3g..%.3g", l->w_signed ? 'i' : 'u', l->wbits, (double)l->wscale_min,
+                         (double)l->wscale_max);
+            else
+                snprintf(w, sizeof w, "%c%d %.4g", l->w_signed ? 'i' : 'u', l->wbits, (double)l->wscale_min);
+        }
+        if (l->abits) snprintf(a, sizeof a, "%c%d %.4g", l->a_signed ? 'i' : 'u', l->abits, (double)l->ascale);
+        if (l->bbits) snprintf(b, sizeof b, "i%d", l->bbits);
+        if (isinf(l->sqnr_db)) snprintf(q, sizeof q, "exact");
+        else if (!isnan(l->sqnr_db)) snprintf(q, sizeof q, "%.2f", l->sqnr_db);
+        fprintf(f, "%-28.28s %-8s %-26s %-16s %-5s %8s\n", l->name, l->op, w, a, b, q);
+    }
+    fprintf(f, "%u quantizers; %s; %.2fs (prepare %.2f, calibrate %.2f, bias %.2f, report %.2f)\n", r->nquantizers,
+            r->datafree ? "data-free ranges" : "calibrated", r->t_prep + r->t_insert + r->t_calib + r->t_bias + r->t_report,
+            r->t_prep + r->t_insert, r->t_calib, r->t_bias, r->t_report);
+}
+
+static int cmd_quantize(int argc, char **argv, qo_ctx *cx) {
+    enum { O_CALIB = 256, O_W, O_A, O_B, O_CFG, O_SET, O_FMT, O_REP, O_BATCH, O_MAX, O_NOBC, O_NOBN, O_THR, O_OPSET,
+           O_QUIET, O_PRESETS };
+    static const struct option lo[] = {{"calib", required_argument, 0, O_CALIB},
+                                       {"weights", required_argument, 0, O_W},
+                                       {"acts", required_argument, 0, O_A},
+                                       {"bias", required_argument, 0, O_B},
+                                       {"config", required_argument, 0, O_CFG},
+                                       {"set", required_argument, 0, O_SET},
+                                       {"format", required_argument, 0, O_FMT},
+                                       {"report", required_argument, 0, O_REP},
+                                       {"batch", required_argument, 0, O_BATCH},
+                                       {"max-samples", required_argument, 0, O_MAX},
+                                       {"no-bias-correction", no_argument, 0, O_NOBC},
+                                       {"no-fold-bn", no_argument, 0, O_NOBN},
+                                       {"threads", required_argument, 0, O_THR},
+                                       {"opset", required_argument, 0, O_OPSET},
+                                       {"quiet", no_argument, 0, O_QUIET},
+                                       {"presets", no_argument, 0, O_PRESETS},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
+    qo_quantize_opts o = {0};
+    const char *out = NULL, *report = NULL;
+    const char **sets = calloc((size_t)argc + 1, sizeof(char *));
+    bool quiet = false;
+    int c;
+    char *end;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
+        switch (c) {
+        case 'o': out = optarg; break;
+        case O_CALIB: o.calib = optarg; break;
+        case O_W: o.weights = optarg; break;
+        case O_A: o.acts = optarg; break;
+        case O_B: o.bias = optarg; break;
+        case O_CFG: o.config = optarg; break;
+        case O_SET: sets[o.nset++] = optarg; break;
+        case O_FMT:
+            if (!strcmp(optarg, "qcdq")) o.format = QO_QFORMAT_QCDQ;
+            else if (!strcmp(optarg, "qonnx")) o.format = QO_QFORMAT_QONNX;
+            else {
+                free(sets);
+                return usage_error(usage_quantize, "unknown --format '%s' (qcdq or qonnx)", optarg);
+            }
+            break;
+        case O_REP: report = optarg; break;
+        case O_BATCH:
+        case O_MAX:
+        case O_THR:
+        case O_OPSET: {
+            long long v = strtoll(optarg, &end, 10);
+            if (*end || end == optarg || v < (c == O_MAX || c == O_THR || c == O_OPSET ? 0 : 1) || v > 1000000000) {
+                free(sets);
+                return usage_error(usage_quantize, "bad number '%s'", optarg);
+            }
+            if (c == O_BATCH) o.batch = v;
+            else if (c == O_MAX) o.max_samples = v;
+            else if (c == O_THR) o.threads = (int)v;
+            else o.opset = (int)v;
+            break;
+        }
+        case O_NOBC: o.no_bias_correction = true; break;
+        case O_NOBN: o.no_fold_bn = true; break;
+        case O_QUIET: quiet = true; break;
+        case O_PRESETS:
+            for (uint32_t i = 0; qo_qpreset_name(i); i++) printf("%s\n", qo_qpreset_name(i));
+            printf("\nkeys: bits signed narrow per_channel granularity axis scale round stat zp q low_q calib momentum "
+                   "min_scale mse_iters role\n");
+            free(sets);
+            return 0;
+        case 'h': fputs(usage_quantize, stdout); free(sets); return 0;
+        default: fputs(usage_quantize, stderr); free(sets); return 1;
+        }
+    }
+    o.set = sets;
+    if (argc - optind != 1) {
+        free(sets);
+        return usage_error(usage_quantize, "expected one input model%s", "");
+    }
+    if (!out) {
+        free(sets);
+        return usage_error(usage_quantize, "missing -o OUT%s", "");
+    }
+    bar b = {.tty = !quiet && isatty(2)};
+    o.progress = progress_bar;
+    o.progress_user = &b;
+    qo_module *m = NULL;
+    qo_quantize_report rep = {0};
+    qo_status s = load_model(cx, argv[optind], &m);
+    if (s == QO_OK) s = qo_quantize(cx, m, &o, &rep);
+    if (s == QO_OK) s = qo_quantize_write(cx, m, out, &o);
+    if (s == QO_OK && report) {
+        char *js = qo_quantize_report_json(&rep, argv[optind], out);
+        s = qo_write_file_atomic(cx, report, js, strlen(js));
+        qo_free(js);
+    }
+    if (s == QO_OK && !quiet) print_report(&rep, stdout);
+    qo_quantize_report_free(&rep);
+    qo_module_free(m);
+    free(sets);
+    return finish(s);
+}
+
 int main(int argc, char **argv) {
     static const struct {
         const char *name;
         int (*fn)(int, char **, qo_ctx *);
     } cmds[] = {{"inspect", cmd_inspect}, {"print", cmd_print},   {"convert", cmd_convert},
                 {"opt", cmd_opt},         {"verify", cmd_verify}, {"passes", cmd_passes},
-                {"run", cmd_run}};
+                {"run", cmd_run},         {"quantize", cmd_quantize}};
     qo_ctx cx;
     qo_ctx_init(&cx);
     if (argc < 2) {

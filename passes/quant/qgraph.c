@@ -68,6 +68,7 @@ qo_node qo_qnode_new(qo_ctx *cx, qo_graph *g, qo_val x, const qo_qspec *s, uint3
             return 0;
         }
     }
+    if (!qo_module_opset(g->m, QO_QONNX_DOMAIN)) qo_module_set_opset(g->m, QO_QONNX_DOMAIN, 2); /* as Brevitas */
     qo_node def = g->vals[x].def;
     qo_node saved = g->insert_before;
     g->insert_before = def ? g->nodes[def].next : g->first;
