@@ -135,6 +135,14 @@ static void layer_row(qo_ctx *cx, const qo_graph *g, qo_node n, qo_qlayer *r) {
     if (bq) r->bbits = bq->bits;
 }
 
+/* Result 0 of the live node named `name` (non-empty), or 0. */
+static qo_val node_out(const qo_graph *g, const char *name) {
+    if (!name || !name[0]) return 0;
+    QO_FOR_EACH_NODE(g, n)
+        if (!strcmp(qo_node_name(g, n), name)) return qo_node_output(g, n, 0);
+    return 0;
+}
+
 typedef struct cmp_ctx {
     qo_jit *jf[2], *jq[2]; /* compiled per batch size (full, last) */
     int64_t bs[2];
@@ -207,7 +215,8 @@ static qo_status make_report(qo_ctx *cx, qo_module *m, const qo_module *fmod, qo
     QO_FOR_EACH_NODE(g, n) {
         if (!is_weighted(g->nodes[n].op)) continue;
         layer_row(cx, g, n, &rep->layers[rep->nlayers]);
-        vname[rep->nlayers++] = qo_val_name(g, qo_node_output(g, n, 0));
+        vname[rep->nlayers++] = qo_node_name(g, n); /* layer outputs are matched by node name: insert-quant
+                                                        may rename a result it quantizes */
     }
     for (uint32_t i = 0; i < g->noutputs; i++) {
         qo_qlayer *r = &rep->layers[rep->nlayers];
@@ -242,7 +251,7 @@ static qo_status make_report(qo_ctx *cx, qo_module *m, const qo_module *fmod, qo
             c.nout = nfo;
             for (uint32_t r = 0; r < rep->nlayers; r++) {
                 if (!vname[r]) continue;
-                qo_val fv = vname[r][0] ? qo_graph_find(fg, vname[r]) : 0, qv = vname[r][0] ? qo_graph_find(qg, vname[r]) : 0;
+                qo_val fv = node_out(fg, vname[r]), qv = node_out(qg, vname[r]);
                 if (!fv || !qv) continue;
                 qo_graph_add_output(fg, fv);
                 qo_graph_add_output(qg, qv);
