@@ -524,7 +524,7 @@ qo_node qo_node_new(qo_graph *g, qo_op op, const char *domain, const char *op_ty
         QO_ASSERT(op != QO_OP_UNKNOWN);
         op_type = oi->name;
     }
-    if (!domain) domain = oi->dom == D_QONNX ? "qonnx.custom_op.general" : "";
+    if (!domain) domain = oi->dom == D_QONNX ? "qonnx.custom_op.general" : oi->dom == D_TRAIN ? "ai.qopt.train" : "";
     QO_GROW(g->nodes, g->capnodes, g->nnodes + 1);
     qo_node n = g->nnodes++;
     qo_nodedata *nd = &g->nodes[n];

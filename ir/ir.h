@@ -38,7 +38,7 @@ typedef struct qo_module qo_module;
 typedef struct qo_graph qo_graph;
 
 /* ---- the op table ----------------------------------------------------------------------------- */
-enum { D_ONNX = 1, D_QONNX = 2 };
+enum { D_ONNX = 1, D_QONNX = 2, D_TRAIN = 3 }; /* D_TRAIN: qopt's private "ai.qopt.train" (autodiff) */
 enum {
     F_EW = 1 << 0,
     F_UNARY = 1 << 1,
@@ -61,7 +61,7 @@ typedef enum qo_op {
 
 typedef struct qo_opinfo {
     const char *name; /* ONNX op_type */
-    int dom;          /* D_ONNX or D_QONNX */
+    int dom;          /* D_ONNX, D_QONNX or D_TRAIN */
     int imin, imax;   /* imax -1 = variadic */
     int omin, omax;   /* omax -1 = variadic */
     unsigned flags;

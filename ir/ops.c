@@ -31,6 +31,7 @@ qo_op qo_op_lookup(const char *domain, const char *op_type) {
     int dom;
     if (!domain || !domain[0] || strcmp(domain, "ai.onnx") == 0) dom = D_ONNX;
     else if (qo_domain_is_qonnx(domain)) dom = D_QONNX;
+    else if (strcmp(domain, "ai.qopt.train") == 0) dom = D_TRAIN;
     else return QO_OP_UNKNOWN;
     /* qonnx treats IntQuant as the current name of Quant */
     if (dom == D_QONNX && strcmp(op_type, "IntQuant") == 0) return QO_OP_QONNX_QUANT;

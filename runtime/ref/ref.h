@@ -12,5 +12,6 @@ void qo_ref_register_nn(qo_ref_kernel *table);          /* nn.c: Conv, Gemm, Mat
                                                             softmax */
 void qo_ref_register_reduce(qo_ref_kernel *table);      /* reduce.c: Reduce*, ArgMax/Min, TopK */
 void qo_ref_register_shape(qo_ref_kernel *table);       /* shape.c: data movement and shape ops */
+void qo_ref_register_train(qo_ref_kernel *table);       /* train.c: ai.qopt.train gradient ops */
 
 #endif

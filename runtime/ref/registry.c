@@ -12,6 +12,7 @@ static void fill(void) {
     qo_ref_register_nn(table);
     qo_ref_register_reduce(table);
     qo_ref_register_shape(table);
+    qo_ref_register_train(table);
 }
 
 qo_ref_kernel qo_ref_kernel_for(qo_op op) {

@@ -1,0 +1,591 @@
+/* passes/autodiff/grad_rules.c — the gradient rule of each op (the list and the private ops are in
+ * autodiff.h). A rule reads the forward node's operands and results, its results' gradients gy, and
+ * adds a contribution to every input that needs one (qo_ad_add_grad). Contributions get the static
+ * type of the value they belong to; intermediate values are typed by the final shape-infer. */
+#include "passes/autodiff/ad_impl.h"
+
+#include <math.h>
+#include <string.h>
+
+#define IN(i) qo_node_input(a->g, n, (i))
+#define OUT(i) qo_node_output(a->g, n, (i))
+#define NEEDS(i) (IN(i) && qo_ad_needs(a, IN(i)))
+
+bool qo_ad_diff_slot(const ad *a, qo_node n, uint32_t i) {
+    const qo_graph *g = a->g;
+    switch ((qo_op)g->nodes[n].op) {
+    case QO_OP_RESHAPE:
+    case QO_OP_FLATTEN:
+    case QO_OP_SQUEEZE:
+    case QO_OP_UNSQUEEZE:
+    case QO_OP_TRANSPOSE:
+    case QO_OP_SLICE:
+    case QO_OP_EXPAND:
+    case QO_OP_SOFTMAX:
+    case QO_OP_LOGSOFTMAX:
+    case QO_OP_REDUCESUM:
+    case QO_OP_REDUCEMEAN:
+    case QO_OP_MAXPOOL:
+    case QO_OP_AVERAGEPOOL:
+    case QO_OP_GLOBALAVERAGEPOOL:
+    case QO_OP_CLIP:
+    case QO_OP_POW:
+    case QO_OP_DROPOUT:
+    case QO_OP_IDENTITY:
+    case QO_OP_TRAIN_SOFTMAXCE:
+    case QO_OP_SHAPE:
+    case QO_OP_SIZE:
+        return i == 0 && g->nodes[n].op != QO_OP_SHAPE && g->nodes[n].op != QO_OP_SIZE;
+    case QO_OP_BATCHNORMALIZATION: return i <= 2;
+    case QO_OP_QONNX_QUANT: return i == 0 || i == 1 || (i == 3 && a->learn_bits);
+    case QO_OP_WHERE: return i >= 1;
+    default: return true; /* float operands of every other op (the rule decides, or reports) */
+    }
+}
+
+/* Gradient of an elementwise result y for operand x: c (y's shape) summed over x's broadcast axes. */
+static qo_status ew_contrib(ad *a, qo_node n, qo_val x, qo_val c) {
+    int32_t yr;
+    int64_t yd[QO_AD_MAXR];
+    QO_TRY(qo_ad_need_shape(a, OUT(0), "the result", &yr, yd));
+    qo_val r;
+    QO_TRY(qo_ad_unbroadcast(a, c, yr, yd, x, &r));
+    if (r == c) qo_ad_type_like(a, r, OUT(0));
+    qo_ad_add_grad(a, x, r);
+    return QO_OK;
+}
+
+static qo_val konst(ad *a, qo_node n, double v) { return qo_ad_scalar(a, qo_ad_elem(a, OUT(0)), v); }
+
+/* Where(cond, gy, 0) */
+static qo_val masked(ad *a, qo_node n, qo_val cond, qo_val gy) {
+    qo_val ins[3] = {cond, gy, konst(a, n, 0.0)};
+    return qo_ad_op(a, QO_OP_WHERE, 3, ins);
+}
+
+/* A constant float operand's single value; false if it is not a one-element constant. */
+static bool const_scalar(ad *a, qo_val v, double *out) {
+    float f;
+    if (qo_pass_const_floats(a->g, v, &f, 1) != 1) return false;
+    *out = f;
+    return true;
+}
+
+/* ---- elementwise -------------------------------------------------------------------------------- */
+
+static qo_status rule_ew(ad *a, qo_node n, qo_val gy) {
+    qo_graph *g = a->g;
+    qo_op op = (qo_op)g->nodes[n].op;
+    qo_val x = IN(0), y = OUT(0);
+    switch (op) {
+    case QO_OP_ADD:
+        if (NEEDS(0)) QO_TRY(ew_contrib(a, n, IN(0), gy));
+        if (NEEDS(1)) QO_TRY(ew_contrib(a, n, IN(1), gy));
+        return QO_OK;
+    case QO_OP_SUB:
+        if (NEEDS(0)) QO_TRY(ew_contrib(a, n, IN(0), gy));
+        if (NEEDS(1)) QO_TRY(ew_contrib(a, n, IN(1), qo_ad_op1(a, QO_OP_NEG, gy)));
+        return QO_OK;
+    case QO_OP_MUL:
+        if (NEEDS(0)) QO_TRY(ew_contrib(a, n, IN(0), qo_ad_op2(a, QO_OP_MUL, gy, IN(1))));
+        if (NEEDS(1)) QO_TRY(ew_contrib(a, n, IN(1), qo_ad_op2(a, QO_OP_MUL, gy, IN(0))));
+        return QO_OK;
+    case QO_OP_DIV:
+        if (NEEDS(0)) QO_TRY(ew_contrib(a, n, IN(0), qo_ad_op2(a, QO_OP_DIV, gy, IN(1))));
+        if (NEEDS(1)) {
+            /* d(a/b)/db = -(a/b)/b */
+            qo_val t = qo_ad_op2(a, QO_OP_DIV, qo_ad_op2(a, QO_OP_MUL, gy, y), IN(1));
+            QO_TRY(ew_contrib(a, n, IN(1), qo_ad_op1(a, QO_OP_NEG, t)));
+        }
+        return QO_OK;
+    case QO_OP_NEG: return ew_contrib(a, n, x, qo_ad_op1(a, QO_OP_NEG, gy));
+    case QO_OP_IDENTITY:
+    case QO_OP_DROPOUT:
+        if (op == QO_OP_DROPOUT && (qo_attr_int(g, n, "training_mode", 0) || (g->nodes[n].nin > 2 && IN(2))))
+            return qo_ad_err(a, QO_ERR_UNSUPPORTED, "Dropout in training mode has no gradient rule");
+        return ew_contrib(a, n, x, gy);
+    case QO_OP_RELU: return ew_contrib(a, n, x, masked(a, n, qo_ad_op2(a, QO_OP_GREATER, y, konst(a, n, 0)), gy));
+    case QO_OP_LEAKYRELU: {
+        double al = qo_attr_float(g, n, "alpha", 0.01f);
+        qo_val ins[3] = {qo_ad_op2(a, QO_OP_GREATER, x, konst(a, n, 0)), gy,
+                         qo_ad_op2(a, QO_OP_MUL, gy, konst(a, n, al))};
+        return ew_contrib(a, n, x, qo_ad_op(a, QO_OP_WHERE, 3, ins));
+    }
+    case QO_OP_SIGMOID: {
+        qo_val d = qo_ad_op2(a, QO_OP_MUL, y, qo_ad_op2(a, QO_OP_SUB, konst(a, n, 1), y));
+        return ew_contrib(a, n, x, qo_ad_op2(a, QO_OP_MUL, gy, d));
+    }
+    case QO_OP_TANH: {
+        qo_val d = qo_ad_op2(a, QO_OP_SUB, konst(a, n, 1), qo_ad_op2(a, QO_OP_MUL, y, y));
+        return ew_contrib(a, n, x, qo_ad_op2(a, QO_OP_MUL, gy, d));
+    }
+    case QO_OP_EXP: return ew_contrib(a, n, x, qo_ad_op2(a, QO_OP_MUL, gy, y));
+    case QO_OP_LOG: return ew_contrib(a, n, x, qo_ad_op2(a, QO_OP_DIV, gy, x));
+    case QO_OP_SQRT:
+        return ew_contrib(a, n, x, qo_ad_op2(a, QO_OP_DIV, qo_ad_op2(a, QO_OP_MUL, gy, konst(a, n, 0.5)), y));
+    case QO_OP_ABS: return ew_contrib(a, n, x, qo_ad_op2(a, QO_OP_MUL, gy, qo_ad_op1(a, QO_OP_SIGN, x)));
+    case QO_OP_POW: {
+        double p;
+        if (!const_scalar(a, IN(1), &p))
+            return qo_ad_err(a, QO_ERR_UNSUPPORTED, "Pow: only a constant scalar exponent is differentiated");
+        qo_val d = p == 2.0 ? qo_ad_op2(a, QO_OP_MUL, x, konst(a, n, 2.0))
+                            : qo_ad_op2(a, QO_OP_MUL, qo_ad_op2(a, QO_OP_POW, x, konst(a, n, p - 1)), konst(a, n, p));
+        return ew_contrib(a, n, x, qo_ad_op2(a, QO_OP_MUL, gy, d));
+    }
+    case QO_OP_CLIP: {
+        /* torch.clamp: gradient where min <= x <= max */
+        qo_val cond = 0;
+        if (g->nodes[n].nin > 1 && IN(1)) cond = qo_ad_op2(a, QO_OP_GREATEROREQUAL, x, IN(1));
+        if (g->nodes[n].nin > 2 && IN(2)) {
+            qo_val c2 = qo_ad_op2(a, QO_OP_LESSOREQUAL, x, IN(2));
+            cond = cond ? qo_ad_op2(a, QO_OP_AND, cond, c2) : c2;
+        }
+        return ew_contrib(a, n, x, cond ? masked(a, n, cond, gy) : gy);
+    }
+    case QO_OP_WHERE: {
+        qo_val z = konst(a, n, 0);
+        if (NEEDS(1)) {
+            qo_val ins[3] = {IN(0), gy, z};
+            QO_TRY(ew_contrib(a, n, IN(1), qo_ad_op(a, QO_OP_WHERE, 3, ins)));
+        }
+        if (NEEDS(2)) {
+            qo_val ins[3] = {IN(0), z, gy};
+            QO_TRY(ew_contrib(a, n, IN(2), qo_ad_op(a, QO_OP_WHERE, 3, ins)));
+        }
+        return QO_OK;
+    }
+    default: return qo_ad_err(a, QO_ERR_UNSUPPORTED, "no gradient rule for %s", qo_node_op_type(g, n));
+    }
+}
+
+/* ---- linear algebra ---------------------------------------------------------------------------- */
+
+static qo_val transpose_last2(ad *a, qo_val x, int32_t r) {
+    int64_t perm[QO_AD_MAXR];
+    for (int32_t i = 0; i < r; i++) perm[i] = i;
+    perm[r - 1] = r - 2, perm[r - 2] = r - 1;
+    qo_val t = qo_ad_op1(a, QO_OP_TRANSPOSE, x);
+    qo_node_set_attr_ints(a->g, a->g->vals[t].def, "perm", perm, (uint32_t)r);
+    return t;
+}
+
+static qo_status rule_matmul(ad *a, qo_node n, qo_val gy) {
+    int32_t ar, br, yr;
+    int64_t ad_[QO_AD_MAXR], bd[QO_AD_MAXR], yd[QO_AD_MAXR];
+    QO_TRY(qo_ad_need_shape(a, IN(0), "MatMul operand A", &ar, ad_));
+    QO_TRY(qo_ad_need_shape(a, IN(1), "MatMul operand B", &br, bd));
+    QO_TRY(qo_ad_need_shape(a, OUT(0), "the MatMul result", &yr, yd));
+    if (ar < 2 || br < 2) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "MatMul with a 1-D operand has no gradient rule");
+    qo_val r;
+    int64_t cd[QO_AD_MAXR];
+    if (NEEDS(0)) {
+        /* c has y's batch dims and A's last two */
+        qo_val c = qo_ad_op2(a, QO_OP_MATMUL, gy, transpose_last2(a, IN(1), br));
+        memcpy(cd, yd, sizeof(int64_t) * (size_t)yr);
+        cd[yr - 2] = ad_[ar - 2], cd[yr - 1] = ad_[ar - 1];
+        QO_TRY(qo_ad_unbroadcast(a, c, yr, cd, IN(0), &r));
+        if (r == c) qo_ad_type_like(a, r, IN(0));
+        qo_ad_add_grad(a, IN(0), r);
+    }
+    if (NEEDS(1)) {
+        qo_val c = qo_ad_op2(a, QO_OP_MATMUL, transpose_last2(a, IN(0), ar), gy);
+        /* c has y's batch dims and B's last two */
+        memcpy(cd, yd, sizeof(int64_t) * (size_t)yr);
+        cd[yr - 2] = bd[br - 2], cd[yr - 1] = bd[br - 1];
+        QO_TRY(qo_ad_unbroadcast(a, c, yr, cd, IN(1), &r));
+        if (r == c) qo_ad_type_like(a, r, IN(1));
+        qo_ad_add_grad(a, IN(1), r);
+    }
+    return QO_OK;
+}
+
+static qo_val gemm(ad *a, qo_val x, qo_val y, bool ta, bool tb, double alpha) {
+    qo_val r = qo_ad_op2(a, QO_OP_GEMM, x, y);
+    qo_node nn = a->g->vals[r].def;
+    if (ta) qo_node_set_attr_int(a->g, nn, "transA", 1);
+    if (tb) qo_node_set_attr_int(a->g, nn, "transB", 1);
+    if (alpha != 1.0) qo_node_set_attr_float(a->g, nn, "alpha", (float)alpha);
+    return r;
+}
+
+static qo_status rule_gemm(ad *a, qo_node n, qo_val gy) {
+    qo_graph *g = a->g;
+    bool ta = qo_attr_int(g, n, "transA", 0) != 0, tb = qo_attr_int(g, n, "transB", 0) != 0;
+    double alpha = qo_attr_float(g, n, "alpha", 1.0f), beta = qo_attr_float(g, n, "beta", 1.0f);
+    qo_val A = IN(0), B = IN(1);
+    if (NEEDS(0)) {
+        /* dA' = alpha dY B'^T, A' = op(A) */
+        qo_val c = !ta ? gemm(a, gy, B, false, !tb, alpha) : gemm(a, B, gy, tb, true, alpha);
+        qo_ad_type_like(a, c, A);
+        qo_ad_add_grad(a, A, c);
+    }
+    if (NEEDS(1)) {
+        /* dB' = alpha A'^T dY */
+        qo_val c = !tb ? gemm(a, A, gy, !ta, false, alpha) : gemm(a, gy, A, true, ta, alpha);
+        qo_ad_type_like(a, c, B);
+        qo_ad_add_grad(a, B, c);
+    }
+    if (g->nodes[n].nin > 2 && NEEDS(2)) {
+        qo_val c = beta == 1.0 ? gy : qo_ad_op2(a, QO_OP_MUL, gy, konst(a, n, beta));
+        QO_TRY(ew_contrib(a, n, IN(2), c));
+    }
+    return QO_OK;
+}
+
+/* ---- shape ops --------------------------------------------------------------------------------- */
+
+static qo_status rule_reshape_like(ad *a, qo_node n, qo_val gy) {
+    int32_t r;
+    int64_t d[QO_AD_MAXR];
+    QO_TRY(qo_ad_need_shape(a, IN(0), "the input", &r, d));
+    qo_val c = qo_ad_reshape(a, gy, r, d);
+    qo_ad_type_like(a, c, IN(0));
+    qo_ad_add_grad(a, IN(0), c);
+    return QO_OK;
+}
+
+static qo_status rule_transpose(ad *a, qo_node n, qo_val gy) {
+    int32_t r;
+    int64_t d[QO_AD_MAXR], perm[QO_AD_MAXR], inv[QO_AD_MAXR];
+    QO_TRY(qo_ad_need_shape(a, IN(0), "the input", &r, d));
+    const qo_attr *pa = qo_node_attr(a->g, n, "perm");
+    for (int32_t i = 0; i < r; i++) perm[i] = r - 1 - i;
+    if (pa && pa->kind == QO_ATTR_INTS && (int32_t)pa->n == r)
+        for (int32_t i = 0; i < r; i++) perm[i] = pa->u.is[i] < 0 ? pa->u.is[i] + r : pa->u.is[i];
+    for (int32_t i = 0; i < r; i++) inv[perm[i]] = i;
+    qo_val c = qo_ad_op1(a, QO_OP_TRANSPOSE, gy);
+    qo_node_set_attr_ints(a->g, a->g->vals[c].def, "perm", inv, (uint32_t)r);
+    qo_ad_type_like(a, c, IN(0));
+    qo_ad_add_grad(a, IN(0), c);
+    return QO_OK;
+}
+
+/* Concat: each input's slice of dY along the axis. */
+static qo_status rule_concat(ad *a, qo_node n, qo_val gy) {
+    int32_t r;
+    int64_t d[QO_AD_MAXR];
+    int64_t axis = qo_attr_int(a->g, n, "axis", 0), off = 0;
+    for (uint32_t i = 0; i < a->g->nodes[n].nin; i++) {
+        QO_TRY(qo_ad_need_shape(a, IN(i), "a Concat input", &r, d));
+        int64_t ax = axis < 0 ? axis + r : axis;
+        if (ax < 0 || ax >= r) return qo_ad_err(a, QO_ERR_INVALID_MODEL, "Concat axis %lld out of range", (long long)axis);
+        if (NEEDS(i)) {
+            int64_t st = off, en = off + d[ax];
+            qo_val ins[4] = {gy, qo_ad_ints(a, 1, &st), qo_ad_ints(a, 1, &en), qo_ad_ints(a, 1, &ax)};
+            qo_val c = qo_ad_op(a, QO_OP_SLICE, 4, ins);
+            qo_ad_type_like(a, c, IN(i));
+            qo_ad_add_grad(a, IN(i), c);
+        }
+        off += d[ax];
+    }
+    return QO_OK;
+}
+
+/* Slice with unit steps: dY padded with zeros back to X's shape. */
+static qo_status rule_slice(ad *a, qo_node n, qo_val gy) {
+    qo_graph *g = a->g;
+    int32_t r;
+    int64_t d[QO_AD_MAXR], st[QO_AD_MAXR], en[QO_AD_MAXR], ax[QO_AD_MAXR], sp[QO_AD_MAXR];
+    QO_TRY(qo_ad_need_shape(a, IN(0), "the Slice input", &r, d));
+    uint32_t nin = g->nodes[n].nin;
+    int64_t k = qo_pass_const_ints(g, IN(1), st, QO_AD_MAXR), ke = qo_pass_const_ints(g, IN(2), en, QO_AD_MAXR);
+    if (k < 0 || ke != k) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "Slice: starts/ends must be constants");
+    if (nin > 3 && IN(3)) {
+        if (qo_pass_const_ints(g, IN(3), ax, QO_AD_MAXR) != k) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "Slice: axes must be a constant");
+    } else
+        for (int64_t i = 0; i < k; i++) ax[i] = i;
+    if (nin > 4 && IN(4)) {
+        if (qo_pass_const_ints(g, IN(4), sp, QO_AD_MAXR) != k) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "Slice: steps must be a constant");
+    } else
+        for (int64_t i = 0; i < k; i++) sp[i] = 1;
+    int64_t pads[2 * QO_AD_MAXR] = {0};
+    for (int64_t i = 0; i < k; i++) {
+        if (sp[i] != 1) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "Slice: only unit steps are differentiated");
+        int64_t x = ax[i] < 0 ? ax[i] + r : ax[i];
+        if (x < 0 || x >= r) return qo_ad_err(a, QO_ERR_INVALID_MODEL, "Slice: axis %lld out of range", (long long)ax[i]);
+        int64_t s = st[i] < 0 ? st[i] + d[x] : st[i], e = en[i] < 0 ? en[i] + d[x] : en[i];
+        s = s < 0 ? 0 : s > d[x] ? d[x] : s;
+        e = e < 0 ? 0 : e > d[x] ? d[x] : e;
+        if (e < s) e = s;
+        pads[x] = s, pads[r + x] = d[x] - e;
+    }
+    qo_val ins[2] = {gy, qo_ad_ints(a, 2 * r, pads)};
+    qo_val c = qo_ad_op(a, QO_OP_PAD, 2, ins);
+    qo_ad_type_like(a, c, IN(0));
+    qo_ad_add_grad(a, IN(0), c);
+    return QO_OK;
+}
+
+/* ---- reductions and softmax -------------------------------------------------------------------- */
+
+/* ReduceSum / ReduceMean: dY (with the reduced axes kept) expanded to X's shape (/ count for mean). */
+static qo_status rule_reduce(ad *a, qo_node n, qo_val gy, bool mean) {
+    qo_graph *g = a->g;
+    int32_t r;
+    int64_t d[QO_AD_MAXR], axes[QO_AD_MAXR], kd[QO_AD_MAXR];
+    QO_TRY(qo_ad_need_shape(a, IN(0), "the reduced input", &r, d));
+    int64_t na = -1;
+    const qo_attr *aa = qo_node_attr(g, n, "axes");
+    if (aa && aa->kind == QO_ATTR_INTS) {
+        na = aa->n;
+        if (na > QO_AD_MAXR) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "too many axes");
+        memcpy(axes, aa->u.is, sizeof(int64_t) * (size_t)na);
+    } else if (g->nodes[n].nin > 1 && IN(1)) {
+        na = qo_pass_const_ints(g, IN(1), axes, QO_AD_MAXR);
+        if (na < 0) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "reduction axes must be a constant");
+    }
+    bool keep = qo_attr_int(g, n, "keepdims", 1) != 0;
+    if (na <= 0) {
+        if (na == 0 && qo_attr_int(g, n, "noop_with_empty_axes", 0)) return ew_contrib(a, n, IN(0), gy);
+        na = r;
+        for (int32_t i = 0; i < r; i++) axes[i] = i;
+    }
+    bool red[QO_AD_MAXR] = {0};
+    int64_t cnt = 1;
+    for (int64_t i = 0; i < na; i++) {
+        int64_t x = axes[i] < 0 ? axes[i] + r : axes[i];
+        if (x < 0 || x >= r) return qo_ad_err(a, QO_ERR_INVALID_MODEL, "axis %lld out of range", (long long)axes[i]);
+        if (!red[x]) cnt *= d[x];
+        red[x] = true;
+    }
+    for (int32_t i = 0; i < r; i++) kd[i] = red[i] ? 1 : d[i];
+    qo_val t = keep ? gy : qo_ad_reshape(a, gy, r, kd);
+    if (mean) t = qo_ad_op2(a, QO_OP_DIV, t, konst(a, n, (double)cnt));
+    qo_val c = qo_ad_op2(a, QO_OP_EXPAND, t, qo_ad_ints(a, r, d));
+    qo_ad_type_like(a, c, IN(0));
+    qo_ad_add_grad(a, IN(0), c);
+    return QO_OK;
+}
+
+static qo_status rule_softmax(ad *a, qo_node n, qo_val gy, bool is_log) {
+    int32_t r;
+    int64_t d[QO_AD_MAXR];
+    QO_TRY(qo_ad_need_shape(a, IN(0), "the Softmax input", &r, d));
+    int64_t ax = qo_attr_int(a->g, n, "axis", -1);
+    if (ax < 0) ax += r;
+    qo_val y = OUT(0), c;
+    if (!is_log) {
+        /* y * (dY - sum(dY * y)) */
+        qo_val s = qo_ad_reducesum(a, qo_ad_op2(a, QO_OP_MUL, gy, y), 1, &ax, true);
+        c = qo_ad_op2(a, QO_OP_MUL, y, qo_ad_op2(a, QO_OP_SUB, gy, s));
+    } else {
+        /* dY - exp(y) * sum(dY) */
+        qo_val s = qo_ad_reducesum(a, gy, 1, &ax, true);
+        c = qo_ad_op2(a, QO_OP_SUB, gy, qo_ad_op2(a, QO_OP_MUL, qo_ad_op1(a, QO_OP_EXP, y), s));
+    }
+    qo_ad_type_like(a, c, IN(0));
+    qo_ad_add_grad(a, IN(0), c);
+    return QO_OK;
+}
+
+/* ---- convolution, pooling, normalization ------------------------------------------------------- */
+
+static void copy_attr(ad *a, qo_node from, qo_node to, const char *name) {
+    const qo_attr *at = qo_node_attr(a->g, from, name);
+    if (!at) return;
+    qo_attr c = *at;
+    qo_node_set_attr(a->g, to, &c);
+}
+
+static bool auto_pad_plain(ad *a, qo_node n) {
+    const qo_attr *ap = qo_node_attr(a->g, n, "auto_pad");
+    if (!ap || ap->kind != QO_ATTR_STRING) return true;
+    return (ap->u.s.n == 6 && memcmp(ap->u.s.p, "NOTSET", 6) == 0) || (ap->u.s.n == 5 && memcmp(ap->u.s.p, "VALID", 5) == 0) ||
+           ap->u.s.n == 0;
+}
+
+static bool auto_pad_valid(ad *a, qo_node n) {
+    const qo_attr *ap = qo_node_attr(a->g, n, "auto_pad");
+    return ap && ap->kind == QO_ATTR_STRING && ap->u.s.n == 5 && memcmp(ap->u.s.p, "VALID", 5) == 0;
+}
+
+/* ints attribute `name` (nsp entries, or 2*nsp for pads), default dflt. */
+static void ints_attr(ad *a, qo_node n, const char *name, int cnt, int64_t dflt, int64_t *out) {
+    const qo_attr *at = qo_node_attr(a->g, n, name);
+    for (int i = 0; i < cnt; i++) out[i] = dflt;
+    if (at && at->kind == QO_ATTR_INTS && (int)at->n == cnt) memcpy(out, at->u.is, sizeof(int64_t) * (size_t)cnt);
+}
+
+static qo_status rule_conv(ad *a, qo_node n, qo_val gy) {
+    qo_graph *g = a->g;
+    int32_t xr, wr, yr;
+    int64_t xd[QO_AD_MAXR], wd[QO_AD_MAXR], yd[QO_AD_MAXR];
+    QO_TRY(qo_ad_need_shape(a, IN(0), "the Conv input", &xr, xd));
+    QO_TRY(qo_ad_need_shape(a, IN(1), "the Conv weight", &wr, wd));
+    QO_TRY(qo_ad_need_shape(a, OUT(0), "the Conv result", &yr, yd));
+    if (!auto_pad_plain(a, n)) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "Conv with auto_pad SAME_* has no gradient rule (use explicit pads)");
+    int nsp = xr - 2;
+    int64_t str[QO_AD_MAXR], dil[QO_AD_MAXR], pads[2 * QO_AD_MAXR];
+    ints_attr(a, n, "strides", nsp, 1, str);
+    ints_attr(a, n, "dilations", nsp, 1, dil);
+    ints_attr(a, n, "pads", 2 * nsp, 0, pads);
+    if (auto_pad_valid(a, n)) memset(pads, 0, sizeof pads);
+    int64_t group = qo_attr_int(g, n, "group", 1);
+    if (NEEDS(0)) {
+        /* ConvTranspose of dY with the same weights: W (M, C/group, k) is ConvTranspose's
+         * (C_in = M, C_out/group, k) layout; output_padding restores X's extent */
+        int64_t adj[QO_AD_MAXR];
+        for (int i = 0; i < nsp; i++) {
+            int64_t full = (yd[2 + i] - 1) * str[i] + (wd[2 + i] - 1) * dil[i] + 1 - pads[i] - pads[nsp + i];
+            adj[i] = xd[2 + i] - full;
+            if (adj[i] < 0) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "Conv input gradient: negative output padding");
+        }
+        qo_val c = qo_ad_op2(a, QO_OP_CONVTRANSPOSE, gy, IN(1));
+        qo_node t = g->vals[c].def;
+        qo_node_set_attr_ints(g, t, "strides", str, (uint32_t)nsp);
+        qo_node_set_attr_ints(g, t, "dilations", dil, (uint32_t)nsp);
+        qo_node_set_attr_ints(g, t, "pads", pads, (uint32_t)(2 * nsp));
+        qo_node_set_attr_ints(g, t, "kernel_shape", wd + 2, (uint32_t)nsp);
+        bool anyadj = false;
+        for (int i = 0; i < nsp; i++) anyadj |= adj[i] != 0;
+        if (anyadj) qo_node_set_attr_ints(g, t, "output_padding", adj, (uint32_t)nsp);
+        if (group != 1) qo_node_set_attr_int(g, t, "group", group);
+        qo_ad_type_like(a, c, IN(0));
+        qo_ad_add_grad(a, IN(0), c);
+    }
+    if (NEEDS(1)) {
+        qo_val ins[3] = {gy, IN(0), IN(1)};
+        qo_val c = qo_ad_op(a, QO_OP_TRAIN_CONVGRADWEIGHT, 3, ins);
+        qo_node t = g->vals[c].def;
+        qo_node_set_attr_ints(g, t, "strides", str, (uint32_t)nsp);
+        qo_node_set_attr_ints(g, t, "dilations", dil, (uint32_t)nsp);
+        qo_node_set_attr_ints(g, t, "pads", pads, (uint32_t)(2 * nsp));
+        if (group != 1) qo_node_set_attr_int(g, t, "group", group);
+        qo_ad_type_like(a, c, IN(1));
+        qo_ad_add_grad(a, IN(1), c);
+    }
+    if (g->nodes[n].nin > 2 && NEEDS(2)) {
+        int64_t axes[QO_AD_MAXR];
+        int na = 0;
+        for (int32_t i = 0; i < yr; i++)
+            if (i != 1) axes[na++] = i;
+        qo_val c = qo_ad_reducesum(a, gy, na, axes, false);
+        qo_ad_type_like(a, c, IN(2));
+        qo_ad_add_grad(a, IN(2), c);
+    }
+    return QO_OK;
+}
+
+static qo_status rule_pool(ad *a, qo_node n, qo_val gy, qo_op gop) {
+    if (!auto_pad_plain(a, n)) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "pooling with auto_pad SAME_* has no gradient rule");
+    int32_t r;
+    int64_t d[QO_AD_MAXR];
+    QO_TRY(qo_ad_need_shape(a, IN(0), "the pooled input", &r, d));
+    qo_val ins[2] = {gy, IN(0)};
+    qo_val c = qo_ad_op(a, gop, 2, ins);
+    qo_node t = a->g->vals[c].def;
+    static const char *const names[] = {"auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape", "pads", "strides"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) copy_attr(a, n, t, names[i]);
+    if (gop == QO_OP_TRAIN_MAXPOOLGRAD) qo_node_remove_attr(a->g, t, "count_include_pad");
+    qo_ad_type_like(a, c, IN(0));
+    qo_ad_add_grad(a, IN(0), c);
+    return QO_OK;
+}
+
+static qo_status rule_gap(ad *a, qo_node n, qo_val gy) {
+    int32_t r;
+    int64_t d[QO_AD_MAXR];
+    QO_TRY(qo_ad_need_shape(a, IN(0), "the pooled input", &r, d));
+    int64_t cnt = 1;
+    for (int32_t i = 2; i < r; i++) cnt *= d[i];
+    qo_val t = qo_ad_op2(a, QO_OP_DIV, gy, konst(a, n, (double)cnt));
+    qo_val c = qo_ad_op2(a, QO_OP_EXPAND, t, qo_ad_ints(a, r, d));
+    qo_ad_type_like(a, c, IN(0));
+    qo_ad_add_grad(a, IN(0), c);
+    return QO_OK;
+}
+
+static qo_status rule_bn(ad *a, qo_node n, qo_val gy) {
+    qo_graph *g = a->g;
+    if (!qo_attr_int(g, n, "training_mode", 0))
+        return qo_ad_err(a, QO_ERR_UNSUPPORTED,
+                         "BatchNormalization in inference mode: set training_mode=1 to train it, or fold-bn it first");
+    qo_val ins[3] = {gy, IN(0), IN(1)};
+    qo_node t = qo_ad_node(a, QO_OP_TRAIN_BATCHNORMGRAD, 3, ins, 3);
+    copy_attr(a, n, t, "epsilon");
+    for (uint32_t i = 0; i < 3; i++) {
+        qo_val c = qo_node_output(g, t, i);
+        if (NEEDS(i)) {
+            qo_ad_type_like(a, c, IN(i));
+            qo_ad_add_grad(a, IN(i), c);
+        } else {
+            qo_node_drop_output(g, t, i == 0 ? 0 : i);
+        }
+    }
+    return QO_OK;
+}
+
+/* ---- quantizers and losses --------------------------------------------------------------------- */
+
+static qo_status rule_quant(ad *a, qo_node n, qo_val gy) {
+    qo_graph *g = a->g;
+    int32_t xr;
+    int64_t xd[QO_AD_MAXR];
+    QO_TRY(qo_ad_need_shape(a, IN(0), "the quantized input", &xr, xd));
+    qo_val ins[5] = {gy, IN(0), IN(1), IN(2), IN(3)};
+    qo_node t = qo_ad_node(a, QO_OP_TRAIN_QUANTGRAD, 5, ins, 3);
+    copy_attr(a, n, t, "signed");
+    copy_attr(a, n, t, "narrow");
+    copy_attr(a, n, t, "rounding_mode");
+    qo_elem e = qo_ad_elem(a, gy) ? qo_ad_elem(a, gy) : qo_ad_elem(a, OUT(0));
+    for (uint32_t i = 0; i < 3; i++) qo_ad_set_type(a, qo_node_output(g, t, i), e, xr, xd);
+    if (NEEDS(0)) qo_ad_add_grad(a, IN(0), qo_node_output(g, t, 0));
+    else qo_node_drop_output(g, t, 0);
+    qo_val s_el = qo_node_output(g, t, 1), b_el = qo_node_output(g, t, 2);
+    if (NEEDS(1) && qo_ad_diff_slot(a, n, 1)) {
+        qo_val r;
+        QO_TRY(qo_ad_unbroadcast(a, s_el, xr, xd, IN(1), &r));
+        qo_ad_add_grad(a, IN(1), r);
+    } else
+        qo_node_drop_output(g, t, 1);
+    if (NEEDS(3) && qo_ad_diff_slot(a, n, 3)) {
+        qo_val r;
+        QO_TRY(qo_ad_unbroadcast(a, b_el, xr, xd, IN(3), &r));
+        qo_ad_add_grad(a, IN(3), r);
+    } else
+        qo_node_drop_output(g, t, 2);
+    return QO_OK;
+}
+
+static qo_status rule_softmaxce(ad *a, qo_node n, qo_val gy) {
+    qo_val ins[3] = {gy, IN(0), IN(1)};
+    qo_val c = qo_ad_op(a, QO_OP_TRAIN_SOFTMAXCEGRAD, 3, ins);
+    copy_attr(a, n, a->g->vals[c].def, "reduction");
+    qo_ad_type_like(a, c, IN(0));
+    qo_ad_add_grad(a, IN(0), c);
+    return QO_OK;
+}
+
+qo_status qo_ad_rule(ad *a, qo_node n, const qo_val *gy) {
+    qo_graph *g = a->g;
+    qo_op op = (qo_op)g->nodes[n].op;
+    qo_val g0 = gy[0];
+    if (!g0) {
+        if (op == QO_OP_BATCHNORMALIZATION || op == QO_OP_MAXPOOL || op == QO_OP_DROPOUT)
+            return QO_OK; /* only running statistics / indices / masks have gradients: not differentiable */
+        return qo_ad_err(a, QO_ERR_UNSUPPORTED, "no gradient rule for result %u of %s", 1, qo_node_op_type(g, n));
+    }
+    switch (op) {
+    case QO_OP_MATMUL: return rule_matmul(a, n, g0);
+    case QO_OP_GEMM: return rule_gemm(a, n, g0);
+    case QO_OP_RESHAPE:
+    case QO_OP_FLATTEN:
+    case QO_OP_SQUEEZE:
+    case QO_OP_UNSQUEEZE: return rule_reshape_like(a, n, g0);
+    case QO_OP_TRANSPOSE: return rule_transpose(a, n, g0);
+    case QO_OP_CONCAT: return rule_concat(a, n, g0);
+    case QO_OP_SLICE: return rule_slice(a, n, g0);
+    case QO_OP_REDUCESUM: return rule_reduce(a, n, g0, false);
+    case QO_OP_REDUCEMEAN: return rule_reduce(a, n, g0, true);
+    case QO_OP_SOFTMAX: return rule_softmax(a, n, g0, false);
+    case QO_OP_LOGSOFTMAX: return rule_softmax(a, n, g0, true);
+    case QO_OP_CONV: return rule_conv(a, n, g0);
+    case QO_OP_MAXPOOL: return rule_pool(a, n, g0, QO_OP_TRAIN_MAXPOOLGRAD);
+    case QO_OP_AVERAGEPOOL: return rule_pool(a, n, g0, QO_OP_TRAIN_AVERAGEPOOLGRAD);
+    case QO_OP_GLOBALAVERAGEPOOL: return rule_gap(a, n, g0);
+    case QO_OP_BATCHNORMALIZATION: return rule_bn(a, n, g0);
+    case QO_OP_QONNX_QUANT: return rule_quant(a, n, g0);
+    case QO_OP_TRAIN_SOFTMAXCE: return rule_softmaxce(a, n, g0);
+    default: return rule_ew(a, n, g0);
+    }
+}
