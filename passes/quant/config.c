@@ -37,7 +37,7 @@ static qo_qrole key_role(const char *key) {
     return !strcmp(key, "weights") ? QO_QROLE_WEIGHT : !strcmp(key, "bias") ? QO_QROLE_BIAS : QO_QROLE_ACT;
 }
 
-static const char *const ROLE_WORD[] = {"weight", "activation", "bias"};
+static const char *const ROLE_WORD[] = {"a weight", "an activation", "a bias"};
 
 qo_status qo_qconfig_parse_spec(qo_ctx *cx, const qo_loc *loc, const char *key, const char *text,
                                 qo_qspec *out, bool *axis_set) {
@@ -45,7 +45,7 @@ qo_status qo_qconfig_parse_spec(qo_ctx *cx, const qo_loc *loc, const char *key, 
     QO_TRY(qo_qspec_parse(cx, loc, text, &s));
     qo_qrole want = key_role(key);
     if (s.role != want)
-        return qo_error(cx, QO_ERR_USAGE, loc, "'%s': quantizer '%s' is a %s quantizer, not a %s one", key, text,
+        return qo_error(cx, QO_ERR_USAGE, loc, "'%s': quantizer '%s' is %s quantizer, not %s one", key, text,
                         ROLE_WORD[s.role % 3], ROLE_WORD[want]);
     const char *colon = strchr(text, ':');
     bool ax = false;
@@ -123,6 +123,7 @@ typedef struct jload {
     const char *path;
     const char *text;
     size_t pos;  /* scan position for key lines */
+    uint32_t col; /* column of the last key found */
 } jload;
 
 static uint32_t line_at(const char *text, size_t off) {
@@ -140,6 +141,8 @@ static uint32_t key_line(jload *j, const char *key) {
         while (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n') q++;
         if (*q != ':') continue;
         j->pos = (size_t)(q - j->text);
+        j->col = 1;
+        for (const char *b = p; b > j->text && b[-1] != '\n'; b--) j->col++;
         return line_at(j->text, (size_t)(p - j->text));
     }
     return 0;
@@ -147,7 +150,7 @@ static uint32_t key_line(jload *j, const char *key) {
 
 static qo_status jerr(jload *j, uint32_t line, const char *fmt, ...) QO_PRINTF(3, 4);
 static qo_status jerr(jload *j, uint32_t line, const char *fmt, ...) {
-    qo_loc loc = {.file = j->path, .line = line, .col = line ? 1 : 0, .node_index = -1};
+    qo_loc loc = {.file = j->path, .line = line, .col = line ? j->col : 0, .node_index = -1};
     va_list ap;
     va_start(ap, fmt);
     qo_status s = qo_verror(j->cx, QO_ERR_USAGE, line ? &loc : &(qo_loc){.file = j->path, .node_index = -1}, fmt, ap);
@@ -162,7 +165,7 @@ static qo_status get_spec(jload *j, uint32_t line, const char *key, json_object 
         return jerr(j, line, "'%s' takes a quantizer spec string (e.g. \"%s\"), not %s", key,
                     !strcmp(key, "weights") ? "int8_weight_per_channel_float:bits=4" :
                     !strcmp(key, "bias") ? "int32_bias" : "int8_act_per_tensor_float", jtype(v));
-    qo_loc loc = {.file = j->path, .line = line, .col = line ? 1 : 0, .node_index = -1};
+    qo_loc loc = {.file = j->path, .line = line, .col = line ? j->col : 0, .node_index = -1};
     return qo_qconfig_parse_spec(j->cx, &loc, key, json_object_get_string(v), out, ax);
 }
 
@@ -183,6 +186,7 @@ static qo_status get_str(jload *j, uint32_t line, const char *key, json_object *
 
 static qo_status load_rule(jload *j, uint32_t idx, json_object *o, qo_qrule *r) {
     uint32_t rline = line_at(j->text, j->pos);
+    j->col = 1;
     if (!json_object_is_type(o, json_type_object))
         return jerr(j, rline, "rules[%u] must be an object with keys %s, not %s", idx, RULE_KEYS, jtype(o));
     r->line = rline;
@@ -209,6 +213,7 @@ static qo_status load_rule(jload *j, uint32_t idx, json_object *o, qo_qrule *r) 
         } else
             return jerr(j, line, "rules[%u]: unknown key '%s' (known: %s)", idx, key, RULE_KEYS);
     }
+    j->col = 1;
     if (!r->op && !r->name)
         return jerr(j, rline, "rules[%u] matches nothing: give 'op' and/or 'name'", idx);
     return QO_OK;
