@@ -5,7 +5,8 @@
  * differentiated graph in the interpreter and in the LLVM JIT, and compares both with central
  * differences of the forward graph run in the interpreter:
  *   f64 cases (ops whose reference kernels take f64): h = 1e-6, |g - fd| <= 1e-6 (1 + |fd|)
- *   f32 cases (Conv, Gemm, MatMul, pools, BN ... are f32-only): h = 1e-2 (relative to max(1, |x|)),
+ *   f32 cases (Conv, Gemm, MatMul, pools, BN ... are f32-only): h = 1e-2 (1e-3 for the small network,
+ *     whose Relu/MaxPool act on computed values; relative to max(1, |x|)),
  *     |g - fd| <= 2e-3 + 1e-2 |fd|; linear ops make the differences exact up to rounding.
  * The JIT's gradients are also compared with the interpreter's (relative 1e-4: its Gemm/Conv kernels
  * sum in another order). Non-smooth ops (Relu, MaxPool, Clip, Abs) draw inputs away from their kinks
@@ -25,6 +26,8 @@ typedef struct gcase {
     const char *ytype;  /* type of %y, e.g. "2x3xf32" */
     const char *params; /* comma-separated inputs to differentiate */
     double lo, hi;      /* random range of the float inputs */
+    double h;           /* f32 difference step (0: 1e-2); smaller where a kink (Relu/MaxPool on computed
+                           values) could fall within the step */
 } gcase;
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -146,7 +149,7 @@ static void run_case(const gcase *c) {
         int64_t step = n > 48 ? n / 48 : 1;
         for (int64_t k = 0; k < n; k += step) {
             double x0 = get(&ins[i], k);
-            double h = f64 ? 1e-6 : 1e-2 * fmax(1.0, fabs(x0));
+            double h = f64 ? 1e-6 : (c->h > 0 ? c->h : 1e-2) * fmax(1.0, fabs(x0));
             put(&ins[i], k, x0 + h);
             double lp = run_loss(&cx, fwd, inp, nin);
             put(&ins[i], k, x0 - h);
@@ -178,60 +181,102 @@ out:
 #define T2 "tensor<2x3xf64>"
 static const gcase cases[] = {
     /* ---- elementwise with broadcasting (f64) ---- */
-    {"add_bcast", "%a : tensor<2x3x4xf64>, %b : tensor<3x1xf64>", "    %y = Add(%a, %b)", "2x3x4xf64", "a,b", -1, 1},
-    {"sub_bcast", "%a : tensor<4xf64>, %b : tensor<2x3x4xf64>", "    %y = Sub(%a, %b)", "2x3x4xf64", "a,b", -1, 1},
-    {"mul_bcast", "%a : tensor<2x1x4xf64>, %b : tensor<3x1xf64>", "    %y = Mul(%a, %b)", "2x3x4xf64", "a,b", -1, 1},
-    {"div_bcast", "%a : tensor<2x3xf64>, %b : tensor<3xf64>", "    %y = Div(%a, %b)", "2x3xf64", "a,b", 0.5, 2},
-    {"mul_self", "%a : tensor<2x3xf64>", "    %y = Mul(%a, %a)", "2x3xf64", "a", -1, 1},
-    {"neg_exp_log", "%a : " T2, "    %e = Exp(%a)\n    %n = Neg(%e)\n    %l = Log(%a)\n    %y = Add(%n, %l)", "2x3xf64", "a", 0.5, 2},
-    {"sqrt_abs", "%a : " T2 ", %b : " T2, "    %s = Sqrt(%a)\n    %t = Abs(%b)\n    %y = Mul(%s, %t)", "2x3xf64", "a,b", 0.2, 2},
+    {"add_bcast", "%a : tensor<2x3x4xf64>, %b : tensor<3x1xf64>", "    %y = Add(%a, %b)", "2x3x4xf64", "a,b", -1, 1, 0},
+    {"sub_bcast", "%a : tensor<4xf64>, %b : tensor<2x3x4xf64>", "    %y = Sub(%a, %b)", "2x3x4xf64", "a,b", -1, 1, 0},
+    {"mul_bcast", "%a : tensor<2x1x4xf64>, %b : tensor<3x1xf64>", "    %y = Mul(%a, %b)", "2x3x4xf64", "a,b", -1, 1, 0},
+    {"div_bcast", "%a : tensor<2x3xf64>, %b : tensor<3xf64>", "    %y = Div(%a, %b)", "2x3xf64", "a,b", 0.5, 2, 0},
+    {"mul_self", "%a : tensor<2x3xf64>", "    %y = Mul(%a, %a)", "2x3xf64", "a", -1, 1, 0},
+    {"neg_exp_log", "%a : " T2, "    %e = Exp(%a)\n    %n = Neg(%e)\n    %l = Log(%a)\n    %y = Add(%n, %l)", "2x3xf64", "a", 0.5, 2, 0},
+    {"sqrt_abs", "%a : " T2 ", %b : " T2, "    %s = Sqrt(%a)\n    %t = Abs(%b)\n    %y = Mul(%s, %t)", "2x3xf64", "a,b", 0.2, 2, 0},
     {"pow2_pow3", "%a : " T2, "    const %two : tensor<f64> = [2.0]\n    const %three : tensor<f64> = [3.0]\n"
-                  "    %p = Pow(%a, %two)\n    %q = Pow(%a, %three)\n    %y = Add(%p, %q)", "2x3xf64", "a", -1, 1},
-    {"relu", "%a : tensor<3x4xf64>", "    %y = Relu(%a)", "3x4xf64", "a", -1, 1},
-    {"leaky_relu", "%a : tensor<3x4xf64>", "    %y = LeakyRelu(%a) {alpha = 0.2}", "3x4xf64", "a", -1, 1},
-    {"sigmoid", "%a : tensor<3x4xf64>", "    %y = Sigmoid(%a)", "3x4xf64", "a", -3, 3},
-    {"tanh", "%a : tensor<3x4xf64>", "    %y = Tanh(%a)", "3x4xf64", "a", -2, 2},
+                  "    %p = Pow(%a, %two)\n    %q = Pow(%a, %three)\n    %y = Add(%p, %q)", "2x3xf64", "a", -1, 1, 0},
+    {"relu", "%a : tensor<3x4xf64>", "    %y = Relu(%a)", "3x4xf64", "a", -1, 1, 0},
+    {"leaky_relu", "%a : tensor<3x4xf64>", "    %y = LeakyRelu(%a) {alpha = 0.2}", "3x4xf64", "a", -1, 1, 0},
+    {"sigmoid", "%a : tensor<3x4xf64>", "    %y = Sigmoid(%a)", "3x4xf64", "a", -3, 3, 0},
+    {"tanh", "%a : tensor<3x4xf64>", "    %y = Tanh(%a)", "3x4xf64", "a", -2, 2, 0},
     {"clip", "%a : tensor<3x4xf64>", "    const %lo : tensor<f64> = [-0.5]\n    const %hi : tensor<f64> = [0.6]\n"
-             "    %y = Clip(%a, %lo, %hi)", "3x4xf64", "a", -1, 1},
-    {"where", "%a : " T2 ", %b : " T2, "    %c = Greater(%a, %b)\n    %y = Where(%c, %a, %b)", "2x3xf64", "a,b", -1, 1},
+             "    %y = Clip(%a, %lo, %hi)", "3x4xf64", "a", -1, 1, 0},
+    {"where", "%a : " T2 ", %b : " T2, "    %c = Greater(%a, %b)\n    %y = Where(%c, %a, %b)", "2x3xf64", "a,b", -1, 1, 0},
     /* ---- shape ops (f64) ---- */
     {"reshape", "%a : tensor<2x3x4xf64>", "    const %s : tensor<2xi64> = [4, 6]\n    %t = Reshape(%a, %s)\n    %y = Mul(%t, %t)",
-     "4x6xf64", "a", -1, 1},
-    {"flatten", "%a : tensor<2x3x4xf64>", "    %t = Flatten(%a) {axis = 2}\n    %y = Mul(%t, %t)", "6x4xf64", "a", -1, 1},
+     "4x6xf64", "a", -1, 1, 0},
+    {"flatten", "%a : tensor<2x3x4xf64>", "    %t = Flatten(%a) {axis = 2}\n    %y = Mul(%t, %t)", "6x4xf64", "a", -1, 1, 0},
     {"squeeze_unsqueeze", "%a : tensor<2x1x3xf64>", "    const %ax : tensor<1xi64> = [1]\n    const %ax0 : tensor<1xi64> = [0]\n"
-                          "    %s = Squeeze(%a, %ax)\n    %u = Unsqueeze(%s, %ax0)\n    %y = Mul(%u, %u)", "1x2x3xf64", "a", -1, 1},
+                          "    %s = Squeeze(%a, %ax)\n    %u = Unsqueeze(%s, %ax0)\n    %y = Mul(%u, %u)", "1x2x3xf64", "a", -1, 1, 0},
     {"transpose", "%a : tensor<2x3x4xf64>, %b : tensor<4x2x3xf64>", "    %t = Transpose(%a) {perm = [2, 0, 1]}\n    %y = Mul(%t, %b)",
-     "4x2x3xf64", "a,b", -1, 1},
+     "4x2x3xf64", "a,b", -1, 1, 0},
     {"concat", "%a : tensor<2x3xf64>, %b : tensor<2x2xf64>", "    %c = Concat(%a, %b) {axis = 1}\n    %y = Mul(%c, %c)", "2x5xf64",
-     "a,b", -1, 1},
+     "a,b", -1, 1, 0},
     {"slice", "%a : tensor<4x5xf64>", "    const %st : tensor<2xi64> = [1, -4]\n    const %en : tensor<2xi64> = [3, 100]\n"
-              "    const %ax : tensor<2xi64> = [0, 1]\n    %s = Slice(%a, %st, %en, %ax)\n    %y = Mul(%s, %s)", "2x4xf64", "a", -1, 1},
+              "    const %ax : tensor<2xi64> = [0, 1]\n    %s = Slice(%a, %st, %en, %ax)\n    %y = Mul(%s, %s)", "2x4xf64", "a", -1, 1, 0},
     /* ---- reductions, softmax (f64 where the kernels take it) ---- */
     {"reducesum_keep0", "%a : tensor<2x3x4xf64>", "    const %ax : tensor<2xi64> = [0, 2]\n    %t = ReduceSum(%a, %ax) {keepdims = 0}\n"
-                        "    %y = Mul(%t, %t)", "3xf64", "a", -1, 1},
+                        "    %y = Mul(%t, %t)", "3xf64", "a", -1, 1, 0},
     {"reducemean", "%a : tensor<2x3x4xf64>", "    %t = ReduceMean(%a) {axes = [1], keepdims = 1}\n    %y = Mul(%t, %t)", "2x1x4xf64", "a",
-     -1, 1},
-    {"softmax", "%a : tensor<3x5xf32>", "    %y = Softmax(%a) {axis = 1}", "3x5xf32", "a", -2, 2},
-    {"logsoftmax", "%a : tensor<3x5xf32>", "    %y = LogSoftmax(%a) {axis = -1}", "3x5xf32", "a", -2, 2},
-    {"softmax_axis0", "%a : tensor<4x3xf32>", "    %y = Softmax(%a) {axis = 0}", "4x3xf32", "a", -2, 2},
+     -1, 1, 0},
+    {"softmax", "%a : tensor<3x5xf32>", "    %y = Softmax(%a) {axis = 1}", "3x5xf32", "a", -2, 2, 0},
+    {"logsoftmax", "%a : tensor<3x5xf32>", "    %y = LogSoftmax(%a) {axis = -1}", "3x5xf32", "a", -2, 2, 0},
+    {"softmax_axis0", "%a : tensor<4x3xf32>", "    %y = Softmax(%a) {axis = 0}", "4x3xf32", "a", -2, 2, 0},
     /* ---- linear algebra (f32) ---- */
-    {"matmul_2d", "%a : tensor<3x4xf32>, %b : tensor<4x5xf32>", "    %y = MatMul(%a, %b)", "3x5xf32", "a,b", -1, 1},
-    {"matmul_batched_bcast", "%a : tensor<2x3x4xf32>, %b : tensor<4x5xf32>", "    %y = MatMul(%a, %b)", "2x3x5xf32", "a,b", -1, 1},
-    {"matmul_batch_b1", "%a : tensor<3x4xf32>, %b : tensor<2x4x5xf32>", "    %y = MatMul(%a, %b)", "2x3x5xf32", "a,b", -1, 1},
-    {"gemm", "%a : tensor<3x4xf32>, %b : tensor<4x5xf32>, %c : tensor<5xf32>", "    %y = Gemm(%a, %b, %c)", "3x5xf32", "a,b,c", -1, 1},
+    {"matmul_2d", "%a : tensor<3x4xf32>, %b : tensor<4x5xf32>", "    %y = MatMul(%a, %b)", "3x5xf32", "a,b", -1, 1, 0},
+    {"matmul_batched_bcast", "%a : tensor<2x3x4xf32>, %b : tensor<4x5xf32>", "    %y = MatMul(%a, %b)", "2x3x5xf32", "a,b", -1, 1, 0},
+    {"matmul_batch_b1", "%a : tensor<3x4xf32>, %b : tensor<2x4x5xf32>", "    %y = MatMul(%a, %b)", "2x3x5xf32", "a,b", -1, 1, 0},
+    {"gemm", "%a : tensor<3x4xf32>, %b : tensor<4x5xf32>, %c : tensor<5xf32>", "    %y = Gemm(%a, %b, %c)", "3x5xf32", "a,b,c", -1, 1, 0},
     {"gemm_tB_alpha_beta", "%a : tensor<3x4xf32>, %b : tensor<5x4xf32>, %c : tensor<3x1xf32>",
-     "    %y = Gemm(%a, %b, %c) {alpha = 0.5, beta = 2.0, transB = 1}", "3x5xf32", "a,b,c", -1, 1},
-    {"gemm_tA", "%a : tensor<4x3xf32>, %b : tensor<4x5xf32>", "    %y = Gemm(%a, %b) {transA = 1}", "3x5xf32", "a,b", -1, 1},
+     "    %y = Gemm(%a, %b, %c) {alpha = 0.5, beta = 2.0, transB = 1}", "3x5xf32", "a,b,c", -1, 1, 0},
+    {"gemm_tA", "%a : tensor<4x3xf32>, %b : tensor<4x5xf32>", "    %y = Gemm(%a, %b) {transA = 1}", "3x5xf32", "a,b", -1, 1, 0},
     {"gemm_tA_tB", "%a : tensor<4x3xf32>, %b : tensor<5x4xf32>, %c : tensor<3x5xf32>",
-     "    %y = Gemm(%a, %b, %c) {transA = 1, transB = 1, alpha = 1.5}", "3x5xf32", "a,b,c", -1, 1},
+     "    %y = Gemm(%a, %b, %c) {transA = 1, transB = 1, alpha = 1.5}", "3x5xf32", "a,b,c", -1, 1, 0},
+    /* ---- convolution (f32) ---- */
+    {"conv_pad1_bias", "%x : tensor<2x3x5x5xf32>, %w : tensor<4x3x3x3xf32>, %b : tensor<4xf32>",
+     "    %y = Conv(%x, %w, %b) {pads = [1, 1, 1, 1]}", "2x4x5x5xf32", "x,w,b", -1, 1, 0},
+    {"conv_stride_asym_pad", "%x : tensor<1x2x7x6xf32>, %w : tensor<3x2x3x2xf32>",
+     "    %y = Conv(%x, %w) {pads = [1, 0, 0, 1], strides = [2, 2]}", "1x3x3x3xf32", "x,w", -1, 1, 0},
+    {"conv_dilation", "%x : tensor<1x2x7x7xf32>, %w : tensor<2x2x3x3xf32>",
+     "    %y = Conv(%x, %w) {dilations = [2, 2], pads = [1, 1, 1, 1]}", "1x2x5x5xf32", "x,w", -1, 1, 0},
+    {"conv_groups", "%x : tensor<2x4x5x5xf32>, %w : tensor<6x2x3x3xf32>, %b : tensor<6xf32>",
+     "    %y = Conv(%x, %w, %b) {group = 2}", "2x6x3x3xf32", "x,w,b", -1, 1, 0},
+    {"conv_depthwise_s2", "%x : tensor<1x3x6x6xf32>, %w : tensor<3x1x3x3xf32>",
+     "    %y = Conv(%x, %w) {group = 3, pads = [1, 1, 1, 1], strides = [2, 2]}", "1x3x3x3xf32", "x,w", -1, 1, 0},
+    {"conv1d_s2", "%x : tensor<2x3x8xf32>, %w : tensor<4x3x3xf32>, %b : tensor<4xf32>",
+     "    %y = Conv(%x, %w, %b) {strides = [2]}", "2x4x3xf32", "x,w,b", -1, 1, 0},
+    {"conv_valid_1x1", "%x : tensor<2x3x4x4xf32>, %w : tensor<5x3x1x1xf32>",
+     "    %y = Conv(%x, %w) {auto_pad = \"VALID\"}", "2x5x4x4xf32", "x,w", -1, 1, 0},
+    /* ---- pooling ---- */
+    {"maxpool_overlap_pad", "%x : tensor<2x2x5x5xf64>",
+     "    %y = MaxPool(%x) {kernel_shape = [3, 3], pads = [1, 1, 1, 1], strides = [2, 2]}", "2x2x3x3xf64", "x", -1, 1, 0},
+    {"maxpool_2x2", "%x : tensor<1x3x4x6xf64>", "    %y = MaxPool(%x) {kernel_shape = [2, 2], strides = [2, 2]}",
+     "1x3x2x3xf64", "x", -1, 1, 0},
+    {"maxpool_ceil_dil", "%x : tensor<1x2x7x7xf64>",
+     "    %y = MaxPool(%x) {ceil_mode = 1, dilations = [2, 2], kernel_shape = [2, 2], strides = [2, 2]}", "1x2x3x3xf64", "x", -1, 1, 0},
+    {"avgpool_pad_excl", "%x : tensor<2x2x5x5xf32>",
+     "    %y = AveragePool(%x) {kernel_shape = [3, 3], pads = [1, 1, 1, 1], strides = [2, 2]}", "2x2x3x3xf32", "x", -1, 1, 0},
+    {"avgpool_pad_incl", "%x : tensor<1x2x5x5xf32>",
+     "    %y = AveragePool(%x) {count_include_pad = 1, kernel_shape = [3, 3], pads = [1, 1, 1, 1], strides = [2, 2]}",
+     "1x2x3x3xf32", "x", -1, 1, 0},
+    {"global_avgpool", "%x : tensor<2x3x4x5xf32>", "    %y = GlobalAveragePool(%x)", "2x3x1x1xf32", "x", -1, 1, 0},
+    /* ---- batch normalization, training mode (batch statistics) ---- */
+    {"batchnorm_train", "%x : tensor<4x3x2x2xf32>, %s : tensor<3xf32>, %b : tensor<3xf32>",
+     "    const %mu : tensor<3xf32> = [0.0, 0.0, 0.0]\n    const %var : tensor<3xf32> = [1.0, 1.0, 1.0]\n"
+     "    %y = BatchNormalization(%x, %s, %b, %mu, %var) {training_mode = 1}", "4x3x2x2xf32", "x,s,b", -1, 1, 0},
+    {"batchnorm_train_stats_out", "%x : tensor<3x2x5xf32>, %s : tensor<2xf32>, %b : tensor<2xf32>",
+     "    const %mu : tensor<2xf32> = [0.1, -0.2]\n    const %var : tensor<2xf32> = [1.5, 0.5]\n"
+     "    %y, %rm, %rv = BatchNormalization(%x, %s, %b, %mu, %var) {epsilon = 0.001, momentum = 0.8, training_mode = 1}",
+     "3x2x5xf32", "x,s,b", -1, 1, 0},
+    /* ---- a small network: Conv -> Relu -> MaxPool -> Flatten -> Gemm -> cross-entropy ---- */
+    {"cnn_ce", "%x : tensor<2x1x6x6xf32>, %w : tensor<3x1x3x3xf32>, %b : tensor<3xf32>, %fw : tensor<4x12xf32>, %fb : tensor<4xf32>",
+     "    %c = Conv(%x, %w, %b) {pads = [1, 1, 1, 1]}\n    %rl = Relu(%c)\n"
+     "    %p = MaxPool(%rl) {kernel_shape = [3, 3], strides = [3, 3]}\n    %f = Flatten(%p)\n"
+     "    %lg = Gemm(%f, %fw, %fb) {transB = 1}\n    const %lab : tensor<2xi64> = [1, 3]\n"
+     "    %y = \"ai.qopt.train.SoftmaxCrossEntropy\"(%lg, %lab)", "f32", "w,b,fw,fb", -1, 1, 1e-3},
     /* ---- losses ---- */
     {"mse", "%p : tensor<4x3xf64>, %t : tensor<4x3xf64>",
-     "    %dd = Sub(%p, %t)\n    %sq = Mul(%dd, %dd)\n    %y = ReduceMean(%sq) {keepdims = 0}", "f64", "p,t", -1, 1},
+     "    %dd = Sub(%p, %t)\n    %sq = Mul(%dd, %dd)\n    %y = ReduceMean(%sq) {keepdims = 0}", "f64", "p,t", -1, 1, 0},
     {"softmax_ce", "%x : tensor<4x5xf32>",
-     "    const %lab : tensor<4xi64> = [0, 3, 4, 1]\n    %y = \"ai.qopt.train.SoftmaxCrossEntropy\"(%x, %lab)", "f32", "x", -2, 2},
+     "    const %lab : tensor<4xi64> = [0, 3, 4, 1]\n    %y = \"ai.qopt.train.SoftmaxCrossEntropy\"(%x, %lab)", "f32", "x", -2, 2, 0},
     {"softmax_ce_f64_sum", "%x : tensor<3x4xf64>",
      "    const %lab : tensor<3xi64> = [2, 0, 3]\n    %y = \"ai.qopt.train.SoftmaxCrossEntropy\"(%x, %lab) {reduction = \"sum\"}", "f64",
-     "x", -2, 2},
+     "x", -2, 2, 0},
 };
 
 int main(void) {
