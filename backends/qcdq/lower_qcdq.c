@@ -144,6 +144,13 @@ static qo_status plan_quant(qo_ctx *cx, qo_graph *g, qo_node n, int opset, plan 
     bool wide = p->bits > 8;
     pl->store = p->is_signed ? (wide ? QO_I16 : QO_I8) : (wide ? QO_U16 : QO_U8);
     pl->clip = p->narrow || p->bits != (wide ? 16 : 8);
+    if (wide && pl->clip && p->axis >= 0) {
+        qo_qparams_free(&pl->p);
+        return qo_error(cx, QO_ERR_UNSUPPORTED, &loc,
+                        "per-channel %d-bit activations cannot be written as QCDQ (onnxruntime has no int16 Clip; "
+                        "the float Clip used instead takes one range); use --format qonnx",
+                        p->bits);
+    }
     int64_t lo, hi;
     elem_range(pl->store, &lo, &hi);
     bool zp = false;
@@ -313,7 +320,8 @@ static qo_status lower_one(qo_ctx *cx, qo_graph *g, plan *pl) {
         const qo_typedata *tx = tensor_type(g, x);
         if (tx) g->vals[iv].type = qo_type_tensor(g->m, pl->store, tx->rank, tx->dims, tx->syms);
     }
-    if (pl->clip && pl->store != QO_I32) {
+    bool float_clip = !pl->is_const && (pl->store == QO_I16 || pl->store == QO_U16) && pl->clip;
+    if (pl->clip && pl->store != QO_I32 && !float_clip) {
         uint8_t lb[4] = {0}, hb[4] = {0};
         store_int(lb, pl->store, 0, lo);
         store_int(hb, pl->store, 0, hi);
@@ -328,6 +336,15 @@ static qo_status lower_one(qo_ctx *cx, qo_graph *g, plan *pl) {
     qo_node dn = add_node(g, QO_OP_DEQUANTIZELINEAR, base, "DequantizeLinear", 3, din);
     if (p->axis >= 0) qo_node_set_attr_int(g, dn, "axis", p->axis);
     qo_val d = qo_node_output(g, dn, 0);
+    if (float_clip) {
+        /* onnxruntime has no int16/uint16 Clip: clamp after DequantizeLinear instead, with the dequantized
+         * bounds. DequantizeLinear is monotonic, so Clip(DQ(q), DQ(lo), DQ(hi)) == DQ(Clip(q, lo, hi)). */
+        float flo = (float)(lo - p->zps[0]) * p->scales[0], fhi = (float)(hi - p->zps[0]) * p->scales[0];
+        g->vals[d].type = g->vals[y].type ? qo_type_with_quant(g->m, g->vals[y].type, NULL) : 0;
+        qo_val cin[3] = {d, add_const(g, base, "_clip_min", QO_F32, 0, NULL, &flo),
+                         add_const(g, base, "_clip_max", QO_F32, 0, NULL, &fhi)};
+        d = qo_node_output(g, add_node(g, QO_OP_CLIP, base, "Clip", 3, cin), 0);
+    }
     g->insert_before = saved;
     /* the DequantizeLinear result takes the Quant result's place: uses, name, type (with qo_quant) */
     qo_replace_all_uses(g, y, d);
@@ -471,10 +488,31 @@ qo_status qo_lower_qcdq(qo_ctx *cx, qo_module *m, const qo_qcdq_opts *o) {
     if (cur && opset < cur)
         return qo_error(cx, QO_ERR_USAGE, NULL, "the model uses opset %lld; QCDQ cannot lower it to %d",
                         (long long)cur, opset);
+    /* Raising the opset must not change the meaning of other nodes: ops whose signature changed between
+     * the model's opset and 13 are refused (convert the model first). */
+    static const struct { const char *op; int since; } changed[] = {
+        {"Squeeze", 13}, {"Unsqueeze", 13}, {"Split", 13}, {"ReduceSum", 13}, {"Clip", 11}, {"Pad", 11},
+        {"Slice", 10}, {"Upsample", 10}, {"Resize", 11}, {"TopK", 10}, {"Dropout", 12}, {"BatchNormalization", 9},
+    };
+    qo_status st = QO_OK;
+    for (uint32_t gi = 0; cur && cur < opset && gi < m->ngraphs; gi++) {
+        qo_graph *g = m->graphs[gi];
+        QO_FOR_EACH_NODE(g, n) {
+            if ((g->nodes[n].flags & QO_NODE_DEAD) || qo_str(m, g->nodes[n].domain)[0]) continue;
+            const char *ot = qo_node_op_type(g, n);
+            for (size_t i = 0; i < sizeof changed / sizeof changed[0]; i++)
+                if (strcmp(ot, changed[i].op) == 0 && cur < changed[i].since && changed[i].since <= opset) {
+                    qo_loc loc = qo_node_loc(g, n);
+                    st = qo_error(cx, QO_ERR_UNSUPPORTED, &loc,
+                                  "QCDQ needs opset %d, and %s changed its inputs at opset %d (the model uses %lld): "
+                                  "convert the model to opset %d first", opset, ot, changed[i].since, (long long)cur, opset);
+                }
+        }
+    }
+    if (st != QO_OK) return st;
     /* 1. check every node and plan the rewrite (no change yet) */
     plan *plans = NULL;
     uint32_t np = 0, cap = 0;
-    qo_status st = QO_OK;
     for (uint32_t gi = 0; gi < m->ngraphs; gi++) {
         qo_graph *g = m->graphs[gi];
         QO_FOR_EACH_NODE(g, n) {

@@ -40,7 +40,9 @@ typedef struct qo_qcdq_opts {
 /* lower-qcdq: every Quant node of every graph of m -> QCDQ as Brevitas emits it:
  *   activations  QuantizeLinear(x, s, zp[int8|uint8]) -> Clip(min_int, max_int) when narrow or
  *                bits != 8 -> DequantizeLinear(s, zp); per-axis scales become 1-D with `axis`;
- *                9..16 bits use int16/uint16 when the opset is 21 (Clip when narrow or bits != 16);
+ *                9..16 bits use int16/uint16 when the opset is 21; as onnxruntime has no int16 Clip,
+ *                the clamp (narrow or bits != 16) is a float Clip after DequantizeLinear with the
+ *                dequantized bounds (exact: DequantizeLinear is monotonic), per-tensor only;
  *   constants    an integer initializer (int8/uint8, Clip as above; int32 with zero point 0 and no
  *                Clip above 8 bits) -> DequantizeLinear.
  * qonnx Trunc nodes (Brevitas's truncating average pool) become their exact float formula

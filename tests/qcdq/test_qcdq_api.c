@@ -107,6 +107,26 @@ static void test_opset_option(void) {
     qo_module_free(m);
 }
 
+/* A model below opset 13 is raised to 13 unless an op whose inputs changed in between is present. */
+static void test_opset_raise(void) {
+    qo_ctx cx;
+    qt_diags d;
+    qt_ctx(&cx, &d);
+    qo_module *m = parse(&cx, act_model(11, 8, 1, 0, "ROUND", 0));
+    CHECK(qo_lower_qcdq(&cx, m, NULL) == QO_OK);
+    CHECK_EQ(qo_module_opset(m, ""), 13);
+    qo_module_free(m);
+    const char *sq = "module {\n  opset \"\" = 11\n  graph @main(%x : tensor<1x3xf32>) {\n"
+                     "    %y = Squeeze(%x) {axes = [0]} : tensor<3xf32> loc(\"sq\")\n    return %y\n  }\n}\n";
+    m = parse(&cx, sq);
+    CHECK(m != NULL);
+    if (!m) return;
+    CHECK(qo_lower_qcdq(&cx, m, NULL) != QO_OK);
+    CHECK(qt_has(&d, "sq", "Squeeze changed its inputs at opset 13"));
+    CHECK_EQ(qo_module_opset(m, ""), 11);
+    qo_module_free(m);
+}
+
 /* Activation lowering: Clip rule, element types, opset, qonnx import dropped. */
 static void test_act_lowering(void) {
     struct { int opset, bits, is_signed, narrow; qo_elem e; int clip; int64_t lo, hi; } cases[] = {
@@ -135,7 +155,14 @@ static void test_act_lowering(void) {
         qo_node q = find_op(g, QO_OP_QUANTIZELINEAR, 0);
         CHECK_EQ(qo_type_elem(m, g->vals[qo_node_input(g, q, 2)].type), cases[i].e);
         CHECK_EQ(qo_type_elem(m, g->vals[qo_node_output(g, q, 0)].type), cases[i].e);
-        if (cases[i].clip) {
+        if (cases[i].clip && cases[i].e == QO_U16) { /* float Clip after DequantizeLinear, bounds * 0.5 */
+            qo_node c = find_op(g, QO_OP_CLIP, 0);
+            float lo = -1, hi = -1;
+            CHECK(g->vals[qo_node_input(g, c, 0)].def == find_op(g, QO_OP_DEQUANTIZELINEAR, 0));
+            CHECK_EQ(qo_pass_const_floats(g, qo_node_input(g, c, 1), &lo, 1), 1);
+            CHECK_EQ(qo_pass_const_floats(g, qo_node_input(g, c, 2), &hi, 1), 1);
+            CHECK(lo == 0.0f && hi == 2047.5f);
+        } else if (cases[i].clip) {
             qo_node c = find_op(g, QO_OP_CLIP, 0);
             int64_t lo = 0, hi = 0;
             CHECK_EQ(qo_pass_const_ints(g, qo_node_input(g, c, 1), &lo, 1), 1);
@@ -295,6 +322,7 @@ static void test_import(void) {
 int main(int argc, char **argv) {
     const char *qopt = argc > 1 && access(argv[1], X_OK) == 0 ? argv[1] : NULL;
     RUN(test_opset_option);
+    RUN(test_opset_raise);
     test_errors(qopt);
     RUN(test_act_lowering);
     RUN(test_const_lowering);
