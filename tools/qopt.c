@@ -109,7 +109,7 @@ static const char *const usage_quantize =
     "usage: qopt quantize IN.onnx -o OUT.onnx [--calib FILE.npy|FILE.npz|DIR] [--weights SPEC] [--acts SPEC]\n"
     "                     [--bias SPEC] [--config FILE.json] [--set KEY=VALUE]... [--format qcdq|qonnx]\n"
     "                     [--report FILE.json] [--batch N] [--max-samples N] [--no-bias-correction]\n"
-    "                     [--no-fold-bn] [--threads N] [--opset N] [--quiet]\n"
+    "                     [--no-fold-bn] [--no-report] [--threads N] [--opset N] [--quiet]\n"
     "\n"
     "Quantizes a float ONNX model: folds BatchNormalization, inserts quantizers (defaults: 8-bit per-channel\n"
     "weights, 8-bit per-tensor activations, unsigned after ReLU, int32 bias, as Brevitas's graph-mode PTQ),\n"
@@ -124,6 +124,7 @@ static const char *const usage_quantize =
     "  --set KEY=VALUE                one config field (e.g. io_bits=8, keep_first_last_8bit=1)\n"
     "  --report FILE.json             the per-layer table (bit widths, scales, SQNR) as JSON\n"
     "  --batch N                      calibration batch size (64, as Brevitas's recipe)\n"
+    "  --no-report                    skip the SQNR pass (one more float + quantized run over the data)\n"
     "  --quiet                        no progress bar and no table\n"
     "\n"
     "At the end a table per layer: bit widths, scales, and the SQNR of the quantized against the float\n"
@@ -773,13 +774,13 @@ static void print_report(const qo_quantize_report *r, FILE *f) {
         fprintf(f, "%-28.28s %-8s %-26s %-16s %-5s %8s\n", l->name, l->op, w, a, b, q);
     }
     fprintf(f, "%u quantizers; %s; %.2fs (prepare %.2f, calibrate %.2f, bias %.2f, report %.2f)\n", r->nquantizers,
-            r->datafree ? "data-free ranges" : "calibrated", r->t_prep + r->t_insert + r->t_calib + r->t_bias + r->t_report,
+            r->prequantized ? "already quantized (imported)" : r->datafree ? "data-free ranges" : "calibrated", r->t_prep + r->t_insert + r->t_calib + r->t_bias + r->t_report,
             r->t_prep + r->t_insert, r->t_calib, r->t_bias, r->t_report);
 }
 
 static int cmd_quantize(int argc, char **argv, qo_ctx *cx) {
     enum { O_CALIB = 256, O_W, O_A, O_B, O_CFG, O_SET, O_FMT, O_REP, O_BATCH, O_MAX, O_NOBC, O_NOBN, O_THR, O_OPSET,
-           O_QUIET, O_PRESETS };
+           O_QUIET, O_PRESETS, O_NOREP };
     static const struct option lo[] = {{"calib", required_argument, 0, O_CALIB},
                                        {"weights", required_argument, 0, O_W},
                                        {"acts", required_argument, 0, O_A},
@@ -796,6 +797,7 @@ static int cmd_quantize(int argc, char **argv, qo_ctx *cx) {
                                        {"opset", required_argument, 0, O_OPSET},
                                        {"quiet", no_argument, 0, O_QUIET},
                                        {"presets", no_argument, 0, O_PRESETS},
+                                       {"no-report", no_argument, 0, O_NOREP},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
     qo_quantize_opts o = {0};
@@ -840,6 +842,7 @@ static int cmd_quantize(int argc, char **argv, qo_ctx *cx) {
         }
         case O_NOBC: o.no_bias_correction = true; break;
         case O_NOBN: o.no_fold_bn = true; break;
+        case O_NOREP: o.no_report = true; break;
         case O_QUIET: quiet = true; break;
         case O_PRESETS:
             for (uint32_t i = 0; qo_qpreset_name(i); i++) printf("%s\n", qo_qpreset_name(i));

@@ -329,10 +329,26 @@ qo_status qo_quantize(qo_ctx *cx, qo_module *m, const qo_quantize_opts *o, qo_qu
         st = ds_open(cx, g, o, &ds, &src);
         if (st == QO_OK) srcp = &src;
     }
+    /* a model that is already quantized (QCDQ/QDQ chains, QONNX Quant nodes) keeps its quantizers:
+       they become Quant nodes with QuantTensor metadata and the model is only re-expressed */
+    uint32_t nimported = 0;
+    if (st == QO_OK) st = qo_pipeline_run(cx, m, "canonicalize,shape-infer", NULL);
+    if (st == QO_OK) st = qo_import_quant(cx, qo_module_main(m), &nimported);
+    if (st == QO_OK && nimported) {
+        rep->prequantized = true;
+        qo_note(cx, NULL, "the model is already quantized (%u quantizers imported): kept as they are, "
+                          "no calibration", nimported);
+        st = qo_pipeline_run(cx, m, "shape-infer,dce", NULL);
+        if (st == QO_OK) st = qo_quant_prop(cx, qo_module_main(m));
+        if (st == QO_OK) st = qo_verify(cx, m);
+        if (st == QO_OK) st = make_report(cx, m, NULL, NULL, o, rep);
+        ds_close(&ds);
+        qo_qconfig_free(&cfg);
+        if (rep == &local) qo_quantize_report_free(rep);
+        return st;
+    }
     if (st == QO_OK)
-        st = qo_pipeline_run(cx, m, o->no_fold_bn ? "canonicalize,shape-infer,const-fold,dce"
-                                                  : "canonicalize,shape-infer,const-fold,fold-bn,dce,shape-infer",
-                             NULL);
+        st = qo_pipeline_run(cx, m, o->no_fold_bn ? "const-fold,dce" : "const-fold,fold-bn,dce,shape-infer", NULL);
     if (st == QO_OK) g = qo_module_main(m);
     if (st == QO_OK && srcp && !o->no_report) st = qo_calib_clone(cx, m, &fmod);
     double t1 = now();

@@ -57,10 +57,13 @@ typedef struct qo_quantize_report {
     uint32_t nquantizers; /* Quant nodes in the result */
     int64_t samples;      /* calibration samples used (0: data-free) */
     bool datafree;
+    bool prequantized;    /* the input was already quantized: its quantizers were imported and kept */
     double t_prep, t_insert, t_calib, t_bias, t_report; /* seconds */
 } qo_quantize_report;
 
 /* Quantizes m's main graph in place (the result is the quantized IR: Quant nodes with qo_quant).
+ * A model that already holds quantizers (QCDQ/QDQ chains, QONNX Quant nodes) is not quantized again:
+ * import-quant turns them into Quant nodes (rep->prequantized), so writing re-expresses the same model.
  * rep may be NULL. On error m is in an unspecified state: discard it. */
 qo_status qo_quantize(qo_ctx *cx, qo_module *m, const qo_quantize_opts *o, qo_quantize_report *rep);
 
