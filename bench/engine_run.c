@@ -1,6 +1,8 @@
 /* bench/engine_run.c — runs a model for the execution-engine benchmark and reports its latency.
  *
  * Modes:
+ *   jit     the LLVM JIT (backends/llvm/jit.h): qo_jit_compile once (compiled for the input's shape,
+ *           --threads kernel threads), then qo_jit_run timed; also prints compile_s (compile seconds)
  *   fast    a small graph walker (this file) that runs Conv/ConvTranspose/Gemm/MatMul/pools/Softmax
  *           with the optimized kernels (runtime/kernels) on a thread pool and every other op with
  *           its reference kernel; a Relu or Clip that is the only reader of a Conv/Gemm/MatMul
@@ -9,10 +11,12 @@
  *   walker  the same walker with reference kernels only (no fusion, no pool).
  *   interp  the reference interpreter (qo_interp_run).
  *
- * usage: engine_run MODEL INPUT.npy [--mode fast|walker|interp] [--threads T] [--repeat R]
+ * usage: engine_run MODEL INPUT.npy [--mode jit|fast|walker|interp] [--threads T] [--repeat R]
  *                   [--warmup W] [--out OUT.npy] [--profile]
- * Prints "median_ms X min_ms Y" (over R timed runs after W warm-up runs); --profile adds the time per
+ * Prints "median_ms X min_ms Y cpu_ms C ... peak_rss_mb Z" (over R timed runs after W warm-up runs; C
+ * the user + system CPU time per timed run, all threads; Z the process's peak resident set); --profile adds the time per
  * op type (fast/walker modes). Only single-input, single-output graphs without If/Loop. */
+#include "backends/llvm/jit.h"
 #include "frontend/onnx_load.h"
 #include "runtime/kernels/kernels.h"
 #include "runtime/npy.h"
@@ -21,12 +25,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* User + system CPU seconds of the process so far. */
+static double cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 }
 
 static int cmp_d(const void *a, const void *b) {
@@ -190,7 +202,7 @@ static qo_status walker_run(walker *w, const qo_tensor *input, qo_tensor *output
 }
 
 int main(int argc, char **argv) {
-    const char *model = NULL, *input = NULL, *outp = NULL, *mode = "fast";
+    const char *model = NULL, *input = NULL, *outp = NULL, *mode = "jit";
     int threads = 2, repeat = 10, warmup = 2;
     bool profile = false;
     for (int i = 1; i < argc; i++) {
@@ -205,7 +217,7 @@ int main(int argc, char **argv) {
         else model = NULL, i = argc;
     }
     if (!model || !input || repeat < 1) {
-        fprintf(stderr, "usage: engine_run MODEL INPUT.npy [--mode fast|walker|interp] [--threads T] [--repeat R] "
+        fprintf(stderr, "usage: engine_run MODEL INPUT.npy [--mode jit|fast|walker|interp] [--threads T] [--repeat R] "
                         "[--warmup W] [--out OUT.npy] [--profile]\n");
         return 2;
     }
@@ -220,19 +232,34 @@ int main(int argc, char **argv) {
         return 1;
     }
     walker w = {.cx = &cx, .m = m, .g = g, .opset = qo_module_opset(m, ""), .profile = profile};
-    bool interp = !strcmp(mode, "interp");
-    if (!strcmp(mode, "fast")) w.use_fast = true, w.pool = qo_pool_new(threads);
+    bool interp = !strcmp(mode, "interp"), jit = !strcmp(mode, "jit");
+    qo_jit *jj = NULL;
+    double compile_s = 0;
+    if (jit) {
+        qo_jit_opts jo = {.threads = threads, .opt_level = -1, .ninput_shapes = 1, .input_shapes = &in};
+        double t0 = now();
+        if (qo_jit_compile(&cx, m, &jo, &jj) != QO_OK) return 1;
+        compile_s = now() - t0;
+        qo_tensor shp;
+        if (qo_jit_output_shape(jj, 0, &shp) != QO_OK || qo_tensor_make(&cx, &out, shp.elem, shp.rank, shp.dims) != QO_OK)
+            return 1;
+    } else if (!strcmp(mode, "fast")) w.use_fast = true, w.pool = qo_pool_new(threads);
     else if (strcmp(mode, "walker") && !interp) {
         fprintf(stderr, "engine_run: unknown mode '%s'\n", mode);
         return 2;
     }
-    if (!interp && walker_init(&w) != QO_OK) return 1;
+    if (!interp && !jit && walker_init(&w) != QO_OK) return 1;
     double *times = qo_malloc((size_t)repeat * sizeof *times);
+    double cpu0 = 0;
     for (int r = 0; r < warmup + repeat; r++) {
-        qo_tensor_free(&out);
+        if (r == warmup) cpu0 = cpu_seconds();
+        if (!jit) qo_tensor_free(&out);
         double t0 = now();
         qo_status s;
-        if (interp) {
+        if (jit) {
+            const qo_tensor *ins[1] = {&in};
+            s = qo_jit_run(jj, ins, 1, &out, 1);
+        } else if (interp) {
             const qo_tensor *ins[1] = {&in};
             s = qo_interp_run(&cx, m, ins, 1, &out, 1);
         } else {
@@ -240,15 +267,26 @@ int main(int argc, char **argv) {
         }
         double dt = now() - t0;
         if (s != QO_OK) return 1;
-        if (!interp && (r == warmup - 1 || (warmup == 0 && r == 0))) {
+        if (!interp && !jit && (r == warmup - 1 || (warmup == 0 && r == 0))) {
             memset(w.op_time, 0, sizeof w.op_time);
             memset(w.node_time, 0, g->nnodes * sizeof *w.node_time);
         }
         if (r >= warmup) times[r - warmup] = dt;
     }
     qsort(times, (size_t)repeat, sizeof *times, cmp_d);
-    printf("median_ms %.3f min_ms %.3f\n", times[repeat / 2] * 1e3, times[0] * 1e3);
-    if (profile && !interp) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu_ms = (cpu_seconds() - cpu0) * 1e3 / repeat;
+    printf("median_ms %.3f min_ms %.3f cpu_ms %.3f", times[repeat / 2] * 1e3, times[0] * 1e3, cpu_ms);
+    if (jit) {
+        qo_jit_stats st;
+        qo_jit_get_stats(jj, &st);
+        printf(" compile_s %.3f loops %u loop_ops %u kernel_calls %u fallbacks %u epilogue_ops %u arena_mb %.1f", compile_s,
+               st.fused_groups, st.fused_ops, st.kernel_calls, st.fallback_calls, st.epilogue_ops,
+               (double)st.arena_bytes / 1048576.0);
+    }
+    printf(" peak_rss_mb %.1f\n", (double)ru.ru_maxrss / 1024.0);
+    if (profile && !interp && !jit) {
         for (int op = 0; op < QO_OP_COUNT; op++)
             if (w.op_time[op] > 0)
                 printf("  %-22s %9.3f ms/run\n", qo_op_info((qo_op)op)->name, w.op_time[op] * 1e3 / repeat);
@@ -269,7 +307,8 @@ int main(int argc, char **argv) {
     qo_tensor_free(&out);
     qo_tensor_free(&in);
     qo_free(times);
-    if (!interp) walker_free(&w);
+    if (!interp && !jit) walker_free(&w);
+    qo_jit_free(jj);
     qo_pool_free(w.pool);
     qo_module_free(m);
     return 0;

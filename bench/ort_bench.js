@@ -3,7 +3,10 @@
 // usage: node bench/ort_bench.js MODEL INPUT.npy [--threads T] [--repeat R] [--warmup W] [--out OUT.npy]
 //                                [--opt all|disabled]
 // Session: CPU provider, graph optimizations 'all' (default), intraOpNumThreads T (default 2),
-// interOpNumThreads 1, sequential execution, memory arena on. Prints "median_ms X min_ms Y".
+// interOpNumThreads 1, sequential execution, memory arena on. Prints "median_ms X min_ms Y
+// session_s S peak_rss_mb R base_rss_mb B": S the session creation (load + optimize) seconds, R the
+// process's peak resident set (process.resourceUsage), B the resident set after loading node and
+// onnxruntime, before the session (node's own share, which a C program would not have).
 const path = require('path');
 const lib = require(path.join(__dirname, '..', 'tests', 'ort', 'lib.js'));
 
@@ -24,10 +27,13 @@ async function main() {
     process.exit(2);
   }
   const ort = lib.ort();
+  const base = process.memoryUsage().rss / 1048576;
+  const t00 = process.hrtime.bigint();
   const session = await ort.InferenceSession.create(pos[0], {
     executionProviders: ['cpu'], graphOptimizationLevel: opt.level, intraOpNumThreads: opt.threads,
     interOpNumThreads: 1, executionMode: 'sequential', logSeverityLevel: 3,
   });
+  const sessionS = Number(process.hrtime.bigint() - t00) / 1e9;
   const x = lib.readNpy(pos[1]);
   const feeds = { [session.inputNames[0]]: lib.toOrtTensor(x) };
   const times = [];
@@ -39,7 +45,9 @@ async function main() {
     if (r >= opt.warmup) times.push(dt);
   }
   times.sort((a, b) => a - b);
-  console.log(`median_ms ${times[Math.floor(times.length / 2)].toFixed(3)} min_ms ${times[0].toFixed(3)}`);
+  const peak = process.resourceUsage().maxRSS / 1024;
+  console.log(`median_ms ${times[Math.floor(times.length / 2)].toFixed(3)} min_ms ${times[0].toFixed(3)} ` +
+              `session_s ${sessionS.toFixed(3)} peak_rss_mb ${peak.toFixed(1)} base_rss_mb ${base.toFixed(1)}`);
   if (opt.out) {
     const y = lib.fromOrtTensor(res[session.outputNames[0]]);
     lib.writeNpy(opt.out, y.dtype, y.dims, y.data);

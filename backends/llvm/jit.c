@@ -56,7 +56,7 @@
 
 /* ---- compiled state --------------------------------------------------------------------------- */
 enum { L_NONE = 0, L_CONST, L_INPUT, L_ARENA, L_OUTPUT, L_REG, L_DYN };
-enum { S_LOOP = 1, S_KERNEL, S_COPY };
+enum { S_LOOP = 1, S_KERNEL, S_COPY, S_KCALL };
 
 typedef struct vinfo {
     uint8_t elem;
@@ -74,8 +74,24 @@ typedef struct vinfo {
 typedef struct step {
     uint8_t kind;
     qo_node node;   /* kernel/copy node, or the group root */
-    uint32_t group; /* S_LOOP: group index */
+    uint32_t group; /* S_LOOP: group index; S_KCALL: kcall index */
 } step;
+
+/* A heavy op resolved at compile time (runtime/kernels qo_k_plan) and called on the planned buffers,
+ * with the elementwise ops that follow it fused into its epilogue: for MatMul an Add of a [N] bias,
+ * then an Add of a same-shaped tensor (residual), then Relu or Clip (constant bounds). Each fused
+ * op's input from the chain has that op as its only reader. */
+#define KC_MAX_CHAIN 4
+typedef struct kcall {
+    qo_node chain[KC_MAX_CHAIN]; /* the heavy node, then the fused nodes in order */
+    uint32_t nchain;
+    qo_val out;  /* the value written: the last chain node's output */
+    qo_val bias; /* MatMul: the fused bias Add's operand (0 = none) */
+    qo_val res;  /* the fused residual Add's operand (0 = none) */
+#ifdef QO_JIT_OPT_KERNELS
+    qo_k_plan plan;
+#endif
+} kcall;
 
 typedef struct group {
     qo_node root;
@@ -94,6 +110,9 @@ struct qo_jit {
     uint32_t nsteps;
     group *groups;
     uint32_t ngroups;
+    kcall *kcalls;
+    uint32_t nkcalls;
+    uint32_t *kc_of;     /* per node id: 1 + index of the kcall it belongs to (0 = none) */
     void **addr;
     qo_tensor *dyn;      /* per value id: L_DYN values, owned, valid during a run */
     qo_tensor *consts;   /* per value id: constant views */
@@ -504,6 +523,22 @@ static void view_of(const qo_jit *j, qo_val v, qo_tensor *t) {
 static int32_t jit_call(qo_jit *j, int32_t si) {
     const step *s = &j->steps[si];
     const qo_graph *g = j->g;
+#ifdef QO_JIT_OPT_KERNELS
+    if (s->kind == S_KCALL) { /* planned: straight into the buffers */
+        const kcall *K = &j->kcalls[s->group];
+        qo_node h = K->chain[0];
+        const qo_nodedata *hd = qo_node_get(g, h);
+        if (!j->vi[K->out].numel || !j->addr[K->out]) return 0;
+        const float *in[3] = {NULL, NULL, NULL};
+        for (uint32_t i = 0; i < hd->nin && i < 3; i++) {
+            qo_val v = qo_node_input(g, h, i);
+            in[i] = v ? j->addr[v] : NULL;
+        }
+        const float *b = K->plan.kind == QO_K_PLAN_MATMUL ? (K->bias ? j->addr[K->bias] : NULL) : in[2];
+        qo_k_plan_run(&K->plan, in[0], in[1], b, K->res ? j->addr[K->res] : NULL, j->addr[K->out], j->pool);
+        return 0;
+    }
+#endif
     qo_node n = s->node;
     const qo_nodedata *nd = qo_node_get(g, n);
     qo_ctx *cx = j->cx;
@@ -1366,6 +1401,135 @@ static qo_status check_nodes(qo_jit *j, bool allow_dynamic) {
     return QO_OK;
 }
 
+/* ---- heavy ops on planned buffers ------------------------------------------------------------ */
+#ifdef QO_JIT_OPT_KERNELS
+/* A static float32 value that is materialized in a buffer of its own (not a control-flow output). */
+static bool dense_f32(const qo_jit *j, qo_val v) {
+    return v && j->vi[v].is_static && j->vi[v].elem == QO_F32 && !j->ctrl_out[v];
+}
+
+/* The only reader of v if it is one node (not a graph output, not captured by a body), else 0. */
+static qo_node sole_reader(const qo_jit *j, qo_val v) {
+    const qo_graph *g = j->g;
+    if (g->vals[v].nuses != 1 || j->captured[v]) return 0;
+    qo_use_id u = g->vals[v].first_use;
+    return u ? g->uses[u].owner : 0;
+}
+
+/* Relu, or Clip with constant bounds (defaults as the lowering's: -FLT_MAX, FLT_MAX), on float32. */
+static bool act_of(const qo_jit *j, qo_node n, qo_k_act *act) {
+    const qo_graph *g = j->g;
+    const qo_nodedata *nd = qo_node_get(g, n);
+    if (nd->nout != 1 || !dense_f32(j, qo_node_input(g, n, 0)) || !dense_f32(j, qo_node_output(g, n, 0))) return false;
+    if (nd->op == QO_OP_RELU && nd->nin == 1) {
+        *act = (qo_k_act){QO_K_ACT_RELU, 0.0f, 0.0f};
+        return true;
+    }
+    if (nd->op != QO_OP_CLIP) return false;
+    float lo = -FLT_MAX, hi = FLT_MAX;
+    if (j->opset < 11) {
+        lo = qo_attr_float(g, n, "min", -FLT_MAX);
+        hi = qo_attr_float(g, n, "max", FLT_MAX);
+    }
+    for (uint32_t i = 1; i < nd->nin && i < 3; i++) {
+        qo_val v = qo_node_input(g, n, i);
+        double d;
+        if (!v) continue;
+        if (j->vi[v].elem != QO_F32 || !const_scalar(j, v, &d)) return false;
+        if (i == 1) lo = (float)d;
+        else hi = (float)d;
+    }
+    if (nd->nin > 3) return false;
+    *act = (qo_k_act){QO_K_ACT_CLIP, lo, hi};
+    return true;
+}
+
+/* The other operand of Add node n (whose operand `from` continues the chain) if n is a float32 Add
+ * with the output shape of `from`; 0 otherwise. */
+static qo_val add_other(const qo_jit *j, qo_node n, qo_val from) {
+    const qo_graph *g = j->g;
+    const qo_nodedata *nd = qo_node_get(g, n);
+    if (nd->op != QO_OP_ADD || nd->nin != 2 || nd->nout != 1) return 0;
+    qo_val a = qo_node_input(g, n, 0), b = qo_node_input(g, n, 1), o = qo_node_output(g, n, 0);
+    qo_val other = a == from ? b : a;
+    if (a == b || !dense_f32(j, other) || !dense_f32(j, o) || !same_shape(&j->vi[o], &j->vi[from])) return 0;
+    return other;
+}
+
+/* Plans every node that an optimized kernel covers with static float32 shapes, and fuses the
+ * epilogue chains (see kcall). */
+static void plan_kcalls(qo_jit *j, bool no_fusion) {
+    qo_graph *g = j->g;
+    j->kc_of = qo_calloc(g->nnodes ? g->nnodes : 1, sizeof *j->kc_of);
+    uint32_t cap = 0;
+    QO_FOR_EACH_NODE(g, n) {
+        const qo_nodedata *nd = qo_node_get(g, n);
+        if (j->kc_of[n] || !qo_k_node_supported((qo_op)nd->op) || nd->nin < 1 || nd->nin > 3) continue;
+        qo_tensor sh[3];
+        const qo_tensor *ins[3] = {NULL, NULL, NULL};
+        bool ok = true;
+        for (uint32_t i = 0; i < nd->nin && ok; i++) {
+            qo_val v = qo_node_input(g, n, i);
+            if (!v) continue;
+            ok = dense_f32(j, v);
+            if (!ok) break;
+            memset(&sh[i], 0, sizeof sh[i]);
+            sh[i].elem = QO_F32;
+            sh[i].rank = j->vi[v].rank;
+            memcpy(sh[i].dims, j->vi[v].dims, sizeof(int64_t) * (size_t)j->vi[v].rank);
+            sh[i].nbytes = j->vi[v].nbytes;
+            ins[i] = &sh[i];
+        }
+        qo_val out = qo_node_output(g, n, 0);
+        if (!ok || !dense_f32(j, out)) continue;
+        for (uint32_t r = 1; r < nd->nout; r++)
+            if (qo_node_output(g, n, r)) ok = false;
+        if (!ok) continue;
+        kcall K = {.chain = {n}, .nchain = 1, .out = out};
+        qo_kctx kc = {.cx = j->cx, .g = g, .n = n, .opset = j->opset};
+        if (qo_k_node_plan(&kc, NULL, ins, nd->nin, nd->nout, &K.plan) != QO_OK) continue;
+        const vinfo *ov = &j->vi[out];
+        ok = K.plan.rank == ov->rank;
+        for (int32_t d = 0; ok && d < ov->rank; d++) ok = K.plan.dims[d] == ov->dims[d];
+        if (!ok) continue; /* the run-time path reports the disagreement */
+        /* epilogue chain */
+        int kind = K.plan.kind;
+        bool heavy = kind == QO_K_PLAN_CONV || kind == QO_K_PLAN_CONVTRANSPOSE || kind == QO_K_PLAN_GEMM ||
+                     kind == QO_K_PLAN_MATMUL;
+        qo_k_act act = {QO_K_ACT_NONE, 0.0f, 0.0f};
+        while (heavy && !no_fusion && K.nchain < KC_MAX_CHAIN && act.kind == QO_K_ACT_NONE) {
+            qo_node u = sole_reader(j, K.out);
+            if (!u || j->kc_of[u]) break;
+            qo_val other = add_other(j, u, K.out);
+            if (other && !K.bias && !K.res && kind == QO_K_PLAN_MATMUL && j->vi[other].numel == ov->dims[ov->rank - 1] &&
+                j->vi[other].rank >= 1 && ov->rank >= 1 && j->vi[other].dims[j->vi[other].rank - 1] == ov->dims[ov->rank - 1] &&
+                j->vi[other].rank <= ov->rank && !same_shape(&j->vi[other], ov)) {
+                K.bias = other;
+            } else if (other && !K.res && same_shape(&j->vi[other], ov)) {
+                K.res = other;
+            } else if (!act_of(j, u, &act)) {
+                break;
+            }
+            K.chain[K.nchain++] = u;
+            K.out = qo_node_output(g, u, 0);
+        }
+        switch (kind) {
+        case QO_K_PLAN_CONV: case QO_K_PLAN_CONVTRANSPOSE: K.plan.u.conv.act = act; break;
+        case QO_K_PLAN_GEMM: K.plan.u.gemm.act = act; break;
+        case QO_K_PLAN_MATMUL: K.plan.u.mm.act = act; break;
+        default: break;
+        }
+        if (j->nkcalls == cap) j->kcalls = qo_realloc(j->kcalls, (cap = cap ? 2 * cap : 16) * sizeof *j->kcalls);
+        j->kcalls[j->nkcalls++] = K;
+        for (uint32_t c = 0; c < K.nchain; c++) j->kc_of[K.chain[c]] = j->nkcalls;
+    }
+}
+#else
+static void plan_kcalls(qo_jit *j, bool no_fusion) {
+    (void)no_fusion;
+    j->kc_of = qo_calloc(j->g->nnodes ? j->g->nnodes : 1, sizeof *j->kc_of); }
+#endif
+
 /* Groups and steps. */
 static void build_steps(qo_jit *j, uint32_t *gid, bool no_fusion) {
     qo_graph *g = j->g;
@@ -1381,7 +1545,7 @@ static void build_steps(qo_jit *j, uint32_t *gid, bool no_fusion) {
     qo_node *stack = qo_calloc(nn ? nn : 1, sizeof *stack);
     for (uint32_t r = nn; r-- > 0;) {
         qo_node n = order[r];
-        if (gid[n] || !lowerable(j, n)) continue;
+        if (gid[n] || j->kc_of[n] || !lowerable(j, n)) continue;
         if (j->ngroups == capg) {
             j->groups = qo_realloc(j->groups, (capg *= 2) * sizeof *j->groups);
             memset(j->groups + j->ngroups, 0, (capg - j->ngroups) * sizeof *j->groups);
@@ -1400,7 +1564,8 @@ static void build_steps(qo_jit *j, uint32_t *gid, bool no_fusion) {
                 qo_val v = qo_node_input(g, m, i);
                 if (!v) continue;
                 qo_node p = g->vals[v].def;
-                if (!p || gid[p] || is_gout[v] || j->captured[v] || !lowerable(j, p) || !same_shape(&j->vi[v], o))
+                if (!p || gid[p] || j->kc_of[p] || is_gout[v] || j->captured[v] || !lowerable(j, p) ||
+                    !same_shape(&j->vi[v], o))
                     continue;
                 bool inside = true;
                 QO_FOR_EACH_USE(g, v, u) {
@@ -1422,6 +1587,10 @@ static void build_steps(qo_jit *j, uint32_t *gid, bool no_fusion) {
             G->members = qo_realloc(G->members, (G->nmembers + 1) * sizeof *G->members);
             G->members[G->nmembers++] = n;
             if (G->root == n) j->steps[j->nsteps++] = (step){.kind = S_LOOP, .node = n, .group = gid[n] - 1};
+        } else if (j->kc_of[n]) { /* the call runs where its chain ends */
+            const kcall *K = &j->kcalls[j->kc_of[n] - 1];
+            if (K->chain[K->nchain - 1] == n)
+                j->steps[j->nsteps++] = (step){.kind = S_KCALL, .node = K->chain[0], .group = j->kc_of[n] - 1};
         } else {
             j->steps[j->nsteps++] = (step){.kind = is_copy_op(j, n) ? S_COPY : S_KERNEL, .node = n};
         }
@@ -1439,6 +1608,9 @@ static qo_status plan_memory(qo_jit *j, const uint32_t *gid) {
         if (st->kind == S_LOOP) {
             const group *G = &j->groups[st->group];
             for (uint32_t k = 0; k < G->nmembers; k++) stepof[G->members[k]] = (int32_t)s;
+        } else if (st->kind == S_KCALL) {
+            const kcall *K = &j->kcalls[st->group];
+            for (uint32_t k = 0; k < K->nchain; k++) stepof[K->chain[k]] = (int32_t)s;
         } else {
             stepof[st->node] = (int32_t)s;
         }
@@ -1459,6 +1631,10 @@ static qo_status plan_memory(qo_jit *j, const uint32_t *gid) {
             x->last = -1;
             if (gid[n] && j->groups[gid[n] - 1].root != n) {
                 x->loc = L_REG;
+                continue;
+            }
+            if (j->kc_of[n] && v != j->kcalls[j->kc_of[n] - 1].out) { /* inside an epilogue chain */
+                x->loc = L_NONE;
                 continue;
             }
             x->loc = !x->is_static ? L_DYN : g->vals[v].nuses || j->captured[v] ? L_ARENA : L_NONE;
@@ -1704,13 +1880,17 @@ qo_status qo_jit_compile(qo_ctx *cx, const qo_module *m, const qo_jit_opts *opts
     mark_ctrl(j);
     if ((s = check_nodes(j, opts && opts->allow_dynamic)) != QO_OK) goto fail;
     gid = qo_calloc(j->g->nnodes ? j->g->nnodes : 1, sizeof *gid);
+    plan_kcalls(j, opts && opts->no_fusion);
     build_steps(j, gid, opts && opts->no_fusion);
     if ((s = plan_memory(j, gid)) != QO_OK) goto fail;
     if ((s = codegen(j, gid, opts)) != QO_OK) goto fail;
     for (uint32_t i = 0; i < j->ngroups; i++) j->st.fused_ops += j->groups[i].nmembers;
     j->st.fused_groups = j->ngroups;
     for (uint32_t i = 0; i < j->nsteps; i++)
-        if (j->steps[i].kind == S_KERNEL) {
+        if (j->steps[i].kind == S_KCALL) {
+            j->st.kernel_calls++;
+            j->st.epilogue_ops += j->kcalls[j->steps[i].group].nchain - 1;
+        } else if (j->steps[i].kind == S_KERNEL) {
             j->st.kernel_calls++;
 #ifdef QO_JIT_OPT_KERNELS
             if (qo_k_node_supported((qo_op)qo_node_get(j->g, j->steps[i].node)->op)) continue;
@@ -1837,6 +2017,8 @@ void qo_jit_free(qo_jit *j) {
     for (uint32_t i = 0; i < j->ngroups; i++) free(j->groups[i].members);
     free(j->groups);
     free(j->steps);
+    free(j->kcalls);
+    free(j->kc_of);
     if (j->dyn)
         for (uint32_t v = 0; v < j->nvals; v++) qo_tensor_free(&j->dyn[v]);
     free(j->dyn);

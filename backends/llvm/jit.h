@@ -40,9 +40,12 @@ qo_status qo_jit_run(qo_jit *j, const qo_tensor *const *inputs, uint32_t nin, qo
 /* Shape (elem/rank/dims) of output i, without data (rank -1: known only at run time). */
 qo_status qo_jit_output_shape(const qo_jit *j, uint32_t i, qo_tensor *shape);
 
-/* Statistics: fused loop count, kernel calls, arena bytes (planned peak), compile seconds. */
+/* Statistics: fused loop count, kernel calls, arena bytes (planned peak), compile seconds.
+ * epilogue_ops: elementwise ops (Add, Relu, Clip) fused into the epilogue of a Conv/Gemm/MatMul call
+ * (counted in neither fused_ops nor kernel_calls). */
 typedef struct qo_jit_stats {
     uint32_t fused_groups, fused_ops, kernel_calls, fallback_calls;
+    uint32_t epilogue_ops;
     size_t arena_bytes, naive_bytes; /* planned peak vs sum of all intermediates */
     double compile_seconds;
 } qo_jit_stats;

@@ -42,37 +42,70 @@ static inline float act1(float v, qo_k_act a) {
     return v;
 }
 
-void qo_k_epilogue(float *y, int64_t rows, int64_t cols, int64_t ld, const float *bias, qo_k_act act) {
-    if (!bias && act.kind == QO_K_ACT_NONE) return;
+/* y = act(y + b [+ r]) over one row; the sums are the unfused ops' (a float add each, in this order). */
+static inline void epi_row(float *yr, int64_t cols, float bv, const float *bc, const float *rr, qo_k_act act) {
+    float lo = act.lo, hi = act.hi;
+#define QO_EPI_LOOP(BIAS, RES, ACT)                                                                \
+    for (int64_t c = 0; c < cols; c++) {                                                           \
+        float v = yr[c] + (BIAS);                                                                  \
+        RES;                                                                                       \
+        ACT;                                                                                       \
+        yr[c] = v;                                                                                 \
+    }
+#define QO_EPI_ACTS(BIAS, RES)                                                                     \
+    if (act.kind == QO_K_ACT_RELU) {                                                               \
+        QO_EPI_LOOP(BIAS, RES, v = v > 0.0f ? v : 0.0f)                                            \
+    } else if (act.kind == QO_K_ACT_CLIP) {                                                        \
+        QO_EPI_LOOP(BIAS, RES, v = v < lo ? lo : v; v = v > hi ? hi : v)                           \
+    } else {                                                                                       \
+        QO_EPI_LOOP(BIAS, RES, (void)0)                                                            \
+    }
+    if (bc) {
+        if (rr) { QO_EPI_ACTS(bc[c], v += rr[c]) }
+        else { QO_EPI_ACTS(bc[c], (void)0) }
+    } else {
+        if (rr) { QO_EPI_ACTS(bv, v += rr[c]) }
+        else { QO_EPI_ACTS(bv, (void)0) }
+    }
+#undef QO_EPI_ACTS
+#undef QO_EPI_LOOP
+}
+
+/* Without a bias the unfused graph adds nothing: y + 0.0f would turn -0 into +0, so the row bias
+ * is only added when there is one (a column bias array is always real). */
+QO_K_SIMD void qo_k_epilogue(float *y, int64_t rows, int64_t cols, int64_t ld, const float *bias, const float *res,
+                   qo_k_act act) {
+    if (!bias && !res && act.kind == QO_K_ACT_NONE) return;
     for (int64_t r = 0; r < rows; r++) {
         float *yr = y + r * ld;
-        float bv = bias ? bias[r] : 0.0f;
-        if (act.kind == QO_K_ACT_NONE) {
-            for (int64_t c = 0; c < cols; c++) yr[c] += bv;
-        } else if (act.kind == QO_K_ACT_RELU) {
+        const float *rr = res ? res + r * ld : NULL;
+        if (bias) {
+            epi_row(yr, cols, bias[r], NULL, rr, act);
+        } else { /* no bias term: start from y itself */
             for (int64_t c = 0; c < cols; c++) {
-                float v = yr[c] + bv;
-                yr[c] = v > 0.0f ? v : 0.0f;
-            }
-        } else {
-            float lo = act.lo, hi = act.hi;
-            for (int64_t c = 0; c < cols; c++) {
-                float v = yr[c] + bv;
-                v = v < lo ? lo : v;
-                yr[c] = v > hi ? hi : v;
+                float v = yr[c];
+                if (rr) v += rr[c];
+                yr[c] = act1(v, act);
             }
         }
     }
 }
 
-void qo_k_epilogue_cols(float *y, int64_t rows, int64_t cols, int64_t ld, const float *bias, qo_k_act act) {
-    if (!bias && act.kind == QO_K_ACT_NONE) return;
+QO_K_SIMD void qo_k_epilogue_cols(float *y, int64_t rows, int64_t cols, int64_t ld, const float *bias, const float *res,
+                        qo_k_act act) {
+    if (!bias && !res && act.kind == QO_K_ACT_NONE) return;
     for (int64_t r = 0; r < rows; r++) {
         float *yr = y + r * ld;
-        if (bias)
-            for (int64_t c = 0; c < cols; c++) yr[c] += bias[c];
-        if (act.kind != QO_K_ACT_NONE)
-            for (int64_t c = 0; c < cols; c++) yr[c] = act1(yr[c], act);
+        const float *rr = res ? res + r * ld : NULL;
+        if (bias) {
+            epi_row(yr, cols, 0.0f, bias, rr, act);
+        } else {
+            for (int64_t c = 0; c < cols; c++) {
+                float v = yr[c];
+                if (rr) v += rr[c];
+                yr[c] = act1(v, act);
+            }
+        }
     }
 }
 
@@ -88,7 +121,7 @@ void qo_k_scratch_release(void *owned) { qo_free(owned); }
 /* ---- im2col --------------------------------------------------------------------------------- */
 /* Copies columns [j0, j1) of the im2col matrix of one image/group (Cg channels at xg) into col
  * (row-major, K = Cg * ksz rows of j1 - j0). */
-static void im2col(const qo_k_geom3 *g, int64_t Cg, const float *xg, int64_t j0, int64_t j1, float *col) {
+QO_K_SIMD static void im2col(const qo_k_geom3 *g, int64_t Cg, const float *xg, int64_t j0, int64_t j1, float *col) {
     int64_t cbw = j1 - j0, OW = g->out[2], OH = g->out[1];
     int64_t IW = g->in[2], IH = g->in[1], ID = g->in[0];
     int64_t sw = g->str[2];
@@ -165,12 +198,15 @@ static void conv_task(void *ctx, int64_t begin, int64_t end, int tid) {
         float *yb = cj->y + (n * p->M + grp * Mg) * osz + j0;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Mg, (int)cbw, (int)K, 1.0f,
                     cj->w + grp * Mg * K, (int)K, B, (int)ldb, 0.0f, yb, (int)osz);
-        qo_k_epilogue(yb, Mg, cbw, osz, cj->b ? cj->b + grp * Mg : NULL, p->act);
+        qo_k_epilogue(yb, Mg, cbw, osz, cj->b ? cj->b + grp * Mg : NULL, p->res ? p->res + (yb - cj->y) : NULL,
+                      p->act);
     }
     qo_k_scratch_release(owned);
 }
 
-/* Depthwise (group == C == M): one output plane per task, summed in the reference's tap order. */
+/* Depthwise (group == C == M): one output plane per task. Every output is summed in the
+ * reference's tap order (kd, kh, kw; taps outside the input skipped), starting from 0, then the
+ * epilogue; the sums run along whole output rows (one vector loop per tap, the row stays in L1). */
 typedef struct dw_job {
     const qo_k_conv_params *p;
     qo_k_geom3 g;
@@ -178,7 +214,7 @@ typedef struct dw_job {
     float *y;
 } dw_job;
 
-static void dw_task(void *ctx, int64_t begin, int64_t end, int tid) {
+QO_K_SIMD static void dw_task(void *ctx, int64_t begin, int64_t end, int tid) {
     dw_job *dj = ctx;
     const qo_k_geom3 *g = &dj->g;
     const qo_k_conv_params *p = dj->p;
@@ -190,14 +226,13 @@ static void dw_task(void *ctx, int64_t begin, int64_t end, int tid) {
         int64_t c = t % p->C;
         const float *xp = dj->x + t * g->isz, *wc = dj->w + c * g->ksz;
         float *yp = dj->y + t * g->osz;
-        float bv = dj->b ? dj->b[c] : 0.0f;
         for (int64_t od = 0; od < OD; od++) {
             int64_t ds = od * g->str[0] - g->pad[0], dlo, dhi;
             qo_k_taps(ds, g->dil[0], g->ker[0], g->in[0], &dlo, &dhi);
             for (int64_t oh = 0; oh < OH; oh++) {
                 int64_t hs = oh * g->str[1] - g->pad[1], hlo, hhi;
                 qo_k_taps(hs, g->dil[1], g->ker[1], IH, &hlo, &hhi);
-                float *yr = yp + (od * OH + oh) * OW;
+                float *restrict yr = yp + (od * OH + oh) * OW;
                 for (int64_t ow = 0; ow < OW; ow++) yr[ow] = 0.0f;
                 for (int64_t kd = dlo; kd < dhi; kd++)
                     for (int64_t kh = hlo; kh < hhi; kh++) {
@@ -209,7 +244,7 @@ static void dw_task(void *ctx, int64_t begin, int64_t end, int tid) {
                             int64_t a = woff < 0 ? qo_k_cdiv(-woff, sw) : 0;
                             int64_t e = IW - 1 - woff < 0 ? 0 : (IW - 1 - woff) / sw + 1;
                             if (e > OW) e = OW;
-                            const float *xs = xr + woff;
+                            const float *restrict xs = xr + woff;
                             if (sw == 1) {
                                 for (int64_t ow = a; ow < e; ow++) yr[ow] += xs[ow] * wv;
                             } else if (sw == 2) {
@@ -219,10 +254,10 @@ static void dw_task(void *ctx, int64_t begin, int64_t end, int tid) {
                             }
                         }
                     }
-                if (dj->b || p->act.kind != QO_K_ACT_NONE)
-                    for (int64_t ow = 0; ow < OW; ow++) yr[ow] = act1(yr[ow] + bv, p->act);
             }
         }
+        if (dj->b || p->res || p->act.kind != QO_K_ACT_NONE)
+            qo_k_epilogue(yp, 1, g->osz, g->osz, dj->b ? dj->b + c : NULL, p->res ? p->res + t * g->osz : NULL, p->act);
     }
 }
 
@@ -245,7 +280,7 @@ void qo_k_conv_f32(const qo_k_conv_params *p, const float *x, const float *w, co
         for (int64_t n = 0; n < p->N; n++) {
             float *yn = y + n * p->M * g.osz;
             memset(yn, 0, (size_t)(p->M * g.osz) * sizeof *y);
-            qo_k_epilogue(yn, p->M, g.osz, g.osz, b, p->act);
+            qo_k_epilogue(yn, p->M, g.osz, g.osz, b, p->res ? p->res + (yn - y) : NULL, p->act);
         }
         return;
     }
@@ -324,7 +359,7 @@ static void convt_task(void *ctx, int64_t begin, int64_t end, int tid) {
                             }
                         }
                     }
-            qo_k_epilogue(ym, 1, osz, osz, cj->b ? cj->b + mo : NULL, p->act);
+            qo_k_epilogue(ym, 1, osz, osz, cj->b ? cj->b + mo : NULL, p->res ? p->res + (ym - cj->y) : NULL, p->act);
         }
     }
     qo_k_scratch_release(owned);
@@ -341,7 +376,7 @@ void qo_k_convtranspose_f32(const qo_k_conv_params *p, const float *x, const flo
         for (int64_t n = 0; n < p->N; n++) {
             float *yn = y + n * p->M * g.osz;
             memset(yn, 0, (size_t)(p->M * g.osz) * sizeof *y);
-            qo_k_epilogue(yn, p->M, g.osz, g.osz, b, p->act);
+            qo_k_epilogue(yn, p->M, g.osz, g.osz, b, p->res ? p->res + (yn - y) : NULL, p->act);
         }
         return;
     }

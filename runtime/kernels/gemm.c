@@ -17,6 +17,7 @@ typedef struct gemm_job {
     const float *A, *B, *C, *bias;
     int64_t c_rs, c_cs;
     float *Y;
+    const float *res;
     qo_k_act act;
     const qo_k_matmul_params *mp; /* batched MatMul: batch offsets from here */
 } gemm_job;
@@ -69,7 +70,8 @@ static void gemm_task(void *ctx, int64_t begin, int64_t end, int tid) {
             cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans,
                         (int)rows, (int)cols, (int)K, j->alpha, Ab, lda, Bb, ldb, beta, Y, (int)N);
         }
-        qo_k_epilogue_cols(Y, rows, cols, N, j->bias ? j->bias + c0 : NULL, j->act);
+        qo_k_epilogue_cols(Y, rows, cols, N, j->bias ? j->bias + c0 : NULL, j->res ? j->res + (Y - j->Y) : NULL,
+                           j->act);
     }
 }
 
@@ -98,7 +100,7 @@ void qo_k_gemm_f32(const qo_k_gemm_params *p, const float *A, const float *B, co
                    qo_pool *pool) {
     gemm_job j = {.M = p->M, .N = p->N, .K = p->K, .nbatch = 1, .ta = p->transA, .tb = p->transB,
                   .alpha = p->alpha, .beta = p->beta, .A = A, .B = B, .C = C, .c_rs = p->c_rs,
-                  .c_cs = p->c_cs, .Y = Y, .act = p->act};
+                  .c_cs = p->c_cs, .Y = Y, .res = p->res, .act = p->act};
     gemm_run(&j, pool);
 }
 
@@ -108,10 +110,12 @@ void qo_k_matmul_f32(const qo_k_matmul_params *p, const float *A, const float *B
     for (int i = 0; i < p->brank; i++) nb *= p->bdims[i];
     if (nb == 0) return;
     gemm_job j = {.M = p->M, .N = p->N, .K = p->K, .nbatch = nb, .alpha = 1.0f, .A = A, .B = B,
-                  .bias = bias, .Y = Y, .act = p->act, .mp = p};
+                  .bias = bias, .Y = Y, .res = p->res, .act = p->act, .mp = p};
     if (p->K == 0) { /* empty sums: zeros (then bias/act) */
         memset(Y, 0, (size_t)(nb * p->M * p->N) * sizeof *Y);
-        for (int64_t b = 0; b < nb; b++) qo_k_epilogue_cols(Y + b * p->M * p->N, p->M, p->N, p->N, bias, p->act);
+        for (int64_t b = 0; b < nb; b++)
+            qo_k_epilogue_cols(Y + b * p->M * p->N, p->M, p->N, p->N, bias, p->res ? p->res + b * p->M * p->N : NULL,
+                               p->act);
         return;
     }
     gemm_run(&j, pool);

@@ -16,15 +16,27 @@ typedef struct qo_k_geom3 {
 void qo_k_geom3_fill(qo_k_geom3 *g, int nsp, const int64_t *in, const int64_t *out, const int64_t *ker,
                      const int64_t *str, const int64_t *dil, const int64_t *pad, const int64_t *pad_end);
 
-/* Adds per-row bias (bias[r], may be NULL) then the activation, over rows x cols at stride ld. */
-void qo_k_epilogue(float *y, int64_t rows, int64_t cols, int64_t ld, const float *bias, qo_k_act act);
-/* Adds per-column bias (bias[c], may be NULL) then the activation. */
-void qo_k_epilogue_cols(float *y, int64_t rows, int64_t cols, int64_t ld, const float *bias, qo_k_act act);
+/* Adds per-row bias (bias[r], may be NULL), then res (NULL, or a matrix laid out as y: res[r * ld + c]),
+ * then the activation, over rows x cols at stride ld. */
+void qo_k_epilogue(float *y, int64_t rows, int64_t cols, int64_t ld, const float *bias, const float *res,
+                   qo_k_act act);
+/* Adds per-column bias (bias[c], may be NULL), then res (as above), then the activation. */
+void qo_k_epilogue_cols(float *y, int64_t rows, int64_t cols, int64_t ld, const float *bias, const float *res,
+                        qo_k_act act);
 
 /* Scratch for thread tid: from the pool, or (pool NULL) a buffer the caller frees with
  * qo_k_scratch_release. */
 void *qo_k_scratch(qo_pool *pool, int tid, size_t bytes, void **owned);
 void qo_k_scratch_release(void *owned);
+
+/* Hot loops are compiled for AVX-512 and AVX2 besides the baseline, picked at load time (GCC
+ * function multi-versioning). The build is ISO C (-ffp-contract=off): no FMA contraction, so each
+ * version rounds exactly as the scalar code does. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(QO_K_NO_CLONES)
+#define QO_K_SIMD __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define QO_K_SIMD
+#endif
 
 static inline int64_t qo_k_min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t qo_k_max64(int64_t a, int64_t b) { return a > b ? a : b; }

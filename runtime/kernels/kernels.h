@@ -54,6 +54,9 @@ typedef struct qo_k_act {
     int32_t kind;  /* qo_k_act_kind, applied after the bias: Relu max(x, 0); Clip min(max(x, lo), hi) */
     float lo, hi;  /* Clip bounds */
 } qo_k_act;
+/* The epilogue of Conv, Gemm and MatMul computes, per output element, with one float operation per
+ * step as the unfused ops would: v = acc (+ bias) (+ res), then act(v). `res` (a params field,
+ * NULL = none) is a dense tensor shaped like the output: a fused residual Add. It may not overlap y. */
 
 /* ---- Conv ----------------------------------------------------------------------------------- */
 #define QO_K_MAX_SP 3 /* spatial dims handled by the kernels (1-D, 2-D, 3-D) */
@@ -68,6 +71,7 @@ typedef struct qo_k_conv_params {
     int64_t dil[QO_K_MAX_SP];    /* dilations (>= 1) */
     int64_t pad[QO_K_MAX_SP];    /* padding at the beginning of each dim (the end follows from out) */
     qo_k_act act;                /* fused activation after the bias */
+    const float *res;            /* NULL, or [N, M, out...] added after the bias (fused Add) */
 } qo_k_conv_params;
 
 /* Conv: y[N, M, out...] = conv(x[N, C, in...], w[M, C/group, ker...]) + b[M] (b may be NULL), then
@@ -92,6 +96,7 @@ typedef struct qo_k_gemm_params {
     float alpha, beta;
     int64_t c_rs, c_cs;          /* element strides of C over rows and columns (0 = broadcast) */
     qo_k_act act;
+    const float *res;            /* NULL, or [M, N] added after the C term (fused Add) */
 } qo_k_gemm_params;
 
 /* Y[M, N] = alpha * op(A) op(B) + beta * C (C may be NULL: no term), then p->act. */
@@ -106,6 +111,7 @@ typedef struct qo_k_matmul_params {
     int64_t astr[QO_K_MAX_BATCH_RANK], bstr[QO_K_MAX_BATCH_RANK]; /* element strides of A's and B's
                                     batch dims (0 = broadcast); Y's batches are dense in order */
     qo_k_act act;
+    const float *res;            /* NULL, or shaped like Y, added after the bias (fused Add) */
 } qo_k_matmul_params;
 
 /* Batched MatMul with broadcasting: for every batch index, Y = A B (+ bias[N] per row if bias is
@@ -149,5 +155,35 @@ qo_status qo_k_node_run(qo_kctx *k, qo_pool *pool, const qo_k_act *act, const qo
                         uint32_t nin, qo_tensor *out, uint32_t nout);
 /* True if qo_k_node_run may handle op (it can still decline a particular node). */
 bool qo_k_node_supported(qo_op op);
+
+/* A node resolved once (for a compiler: shapes known, buffers not yet): which kernel, its params and
+ * the output shape. */
+typedef enum qo_k_plan_kind {
+    QO_K_PLAN_NONE = 0, QO_K_PLAN_CONV, QO_K_PLAN_CONVTRANSPOSE, QO_K_PLAN_GEMM, QO_K_PLAN_MATMUL, QO_K_PLAN_MAXPOOL,
+    QO_K_PLAN_AVGPOOL, QO_K_PLAN_GLOBALAVG, QO_K_PLAN_GLOBALMAX, QO_K_PLAN_SOFTMAX, QO_K_PLAN_LOGSOFTMAX
+} qo_k_plan_kind;
+typedef struct qo_k_plan {
+    int32_t kind; /* qo_k_plan_kind */
+    int32_t rank; /* output shape */
+    int64_t dims[QO_MAX_RANK];
+    union {
+        qo_k_conv_params conv;
+        qo_k_gemm_params gemm;
+        qo_k_matmul_params mm;
+        qo_k_pool_params pool;
+        struct { int64_t outer, len, inner; } red; /* global pools (outer = N*C, len = spatial), softmax */
+    } u;
+} qo_k_plan;
+
+/* Resolves node k->n as qo_k_node_run would, from the inputs' elem/rank/dims only (data is not read;
+ * shape-only tensors are fine). QO_ERR_UNSUPPORTED (no diagnostic) where qo_k_node_run declines. */
+qo_status qo_k_node_plan(qo_kctx *k, const qo_k_act *act, const qo_tensor *const *in, uint32_t nin, uint32_t nout,
+                         qo_k_plan *pl);
+/* Runs a plan on dense float32 buffers: x is input 0; w input 1 (Conv/ConvTranspose W, Gemm/MatMul
+ * B); b the Conv/ConvTranspose bias or the Gemm C (NULL = none), for MatMul a bias[N] added to every
+ * row (a fused Add); res NULL or a tensor shaped like y added after the bias (a fused Add; Conv,
+ * ConvTranspose, Gemm, MatMul only); y the output (pl->rank/dims). Buffers must not overlap y. */
+void qo_k_plan_run(const qo_k_plan *pl, const float *x, const float *w, const float *b, const float *res, float *y,
+                   qo_pool *pool);
 
 #endif

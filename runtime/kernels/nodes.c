@@ -38,8 +38,8 @@ static qo_k_conv_params conv_params(const qo_geom *g, const qo_conv_ch *c, const
 }
 
 /* Conv (transpose false) or ConvTranspose (true). */
-static qo_status run_conv(qo_kctx *k, qo_pool *pool, const qo_k_act *act, const qo_tensor *const *in,
-                          uint32_t nin, qo_tensor *out, bool transpose) {
+static qo_status plan_conv(qo_kctx *k, const qo_k_act *act, const qo_tensor *const *in, uint32_t nin, qo_k_plan *pl,
+                           bool transpose) {
     const qo_tensor *x = in[0], *w = nin > 1 ? in[1] : NULL, *b = nin > 2 ? in[2] : NULL;
     if (!is_f32(x) || !is_f32(w) || (b && !is_f32(b)) || !fits(x) || w->rank != x->rank) return DECLINE;
     qo_conv_ch ch;
@@ -50,16 +50,14 @@ static qo_status run_conv(qo_kctx *k, qo_pool *pool, const qo_k_act *act, const 
     if (s != QO_OK) return DECLINE;
     for (int i = 0; i < g.nsp; i++)
         if (g.ker[i] != w->dims[2 + i]) return DECLINE; /* Conv: kernel_shape disagrees with W */
-    qo_k_conv_params p = conv_params(&g, &ch, act);
-    int64_t odims[QO_MAX_RANK];
-    QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, qo_geom_out_dims(&g, ch.N, ch.M, odims), odims));
-    (transpose ? qo_k_convtranspose_f32 : qo_k_conv_f32)(&p, x->data, w->data, b ? b->data : NULL, out[0].data, pool);
+    pl->kind = transpose ? QO_K_PLAN_CONVTRANSPOSE : QO_K_PLAN_CONV;
+    pl->u.conv = conv_params(&g, &ch, act);
+    pl->rank = qo_geom_out_dims(&g, ch.N, ch.M, pl->dims);
     return QO_OK;
 }
 
 /* ---- Gemm / MatMul -------------------------------------------------------------------------- */
-static qo_status run_gemm(qo_kctx *k, qo_pool *pool, const qo_k_act *act, const qo_tensor *const *in,
-                          uint32_t nin, qo_tensor *out) {
+static qo_status plan_gemm(qo_kctx *k, const qo_k_act *act, const qo_tensor *const *in, uint32_t nin, qo_k_plan *pl) {
     const qo_tensor *a = in[0], *b = nin > 1 ? in[1] : NULL, *c = nin > 2 ? in[2] : NULL;
     if (!is_f32(a) || !is_f32(b) || (c && !is_f32(c)) || a->rank != 2 || b->rank != 2) return DECLINE;
     if (!c && k->opset < 11) return DECLINE;
@@ -77,14 +75,13 @@ static qo_status run_gemm(qo_kctx *k, qo_pool *pool, const qo_k_act *act, const 
         p.c_cs = c1 == 1 ? 0 : 1;
         p.c_rs = c0 == 1 ? 0 : c1;
     }
-    int64_t odims[2] = {p.M, p.N};
-    QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, 2, odims));
-    qo_k_gemm_f32(&p, a->data, b->data, c ? c->data : NULL, out[0].data, pool);
+    pl->kind = QO_K_PLAN_GEMM;
+    pl->u.gemm = p;
+    pl->rank = 2, pl->dims[0] = p.M, pl->dims[1] = p.N;
     return QO_OK;
 }
 
-static qo_status run_matmul(qo_kctx *k, qo_pool *pool, const qo_k_act *act, const qo_tensor *const *in,
-                            uint32_t nin, qo_tensor *out) {
+static qo_status plan_matmul(const qo_k_act *act, const qo_tensor *const *in, uint32_t nin, qo_k_plan *pl) {
     const qo_tensor *a = in[0], *b = nin > 1 ? in[1] : NULL;
     if (!is_f32(a) || !is_f32(b) || a->rank < 1 || b->rank < 1) return DECLINE;
     int64_t ad[QO_MAX_RANK + 1], bd[QO_MAX_RANK + 1];
@@ -108,20 +105,22 @@ static qo_status run_matmul(qo_kctx *k, qo_pool *pool, const qo_k_act *act, cons
         ma *= da, mb *= db;
     }
     p.brank = brank;
-    int64_t odims[QO_MAX_RANK + 2] = {0};
     int orank = 0;
-    for (int i = 0; i < brank; i++) odims[orank++] = p.bdims[i];
-    if (a->rank > 1) odims[orank++] = p.M;
-    if (b->rank > 1) odims[orank++] = p.N;
-    if (orank > QO_MAX_RANK) return DECLINE;
-    QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, orank, odims));
-    qo_k_matmul_f32(&p, a->data, b->data, NULL, out[0].data, pool);
+    for (int i = 0; i < brank; i++) {
+        if (orank >= QO_MAX_RANK) return DECLINE;
+        pl->dims[orank++] = p.bdims[i];
+    }
+    if (orank + (a->rank > 1) + (b->rank > 1) > QO_MAX_RANK) return DECLINE;
+    if (a->rank > 1) pl->dims[orank++] = p.M;
+    if (b->rank > 1) pl->dims[orank++] = p.N;
+    pl->kind = QO_K_PLAN_MATMUL;
+    pl->u.mm = p;
+    pl->rank = orank;
     return QO_OK;
 }
 
 /* ---- pools, softmax ------------------------------------------------------------------------- */
-static qo_status run_window_pool(qo_kctx *k, qo_pool *pool, bool is_max, const qo_tensor *x, uint32_t nout,
-                                 qo_tensor *out) {
+static qo_status plan_window_pool(qo_kctx *k, bool is_max, const qo_tensor *x, uint32_t nout, qo_k_plan *pl) {
     if (!is_f32(x)) return DECLINE;
     if (is_max && nout > 1 && qo_node_output(k->g, k->n, 1)) return DECLINE; /* Indices */
     qo_geom g;
@@ -132,33 +131,34 @@ static qo_status run_window_pool(qo_kctx *k, qo_pool *pool, bool is_max, const q
         p.in[i] = g.in[i], p.out[i] = g.out[i], p.ker[i] = g.ker[i], p.str[i] = g.str[i], p.dil[i] = g.dil[i];
         p.pad[i] = g.pb[i], p.pad_end[i] = g.pe[i];
     }
-    int64_t odims[QO_MAX_RANK];
-    QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, qo_geom_out_dims(&g, x->dims[0], x->dims[1], odims), odims));
-    (is_max ? qo_k_maxpool_f32 : qo_k_avgpool_f32)(&p, x->data, out[0].data, pool);
+    pl->kind = is_max ? QO_K_PLAN_MAXPOOL : QO_K_PLAN_AVGPOOL;
+    pl->u.pool = p;
+    pl->rank = qo_geom_out_dims(&g, x->dims[0], x->dims[1], pl->dims);
     return QO_OK;
 }
 
-static qo_status run_global(qo_kctx *k, qo_pool *pool, bool is_max, const qo_tensor *x, qo_tensor *out) {
+static qo_status plan_global(bool is_max, const qo_tensor *x, qo_k_plan *pl) {
     if (!is_f32(x) || x->rank < 2) return DECLINE;
-    int64_t odims[QO_MAX_RANK] = {0};
-    for (int i = 0; i < x->rank; i++) odims[i] = i < 2 ? x->dims[i] : 1;
-    QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, x->rank, odims));
-    int64_t NC = x->dims[0] * x->dims[1], S = prod(x->dims, 2, x->rank);
-    (is_max ? qo_k_global_maxpool_f32 : qo_k_global_avgpool_f32)(NC, S, x->data, out[0].data, pool);
+    for (int i = 0; i < x->rank; i++) pl->dims[i] = i < 2 ? x->dims[i] : 1;
+    pl->rank = x->rank;
+    pl->kind = is_max ? QO_K_PLAN_GLOBALMAX : QO_K_PLAN_GLOBALAVG;
+    pl->u.red.outer = x->dims[0] * x->dims[1];
+    pl->u.red.len = prod(x->dims, 2, x->rank);
     return QO_OK;
 }
 
-static qo_status run_softmax(qo_kctx *k, qo_pool *pool, bool is_log, const qo_tensor *x, qo_tensor *out) {
+static qo_status plan_softmax(qo_kctx *k, bool is_log, const qo_tensor *x, qo_k_plan *pl) {
     if (!is_f32(x)) return DECLINE;
     int r = x->rank;
     int64_t axis = qo_attr_int(k->g, k->n, "axis", k->opset >= 13 ? -1 : 1);
     if (axis < 0) axis += r;
     if (axis < 0 || (axis >= r && !(r == 0 && axis == 0))) return DECLINE;
-    QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, r, x->dims));
-    int64_t outer = prod(x->dims, 0, (int)axis), len, inner;
-    if (k->opset < 13) len = prod(x->dims, (int)axis, r), inner = 1;
-    else len = r ? x->dims[axis] : 1, inner = prod(x->dims, (int)axis + 1, r);
-    qo_k_softmax_f32(outer, len, inner, is_log, x->data, out[0].data, pool);
+    pl->rank = r;
+    memcpy(pl->dims, x->dims, sizeof(int64_t) * (size_t)r);
+    pl->u.red.outer = prod(x->dims, 0, (int)axis);
+    if (k->opset < 13) pl->u.red.len = prod(x->dims, (int)axis, r), pl->u.red.inner = 1;
+    else pl->u.red.len = r ? x->dims[axis] : 1, pl->u.red.inner = prod(x->dims, (int)axis + 1, r);
+    pl->kind = is_log ? QO_K_PLAN_LOGSOFTMAX : QO_K_PLAN_SOFTMAX;
     return QO_OK;
 }
 
@@ -173,26 +173,72 @@ bool qo_k_node_supported(qo_op op) {
     }
 }
 
-qo_status qo_k_node_run(qo_kctx *k, qo_pool *pool, const qo_k_act *act, const qo_tensor *const *in,
-                        uint32_t nin, qo_tensor *out, uint32_t nout) {
+qo_status qo_k_node_plan(qo_kctx *k, const qo_k_act *act, const qo_tensor *const *in, uint32_t nin, uint32_t nout,
+                         qo_k_plan *pl) {
+    memset(pl, 0, sizeof *pl);
     qo_op op = (qo_op)qo_node_get(k->g, k->n)->op;
     bool has_act = act && act->kind != QO_K_ACT_NONE;
     if (nin < 1 || !in[0] || nout < 1) return DECLINE;
     switch (op) {
-    case QO_OP_CONV: return nin >= 2 && in[1] ? run_conv(k, pool, act, in, nin, out, false) : DECLINE;
-    case QO_OP_CONVTRANSPOSE: return nin >= 2 && in[1] ? run_conv(k, pool, act, in, nin, out, true) : DECLINE;
-    case QO_OP_GEMM: return nin >= 2 && in[1] ? run_gemm(k, pool, act, in, nin, out) : DECLINE;
-    case QO_OP_MATMUL: return nin >= 2 && in[1] ? run_matmul(k, pool, act, in, nin, out) : DECLINE;
+    case QO_OP_CONV: return nin >= 2 && in[1] ? plan_conv(k, act, in, nin, pl, false) : DECLINE;
+    case QO_OP_CONVTRANSPOSE: return nin >= 2 && in[1] ? plan_conv(k, act, in, nin, pl, true) : DECLINE;
+    case QO_OP_GEMM: return nin >= 2 && in[1] ? plan_gemm(k, act, in, nin, pl) : DECLINE;
+    case QO_OP_MATMUL: return nin >= 2 && in[1] ? plan_matmul(act, in, nin, pl) : DECLINE;
     default: break;
     }
     if (has_act) return DECLINE;
     switch (op) {
-    case QO_OP_MAXPOOL: return run_window_pool(k, pool, true, in[0], nout, out);
-    case QO_OP_AVERAGEPOOL: return run_window_pool(k, pool, false, in[0], nout, out);
-    case QO_OP_GLOBALAVERAGEPOOL: return run_global(k, pool, false, in[0], out);
-    case QO_OP_GLOBALMAXPOOL: return run_global(k, pool, true, in[0], out);
-    case QO_OP_SOFTMAX: return run_softmax(k, pool, false, in[0], out);
-    case QO_OP_LOGSOFTMAX: return run_softmax(k, pool, true, in[0], out);
+    case QO_OP_MAXPOOL: return plan_window_pool(k, true, in[0], nout, pl);
+    case QO_OP_AVERAGEPOOL: return plan_window_pool(k, false, in[0], nout, pl);
+    case QO_OP_GLOBALAVERAGEPOOL: return plan_global(false, in[0], pl);
+    case QO_OP_GLOBALMAXPOOL: return plan_global(true, in[0], pl);
+    case QO_OP_SOFTMAX: return plan_softmax(k, false, in[0], pl);
+    case QO_OP_LOGSOFTMAX: return plan_softmax(k, true, in[0], pl);
     default: return DECLINE;
     }
+}
+
+void qo_k_plan_run(const qo_k_plan *pl, const float *x, const float *w, const float *b, const float *res, float *y,
+                   qo_pool *pool) {
+    switch (pl->kind) {
+    case QO_K_PLAN_CONV:
+    case QO_K_PLAN_CONVTRANSPOSE: {
+        qo_k_conv_params p = pl->u.conv;
+        p.res = res;
+        (pl->kind == QO_K_PLAN_CONV ? qo_k_conv_f32 : qo_k_convtranspose_f32)(&p, x, w, b, y, pool);
+        break;
+    }
+    case QO_K_PLAN_GEMM: {
+        qo_k_gemm_params p = pl->u.gemm;
+        p.res = res;
+        qo_k_gemm_f32(&p, x, w, b, y, pool);
+        break;
+    }
+    case QO_K_PLAN_MATMUL: {
+        qo_k_matmul_params p = pl->u.mm;
+        p.res = res;
+        qo_k_matmul_f32(&p, x, w, b, y, pool);
+        break;
+    }
+    case QO_K_PLAN_MAXPOOL: qo_k_maxpool_f32(&pl->u.pool, x, y, pool); break;
+    case QO_K_PLAN_AVGPOOL: qo_k_avgpool_f32(&pl->u.pool, x, y, pool); break;
+    case QO_K_PLAN_GLOBALAVG: qo_k_global_avgpool_f32(pl->u.red.outer, pl->u.red.len, x, y, pool); break;
+    case QO_K_PLAN_GLOBALMAX: qo_k_global_maxpool_f32(pl->u.red.outer, pl->u.red.len, x, y, pool); break;
+    case QO_K_PLAN_SOFTMAX:
+    case QO_K_PLAN_LOGSOFTMAX:
+        qo_k_softmax_f32(pl->u.red.outer, pl->u.red.len, pl->u.red.inner, pl->kind == QO_K_PLAN_LOGSOFTMAX, x, y, pool);
+        break;
+    default: break;
+    }
+}
+
+qo_status qo_k_node_run(qo_kctx *k, qo_pool *pool, const qo_k_act *act, const qo_tensor *const *in,
+                        uint32_t nin, qo_tensor *out, uint32_t nout) {
+    qo_k_plan pl;
+    QO_TRY(qo_k_node_plan(k, act, in, nin, nout, &pl));
+    QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, pl.rank, pl.dims));
+    const float *w = nin > 1 && in[1] ? in[1]->data : NULL, *b = nin > 2 && in[2] ? in[2]->data : NULL;
+    if (pl.kind == QO_K_PLAN_MATMUL) b = NULL; /* MatMul has no bias input */
+    qo_k_plan_run(&pl, in[0]->data, w, b, NULL, out[0].data, pool);
+    return QO_OK;
 }
