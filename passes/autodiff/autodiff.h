@@ -20,9 +20,9 @@
  *   QuantGrad(dY, X, scale, zeropt, bitwidth) Brevitas's gradients of a QONNX Quant (attributes
  *       -> dX, dScale, dBitwidth             signed, narrow, rounding_mode): round is the identity
  *                                            (straight-through), clamp's gradient is zero outside
- *                                            the integer range: dX = dY * [lo <= r <= hi] with
- *                                            r = round(x/s + z); dScale = dY * ((q - z) - [lo <= r
- *                                            <= hi] * x/s) (LSQ, q = clamp(r)), per element;
+ *                                            the integer range: dX = dY * [lo <= v <= hi] with
+ *                                            v = x/s + z; dScale = dY * ((q - z) - [lo <= v <= hi]
+ *                                            * x/s) (LSQ, q = round(clamp(v))), per element;
  *                                            dBitwidth = dY * s * d(clamp bound)/db where clamped
  *                                            (per element; the pass reduces both)
  *   SoftmaxCrossEntropy(logits[N,C], labels[N]) -> loss   mean (attribute reduction "mean"|"sum")

@@ -239,13 +239,14 @@ static qo_status k_bngrad(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, 
 }
 
 /* ---- QuantGrad(dY, X, scale, zeropt, bitwidth) -> dX, dScale, dBitwidth ------------------------ */
-/* Brevitas's gradients of a QONNX Quant y = (clamp(round(x/s + z), lo, hi) - z) * s with round as
- * the identity (straight-through) and clamp's gradient zero outside [lo, hi] (r = round(x/s + z),
- * lo/hi from bitwidth, signed and narrow as qonnx's min_int/max_int):
- *   dX = dY * [lo <= r <= hi]
+/* Brevitas's gradients of a QONNX Quant y = (round(clamp(v, lo, hi)) - z) * s, v = x/s + z (Brevitas
+ * IntQuant.to_int: tensor_clamp, then RoundSte; lo/hi are min_int/max_int of bitwidth, signed and
+ * narrow): round is the identity (straight-through); tensor_clamp (torch.where) passes the gradient
+ * to v where lo <= v <= hi and to the bound it clamps to elsewhere:
+ *   dX = dY * [lo <= v <= hi]
  *   dScale (one element per X element; the pass reduces it to the scale's shape)
- *        = dY * ((q - z) - [lo <= r <= hi] * x / s)          q = clamp(r, lo, hi)
- *   dBitwidth (per element; the pass sums it) = dY * s * (r > hi ? dhi/db : r < lo ? dlo/db : 0)
+ *        = dY * ((q - z) - [lo <= v <= hi] * x / s)          q = round(clamp(v, lo, hi))
+ *   dBitwidth (per element; the pass sums it) = dY * s * (v > hi ? dhi/db : v < lo ? dlo/db : 0)
  *        with dhi/db = ln 2 * 2^(b-1) (signed) or ln 2 * 2^b (unsigned), dlo/db = -ln 2 * 2^(b-1)
  *        (signed) or 0 (unsigned).
  * Outputs 1 and 2 are optional. The rounding_mode attribute is qonnx's (default "ROUND"). */
@@ -289,19 +290,19 @@ static qo_status k_quantgrad(qo_kctx *k, const qo_tensor *const *in, uint32_t ni
     qo_bcast_init(&it, rank, dims, ops, 3);
     int64_t n = qo_tensor_numel(x);
     for (int64_t i = 0; i < n; i++, qo_bcast_next(&it)) {
-        /* the forward's float32 arithmetic: v = x / s + z, then rounding */
+        /* the forward's float32 arithmetic: v = x / s + z, clamped, then rounded */
         float xf = (float)qo_load_f64(x->data, x->elem, it.off[0]);
         float s = (float)qo_load_f64(in[2]->data, in[2]->elem, it.off[1]);
         float z = (float)qo_load_f64(in[3]->data, in[3]->elem, it.off[2]);
         float v = xf / s;
         v = v + z;
-        double r = qo_round_apply(v, (qo_round)rm);
-        bool inside = r >= lo && r <= hi;
-        double q = r < lo ? lo : r > hi ? hi : r;
+        bool inside = v >= lo && v <= hi;
+        float c = v > hi ? (float)hi : v < lo ? (float)lo : v;
+        double q = qo_round_apply(c, (qo_round)rm);
         double g = qo_load_f64(dy->data, dy->elem, i);
         qo_store_f64(out[0].data, out[0].elem, i, inside ? g : 0.0);
         if (want_s) qo_store_f64(out[1].data, out[1].elem, i, g * ((q - z) - (inside ? (double)xf / s : 0.0)));
-        if (want_b) qo_store_f64(out[2].data, out[2].elem, i, g * s * (r > hi ? dhi : r < lo ? dlo : 0.0));
+        if (want_b) qo_store_f64(out[2].data, out[2].elem, i, g * s * (v > hi ? dhi : v < lo ? dlo : 0.0));
     }
     return QO_OK;
 }

@@ -1,0 +1,214 @@
+#!/usr/bin/python3
+"""tools/gen_train_refs.py — torch reference data for the autodiff tests (tests/autodiff/data/).
+
+Run with Debian's python3-torch (torch 1.13): /usr/bin/python3 tools/gen_train_refs.py [outdir]
+Everything is seeded; the outputs are committed.
+
+1. Quantizer gradients as Brevitas defines them (quant_*.npy, quant_cases.txt). IntQuant's forward
+   is transcribed from Brevitas (src/brevitas/core/quant/int_base.py IntQuant.to_int/forward and
+   src/brevitas/function/ops.py tensor_clamp/min_int/max_int): y = x / s; y = y + z; clamp with
+   torch.where to [min_int(b), max_int(b)]; round with a straight-through estimator (RoundSte /
+   FloorSte: identity backward); y = (y - z) * s. torch autograd gives d(sum(y * r))/d{x, s, b}.
+   quant_cases.txt: one line per case "name signed narrow bits zeropt rounding", and the arrays
+   quant_<name>_{x,s,r,dx,ds,db}.npy (float32; s has the scale's shape, db is a scalar).
+
+2. Training trajectories (train_<run>_*.npy): an MLP (Linear 8->16, ReLU, Linear 16->4) and a small
+   CNN (Conv 1->4 3x3 pad 1, BatchNorm2d (training mode), ReLU, MaxPool 2, Conv 4->8 3x3 pad 1
+   groups 2, ReLU, global average pool, Linear 8->3), cross-entropy loss (mean), 20 steps on fixed
+   batches:
+     mlp_sgd   SGD lr 0.1, momentum 0.9, weight_decay 1e-3, StepLR(step_size=10, gamma=0.5)
+     mlp_adam  Adam lr 0.01 (betas 0.9/0.999, eps 1e-8)
+     cnn_sgd   SGD lr 0.05, momentum 0.9
+   Files: train_<run>_x.npy [20, N, ...] float32, train_<run>_y.npy [20, N] int64,
+   train_<run>_loss.npy [20] (loss of each step, before its update), and per parameter P (names in
+   train_runs.txt: "run param...") train_<run>_<P>_init.npy and train_<run>_<P>_final.npy (after
+   20 steps). Parameter layouts are torch's (Linear weight [out, in]: Gemm transB=1).
+"""
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), '..', 'tests', 'autodiff', 'data')
+os.makedirs(OUT, exist_ok=True)
+torch.set_num_threads(1)
+
+
+def save(name, a):
+    np.save(os.path.join(OUT, name + '.npy'), a)
+
+
+# ---- 1. quantizer gradients ------------------------------------------------------------------------
+
+class RoundSte(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return torch.round(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+class FloorSte(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return torch.floor(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+def max_int(signed, narrow, b):
+    if not signed and not narrow:
+        return (2 ** b) - 1
+    if not signed and narrow:
+        return (2 ** b) - 2
+    return (2 ** (b - 1)) - 1
+
+
+def min_int(signed, narrow, b):
+    if signed and narrow:
+        return -(2 ** (b - 1)) + 1
+    if signed and not narrow:
+        return -(2 ** (b - 1))
+    return 0 * b
+
+
+def tensor_clamp(x, lo, hi):
+    out = torch.where(x > hi, hi.type_as(x), x)
+    return torch.where(out < lo, lo.type_as(out), out)
+
+
+def int_quant(x, s, z, b, signed, narrow, rnd):
+    y = x / s
+    y = y + z
+    y = tensor_clamp(y, min_int(signed, narrow, b), max_int(signed, narrow, b))
+    y = rnd.apply(y)
+    y = y - z
+    return y * s
+
+
+QUANT_CASES = [
+    # name, signed, narrow, bits, zeropt, rounding, x shape, scale, x generator
+    ('s8_pt', 1, 0, 8.0, 0.0, 'ROUND', (4, 6), [0.02], lambda g, sh: torch.randn(sh, generator=g) * 1.5),
+    ('s4_narrow_pc', 1, 1, 4.0, 0.0, 'ROUND', (3, 8), [[0.1], [0.2], [0.3]],
+     lambda g, sh: torch.randn(sh, generator=g) * 1.2),
+    ('u3_zp2', 0, 0, 3.0, 2.0, 'ROUND', (2, 10), [0.25], lambda g, sh: torch.rand(sh, generator=g) * 3.0 - 1.2),
+    ('s5_floor', 1, 0, 5.0, 0.0, 'FLOOR', (5, 5), [0.1], lambda g, sh: torch.randn(sh, generator=g) * 1.4),
+]
+
+
+def gen_quant():
+    g = torch.Generator().manual_seed(1234)
+    lines = []
+    for name, signed, narrow, bits, zp, rnd, shape, scale, gen in QUANT_CASES:
+        x = gen(g, shape).float().requires_grad_(True)
+        s = torch.tensor(scale, dtype=torch.float32)
+        s = s.reshape(()) if s.numel() == 1 and not isinstance(scale[0], list) else s
+        s.requires_grad_(True)
+        b = torch.tensor(bits, dtype=torch.float32, requires_grad=True)
+        z = torch.tensor(zp, dtype=torch.float32)
+        r = torch.rand(shape, generator=g) * 2 - 1
+        y = int_quant(x, s, z, b, bool(signed), bool(narrow), RoundSte if rnd == 'ROUND' else FloorSte)
+        (y * r).sum().backward()
+        for k, v in (('x', x), ('s', s), ('r', r)):
+            save('quant_%s_%s' % (name, k), v.detach().numpy().astype(np.float32))
+        save('quant_%s_dx' % name, x.grad.numpy().astype(np.float32))
+        save('quant_%s_ds' % name, s.grad.numpy().astype(np.float32))
+        save('quant_%s_db' % name, b.grad.numpy().astype(np.float32))
+        lines.append('%s %d %d %g %g %s' % (name, signed, narrow, bits, zp, rnd))
+    with open(os.path.join(OUT, 'quant_cases.txt'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+
+
+# ---- 2. training trajectories -----------------------------------------------------------------------
+
+class MLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(8, 16)
+        self.fc2 = nn.Linear(16, 4)
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1(x)))
+
+    def named(self):
+        return [('fc1_w', self.fc1.weight), ('fc1_b', self.fc1.bias), ('fc2_w', self.fc2.weight), ('fc2_b', self.fc2.bias)]
+
+
+class CNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.c2 = nn.Conv2d(4, 8, 3, padding=1, groups=2)
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x):
+        y = F.max_pool2d(F.relu(self.bn(self.c1(x))), 2)
+        y = F.relu(self.c2(y))
+        y = y.mean(dim=(2, 3))
+        return self.fc(y)
+
+    def named(self):
+        return [('c1_w', self.c1.weight), ('c1_b', self.c1.bias), ('bn_s', self.bn.weight), ('bn_b', self.bn.bias),
+                ('c2_w', self.c2.weight), ('c2_b', self.c2.bias), ('fc_w', self.fc.weight), ('fc_b', self.fc.bias)]
+
+
+def batches(seed, steps, n, shape, ncls):
+    g = torch.Generator().manual_seed(seed)
+    xs = torch.randn((steps, n) + shape, generator=g)
+    proj = torch.randn((int(np.prod(shape)), ncls), generator=g)
+    ys = (xs.reshape(steps, n, -1) @ proj).argmax(dim=2)
+    return xs, ys
+
+
+def run(name, model, opt_fn, sched_fn, xs, ys, lines):
+    for p, v in model.named():
+        save('train_%s_%s_init' % (name, p), v.detach().numpy().astype(np.float32))
+    opt = opt_fn(model.parameters())
+    sched = sched_fn(opt) if sched_fn else None
+    losses = []
+    model.train()
+    for t in range(xs.shape[0]):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(xs[t]), ys[t])
+        losses.append(loss.item())
+        loss.backward()
+        opt.step()
+        if sched:
+            sched.step()
+    save('train_%s_x' % name, xs.numpy().astype(np.float32))
+    save('train_%s_y' % name, ys.numpy().astype(np.int64))
+    save('train_%s_loss' % name, np.array(losses, dtype=np.float32))
+    for p, v in model.named():
+        save('train_%s_%s_final' % (name, p), v.detach().numpy().astype(np.float32))
+    lines.append(' '.join([name] + [p for p, _ in model.named()]))
+
+
+def gen_train():
+    lines = []
+    xs, ys = batches(7, 20, 16, (8,), 4)
+    torch.manual_seed(11)
+    m = MLP()
+    init = {k: v.clone() for k, v in m.state_dict().items()}
+    run('mlp_sgd', m, lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=1e-3),
+        lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=10, gamma=0.5), xs, ys, lines)
+    m = MLP()
+    m.load_state_dict(init)
+    run('mlp_adam', m, lambda p: torch.optim.Adam(p, lr=0.01), None, xs, ys, lines)
+    xs, ys = batches(8, 20, 8, (1, 8, 8), 3)
+    torch.manual_seed(12)
+    run('cnn_sgd', CNN(), lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9), None, xs, ys, lines)
+    with open(os.path.join(OUT, 'train_runs.txt'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+
+
+gen_quant()
+gen_train()
+print('wrote', OUT)
