@@ -66,7 +66,8 @@ typedef struct qo_calib_opts {
 qo_status qo_calibrate(qo_ctx *cx, qo_module *m, qo_batch_source *src, const qo_calib_opts *o);
 
 /* Resolves pending activation quantizers without calibration data, and says so through warnings:
- *  - a quantizer whose input is a BatchNormalization result (optionally through Relu/Clip) takes
+ *  - a quantizer whose input is a BatchNormalization result (optionally through Relu/Clip; with
+ *    qo_calibrate_datafree_bn also a BN folded by fold-bn, found by its result's name) takes
  *    its range from BN's beta and |gamma| per channel: max_c |beta_c| + 3|gamma_c| for signed
  *    quantizers, max_c max(beta_c + 3|gamma_c|, 0) for unsigned (the +-3 sigma interval of the
  *    normalized output), turned into a scale by the spec (qo_qspec_scale_from_stat);
@@ -74,6 +75,17 @@ qo_status qo_calibrate(qo_ctx *cx, qo_module *m, qo_batch_source *src, const qo_
  *    graph input (dynamic dims taken as 1), which says little about real data.
  * One warning per quantizer names the method. o may be NULL. */
 qo_status qo_calibrate_datafree(qo_ctx *cx, qo_module *m, const qo_calib_opts *o);
+
+/* BatchNormalization ranges recorded before fold-bn, for qo_calibrate_datafree_bn: fold-bn gives
+ * the folded result the BN result's name, so the table is keyed by that name. */
+typedef struct qo_calib_bn_ranges qo_calib_bn_ranges;
+/* Records every BatchNormalization of g with constant gamma/beta and a named result. Never NULL;
+ * free with qo_calib_bn_free (NULL is fine). */
+qo_calib_bn_ranges *qo_calib_bn_collect(const qo_graph *g);
+void qo_calib_bn_free(qo_calib_bn_ranges *t);
+/* qo_calibrate_datafree with BN ranges from `bn` (collected before fold-bn) instead of from the
+ * BatchNormalization nodes still in the graph; bn may be NULL (synthetic data everywhere). */
+qo_status qo_calibrate_datafree_bn(qo_ctx *cx, qo_module *m, const qo_calib_bn_ranges *bn, const qo_calib_opts *o);
 
 /* Resolves every pending bias quantizer of g read as the bias (input 2) of a Conv, ConvTranspose or
  * Gemm: scale[c] = input scale x weight scale[c] in float32 (one scale if the weight is per-tensor),

@@ -365,9 +365,13 @@ static qo_status collect(qo_ctx *cx, qo_graph *g, cal *c) {
             st = qo_qacc_init(cx, &c->acc[c->nacc], &s);
             if (st != QO_OK) break;
             c->nacc++;
-        } else if (c->acc[a].spec.bits != s.bits || c->acc[a].spec.is_signed != s.is_signed ||
-                   c->acc[a].spec.stat != s.stat) {
-            st = qo_error(cx, QO_ERR_USAGE, &loc, "quantizer group %lld mixes specs (%s and %s): a group shares one scale",
+        } else if (c->acc[a].spec.stat != s.stat || c->acc[a].spec.high_q != s.high_q ||
+                   c->acc[a].spec.low_q != s.low_q || c->acc[a].spec.calib != s.calib ||
+                   c->acc[a].spec.zp != s.zp || c->acc[a].spec.pow2 != s.pow2) {
+            /* members may differ in sign and bits: as Brevitas's align_input_quant with
+               align_sign=False, they share the statistic (one scaling_impl) and each divides it by
+               its own threshold (finish) */
+            st = qo_error(cx, QO_ERR_USAGE, &loc, "quantizer group %lld mixes statistics (%s and %s): a group shares one statistic",
                           (long long)grp, c->acc[a].spec.name, s.name);
             break;
         }
@@ -435,7 +439,9 @@ static qo_status finish(qo_ctx *cx, qo_graph *g, cal *c) {
     for (uint32_t i = 0; i < c->nq; i++) {
         float sc;
         int32_t zp;
-        QO_TRY(qo_qacc_result(cx, &c->acc[c->q[i].acc], &sc, &zp));
+        qo_qacc a = c->acc[c->q[i].acc];
+        a.spec = c->q[i].spec; /* the shared statistic, this member's threshold */
+        QO_TRY(qo_qacc_result(cx, &a, &sc, &zp));
         QO_TRY(qo_qnode_set_params(cx, g, c->q[i].n, &c->q[i].spec, 1, &sc, &zp));
     }
     return QO_OK;
@@ -460,32 +466,70 @@ qo_status qo_calibrate(qo_ctx *cx, qo_module *m, qo_batch_source *src, const qo_
 }
 
 /* ---- data-free ------------------------------------------------------------------------------- */
-/* Statistic from a BatchNormalization behind x (optionally through Relu/Clip): true if found. */
-static bool bn_stat(const qo_graph *g, qo_val x, const qo_qspec *s, float *stat, const char **bn_name) {
-    qo_node d = g->vals[x].def;
-    if (d && (g->nodes[d].op == QO_OP_RELU || g->nodes[d].op == QO_OP_CLIP)) d = g->vals[qo_node_input(g, d, 0)].def;
-    if (!d || g->nodes[d].op != QO_OP_BATCHNORMALIZATION || g->nodes[d].nin < 3) return false;
-    int64_t C = 0;
-    const qo_constdata *cg = qo_pass_val_const(g, qo_node_input(g, d, 1));
-    if (!cg) return false;
-    C = qo_type_numel(g->m, cg->type);
-    if (C <= 0 || C > (1 << 24)) return false;
-    float *gm = qo_malloc(2 * (size_t)C * sizeof(float));
-    float *bt = gm + C;
-    bool ok = qo_pass_const_floats(g, qo_node_input(g, d, 1), gm, C) == C &&
-              qo_pass_const_floats(g, qo_node_input(g, d, 2), bt, C) == C;
-    if (ok) {
-        float r = 0.0f;
-        for (int64_t i = 0; i < C; i++) {
-            float hi = bt[i] + 3.0f * fabsf(gm[i]), lo = bt[i] - 3.0f * fabsf(gm[i]);
-            float v = s->is_signed ? fmaxf(fabsf(hi), fabsf(lo)) : fmaxf(hi, 0.0f);
-            if (v > r) r = v;
+/* ---- BatchNormalization ranges, keyed by the BN result's name (fold-bn keeps it) -------------- */
+typedef struct bnr {
+    char *val, *node; /* BN result name, BN node name */
+    float sym, pos;   /* max_c max(|beta + 3|gamma||, |beta - 3|gamma||); max_c max(beta + 3|gamma|, 0) */
+} bnr;
+
+struct qo_calib_bn_ranges {
+    bnr *r;
+    uint32_t n;
+};
+
+qo_calib_bn_ranges *qo_calib_bn_collect(const qo_graph *g) {
+    qo_calib_bn_ranges *t = qo_calloc(1, sizeof *t);
+    uint32_t cap = 0;
+    QO_FOR_EACH_NODE(g, d) {
+        if (g->nodes[d].op != QO_OP_BATCHNORMALIZATION || g->nodes[d].nin < 3) continue;
+        qo_val y = qo_node_output(g, d, 0);
+        const qo_constdata *cg = qo_pass_val_const(g, qo_node_input(g, d, 1));
+        if (!y || !qo_val_name(g, y)[0] || !cg) continue;
+        int64_t C = qo_type_numel(g->m, cg->type);
+        if (C <= 0 || C > (1 << 24)) continue;
+        float *gm = qo_malloc(2 * (size_t)C * sizeof(float));
+        float *bt = gm + C;
+        if (qo_pass_const_floats(g, qo_node_input(g, d, 1), gm, C) == C &&
+            qo_pass_const_floats(g, qo_node_input(g, d, 2), bt, C) == C) {
+            float sym = 0.0f, pos = 0.0f;
+            for (int64_t i = 0; i < C; i++) {
+                float hi = bt[i] + 3.0f * fabsf(gm[i]), lo = bt[i] - 3.0f * fabsf(gm[i]);
+                sym = fmaxf(sym, fmaxf(fabsf(hi), fabsf(lo)));
+                pos = fmaxf(pos, fmaxf(hi, 0.0f));
+            }
+            if (t->n == cap) {
+                cap = cap ? cap * 2 : 8;
+                t->r = qo_realloc(t->r, cap * sizeof *t->r);
+            }
+            t->r[t->n++] = (bnr){.val = qo_strdup(qo_val_name(g, y)), .node = qo_strdup(qo_node_name(g, d)), .sym = sym, .pos = pos};
         }
-        *stat = r;
-        *bn_name = qo_node_name(g, d);
+        qo_free(gm);
     }
-    qo_free(gm);
-    return ok;
+    return t;
+}
+
+void qo_calib_bn_free(qo_calib_bn_ranges *t) {
+    if (!t) return;
+    for (uint32_t i = 0; i < t->n; i++) {
+        qo_free(t->r[i].val);
+        qo_free(t->r[i].node);
+    }
+    qo_free(t->r);
+    qo_free(t);
+}
+
+/* The BN range behind quantizer input x: x itself, or the input of the Relu/Clip defining x. */
+static const bnr *bn_find(const qo_graph *g, const qo_calib_bn_ranges *t, qo_val x) {
+    if (!t) return NULL;
+    qo_val cand[2] = {x, 0};
+    qo_node d = g->vals[x].def;
+    if (d && (g->nodes[d].op == QO_OP_RELU || g->nodes[d].op == QO_OP_CLIP)) cand[1] = qo_node_input(g, d, 0);
+    for (int k = 0; k < 2; k++) {
+        if (!cand[k] || !qo_val_name(g, cand[k])[0]) continue;
+        for (uint32_t i = 0; i < t->n; i++)
+            if (!strcmp(t->r[i].val, qo_val_name(g, cand[k]))) return &t->r[i];
+    }
+    return NULL;
 }
 
 static uint64_t splitmix(uint64_t *st) {
@@ -498,16 +542,24 @@ static uint64_t splitmix(uint64_t *st) {
 qo_status qo_calibrate_datafree(qo_ctx *cx, qo_module *m, const qo_calib_opts *o) {
     qo_graph *g = qo_module_main(m);
     if (!g) return qo_error(cx, QO_ERR_INVALID_MODEL, NULL, "the model has no main graph");
+    qo_calib_bn_ranges *t = qo_calib_bn_collect(g);
+    qo_status st = qo_calibrate_datafree_bn(cx, m, t, o);
+    qo_calib_bn_free(t);
+    return st;
+}
+
+qo_status qo_calibrate_datafree_bn(qo_ctx *cx, qo_module *m, const qo_calib_bn_ranges *bn, const qo_calib_opts *o) {
+    qo_graph *g = qo_module_main(m);
+    if (!g) return qo_error(cx, QO_ERR_INVALID_MODEL, NULL, "the model has no main graph");
     cal c;
     QO_TRY(collect(cx, g, &c));
     uint32_t rest = 0;
     for (uint32_t i = 0; i < c.nq; i++) {
         qo_node n = c.q[i].n;
         qo_loc loc = qo_node_loc(g, n);
-        float stat;
-        const char *bn = NULL;
-        if (qo_qnode_group(g, n) == 0 && c.q[i].spec.zp == QO_QZP_ZERO &&
-            bn_stat(g, qo_node_input(g, n, 0), &c.q[i].spec, &stat, &bn)) {
+        const bnr *r = NULL;
+        if (qo_qnode_group(g, n) == 0 && c.q[i].spec.zp == QO_QZP_ZERO && (r = bn_find(g, bn, qo_node_input(g, n, 0)))) {
+            float stat = c.q[i].spec.is_signed ? r->sym : r->pos;
             float sc = qo_qspec_scale_from_stat(&c.q[i].spec, stat);
             int32_t zp = 0;
             qo_status st = qo_qnode_set_params(cx, g, n, &c.q[i].spec, 1, &sc, &zp);
@@ -518,7 +570,7 @@ qo_status qo_calibrate_datafree(qo_ctx *cx, qo_module *m, const qo_calib_opts *o
             qo_warning(cx, &loc,
                        "no calibration data: activation range of '%s' taken from BatchNormalization '%s' "
                        "(beta +- 3|gamma|): range %g, scale %g",
-                       qo_val_name(g, qo_node_input(g, n, 0)), bn, (double)stat, (double)sc);
+                       qo_val_name(g, qo_node_input(g, n, 0)), r->node, (double)stat, (double)sc);
         } else
             rest++;
     }

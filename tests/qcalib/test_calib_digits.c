@@ -333,6 +333,26 @@ int main(int argc, char **argv) {
         qo_module_free(m);
         qo_module_free(qm);
     }
+    /* the pass forms, one configuration: same bias codes as Brevitas */
+    {
+        qt_current = "pipeline";
+        qo_module *m = build(&cx, dir, &CFGS[0]);
+        snprintf(path, sizeof path, "%s/digits_ptq_%s_qcdq.onnx", dir, CFGS[0].name);
+        qo_module *qm = NULL;
+        CHECK(qo_onnx_load(&cx, path, &qm) == QO_OK);
+        char pipe[3 * 4096];
+        snprintf(pipe, sizeof pipe, "calibrate{data=%s/digits_train_x.npy batch=64},quant-bias,bias-correct{data=%s/digits_train_x.npy}",
+                 dir, dir);
+        CHECK(m && qm && qo_pipeline_run(&cx, m, pipe, NULL) == QO_OK);
+        if (m && qm) {
+            long long ex, tot, sc_ok, wd;
+            bias_codes(m, qm, true, &ex, &tot, &sc_ok, &wd);
+            printf("pipeline %s: %lld/%lld bias codes equal to Brevitas\n", pipe, ex, tot);
+            CHECK_EQ(ex, tot);
+        }
+        qo_module_free(m);
+        qo_module_free(qm);
+    }
     printf("activation scales (JIT): %d of %d bitwise equal to Brevitas, %d more within 4 ulp\n", s_exact, s_total,
            s_close);
     printf("activation scales (interpreter): %d of %d bitwise equal to Brevitas, the rest within 4 ulp\n", si_exact,

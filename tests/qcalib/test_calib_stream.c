@@ -248,47 +248,132 @@ static void test_bad_input(void) {
 }
 
 /* ---- data-free -------------------------------------------------------------------------------- */
-static void test_datafree(void) {
+/* x -> Conv 1x1 (W, B) -> BatchNormalization 'bn' -> Relu -> r, pending quantizers on r and x */
+static qo_module *bn_graph(qo_node *qr, qo_node *qx) {
     qo_module *m = qo_module_new();
     qo_module_set_opset(m, "", 13);
     qo_graph *g = qo_graph_new(m, NULL, 0, "main");
-    int64_t d[4] = {-1, 3, 4, 4};
+    int64_t d[4] = {-1, 3, 4, 4}, wd[4] = {3, 3, 1, 1}, c3 = 3;
     qo_atom syms[4] = {qo_intern(m, "N"), 0, 0, 0};
     qo_val x = qo_graph_add_input(g, "x", qo_type_tensor(m, QO_F32, 4, d, syms));
+    const float w[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1}, bias[3] = {0.1f, 0.2f, 0.3f};
+    qo_val cin[3] = {x, qo_pass_add_const(g, "W", QO_F32, 4, wd, w), qo_pass_add_const(g, "B", QO_F32, 1, &c3, bias)};
+    qo_node conv = qo_node_new(g, QO_OP_CONV, NULL, NULL, 3, cin, 1);
+    qo_node_set_name(g, conv, "conv");
+    qo_val_set_name(g, qo_node_output(g, conv, 0), "conv_out");
     const float gamma[3] = {0.5f, -2.0f, 1.0f}, beta[3] = {0.25f, 1.0f, -4.0f}, mean[3] = {0, 0, 0}, var[3] = {1, 1, 1};
-    int64_t c3 = 3;
-    qo_val bn_in[5] = {x, qo_pass_add_const(g, "gamma", QO_F32, 1, &c3, gamma),
+    qo_val bn_in[5] = {qo_node_output(g, conv, 0), qo_pass_add_const(g, "gamma", QO_F32, 1, &c3, gamma),
                        qo_pass_add_const(g, "beta", QO_F32, 1, &c3, beta),
                        qo_pass_add_const(g, "mean", QO_F32, 1, &c3, mean),
                        qo_pass_add_const(g, "var", QO_F32, 1, &c3, var)};
     qo_node bn = qo_node_new(g, QO_OP_BATCHNORMALIZATION, NULL, NULL, 5, bn_in, 1);
     qo_node_set_name(g, bn, "bn");
     qo_val b = qo_node_output(g, bn, 0);
+    qo_val_set_name(g, b, "bn_out");
     qo_node r = qo_node_new(g, QO_OP_RELU, NULL, NULL, 1, &b, 1);
     qo_val rv = qo_node_output(g, r, 0);
     qo_val_set_name(g, rv, "r");
     qo_graph_add_output(g, rv);
     CHECK(qo_pipeline_run(&cx, m, "shape-infer", NULL) == QO_OK);
-    qo_node qr = addq(g, rv, "uint8_act_per_tensor_float", 0);
-    qo_node qx = addq(g, x, "int8_act_per_tensor_float", 0);
+    *qr = addq(g, rv, "uint8_act_per_tensor_float", 0);
+    *qx = addq(g, x, "int8_act_per_tensor_float", 0);
+    return m;
+}
+
+static void check_datafree_diags(const qt_diags *dd) {
+    int warns = 0;
+    bool bnw = false, synw = false;
+    for (int i = 0; i < dd->n; i++) {
+        if (dd->kind[i] != QO_DIAG_WARNING) continue;
+        warns++;
+        bnw |= strstr(dd->text[i], "BatchNormalization 'bn'") != NULL && strstr(dd->text[i], "'r'") != NULL;
+        synw |= strstr(dd->text[i], "synthetic") != NULL && strstr(dd->text[i], "'x'") != NULL;
+    }
+    CHECK_EQ(warns, 2);
+    CHECK(bnw && synw);
+    qt_dump(dd);
+}
+
+static void test_datafree(void) {
+    qo_node qr, qx;
+    qo_module *m = bn_graph(&qr, &qx);
     qo_ctx c;
     qt_diags dd;
     qt_ctx(&c, &dd);
     CHECK(qo_pipeline_run(&c, m, "calibrate", NULL) == QO_OK); /* no data: data-free */
-    int warns = 0;
-    bool bnw = false, synw = false;
-    for (int i = 0; i < dd.n; i++) {
-        if (dd.kind[i] != QO_DIAG_WARNING) continue;
-        warns++;
-        bnw |= strstr(dd.text[i], "BatchNormalization 'bn'") != NULL;
-        synw |= strstr(dd.text[i], "synthetic") != NULL && strstr(dd.text[i], "'x'") != NULL;
-    }
-    CHECK_EQ(warns, 2);
-    CHECK(bnw && synw);
-    qt_dump(&dd);
+    check_datafree_diags(&dd);
     /* unsigned after Relu: max_c max(beta + 3|gamma|, 0) = max(1.75, 7, -1) = 7, threshold 255 */
     CHECK_EQ(qo_f32_bits(scale_of(m, qr)), qo_f32_bits(7.0f / 255.0f));
-    CHECK(scale_of(m, qx) > 0);
+    float sx = scale_of(m, qx);
+    CHECK(sx > 0);
+    qo_module_free(m);
+
+    /* the same after fold-bn, with the ranges recorded before it */
+    m = bn_graph(&qr, &qx);
+    qo_calib_bn_ranges *t = qo_calib_bn_collect(qo_module_main(m));
+    CHECK(qo_pipeline_run(&cx, m, "fold-bn", NULL) == QO_OK);
+    int nbn = 0;
+    QO_FOR_EACH_NODE(qo_module_main(m), n) nbn += qo_module_main(m)->nodes[n].op == QO_OP_BATCHNORMALIZATION;
+    CHECK_EQ(nbn, 0);
+    qt_ctx(&c, &dd);
+    CHECK(qo_calibrate_datafree_bn(&c, m, t, NULL) == QO_OK);
+    check_datafree_diags(&dd);
+    CHECK_EQ(qo_f32_bits(scale_of(m, qr)), qo_f32_bits(7.0f / 255.0f));
+    CHECK_EQ(qo_f32_bits(scale_of(m, qx)), qo_f32_bits(sx)); /* seeded: the same synthetic data */
+    qo_calib_bn_free(t);
+    qo_module_free(m);
+}
+
+/* ---- quant-bias errors ------------------------------------------------------------------------- */
+static void test_bias_errors(void) {
+    /* x [N,4] -> Gemm(W quantized, b pending) ; the input is not quantized */
+    qo_module *m = qo_module_new();
+    qo_module_set_opset(m, "", 13);
+    qo_graph *g = qo_graph_new(m, NULL, 0, "main");
+    int64_t d[2] = {-1, 4}, wd[2] = {2, 4}, c2 = 2;
+    qo_val x = qo_graph_add_input(g, "x", qo_type_tensor(m, QO_F32, 2, d, NULL));
+    const float w[8] = {1, 2, 3, 4, -1, -2, -3, -4}, b[2] = {0.5f, -0.25f};
+    qo_val ins[3] = {x, qo_pass_add_const(g, "W", QO_F32, 2, wd, w), qo_pass_add_const(g, "B", QO_F32, 1, &c2, b)};
+    qo_node gm = qo_node_new(g, QO_OP_GEMM, NULL, NULL, 3, ins, 1);
+    qo_node_set_name(g, gm, "fc");
+    qo_node_set_attr_int(g, gm, "transB", 1);
+    qo_graph_add_output(g, qo_node_output(g, gm, 0));
+    CHECK(qo_pipeline_run(&cx, m, "shape-infer", NULL) == QO_OK);
+    qo_qspec ws, bs;
+    CHECK(qo_qspec_parse(&cx, NULL, "int8_weight_per_channel_float", &ws) == QO_OK);
+    CHECK(qo_qspec_parse(&cx, NULL, "int32_bias", &bs) == QO_OK);
+    const float wsc[2] = {4.0f / 127, 4.0f / 127};
+    qo_node wq = qo_qnode_new(&cx, g, ins[1], &ws, 2, wsc, NULL);
+    qo_node bq = qo_qnode_new(&cx, g, ins[2], &bs, 0, NULL, NULL);
+    CHECK(wq && bq);
+    if (!wq || !bq) return;
+    qo_set_input(g, qo_node_use(g, gm, 1), qo_node_output(g, wq, 0));
+    qo_set_input(g, qo_node_use(g, gm, 2), qo_node_output(g, bq, 0));
+    qo_ctx c;
+    qt_diags dd;
+    qt_ctx(&c, &dd);
+    CHECK(qo_pipeline_run(&c, m, "quant-bias", NULL) == QO_ERR_USAGE);
+    CHECK(qt_has(&dd, "fc", "input scale required") && qt_has(&dd, "fc", "'x'"));
+    qt_dump(&dd);
+    CHECK(qo_qnode_is_pending(g, bq));
+    /* quantize the input (scale 0.5): bias scales 0.5 x 4/127 each (float32 product) */
+    qo_qspec as;
+    CHECK(qo_qspec_parse(&cx, NULL, "int8_act_per_tensor_float", &as) == QO_OK);
+    float half = 0.5f;
+    qo_node xq = qo_qnode_new(&cx, g, x, &as, 1, &half, NULL);
+    CHECK(xq != 0);
+    if (!xq) return;
+    qo_set_input(g, qo_node_use(g, gm, 0), qo_node_output(g, xq, 0));
+    qt_ctx(&c, &dd);
+    CHECK(qo_pipeline_run(&c, m, "quant-bias,verify", NULL) == QO_OK);
+    CHECK(!qo_qnode_is_pending(g, bq));
+    qo_qparams p;
+    CHECK(qo_qnode_read(&cx, g, bq, &p) == QO_OK);
+    CHECK_EQ(p.n, 2);
+    CHECK_EQ(p.bits, 32);
+    volatile float prod = 0.5f * (4.0f / 127); /* float32 product */
+    for (uint32_t i = 0; i < p.n; i++) CHECK_EQ(qo_f32_bits(p.scales[i]), qo_f32_bits(prod));
+    qo_qparams_free(&p);
     qo_module_free(m);
 }
 
@@ -320,6 +405,7 @@ int main(int argc, char **argv) {
     RUN(test_memory);
     RUN(test_bad_input);
     RUN(test_datafree);
+    RUN(test_bias_errors);
     qo_tensor_free(&x);
     return qt_finish();
 }
