@@ -1,0 +1,226 @@
+/* tests/autodiff/test_train.c — whole training steps (forward, backward, optimizer update in one
+ * graph: qo_autodiff + qo_add_optimizer) run for 20 steps and compared with torch's trajectories
+ * (tools/gen_train_refs.py; same initial weights, same batches; data committed in
+ * tests/autodiff/data/train_*):
+ *   mlp_sgd   Linear-ReLU-Linear, cross-entropy, SGD momentum 0.9 + weight decay 1e-3, StepLR schedule
+ *             fed through the lr input (no recompilation)
+ *   mlp_adam  the same network with Adam
+ *   cnn_sgd   Conv-BatchNorm(train)-ReLU-MaxPool-Conv(groups 2)-ReLU-GlobalAveragePool-Linear, SGD momentum
+ * Each step feeds the updated parameters and optimizer state ("<x>_new" outputs) back into inputs
+ * "<x>". Runs in the JIT and in the interpreter. Checks: the loss of every step within relative 5e-6
+ * of torch's, every final parameter within 5e-6 + 1e-5 |p| (measured: 3e-7 and 2.3e-7; float32 sums
+ * in another order than torch's). Prints the largest deviations. Usage: test_autodiff_train DATA_DIR */
+#include "backends/llvm/jit.h"
+#include "passes/autodiff/autodiff.h"
+#include "runtime/npy.h"
+#include "runtime/rt.h"
+#include "tests/unit/test.h"
+
+#include <math.h>
+
+#define STEPS 20
+#define MAXP 16
+
+static const char *dir;
+
+static const char MLP[] =
+    "module {\n  opset \"\" = 17\n  graph @main(%%x : tensor<16x8xf32>, %%labels : tensor<16xi64>, %s) {\n"
+    "    %%h = Gemm(%%x, %%fc1_w, %%fc1_b) {transB = 1}\n    %%a = Relu(%%h)\n"
+    "    %%o = Gemm(%%a, %%fc2_w, %%fc2_b) {transB = 1}\n"
+    "    %%loss = \"ai.qopt.train.SoftmaxCrossEntropy\"(%%o, %%labels)\n    return %%loss\n  }\n}\n";
+
+static const char CNN[] =
+    "module {\n  opset \"\" = 17\n  graph @main(%%x : tensor<8x1x8x8xf32>, %%labels : tensor<8xi64>, %s) {\n"
+    "    const %%bn_mean : tensor<4xf32> = [0.0, 0.0, 0.0, 0.0]\n    const %%bn_var : tensor<4xf32> = [1.0, 1.0, 1.0, 1.0]\n"
+    "    %%c1 = Conv(%%x, %%c1_w, %%c1_b) {pads = [1, 1, 1, 1]}\n"
+    "    %%bn = BatchNormalization(%%c1, %%bn_s, %%bn_b, %%bn_mean, %%bn_var) {training_mode = 1}\n"
+    "    %%r1 = Relu(%%bn)\n    %%p1 = MaxPool(%%r1) {kernel_shape = [2, 2], strides = [2, 2]}\n"
+    "    %%c2 = Conv(%%p1, %%c2_w, %%c2_b) {group = 2, pads = [1, 1, 1, 1]}\n    %%r2 = Relu(%%c2)\n"
+    "    %%gp = GlobalAveragePool(%%r2)\n    %%f = Flatten(%%gp)\n    %%o = Gemm(%%f, %%fc_w, %%fc_b) {transB = 1}\n"
+    "    %%loss = \"ai.qopt.train.SoftmaxCrossEntropy\"(%%o, %%labels)\n    return %%loss\n  }\n}\n";
+
+static qo_status load(qo_ctx *cx, const char *run, const char *what, qo_tensor *t) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s/train_%s_%s.npy", dir, run, what);
+    return qo_npy_read(cx, p, t);
+}
+
+/* The view of batch t of a [STEPS, ...] tensor. */
+static qo_tensor slice(const qo_tensor *all, int t) {
+    qo_tensor v = *all;
+    v.rank = all->rank - 1;
+    memmove(v.dims, all->dims + 1, sizeof(int64_t) * (size_t)v.rank);
+    size_t per = all->nbytes / (size_t)all->dims[0];
+    v.data = (char *)all->data + per * (size_t)t;
+    v.nbytes = per;
+    v.owned = 0;
+    return v;
+}
+
+static double lr_at(const char *run, int t) {
+    if (strcmp(run, "mlp_sgd") == 0) return 0.1 * pow(0.5, t / 10);
+    if (strcmp(run, "mlp_adam") == 0) return 0.01;
+    return 0.05;
+}
+
+static void run_train(const char *run, char params[][32], int np, bool jit) {
+    char cur[96];
+    snprintf(cur, sizeof cur, "%s/%s", run, jit ? "jit" : "interp");
+    qt_current = cur;
+    qo_ctx cx;
+    qt_diags d;
+    qt_ctx(&cx, &d);
+    qo_tensor init[MAXP] = {{0}}, fin[MAXP] = {{0}}, xs = {0}, ys = {0}, ref_loss = {0};
+    bool ok = !load(&cx, run, "x", &xs) && !load(&cx, run, "y", &ys) && !load(&cx, run, "loss", &ref_loss);
+    char decl[2048] = "", nm[96];
+    size_t o = 0;
+    for (int i = 0; i < np && ok; i++) {
+        snprintf(nm, sizeof nm, "%s_init", params[i]);
+        ok = !load(&cx, run, nm, &init[i]);
+        snprintf(nm, sizeof nm, "%s_final", params[i]);
+        ok = ok && !load(&cx, run, nm, &fin[i]);
+        o += (size_t)snprintf(decl + o, sizeof decl - o, "%s%%%s : tensor<", i ? ", " : "", params[i]);
+        for (int k = 0; ok && k < init[i].rank; k++) o += (size_t)snprintf(decl + o, sizeof decl - o, "%lldx", (long long)init[i].dims[k]);
+        o += (size_t)snprintf(decl + o, sizeof decl - o, "f32>");
+    }
+    CHECK(ok);
+    qo_module *m = NULL;
+    qo_jit *j = NULL;
+    qo_tensor *in = NULL, *out = NULL;
+    if (!ok) goto out;
+    char text[4096];
+    snprintf(text, sizeof text, strncmp(run, "mlp", 3) == 0 ? MLP : CNN, decl);
+    CHECK(qo_parse_module(&cx, "train.qir", text, strlen(text), &m) == QO_OK);
+    if (!m) goto out;
+    qo_graph *g = qo_module_main(m);
+    const char *pn[MAXP];
+    for (int i = 0; i < np; i++) {
+        pn[i] = params[i];
+        qo_val v = qo_graph_find(g, params[i]);
+        g->vals[v].cref = qo_const_new(m, g->vals[v].type, init[i].data, init[i].nbytes, true);
+    }
+    qo_autodiff_opts ao = {.loss = "loss", .params = pn, .nparams = (uint32_t)np};
+    qo_optim_opts oo = {.kind = QO_OPTIM_SGD, .lr = 0.1f, .momentum = 0.9f, .weight_decay = 1e-3f};
+    if (strcmp(run, "mlp_adam") == 0) oo = (qo_optim_opts){.kind = QO_OPTIM_ADAM, .lr = 0.01f};
+    if (strcmp(run, "cnn_sgd") == 0) oo = (qo_optim_opts){.kind = QO_OPTIM_SGD, .lr = 0.05f, .momentum = 0.9f};
+    qo_status s = qo_autodiff(&cx, g, &ao);
+    if (!s) s = qo_add_optimizer(&cx, g, &oo);
+    if (!s) s = qo_verify(&cx, m);
+    if (!s && jit) s = qo_jit_compile(&cx, m, NULL, &j);
+    CHECK(s == QO_OK);
+    if (s) {
+        qt_dump(&d);
+        goto out;
+    }
+    uint32_t nin = g->ninputs, nout = g->noutputs;
+    in = qo_calloc(nin, sizeof *in);
+    out = qo_calloc(nout, sizeof *out);
+    const qo_tensor **inp = qo_calloc(nin, sizeof *inp);
+    int *fed_by = qo_calloc(nin, sizeof *fed_by); /* output index feeding input i next step, -1 none */
+    int loss_out = -1;
+    for (uint32_t k = 0; k < nout; k++)
+        if (strcmp(qo_val_name(g, qo_graph_output(g, k)), "loss") == 0) loss_out = (int)k;
+    for (uint32_t i = 0; i < nin; i++) {
+        qo_val v = g->inputs[i];
+        const char *iname = qo_val_name(g, v);
+        fed_by[i] = -1;
+        snprintf(nm, sizeof nm, "%s_new", iname);
+        for (uint32_t k = 0; k < nout; k++)
+            if (strcmp(qo_val_name(g, qo_graph_output(g, k)), nm) == 0) fed_by[i] = (int)k;
+        if (g->vals[v].cref) CHECK(qo_tensor_from_const(&cx, m, g->vals[v].cref, &in[i]) == QO_OK);
+        if (g->vals[v].cref) {
+            qo_tensor c = {0};
+            qo_tensor_copy(&cx, &in[i], &c); /* own the data: it is overwritten each step */
+            in[i] = c;
+        }
+    }
+    double max_loss = 0, max_p = 0;
+    for (int t = 0; t < STEPS && !s; t++) {
+        qo_tensor xb = slice(&xs, t), yb = slice(&ys, t);
+        for (uint32_t i = 0; i < nin; i++) {
+            const char *iname = qo_val_name(g, g->inputs[i]);
+            inp[i] = &in[i];
+            if (strcmp(iname, "x") == 0) inp[i] = &xb;
+            else if (strcmp(iname, "labels") == 0) inp[i] = &yb;
+            else if (strcmp(iname, "lr") == 0) ((float *)in[i].data)[0] = (float)lr_at(run, t);
+            else if (strcmp(iname, "adam_step") == 0) ((float *)in[i].data)[0] = (float)(t + 1);
+        }
+        memset(out, 0, sizeof *out * nout);
+        s = jit ? qo_jit_run(j, inp, nin, out, nout) : qo_interp_run(&cx, m, inp, nin, out, nout);
+        CHECK(s == QO_OK);
+        if (s) {
+            qt_dump(&d);
+            break;
+        }
+        double l = ((float *)out[loss_out].data)[0], rl = ((float *)ref_loss.data)[t];
+        double e = fabs(l - rl) / fabs(rl);
+        if (e > max_loss) max_loss = e;
+        if (!(e <= 5e-6)) {
+            qt_fail++;
+            fprintf(stderr, "[%s] step %d: loss %.8g, torch %.8g\n", cur, t, l, rl);
+        } else
+            qt_pass++;
+        for (uint32_t i = 0; i < nin; i++)
+            if (fed_by[i] >= 0) {
+                qo_tensor_free(&in[i]);
+                in[i] = out[fed_by[i]];
+                out[fed_by[i]] = (qo_tensor){0};
+            }
+        for (uint32_t k = 0; k < nout; k++) qo_tensor_free(&out[k]);
+    }
+    /* final parameters */
+    for (int p = 0; p < np && !s; p++) {
+        uint32_t i = 0;
+        while (i < nin && strcmp(qo_val_name(g, g->inputs[i]), params[p])) i++;
+        CHECK(i < nin && qo_tensor_numel(&in[i]) == qo_tensor_numel(&fin[p]));
+        if (i >= nin || qo_tensor_numel(&in[i]) != qo_tensor_numel(&fin[p])) continue;
+        bool good = true;
+        for (int64_t k = 0; k < qo_tensor_numel(&fin[p]); k++) {
+            double a = ((float *)in[i].data)[k], b = ((float *)fin[p].data)[k];
+            double e = fabs(a - b);
+            if (e > max_p) max_p = e;
+            if (!(e <= 5e-6 + 1e-5 * fabs(b))) {
+                if (good) fprintf(stderr, "[%s] %s[%lld]: %.8g, torch %.8g\n", cur, params[p], (long long)k, a, b);
+                good = false;
+            }
+        }
+        CHECK(good);
+    }
+    printf("%-18s %2d steps  max loss rel err %.3g  max |param - torch| %.3g\n", cur, STEPS, max_loss, max_p);
+    for (uint32_t i = 0; i < nin; i++) qo_tensor_free(&in[i]);
+    qo_free(inp);
+    qo_free(fed_by);
+out:
+    qo_free(in);
+    qo_free(out);
+    qo_jit_free(j);
+    qo_module_free(m);
+    for (int i = 0; i < np; i++) qo_tensor_free(&init[i]), qo_tensor_free(&fin[i]);
+    qo_tensor_free(&xs), qo_tensor_free(&ys), qo_tensor_free(&ref_loss);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s DATA_DIR\n", argv[0]);
+        return 2;
+    }
+    dir = argv[1];
+    char p[1024], line[1024];
+    snprintf(p, sizeof p, "%s/train_runs.txt", dir);
+    FILE *f = fopen(p, "r");
+    CHECK(f != NULL);
+    int nruns = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        char run[64], params[MAXP][32];
+        int np = 0, off = 0, k;
+        if (sscanf(line, "%63s%n", run, &off) != 1) continue;
+        char *q = line + off;
+        while (np < MAXP && sscanf(q, "%31s%n", params[np], &k) == 1) q += k, np++;
+        run_train(run, params, np, true);
+        run_train(run, params, np, false);
+        nruns++;
+    }
+    if (f) fclose(f);
+    CHECK(nruns == 3);
+    return qt_finish();
+}
