@@ -212,6 +212,7 @@ typedef struct dw_job {
     qo_k_geom3 g;
     const float *x, *w, *b;
     float *y;
+    qo_pool *pool;
 } dw_job;
 
 QO_K_SIMD static void dw_task(void *ctx, int64_t begin, int64_t end, int tid) {
@@ -261,6 +262,76 @@ QO_K_SIMD static void dw_task(void *ctx, int64_t begin, int64_t end, int tid) {
     }
 }
 
+/* Depthwise 2-D, the fast form: the input plane is copied into a zero-padded buffer (WP columns,
+ * HP rows), so every tap is valid for every output and each tap is one long vector loop. A padded
+ * tap adds x * w = +-0 to a sum that starts at +0, which leaves it bit for bit unchanged (a sum of
+ * floats is -0 only if both terms are), so the result is the reference's, whose sums skip those
+ * taps; unless w is Inf or NaN (0 * w = NaN): such channels take dw_task. Stride 1 runs over the
+ * flattened rows (output pitch WP, the WP - OW extra columns are dropped); other strides by rows. */
+QO_K_SIMD static void dw2d_task(void *ctx, int64_t begin, int64_t end, int tid) {
+    dw_job *dj = ctx;
+    const qo_k_geom3 *g = &dj->g;
+    const qo_k_conv_params *p = dj->p;
+    int64_t OH = g->out[1], OW = g->out[2], IH = g->in[1], IW = g->in[2], KH = g->ker[1], KW = g->ker[2];
+    int64_t sh = g->str[1], sw = g->str[2], dh = g->dil[1], dw = g->dil[2], ph = g->pad[1], pw = g->pad[2];
+    int64_t WP = qo_k_max64(IW + pw, (OW - 1) * sw + (KW - 1) * dw + 1);
+    int64_t HP = qo_k_max64(IH + ph, (OH - 1) * sh + (KH - 1) * dh + 1) + 1; /* +1: the flat overrun */
+    bool flat = sh == 1 && sw == 1;
+    /* output rows per chunk: the accumulator chunk stays within ~16 KB */
+    int64_t R = qo_k_max64(1, 4096 / (flat ? WP : OW));
+    int64_t acc_n = R * (flat ? WP : OW);
+    void *owned = NULL;
+    float *xpad = qo_k_scratch(dj->pool, tid, (size_t)(HP * WP + acc_n) * sizeof(float), &owned);
+    float *acc = xpad + HP * WP;
+    for (int64_t t = begin; t < end; t++) {
+        int64_t c = t % p->C;
+        const float *xp = dj->x + t * g->isz, *wc = dj->w + c * g->ksz;
+        bool finite = true;
+        for (int64_t k = 0; k < g->ksz; k++) finite = finite && isfinite(wc[k]);
+        if (!finite) {
+            dw_task(ctx, t, t + 1, tid);
+            continue;
+        }
+        float *yp = dj->y + t * g->osz;
+        memset(xpad, 0, (size_t)(HP * WP) * sizeof(float));
+        for (int64_t ih = 0; ih < IH; ih++) memcpy(xpad + (ih + ph) * WP + pw, xp + ih * IW, (size_t)IW * sizeof(float));
+        for (int64_t r0 = 0; r0 < OH; r0 += R) {
+            int64_t r1 = qo_k_min64(OH, r0 + R);
+            if (flat) {
+                int64_t n = (r1 - r0) * WP;
+                float *restrict a = acc;
+                for (int64_t i = 0; i < n; i++) a[i] = 0.0f;
+                for (int64_t kh = 0; kh < KH; kh++)
+                    for (int64_t kw = 0; kw < KW; kw++) {
+                        const float *restrict xs = xpad + (r0 + kh * dh) * WP + kw * dw;
+                        float wv = wc[kh * KW + kw];
+                        for (int64_t i = 0; i < n; i++) a[i] += xs[i] * wv;
+                    }
+                for (int64_t oh = r0; oh < r1; oh++)
+                    memcpy(yp + oh * OW, acc + (oh - r0) * WP, (size_t)OW * sizeof(float));
+            } else {
+                for (int64_t oh = r0; oh < r1; oh++) {
+                    float *restrict a = acc + (oh - r0) * OW;
+                    for (int64_t ow = 0; ow < OW; ow++) a[ow] = 0.0f;
+                    for (int64_t kh = 0; kh < KH; kh++)
+                        for (int64_t kw = 0; kw < KW; kw++) {
+                            const float *restrict xs = xpad + (oh * sh + kh * dh) * WP + kw * dw;
+                            float wv = wc[kh * KW + kw];
+                            if (sw == 2)
+                                for (int64_t ow = 0; ow < OW; ow++) a[ow] += xs[2 * ow] * wv;
+                            else
+                                for (int64_t ow = 0; ow < OW; ow++) a[ow] += xs[ow * sw] * wv;
+                        }
+                }
+                memcpy(yp + r0 * OW, acc, (size_t)((r1 - r0) * OW) * sizeof(float));
+            }
+        }
+        if (dj->b || p->res || p->act.kind != QO_K_ACT_NONE)
+            qo_k_epilogue(yp, 1, g->osz, g->osz, dj->b ? dj->b + c : NULL, p->res ? p->res + t * g->osz : NULL, p->act);
+    }
+    qo_k_scratch_release(owned);
+}
+
 void qo_k_conv_f32(const qo_k_conv_params *p, const float *x, const float *w, const float *b, float *y,
                    qo_pool *pool) {
     qo_k_geom3 g;
@@ -269,9 +340,10 @@ void qo_k_conv_f32(const qo_k_conv_params *p, const float *x, const float *w, co
     int64_t Cg = p->C / p->group, Mg = p->M / p->group;
     int nth = qo_pool_size(pool);
     if (p->group == p->C && p->group == p->M) {
-        dw_job dj = {p, g, x, w, b, y};
+        dw_job dj = {p, g, x, w, b, y, pool};
         int64_t work = g.osz * g.ksz;
-        qo_pool_for(pool, p->N * p->C, qo_k_max64(1, 16384 / (work ? work : 1)), dw_task, &dj);
+        bool is2d = g.in[0] == 1 && g.out[0] == 1 && g.ker[0] == 1 && g.pad[0] == 0;
+        qo_pool_for(pool, p->N * p->C, qo_k_max64(1, 16384 / (work ? work : 1)), is2d ? dw2d_task : dw_task, &dj);
         return;
     }
     conv_job cj = {.p = p, .g = g, .x = x, .w = w, .b = b, .y = y, .pool = pool, .Cg = Cg, .Mg = Mg};

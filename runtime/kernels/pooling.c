@@ -71,7 +71,72 @@ static void window_task(void *ctx, int64_t begin, int64_t end, bool is_max) {
     }
 }
 
-static void max_task(void *ctx, int64_t b, int64_t e, int tid) { (void)tid, window_task(ctx, b, e, true); }
+/* MaxPool, 2-D (leading dims of extent 1): per output row, the columns whose whole window lies
+ * inside the input row run tap by tap along the row (vectorizable), with the reference's rule
+ * r = first tap, then r = v > r ? v : r in (kh, kw) order; the others as window_task does. */
+QO_K_SIMD static void max2d_task(void *ctx, int64_t begin, int64_t end, int tid) {
+    pool_job *j = ctx;
+    const qo_k_geom3 *g = &j->g;
+    (void)tid;
+    int64_t OH = g->out[1], OW = g->out[2], IH = g->in[1], IW = g->in[2], KW = g->ker[2];
+    int64_t sw = g->str[2], dw = g->dil[2], pw = g->pad[2];
+    int64_t ia = pw > 0 ? qo_k_cdiv(pw, sw) : 0;
+    int64_t last = IW - 1 - (KW - 1) * dw + pw;
+    int64_t ib = last < 0 ? 0 : qo_k_min64(OW, last / sw + 1);
+    if (ib < ia) ib = ia = 0;
+    for (int64_t t = begin; t < end; t++) {
+        const float *xp = j->x + t * g->isz;
+        float *yp = j->y + t * g->osz;
+        for (int64_t oh = 0; oh < OH; oh++) {
+            int64_t hs = oh * g->str[1] - g->pad[1], hlo, hhi;
+            qo_k_taps(hs, g->dil[1], g->ker[1], IH, &hlo, &hhi);
+            float *restrict yr = yp + oh * OW;
+            for (int64_t ow = 0; ow < OW; ow++) { /* edge columns */
+                if (ow == ia) ow = ib;
+                if (ow >= OW) break;
+                int64_t ws = ow * sw - pw, wlo, whi;
+                qo_k_taps(ws, dw, KW, IW, &wlo, &whi);
+                float r = -INFINITY;
+                bool first = true;
+                for (int64_t kh = hlo; kh < hhi; kh++) {
+                    const float *xr = xp + (hs + kh * g->dil[1]) * IW + ws;
+                    for (int64_t kw = wlo; kw < whi; kw++) {
+                        float v = xr[kw * dw];
+                        if (first || v > r) r = v, first = false;
+                    }
+                }
+                yr[ow] = r;
+            }
+            if (hlo >= hhi) { /* no rows: -inf, as the reference's empty window */
+                for (int64_t ow = ia; ow < ib; ow++) yr[ow] = -INFINITY;
+                continue;
+            }
+            bool first = true;
+            for (int64_t kh = hlo; kh < hhi; kh++) {
+                const float *xr = xp + (hs + kh * g->dil[1]) * IW - pw;
+                for (int64_t kw = 0; kw < KW; kw++) {
+                    const float *restrict xs = xr + kw * dw;
+                    if (first) {
+                        for (int64_t ow = ia; ow < ib; ow++) yr[ow] = xs[ow * sw];
+                        first = false;
+                    } else if (sw == 2) {
+                        for (int64_t ow = ia; ow < ib; ow++) yr[ow] = xs[2 * ow] > yr[ow] ? xs[2 * ow] : yr[ow];
+                    } else if (sw == 1) {
+                        for (int64_t ow = ia; ow < ib; ow++) yr[ow] = xs[ow] > yr[ow] ? xs[ow] : yr[ow];
+                    } else {
+                        for (int64_t ow = ia; ow < ib; ow++) yr[ow] = xs[ow * sw] > yr[ow] ? xs[ow * sw] : yr[ow];
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void max_task(void *ctx, int64_t b, int64_t e, int tid) {
+    pool_job *j = ctx;
+    if (j->g.out[0] == 1 && j->g.in[0] == 1 && j->g.ker[0] == 1 && j->g.pad[0] == 0) max2d_task(ctx, b, e, tid);
+    else window_task(ctx, b, e, true);
+}
 static void avg_task(void *ctx, int64_t b, int64_t e, int tid) { (void)tid, window_task(ctx, b, e, false); }
 
 static void run_window(const qo_k_pool_params *p, const float *x, float *y, qo_pool *pool, qo_pool_fn fn) {
