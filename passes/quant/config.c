@@ -185,6 +185,9 @@ static qo_status get_str(jload *j, uint32_t line, const char *key, json_object *
 }
 
 static qo_status load_rule(jload *j, uint32_t idx, json_object *o, qo_qrule *r) {
+    /* the rule object starts at the next '{' (arrays of rules hold only objects when well-formed) */
+    const char *brace = json_object_is_type(o, json_type_object) ? strchr(j->text + j->pos, '{') : NULL;
+    if (brace) j->pos = (size_t)(brace - j->text);
     uint32_t rline = line_at(j->text, j->pos);
     j->col = 1;
     if (!json_object_is_type(o, json_type_object))
