@@ -95,6 +95,10 @@ static bool val_is_const(const qo_graph *g, qo_val v) { return xconst(g, v) != N
 static qo_status plan_quant(qo_ctx *cx, qo_graph *g, qo_node n, int opset, plan *pl) {
     memset(pl, 0, sizeof *pl);
     pl->n = n;
+    if (qo_qnode_is_pending(g, n)) {
+        qo_loc loc = qo_node_loc(g, n);
+        return qo_error(cx, QO_ERR_USAGE, &loc, "quantizer has no scale yet (run calibrate / quant-bias before lower-qcdq)");
+    }
     QO_TRY(qo_qnode_read(cx, g, n, &pl->p));
     const qo_qparams *p = &pl->p;
     qo_loc loc = qo_node_loc(g, n);

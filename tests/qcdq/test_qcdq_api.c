@@ -107,6 +107,22 @@ static void test_opset_option(void) {
     qo_module_free(m);
 }
 
+/* A qopt-inserted quantizer that was never calibrated is refused, not written with scale 1. */
+static void test_pending(void) {
+    qo_ctx cx;
+    qt_diags d;
+    qt_ctx(&cx, &d);
+    qo_module *m = parse(&cx, act_model(13, 8, 1, 0, "ROUND", 0));
+    qo_graph *g = qo_module_main(m);
+    qo_node n = find_op(g, QO_OP_QONNX_QUANT, 0);
+    qo_node_set_attr_string(g, n, QO_QATTR_SPEC, "int8_act_per_tensor_float", 25);
+    CHECK(qo_qnode_is_pending(g, n));
+    CHECK(qo_lower_qcdq(&cx, m, NULL) != QO_OK);
+    CHECK(qt_has(&d, "act_q", "no scale yet"));
+    CHECK_EQ(count_op(m, QO_OP_QONNX_QUANT), 1);
+    qo_module_free(m);
+}
+
 /* A model below opset 13 is raised to 13 unless an op whose inputs changed in between is present. */
 static void test_opset_raise(void) {
     qo_ctx cx;
@@ -323,6 +339,7 @@ int main(int argc, char **argv) {
     const char *qopt = argc > 1 && access(argv[1], X_OK) == 0 ? argv[1] : NULL;
     RUN(test_opset_option);
     RUN(test_opset_raise);
+    RUN(test_pending);
     test_errors(qopt);
     RUN(test_act_lowering);
     RUN(test_const_lowering);
