@@ -12,7 +12,9 @@
  * outputs. The clone runs in the JIT one batch at a time; means are summed in double and rounded to
  * float32 (PyTorch sums float32 in another order: the error can differ by an ulp or so). Finally each
  * bias constant is replaced by bias + correction; its quantizer keeps its scales, so the codes
- * follow. Layers without a bias are left alone (Brevitas would add one). */
+ * follow. A layer without a bias gets one holding the correction (Brevitas's skip_if_no_bias=False
+ * default), quantized with int32_bias (input scale x weight scale) when its input is quantized, else
+ * left float with a warning. */
 #include "passes/quant/calib.h"
 
 #include "passes/pass_impl.h"
@@ -23,7 +25,7 @@
 
 typedef struct bl {
     qo_node L;       /* layer in the original graph */
-    qo_node bq;      /* its bias Quant node */
+    qo_node bq;      /* its bias Quant node; 0: the layer has no bias (one is added, as Brevitas does) */
     int64_t C;       /* bias entries */
     uint32_t oq, of; /* output indices in the variant: quantized and float results */
     float *corr;     /* C summed errors */
@@ -103,6 +105,18 @@ static qo_node twin(qo_graph *g, qo_node n, const qo_val *ins, uint32_t nin) {
     return t;
 }
 
+/* Output channels of layer n from its weight's static shape, -1 if unknown. */
+static int64_t out_channels(const qo_graph *g, qo_node n) {
+    const qo_typedata *td = qo_type_get(g->m, g->vals[qo_node_input(g, n, 1)].type);
+    if (!td || td->kind != QO_TY_TENSOR || td->rank < 2) return -1;
+    switch ((qo_op)g->nodes[n].op) {
+    case QO_OP_CONV: return td->dims[0];
+    case QO_OP_CONVTRANSPOSE: return td->dims[1] < 0 ? -1 : td->dims[1] * qo_attr_int(g, n, "group", 1);
+    case QO_OP_GEMM: return td->rank != 2 ? -1 : qo_attr_int(g, n, "transB", 0) ? td->dims[0] : td->dims[1];
+    default: return -1;
+    }
+}
+
 /* Collects the layers to correct; errors for pending activation / bias quantizers. */
 static qo_status collect(qo_ctx *cx, qo_graph *g, bc *b) {
     memset(b, 0, sizeof *b);
@@ -116,16 +130,24 @@ static qo_status collect(qo_ctx *cx, qo_graph *g, bc *b) {
                           qo_val_name(g, qo_node_output(g, n, 0)));
             continue;
         }
-        if (!is_layer(g, n) || g->nodes[n].nin < 3) continue;
-        qo_node wq = qo_qnode_of(g, qo_node_input(g, n, 1)), bq = qo_qnode_of(g, qo_node_input(g, n, 2));
-        if (!wq || !bq) continue;
-        const qo_constdata *bcd = qo_pass_val_const(g, qo_node_input(g, bq, 0));
-        if (!bcd || qo_type_elem(g->m, bcd->type) != QO_F32) continue;
+        if (!is_layer(g, n)) continue;
+        qo_node wq = qo_qnode_of(g, qo_node_input(g, n, 1));
+        qo_val bv = g->nodes[n].nin >= 3 ? qo_node_input(g, n, 2) : 0;
+        qo_node bq = qo_qnode_of(g, bv);
+        if (!wq || (bv && !bq)) continue;
+        int64_t C;
+        if (bq) {
+            const qo_constdata *bcd = qo_pass_val_const(g, qo_node_input(g, bq, 0));
+            if (!bcd || qo_type_elem(g->m, bcd->type) != QO_F32) continue;
+            C = qo_type_numel(g->m, bcd->type);
+        } else {
+            C = out_channels(g, n);
+            if (C <= 0) continue;
+        }
         if (b->nl == cap) {
             cap = cap ? cap * 2 : 8;
             b->l = qo_realloc(b->l, cap * sizeof *b->l);
         }
-        int64_t C = qo_type_numel(g->m, bcd->type);
         b->l[b->nl++] = (bl){.L = n, .bq = bq, .C = C, .corr = qo_calloc((size_t)(C > 0 ? C : 1), sizeof(float))};
     }
     return st;
@@ -152,8 +174,8 @@ static qo_status build_variant(qo_ctx *cx, qo_module *m, bc *b, qo_module **out)
             break;
         }
         qo_val ins[3] = {qo_node_input(vg, L, 0), qo_node_input(vg, qo_qnode_of(vg, qo_node_input(vg, L, 1)), 0),
-                         qo_node_input(vg, qo_qnode_of(vg, qo_node_input(vg, L, 2)), 0)};
-        qo_node f = twin(vg, L, ins, 3);
+                         b->l[k].bq ? qo_node_input(vg, qo_qnode_of(vg, qo_node_input(vg, L, 2)), 0) : 0};
+        qo_node f = twin(vg, L, ins, b->l[k].bq ? 3 : 2);
         qo_val y = qo_node_output(vg, L, 0), yf = qo_node_output(vg, f, 0);
         qo_replace_all_uses(vg, y, yf);
         b->l[k].oq = vg->noutputs;
@@ -170,8 +192,38 @@ static qo_status build_variant(qo_ctx *cx, qo_module *m, bc *b, qo_module **out)
     return QO_OK;
 }
 
+/* A layer without bias gets bias = corr / iters (Brevitas: register_parameter('bias', correction)),
+ * quantized with int32_bias when its input is quantized, else left float with a warning. */
+static qo_status add_bias(qo_ctx *cx, qo_graph *g, bl *l, int64_t iters) {
+    float *nb = qo_malloc((size_t)l->C * sizeof(float));
+    for (int64_t c = 0; c < l->C; c++) nb[c] = l->corr[c] / (float)iters;
+    char nm[512];
+    const char *ln = qo_node_name(g, l->L)[0] ? qo_node_name(g, l->L) : "layer";
+    snprintf(nm, sizeof nm, "%s_bias_bcorr", ln);
+    for (int k = 1; qo_graph_find(g, nm); k++) snprintf(nm, sizeof nm, "%s_bias_bcorr_%d", ln, k);
+    qo_val v = qo_pass_add_const(g, nm, QO_F32, 1, &l->C, nb);
+    qo_free(nb);
+    qo_val y = v;
+    float in_scale;
+    int32_t zp;
+    qo_loc loc = qo_node_loc(g, l->L);
+    if (qo_calib_input_scale(g, qo_node_input(g, l->L, 0), &in_scale, &zp) && zp == 0) {
+        qo_qspec bs;
+        QO_ASSERT(qo_qspec_preset("int32_bias", &bs));
+        qo_node q = qo_qnode_new(cx, g, v, &bs, 0, NULL, NULL);
+        if (!q) return QO_ERR_USAGE;
+        y = qo_node_output(g, q, 0);
+    } else
+        qo_warning(cx, &loc, "bias correction added a float bias to this layer (its input is not quantized, so "
+                             "the bias is not quantized)");
+    if (g->nodes[l->L].nin < 3) qo_node_set_num_inputs(g, l->L, 3);
+    qo_set_input(g, qo_node_use(g, l->L, 2), y);
+    return QO_OK;
+}
+
 /* Replaces the bias constant behind quantizer bq by b + corr / iters. */
 static qo_status apply(qo_ctx *cx, qo_graph *g, bl *l, int64_t iters) {
+    if (!l->bq) return add_bias(cx, g, l, iters);
     qo_val bv = qo_node_input(g, l->bq, 0);
     qo_tensor bt;
     QO_TRY(qo_tensor_from_const(cx, g->m, g->vals[bv].cref, &bt));
@@ -205,7 +257,12 @@ qo_status qo_bias_correct(qo_ctx *cx, qo_module *m, qo_batch_source *src, const 
     qo_module *vm = NULL;
     st = build_variant(cx, m, &b, &vm);
     if (st == QO_OK) st = qo_calib_run(cx, m, vm, src, o, bc_batch, &b, NULL);
-    for (uint32_t k = 0; k < b.nl && st == QO_OK; k++) st = apply(cx, g, &b.l[k], b.iters);
+    bool added = false;
+    for (uint32_t k = 0; k < b.nl && st == QO_OK; k++) {
+        st = apply(cx, g, &b.l[k], b.iters);
+        added |= !b.l[k].bq;
+    }
+    if (st == QO_OK && added) st = qo_quant_bias_graph(cx, g); /* the new bias quantizers */
     qo_module_free(vm);
     bc_free(&b);
     return st;

@@ -18,7 +18,8 @@
  *    mean(float out) - mean(quant out) over batch and spatial dims; errors are summed over batches
  *    (float32) and divided by the number of batches. Downstream layers see the float output (as
  *    Brevitas's hook returns it), so errors do not accumulate. The mean correction is finally added
- *    to the float bias, which is re-quantized with the same scales.
+ *    to the float bias, which is re-quantized with the same scales. A layer without a bias gets one
+ *    (Brevitas's skip_if_no_bias=False), int32-quantized when its input is quantized.
  * Library rules: nothing here prints or exits. */
 #ifndef QOPT_PASSES_QUANT_CALIB_H
 #define QOPT_PASSES_QUANT_CALIB_H
@@ -98,9 +99,10 @@ qo_status qo_calibrate_datafree_bn(qo_ctx *cx, qo_module *m, const qo_calib_bn_r
 qo_status qo_quant_bias_graph(qo_ctx *cx, qo_graph *g);
 
 /* Brevitas bias correction (see the header comment) over the batches of src (rewound first): every
- * Conv/ConvTranspose/Gemm of the main graph with a constant float bias behind a resolved bias
- * quantizer and a quantized weight gets its bias constant replaced by bias + mean error, and the
- * bias quantizer re-resolved with the same scales. Needs every activation quantizer resolved
+ * Conv/ConvTranspose/Gemm of the main graph with a quantized weight and either a constant float bias
+ * behind a resolved bias quantizer or no bias gets bias + mean error (the bias constant replaced; the
+ * quantizer keeps its scales), or a new bias = mean error (int32_bias when the input is quantized,
+ * else float with a warning). Needs every activation quantizer resolved
  * (qo_calibrate first) and the biases quantized (qo_quant_bias_graph first); a pending one is an
  * error naming it. o may be NULL. */
 qo_status qo_bias_correct(qo_ctx *cx, qo_module *m, qo_batch_source *src, const qo_calib_opts *o);
@@ -125,6 +127,10 @@ typedef qo_status (*qo_calib_batch_fn)(void *user, qo_ctx *cx, const qo_tensor *
  * Progress goes to o->progress. No batch at all is an error. *nbatches (may be NULL) gets the count. */
 qo_status qo_calib_run(qo_ctx *cx, const qo_module *orig, const qo_module *variant, qo_batch_source *src,
                        const qo_calib_opts *o, qo_calib_batch_fn fn, void *user, int64_t *nbatches);
+/* The per-tensor scale and zero point of activation v: its type's qo_quant, or that of the Quant node
+ * it comes from through ops that keep values (MaxPool, Flatten, Reshape, Transpose, Squeeze,
+ * Unsqueeze, Identity, Dropout, Slice, DepthToSpace, SpaceToDepth). false if none or per-axis. */
+bool qo_calib_input_scale(const qo_graph *g, qo_val v, float *scale, int32_t *zp);
 /* The pass forms' data source: the `data` option's file (the model must have one input), read in
  * batches of the `batch` option (qo_batch_source_file). */
 struct qo_pass_ctx;

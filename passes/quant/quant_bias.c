@@ -12,9 +12,7 @@
 
 #include <string.h>
 
-/* The per-tensor scale of activation v: its type's qo_quant, or that of a Quant node it comes from
- * through ops that keep the scale. false if none. */
-static bool input_scale(const qo_graph *g, qo_val v, float *scale, int32_t *zp) {
+bool qo_calib_input_scale(const qo_graph *g, qo_val v, float *scale, int32_t *zp) {
     for (int hops = 0; v && hops < 64; hops++) {
         const qo_typedata *td = qo_type_get(g->m, g->vals[v].type);
         if (td && td->quant) {
@@ -34,6 +32,9 @@ static bool input_scale(const qo_graph *g, qo_val v, float *scale, int32_t *zp) 
         case QO_OP_UNSQUEEZE:
         case QO_OP_IDENTITY:
         case QO_OP_DROPOUT:
+        case QO_OP_SLICE:
+        case QO_OP_DEPTHTOSPACE:
+        case QO_OP_SPACETODEPTH:
             if (g->vals[v].res != 0) return false;
             v = qo_node_input(g, d, 0);
             break;
@@ -53,7 +54,7 @@ static qo_status resolve(qo_ctx *cx, qo_graph *g, qo_node q, const qo_qspec *bs,
     qo_loc loc = qo_node_loc(g, L);
     float in_scale = 0.0f;
     int32_t in_zp = 0;
-    if (!input_scale(g, qo_node_input(g, L, 0), &in_scale, &in_zp))
+    if (!qo_calib_input_scale(g, qo_node_input(g, L, 0), &in_scale, &in_zp))
         return qo_error(cx, QO_ERR_USAGE, &loc,
                         "input scale required for bias quantization: input '%s' is not quantized per tensor "
                         "(calibrate the activation quantizers first)",

@@ -10,8 +10,12 @@
  * - resident memory stays flat from batch 40 to batch 400 of a generated stream (not under ASan,
  *   whose quarantine keeps freed blocks);
  * - data of the wrong shape or type: an error naming the input, the expected and the given shape;
- * - without data: BatchNormalization-derived and synthetic ranges, each announced by a warning.
- * Usage: test_calib_stream DATA_DIR expected_stream.txt */
+ * - without data: BatchNormalization-derived and synthetic ranges, each announced by a warning (also
+ *   with the ranges recorded before fold-bn);
+ * - quant-bias: the error naming the layer when its input is not quantized; float32 product scales;
+ * - bias correction on a two-layer net (one layer without bias) vs tools/gen_qcalib_biascorr.py, a
+ *   torch re-implementation of Brevitas's _BiasCorrection: int32 codes and scales exact.
+ * Usage: test_calib_stream DATA_DIR expected_stream.txt expected_biascorr.txt */
 #include "passes/pass_impl.h"
 #include "passes/quant/calib.h"
 #include "passes/quant/qgraph.h"
@@ -377,8 +381,124 @@ static void test_bias_errors(void) {
     qo_module_free(m);
 }
 
+/* ---- bias correction vs tools/gen_qcalib_biascorr.py (torch) ----------------------------------- */
+static qo_val const_npy(qo_graph *g, const char *dir, const char *name) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.npy", dir, name);
+    qo_tensor t;
+    if (qo_npy_read(&cx, path, &t) != QO_OK) return 0;
+    qo_val v = qo_pass_add_const(g, name, QO_F32, t.rank, t.dims, t.data);
+    qo_tensor_free(&t);
+    return v;
+}
+
+static qo_val wquant(qo_graph *g, qo_val w) {
+    qo_qspec s;
+    CHECK(qo_qspec_parse(&cx, NULL, "int8_weight_per_channel_float:bits=4,narrow=0", &s) == QO_OK);
+    qo_tensor wt;
+    CHECK(qo_tensor_from_const(&cx, g->m, g->vals[w].cref, &wt) == QO_OK);
+    qo_qtensor qt;
+    CHECK(qo_quant_weight(&cx, NULL, &s, &wt, &qt) == QO_OK);
+    qo_node q = qo_qnode_new(&cx, g, w, &s, qt.nscale, qt.scales, qt.zps);
+    qo_qtensor_free(&qt);
+    qo_tensor_free(&wt);
+    return q ? qo_node_output(g, q, 0) : 0;
+}
+
+static qo_val aquant(qo_graph *g, qo_val x, const char *spec, float scale) {
+    qo_qspec s;
+    CHECK(qo_qspec_parse(&cx, NULL, spec, &s) == QO_OK);
+    qo_node q = qo_qnode_new(&cx, g, x, &s, 1, &scale, NULL);
+    return q ? qo_node_output(g, q, 0) : 0;
+}
+
+static void test_bias_correct(const char *dir, const char *expected, const qo_tensor *x) {
+    qo_module *m = qo_module_new();
+    qo_module_set_opset(m, "", 13);
+    qo_graph *g = qo_graph_new(m, NULL, 0, "main");
+    int64_t d[4] = {-1, 3, 4, 4};
+    qo_atom syms[4] = {qo_intern(m, "N"), 0, 0, 0};
+    qo_val xv = qo_graph_add_input(g, "x", qo_type_tensor(m, QO_F32, 4, d, syms));
+    qo_val w1 = const_npy(g, dir, "bc_w1"), b1 = const_npy(g, dir, "bc_b1"), w2 = const_npy(g, dir, "bc_w2");
+    CHECK(w1 && b1 && w2);
+    if (!w1 || !b1 || !w2) return;
+    /* the float net first (shape-infer gives every value a type), then its quantizers */
+    qo_val a_in[3] = {xv, w1, b1};
+    qo_node ca = qo_node_new(g, QO_OP_CONV, NULL, NULL, 3, a_in, 1);
+    qo_node_set_name(g, ca, "convA");
+    qo_val av = qo_node_output(g, ca, 0);
+    qo_val_set_name(g, av, "a");
+    qo_node r = qo_node_new(g, QO_OP_RELU, NULL, NULL, 1, &av, 1);
+    qo_val rv = qo_node_output(g, r, 0);
+    qo_val_set_name(g, rv, "r");
+    qo_val b_in[2] = {rv, w2};
+    qo_node cb = qo_node_new(g, QO_OP_CONV, NULL, NULL, 2, b_in, 1);
+    qo_node_set_name(g, cb, "convB");
+    const int64_t pads[4] = {1, 1, 1, 1};
+    qo_node_set_attr_ints(g, cb, "pads", pads, 4);
+    qo_val_set_name(g, qo_node_output(g, cb, 0), "y");
+    qo_graph_add_output(g, qo_node_output(g, cb, 0));
+    CHECK(qo_pipeline_run(&cx, m, "shape-infer", NULL) == QO_OK);
+    qo_qspec bs;
+    CHECK(qo_qspec_parse(&cx, NULL, "int32_bias", &bs) == QO_OK);
+    qo_node b1q = qo_qnode_new(&cx, g, b1, &bs, 0, NULL, NULL);
+    qo_set_input(g, qo_node_use(g, ca, 0), aquant(g, xv, "int8_act_per_tensor_float", 1.0f / 16));
+    qo_set_input(g, qo_node_use(g, ca, 1), wquant(g, w1));
+    qo_set_input(g, qo_node_use(g, ca, 2), qo_node_output(g, b1q, 0));
+    qo_set_input(g, qo_node_use(g, cb, 0), aquant(g, rv, "uint8_act_per_tensor_float", 1.0f / 32));
+    qo_set_input(g, qo_node_use(g, cb, 1), wquant(g, w2));
+    CHECK(qo_pipeline_run(&cx, m, "shape-infer,verify", NULL) == QO_OK);
+    CHECK(qo_quant_bias_graph(&cx, g) == QO_OK);
+    qo_batch_source src;
+    CHECK(qo_batch_source_tensors(&cx, x, 1, 64, &src) == QO_OK);
+    CHECK(qo_bias_correct(&cx, m, &src, NULL) == QO_OK);
+    qo_batch_source_free(&src);
+    CHECK(qo_verify(&cx, m) == QO_OK);
+
+    FILE *f = fopen(expected, "r");
+    CHECK(f != NULL);
+    char line[256];
+    int n = 0, codes_ok = 0;
+    int64_t worst = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        char layer[8], hb[64], hs[64];
+        int ch;
+        long long code;
+        if (line[0] == '#' || sscanf(line, "%7s %d %63s %63s %lld", layer, &ch, hb, hs, &code) != 5) continue;
+        qo_node L = layer[0] == 'A' ? ca : cb;
+        CHECK(g->nodes[L].nin == 3);
+        qo_node bq = qo_qnode_of(g, qo_node_input(g, L, 2));
+        CHECK(bq && !qo_qnode_is_pending(g, bq));
+        if (!bq) continue;
+        qo_qparams p;
+        qo_qspec spec;
+        CHECK(qo_qnode_read(&cx, g, bq, &p) == QO_OK);
+        CHECK(qo_qnode_spec(&cx, g, bq, &spec));
+        CHECK_EQ(p.bits, 32);
+        qo_tensor bt;
+        CHECK(qo_tensor_from_const(&cx, m, g->vals[qo_node_input(g, bq, 0)].cref, &bt) == QO_OK);
+        float bias = ((const float *)bt.data)[ch], want_b = strtof(hb, NULL), want_s = strtof(hs, NULL);
+        int32_t x1 = (int32_t)qo_f32_bits(bias), x2 = (int32_t)qo_f32_bits(want_b);
+        int64_t u = x1 > x2 ? (int64_t)x1 - x2 : (int64_t)x2 - x1;
+        if (u > worst) worst = u;
+        CHECK(u <= 32); /* float32 means of conv outputs summed in another order than PyTorch's */
+        CHECK_EQ(qo_f32_bits(p.scales[ch]), qo_f32_bits(want_s));
+        int64_t got = qo_qspec_to_int(&spec, bias, p.scales[ch], 0);
+        CHECK_EQ(got, code);
+        codes_ok += got == code;
+        n++;
+        qo_tensor_free(&bt);
+        qo_qparams_free(&p);
+    }
+    if (f) fclose(f);
+    CHECK_EQ(n, 6);
+    printf("bias correction vs torch: %d/%d int32 codes equal, corrected biases within %lld ulp\n", codes_ok, n,
+           (long long)worst);
+    qo_module_free(m);
+}
+
 int main(int argc, char **argv) {
-    if (argc < 3) return 2;
+    if (argc < 4) return 2;
     qo_ctx_init(&cx);
     FILE *f = fopen(argv[2], "r");
     CHECK(f != NULL);
@@ -406,6 +526,8 @@ int main(int argc, char **argv) {
     RUN(test_bad_input);
     RUN(test_datafree);
     RUN(test_bias_errors);
+    qt_current = "bias_correct";
+    test_bias_correct(argv[1], argv[3], &x);
     qo_tensor_free(&x);
     return qt_finish();
 }
