@@ -121,8 +121,9 @@ void qo_k_scratch_release(void *owned) { qo_free(owned); }
 /* ---- im2col --------------------------------------------------------------------------------- */
 /* Copies columns [j0, j1) of the im2col matrix of one image/group (Cg channels at xg) into col
  * (row-major, K = Cg * ksz rows of j1 - j0). */
-QO_K_SIMD static void im2col(const qo_k_geom3 *g, int64_t Cg, const float *xg, int64_t j0, int64_t j1, float *col) {
-    int64_t cbw = j1 - j0, OW = g->out[2], OH = g->out[1];
+QO_K_SIMD static void im2col(const qo_k_geom3 *g, int64_t Cg, const float *xg, int64_t j0, int64_t j1, float *col,
+                             int64_t ldc) {
+    int64_t OW = g->out[2], OH = g->out[1];
     int64_t IW = g->in[2], IH = g->in[1], ID = g->in[0];
     int64_t sw = g->str[2];
     int64_t r = 0;
@@ -131,7 +132,7 @@ QO_K_SIMD static void im2col(const qo_k_geom3 *g, int64_t Cg, const float *xg, i
         for (int64_t kd = 0; kd < g->ker[0]; kd++)
             for (int64_t kh = 0; kh < g->ker[1]; kh++)
                 for (int64_t kw = 0; kw < g->ker[2]; kw++, r++) {
-                    float *dst = col + r * cbw;
+                    float *dst = col + r * ldc;
                     int64_t j = j0;
                     int64_t ow = j % OW, t = j / OW, oh = t % OH, od = t / OH;
                     int64_t woff = kw * g->dil[2] - g->pad[2];
@@ -173,8 +174,53 @@ typedef struct conv_job {
     float *y;
     qo_pool *pool;
     int64_t Cg, Mg, K, cb, nblk;
+    int64_t nimg;  /* > 1: a task multiplies nimg whole images side by side (small planes) */
+    int64_t mb;    /* > 0: tasks are blocks of mb output channels of one image, group 1, on the shared
+                      im2col matrix col (or x for 1x1) */
+    const float *col;
     bool direct_b; /* 1x1, stride 1, no padding: x is the GEMM operand */
 } conv_job;
+
+/* Small planes: images n0.. n0+ni of group grp in one sgemm, so the weights are packed once for
+ * them all: the im2col blocks (or, for 1x1, the input planes) side by side in col [K, ni * osz],
+ * the product in scratch, then each image's rows copied out and the epilogue applied there. */
+static void conv_multi(conv_job *cj, int64_t n0, int64_t ni, int64_t grp, float *col) {
+    const qo_k_conv_params *p = cj->p;
+    int64_t osz = cj->g.osz, isz = cj->g.isz, K = cj->K, Mg = cj->Mg, Cg = cj->Cg, W = ni * osz;
+    float *outb = col + K * W;
+    for (int64_t i = 0; i < ni; i++) {
+        const float *xg = cj->x + ((n0 + i) * p->C + grp * Cg) * isz;
+        if (cj->direct_b)
+            for (int64_t c = 0; c < Cg; c++) memcpy(col + c * W + i * osz, xg + c * isz, (size_t)osz * sizeof(float));
+        else
+            im2col(&cj->g, Cg, xg, 0, osz, col + i * osz, W);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Mg, (int)W, (int)K, 1.0f, cj->w + grp * Mg * K, (int)K,
+                col, (int)W, 0.0f, outb, (int)W);
+    for (int64_t i = 0; i < ni; i++) {
+        float *yd = cj->y + ((n0 + i) * p->M + grp * Mg) * osz;
+        for (int64_t m = 0; m < Mg; m++) memcpy(yd + m * osz, outb + m * W + i * osz, (size_t)osz * sizeof(float));
+        qo_k_epilogue(yd, Mg, osz, osz, cj->b ? cj->b + grp * Mg : NULL, p->res ? p->res + (yd - cj->y) : NULL, p->act);
+    }
+}
+
+/* Output-channel blocks [t * mb, ...) of image n = 0 on one shared B matrix (few images, many
+ * channels, small planes: each thread packs only its share of the weights). */
+static void conv_mrows_task(void *ctx, int64_t begin, int64_t end, int tid) {
+    conv_job *cj = ctx;
+    const qo_k_conv_params *p = cj->p;
+    int64_t osz = cj->g.osz, K = cj->K;
+    (void)tid;
+    for (int64_t t = begin; t < end; t++) {
+        int64_t n = t / qo_k_cdiv(p->M, cj->mb), m0 = t % qo_k_cdiv(p->M, cj->mb) * cj->mb;
+        int64_t rows = qo_k_min64(p->M, m0 + cj->mb) - m0;
+        const float *B = cj->direct_b ? cj->x + n * p->C * cj->g.isz : cj->col + n * K * osz;
+        float *yb = cj->y + (n * p->M + m0) * osz;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)osz, (int)K, 1.0f, cj->w + m0 * K, (int)K,
+                    B, (int)osz, 0.0f, yb, (int)osz);
+        qo_k_epilogue(yb, rows, osz, osz, cj->b ? cj->b + m0 : NULL, p->res ? p->res + (yb - cj->y) : NULL, p->act);
+    }
+}
 
 static void conv_task(void *ctx, int64_t begin, int64_t end, int tid) {
     conv_job *cj = ctx;
@@ -182,6 +228,16 @@ static void conv_task(void *ctx, int64_t begin, int64_t end, int tid) {
     int64_t osz = cj->g.osz, K = cj->K, Mg = cj->Mg, Cg = cj->Cg;
     void *owned = NULL;
     float *col = NULL;
+    if (cj->nimg > 1) {
+        int64_t W = cj->nimg * osz;
+        col = qo_k_scratch(cj->pool, tid, (size_t)((K + Mg) * W) * sizeof(float), &owned);
+        for (int64_t t = begin; t < end; t++) {
+            int64_t grp = t % p->group, n0 = t / p->group * cj->nimg;
+            conv_multi(cj, n0, qo_k_min64(p->N, n0 + cj->nimg) - n0, grp, col);
+        }
+        qo_k_scratch_release(owned);
+        return;
+    }
     if (!cj->direct_b) col = qo_k_scratch(cj->pool, tid, (size_t)(K * cj->cb) * sizeof(float), &owned);
     for (int64_t t = begin; t < end; t++) {
         int64_t blk = t % cj->nblk, ng = t / cj->nblk, grp = ng % p->group, n = ng / p->group;
@@ -192,7 +248,7 @@ static void conv_task(void *ctx, int64_t begin, int64_t end, int tid) {
         if (cj->direct_b) {
             B = xg + j0, ldb = cj->g.isz;
         } else {
-            im2col(&cj->g, Cg, xg, j0, j1, col);
+            im2col(&cj->g, Cg, xg, j0, j1, col, cbw);
             B = col, ldb = cbw;
         }
         float *yb = cj->y + (n * p->M + grp * Mg) * osz + j0;
@@ -347,6 +403,7 @@ void qo_k_conv_f32(const qo_k_conv_params *p, const float *x, const float *w, co
         return;
     }
     conv_job cj = {.p = p, .g = g, .x = x, .w = w, .b = b, .y = y, .pool = pool, .Cg = Cg, .Mg = Mg};
+    void *owned0 = NULL;
     cj.K = Cg * g.ksz;
     if (cj.K == 0) { /* no input channels: bias only */
         for (int64_t n = 0; n < p->N; n++) {
@@ -372,6 +429,34 @@ void qo_k_conv_f32(const qo_k_conv_params *p, const float *x, const float *w, co
     if (Mg * g.osz * cj.K * ng < 32768) cb = g.osz;
     cj.cb = cb;
     cj.nblk = qo_k_cdiv(g.osz, cb);
+    /* fewer images than threads, more output channels than columns: split the channels instead of
+     * the columns, on one im2col matrix (made by the caller: it is small here) */
+    if (p->group == 1 && p->N < nth && p->M >= 2 * g.osz && p->M >= 32 * nth &&
+        (cj.direct_b || p->N * cj.K * g.osz <= (int64_t)(8u << 20) / (int64_t)sizeof(float))) {
+        float *col = NULL;
+        if (!cj.direct_b) {
+            col = qo_k_scratch(pool, 0, (size_t)(p->N * cj.K * g.osz) * sizeof(float), &owned0);
+            for (int64_t n = 0; n < p->N; n++) im2col(&g, p->C, x + n * p->C * g.isz, 0, g.osz, col + n * cj.K * g.osz, g.osz);
+        }
+        cj.col = col;
+        cj.mb = (qo_k_cdiv(p->M, qo_k_cdiv(nth, p->N)) + 15) / 16 * 16;
+        qo_pool_for(pool, p->N * qo_k_cdiv(p->M, cj.mb), 1, conv_mrows_task, &cj);
+        qo_k_scratch_release(owned0);
+        return;
+    }
+    /* small planes, several images: whole images side by side (at most ~1024 columns and an 8 MB
+     * im2col block per task, and still a task per thread) */
+    cj.nimg = 1;
+    if (p->N > 1 && g.osz < 1024) {
+        int64_t ni = qo_k_min64(p->N, qo_k_max64(1, 1024 / g.osz));
+        ni = qo_k_min64(ni, qo_k_max64(1, (int64_t)(8u << 20) / (int64_t)sizeof(float) / (cj.K * g.osz)));
+        if (p->group < nth) ni = qo_k_min64(ni, qo_k_max64(1, p->N * p->group / nth));
+        if (ni > 1) {
+            cj.nimg = ni;
+            qo_pool_for(pool, qo_k_cdiv(p->N, ni) * p->group, 1, conv_task, &cj);
+            return;
+        }
+    }
     qo_pool_for(pool, ng * cj.nblk, 1, conv_task, &cj);
 }
 
