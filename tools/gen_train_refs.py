@@ -22,7 +22,9 @@ Everything is seeded; the outputs are committed.
    Files: train_<run>_x.npy [20, N, ...] float32, train_<run>_y.npy [20, N] int64,
    train_<run>_loss.npy [20] (loss of each step, before its update), and per parameter P (names in
    train_runs.txt: "run param...") train_<run>_<P>_init.npy and train_<run>_<P>_final.npy (after
-   20 steps). Parameter layouts are torch's (Linear weight [out, in]: Gemm transB=1).
+   20 steps). Parameter layouts are torch's (Linear weight [out, in]: Gemm transB=1). The CNN's
+   BatchNorm running statistics after 20 steps (momentum 0.1, unbiased variance): train_cnn_sgd_bn_
+   {mean,var}_final.npy.
 """
 import os
 import sys
@@ -188,6 +190,9 @@ def run(name, model, opt_fn, sched_fn, xs, ys, lines):
     save('train_%s_loss' % name, np.array(losses, dtype=np.float32))
     for p, v in model.named():
         save('train_%s_%s_final' % (name, p), v.detach().numpy().astype(np.float32))
+    if hasattr(model, 'bn'):
+        save('train_%s_bn_mean_final' % name, model.bn.running_mean.numpy().astype(np.float32))
+        save('train_%s_bn_var_final' % name, model.bn.running_var.numpy().astype(np.float32))
     lines.append(' '.join([name] + [p for p, _ in model.named()]))
 
 

@@ -86,6 +86,8 @@ typedef struct qo_optim_opts {
     float beta1, beta2, eps;    /* Adam (torch defaults 0.9, 0.999, 1e-8 when all three are 0) */
     const char *const *params;  /* parameters to update; NULL: every value p with a "<p>_grad" output */
     uint32_t nparams;
+    bool bn_stats;              /* training-mode BatchNormalization running statistics become state
+                                   (see qo_add_optimizer) */
 } qo_optim_opts;
 
 /* Turns g (differentiated by qo_autodiff) into one optimizer step. Each parameter p (an
@@ -98,6 +100,10 @@ typedef struct qo_optim_opts {
  *         (d = g' without momentum);  p_new = p - lr d
  *   Adam: g' = g + wd p;  m = b1 m + (1 - b1) g';  v = b2 v + (1 - b2) g'^2;
  *         p_new = p - (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+ * With bn_stats, the input_mean/input_var initializers M, V of each training-mode BatchNormalization
+ * become inputs too, with outputs "<M>_new" = M momentum + mean (1 - momentum) and "<V>_new" =
+ * V momentum + var (1 - momentum) from the batch mean and the unbiased batch variance of X, as
+ * torch's BatchNorm updates running_mean/running_var (ONNX's momentum m is torch's 1 - m).
  * Feeding every "<x>_new" output back into input "<x>" is one training step per run. */
 qo_status qo_add_optimizer(qo_ctx *cx, qo_graph *g, const qo_optim_opts *o);
 

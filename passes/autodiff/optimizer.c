@@ -126,6 +126,52 @@ static qo_status update_param(opt *o, const qo_optim_opts *op, const char *name)
     return QO_OK;
 }
 
+/* Running statistics of a training-mode BatchNormalization n whose input_mean/input_var are
+ * initializers, updated as torch does: batch mean and unbiased batch variance of X over every axis but
+ * 1, new = old * momentum + batch * (1 - momentum) (ONNX's momentum: torch's is 1 - it). */
+static qo_status bn_stats(opt *o, qo_node n) {
+    qo_graph *g = o->g;
+    if (!qo_attr_int(g, n, "training_mode", 0) || g->nodes[n].nin < 5) return QO_OK;
+    qo_val x = qo_node_input(g, n, 0), mv = qo_node_input(g, n, 3), vv = qo_node_input(g, n, 4);
+    if (!(g->vals[mv].flags & QO_VAL_CONST) || !(g->vals[vv].flags & QO_VAL_CONST) || g->vals[mv].flags & QO_VAL_INPUT ||
+        mv == vv)
+        return QO_OK;
+    const qo_typedata *xt = qo_type_get(o->m, g->vals[x].type);
+    if (!xt || xt->kind != QO_TY_TENSOR || xt->rank < 2 || xt->elem != QO_F32 || qo_type_numel(o->m, g->vals[x].type) < 0) {
+        qo_loc loc = qo_node_loc(g, n);
+        return qo_error(o->cx, QO_ERR_UNSUPPORTED, &loc, "optimizer: running statistics need a static f32 input shape");
+    }
+    int64_t axes[8], cnt = 1;
+    int na = 0;
+    if (xt->rank > 8) return QO_OK;
+    for (int32_t i = 0; i < xt->rank; i++) {
+        if (i != 1) axes[na++] = i, cnt *= xt->dims[i];
+    }
+    if (cnt < 2) return QO_OK;
+    int64_t na64 = na, c = xt->dims[1], one = 1;
+    qo_val ax = qo_pass_add_const(g, NULL, QO_I64, 1, &na64, axes);
+    qo_val ins[2] = {x, ax};
+    qo_node rs = qo_node_new(g, QO_OP_REDUCESUM, NULL, NULL, 2, ins, 1);
+    qo_val mean = op2(o, QO_OP_DIV, qo_node_output(g, rs, 0), scalar(o, (float)cnt)); /* keepdims: [1, C, 1...] */
+    qo_val dv = op2(o, QO_OP_SUB, x, mean);
+    ins[0] = op2(o, QO_OP_MUL, dv, dv);
+    qo_node rv = qo_node_new(g, QO_OP_REDUCESUM, NULL, NULL, 2, ins, 1);
+    qo_val var = op2(o, QO_OP_DIV, qo_node_output(g, rv, 0), scalar(o, (float)(cnt - 1)));
+    qo_val shape = qo_pass_add_const(g, NULL, QO_I64, 1, &one, &c);
+    float mom = qo_attr_float(g, n, "momentum", 0.9f);
+    const qo_val stat[2] = {mean, var};
+    const qo_val old[2] = {mv, vv};
+    for (int k = 0; k < 2; k++) {
+        char *nm = qo_strdup(qo_val_name(g, old[k]));
+        qo_val in = param_input(o, old[k]);
+        qo_val b = op2(o, QO_OP_RESHAPE, stat[k], shape);
+        qo_val nv = op2(o, QO_OP_ADD, op2(o, QO_OP_MUL, in, scalar(o, mom)), op2(o, QO_OP_MUL, b, scalar(o, 1.0f - mom)));
+        out_named(o, nv, nm, "_new", g->vals[in].type);
+        qo_free(nm);
+    }
+    return QO_OK;
+}
+
 qo_status qo_add_optimizer(qo_ctx *cx, qo_graph *g, const qo_optim_opts *op) {
     opt o = {.cx = cx, .g = g, .m = g->m};
     if (op->kind != QO_OPTIM_SGD && op->kind != QO_OPTIM_ADAM)
@@ -160,6 +206,11 @@ qo_status qo_add_optimizer(qo_ctx *cx, qo_graph *g, const qo_optim_opts *op) {
         }
     }
     for (uint32_t i = 0; i < nn && !s; i++) s = update_param(&o, op, names[i]);
+    if (!s && op->bn_stats) {
+        qo_node last = g->last;
+        for (qo_node n = g->first; n && !s; n = n == last ? 0 : g->nodes[n].next)
+            if (g->nodes[n].op == QO_OP_BATCHNORMALIZATION) s = bn_stats(&o, n);
+    }
     for (uint32_t i = 0; i < nn; i++) qo_free(names[i]);
     qo_free(names);
     if (!s) s = qo_pipeline_run(cx, o.m, "shape-infer{warn-conflicts=false}", NULL);
@@ -189,6 +240,7 @@ qo_status qo_pass_optimizer(qo_pass_ctx *pc, qo_graph *g) {
     QO_TRY(float_opt(pc, "beta2", &o.beta2));
     QO_TRY(float_opt(pc, "eps", &o.eps));
     o.nesterov = qo_pass_opt_bool(pc, "nesterov");
+    o.bn_stats = qo_pass_opt_bool(pc, "bn-stats");
     QO_TRY(qo_add_optimizer(pc->cx, g, &o));
     pc->changed = true;
     return QO_OK;

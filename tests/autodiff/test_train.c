@@ -5,7 +5,8 @@
  *   mlp_sgd   Linear-ReLU-Linear, cross-entropy, SGD momentum 0.9 + weight decay 1e-3, StepLR schedule
  *             fed through the lr input (no recompilation)
  *   mlp_adam  the same network with Adam
- *   cnn_sgd   Conv-BatchNorm(train)-ReLU-MaxPool-Conv(groups 2)-ReLU-GlobalAveragePool-Linear, SGD momentum
+ *   cnn_sgd   Conv-BatchNorm(train)-ReLU-MaxPool-Conv(groups 2)-ReLU-GlobalAveragePool-Linear, SGD momentum;
+ *             the BatchNorm running statistics are optimizer state (bn_stats) compared with torch's too
  * Each step feeds the updated parameters and optimizer state ("<x>_new" outputs) back into inputs
  * "<x>". Runs in the JIT and in the interpreter. Checks: the loss of every step within relative 5e-6
  * of torch's, every final parameter within 5e-6 + 1e-5 |p| (measured: 3e-7 and 2.3e-7; float32 sums
@@ -102,7 +103,7 @@ static void run_train(const char *run, char params[][32], int np, bool jit) {
     qo_autodiff_opts ao = {.loss = "loss", .params = pn, .nparams = (uint32_t)np};
     qo_optim_opts oo = {.kind = QO_OPTIM_SGD, .lr = 0.1f, .momentum = 0.9f, .weight_decay = 1e-3f};
     if (strcmp(run, "mlp_adam") == 0) oo = (qo_optim_opts){.kind = QO_OPTIM_ADAM, .lr = 0.01f};
-    if (strcmp(run, "cnn_sgd") == 0) oo = (qo_optim_opts){.kind = QO_OPTIM_SGD, .lr = 0.05f, .momentum = 0.9f};
+    if (strcmp(run, "cnn_sgd") == 0) oo = (qo_optim_opts){.kind = QO_OPTIM_SGD, .lr = 0.05f, .momentum = 0.9f, .bn_stats = true};
     qo_status s = qo_autodiff(&cx, g, &ao);
     if (!s) s = qo_add_optimizer(&cx, g, &oo);
     if (!s) s = qo_verify(&cx, m);
@@ -186,7 +187,27 @@ static void run_train(const char *run, char params[][32], int np, bool jit) {
         }
         CHECK(good);
     }
-    printf("%-18s %2d steps  max loss rel err %.3g  max |param - torch| %.3g\n", cur, STEPS, max_loss, max_p);
+    /* BatchNorm running statistics (state fed back like the parameters) vs torch's */
+    double max_st = 0;
+    int nst = 0;
+    for (uint32_t i = 0; i < nin && !s && strcmp(run, "cnn_sgd") == 0; i++) {
+        const char *iname = qo_val_name(g, g->inputs[i]);
+        if (strcmp(iname, "bn_mean") && strcmp(iname, "bn_var")) continue;
+        nst++;
+        qo_tensor ref = {0};
+        snprintf(nm, sizeof nm, "%s_final", iname);
+        CHECK(load(&cx, run, nm, &ref) == QO_OK);
+        CHECK(qo_tensor_numel(&ref) == qo_tensor_numel(&in[i]));
+        for (int64_t k = 0; k < qo_tensor_numel(&ref) && qo_tensor_numel(&ref) == qo_tensor_numel(&in[i]); k++) {
+            double a = ((float *)in[i].data)[k], b = ((float *)ref.data)[k], e = fabs(a - b);
+            if (e > max_st) max_st = e;
+            CHECK(e <= 5e-6 + 1e-5 * fabs(b));
+        }
+        qo_tensor_free(&ref);
+    }
+    if (strcmp(run, "cnn_sgd") == 0) CHECK_EQ(nst, 2);
+    printf("%-18s %2d steps  max loss rel err %.3g  max |param - torch| %.3g  max |bn stat - torch| %.3g\n", cur, STEPS,
+           max_loss, max_p, max_st);
     for (uint32_t i = 0; i < nin; i++) qo_tensor_free(&in[i]);
     qo_free(inp);
     qo_free(fed_by);
