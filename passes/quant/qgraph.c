@@ -130,11 +130,13 @@ qo_status qo_qnode_set_params(qo_ctx *cx, qo_graph *g, qo_node n, const qo_qspec
     char base[256];
     snprintf(base, sizeof base, "%s", xn[0] ? xn : "v");
     qo_val old[3] = {qo_node_input(g, n, 1), qo_node_input(g, n, 2), qo_node_input(g, n, 3)};
+    /* detach and drop the old constants first, so the new ones can take their names */
+    for (int i = 0; i < 3; i++) qo_set_input(g, qo_node_use(g, n, (uint32_t)i + 1), 0);
+    for (int i = 0; i < 3; i++) drop_if_unused(g, old[i]);
     qo_set_input(g, qo_node_use(g, n, 1), add_const(g, base, "_scale", QO_F32, rank, dims, scales));
     qo_set_input(g, qo_node_use(g, n, 2), add_const(g, base, "_zeropt", QO_F32, rank, dims, zf));
     qo_set_input(g, qo_node_use(g, n, 3), add_const(g, base, "_bitwidth", QO_F32, 0, NULL, &bits));
     qo_free(zf);
-    for (int i = 0; i < 3; i++) drop_if_unused(g, old[i]);
     qo_node_set_attr_int(g, n, "signed", s->is_signed);
     qo_node_set_attr_int(g, n, "narrow", s->narrow);
     const char *rm = qo_round_qonnx_name((qo_round)s->round);
