@@ -505,12 +505,9 @@ static qo_status rule_bn(ad *a, qo_node n, qo_val gy) {
     copy_attr(a, n, t, "epsilon");
     for (uint32_t i = 0; i < 3; i++) {
         qo_val c = qo_node_output(g, t, i);
-        if (NEEDS(i)) {
-            qo_ad_type_like(a, c, IN(i));
-            qo_ad_add_grad(a, IN(i), c);
-        } else {
-            qo_node_drop_output(g, t, i == 0 ? 0 : i);
-        }
+        qo_ad_type_like(a, c, IN(i));
+        if (NEEDS(i)) qo_ad_add_grad(a, IN(i), c);
+        else if (i > 0) qo_node_drop_output(g, t, i); /* dX is required by the signature: kept */
     }
     return QO_OK;
 }
@@ -529,8 +526,9 @@ static qo_status rule_quant(ad *a, qo_node n, qo_val gy) {
     copy_attr(a, n, t, "rounding_mode");
     qo_elem e = qo_ad_elem(a, gy) ? qo_ad_elem(a, gy) : qo_ad_elem(a, OUT(0));
     for (uint32_t i = 0; i < 3; i++) qo_ad_set_type(a, qo_node_output(g, t, i), e, xr, xd);
+    /* output 0 (dX) is required by the op's signature: it stays even when x needs no gradient
+       (a quantizer on a graph input) */
     if (NEEDS(0)) qo_ad_add_grad(a, IN(0), qo_node_output(g, t, 0));
-    else qo_node_drop_output(g, t, 0);
     qo_val s_el = qo_node_output(g, t, 1), b_el = qo_node_output(g, t, 2);
     if (NEEDS(1) && qo_ad_diff_slot(a, n, 1)) {
         qo_val r;

@@ -204,7 +204,42 @@ static void zeros_and_defaults(void) {
     qo_module_free(m);
 }
 
+/* Gradient ops whose first result (dX) is not needed keep it (the signature requires it): a quantizer
+ * and a BatchNormalization reading a graph input that is not a parameter. */
+static void unneeded_dx(void) {
+    static const char text[] =
+        "module {\n  opset \"\" = 17\n  graph @main(%x : tensor<2x2x3xf32>) {\n"
+        "    const %s : tensor<f32> = [0.1]\n    const %z : tensor<f32> = [0.0]\n    const %b : tensor<f32> = [4.0]\n"
+        "    const %g : tensor<2xf32> = [1.0, 0.5]\n    const %be : tensor<2xf32> = [0.0, 0.1]\n"
+        "    const %mu : tensor<2xf32> = [0.0, 0.0]\n    const %v : tensor<2xf32> = [1.0, 1.0]\n"
+        "    %q = \"qonnx.custom_op.general.Quant\"(%x, %s, %z, %b) {narrow = 0, rounding_mode = \"ROUND\", signed = 1}\n"
+        "    %y = BatchNormalization(%x, %g, %be, %mu, %v) {training_mode = 1}\n    %t = Mul(%q, %y)\n"
+        "    %loss = ReduceSum(%t) {keepdims = 0}\n    return %loss\n  }\n}\n";
+    qo_ctx cx;
+    qt_diags d;
+    qt_ctx(&cx, &d);
+    qo_module *m = parse(&cx, text);
+    if (!m) return;
+    qo_graph *g = qo_module_main(m);
+    qo_autodiff_opts o = {.loss = "loss"};
+    CHECK(qo_autodiff(&cx, g, &o) == QO_OK);
+    CHECK(qo_verify(&cx, m) == QO_OK);
+    CHECK(out_index(g, "s_grad") > 0 && out_index(g, "g_grad") > 0 && out_index(g, "be_grad") > 0);
+    qo_tensor x = {0};
+    int64_t dx[3] = {2, 2, 3};
+    qo_tensor_make(&cx, &x, QO_F32, 3, dx);
+    for (int i = 0; i < 12; i++) ((float *)x.data)[i] = (float)(i % 5) * 0.3f - 0.6f;
+    const qo_tensor *ins[1] = {&x};
+    qo_tensor outs[4] = {{0}};
+    CHECK(g->noutputs == 4 && qo_interp_run(&cx, m, ins, 1, outs, 4) == QO_OK);
+    if (d.nerrors) qt_dump(&d);
+    for (int i = 0; i < 4; i++) qo_tensor_free(&outs[i]);
+    qo_tensor_free(&x);
+    qo_module_free(m);
+}
+
 int main(void) {
+    RUN(unneeded_dx);
     RUN(sgd_pass);
     RUN(adam_pass);
     RUN(errors);
