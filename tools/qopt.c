@@ -9,6 +9,8 @@
 #include "passes/pass.h"
 #include "passes/quant/quantize.h"
 #include "passes/quant/quantizer.h"
+#include "passes/train/trainer.h"
+#include "runtime/dataset.h"
 #include "runtime/npy.h"
 #include "runtime/rt.h"
 
@@ -22,6 +24,7 @@
 #include <math.h>
 #include <time.h>
 #include <unistd.h>
+#include <zip.h>
 
 #define QOPT_VERSION "0.1.0"
 
@@ -39,6 +42,7 @@ static const char *const usage_main =
     "  passes                   list the registered passes and their options\n"
     "  run MODEL --input ...    run the model (LLVM JIT, or --engine interp); .npy in and out\n"
     "  quantize IN -o OUT       quantize a float model (calibration, QCDQ or QONNX output, report)\n"
+    "  train MODEL --data NPZ   (quantization-aware) training compiled by the JIT; -o OUT writes it\n"
     "\n"
     "  qopt <command> --help    help for one command\n"
     "  qopt --version           version\n";
@@ -129,6 +133,23 @@ static const char *const usage_quantize =
     "\n"
     "At the end a table per layer: bit widths, scales, and the SQNR of the quantized against the float\n"
     "output on the calibration set.\n";
+
+static const char *const usage_train =
+    "usage: qopt train MODEL.onnx --data TRAIN.npz -o OUT.onnx [--val VAL.npz] [--epochs N] [--batch B]\n"
+    "                  [--lr X] [--optimizer sgd|adam] [--momentum M] [--weight-decay W]\n"
+    "                  [--schedule cosine|constant] [--weights SPEC] [--acts SPEC] [--bias SPEC] [--config FILE]\n"
+    "                  [--set KEY=VALUE]... [--float] [--no-learn-scales] [--seed S] [--threads N]\n"
+    "                  [--format qcdq|qonnx] [--resume CKPT.npz] [--quiet]\n"
+    "\n"
+    "Trains MODEL (graph output 0 = logits [N, C]) with softmax cross-entropy on TRAIN.npz (arrays x and y:\n"
+    "inputs and int64 labels). Unless --float, the model is first quantized as `qopt quantize` does (the\n"
+    "same --weights/--acts/--bias/--config/--set, calibrated on x) and trained quantization-aware:\n"
+    "straight-through rounding, zero gradient outside the clamp range, learned weight and activation\n"
+    "scales (LSQ-style gradient), as Brevitas. Forward, backward and the optimizer update of one step are\n"
+    "one function compiled by the LLVM JIT. Shuffling uses --seed; results are deterministic for a given\n"
+    "seed and thread count. Writes OUT (QCDQ unless --format qonnx; a float model stays float) and\n"
+    "OUT.ckpt.npz (parameters, optimizer state, step count) for --resume.\n"
+    "Defaults: --epochs 10 --batch 64 --lr 1e-3 --optimizer adam --schedule cosine (per epoch), --seed 0.\n";
 
 static const char *const usage_passes = "usage: qopt passes\n\nLists the registered passes.\n";
 
@@ -883,13 +904,348 @@ static int cmd_quantize(int argc, char **argv, qo_ctx *cx) {
     return finish(s);
 }
 
+/* ---- train ---------------------------------------------------------------------------------- */
+static uint64_t splitmix(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Reads arrays x and y of an .npz whole. */
+static qo_status load_xy(qo_ctx *cx, const char *path, qo_tensor *x, qo_tensor *y) {
+    const char *names[2] = {"x", "y"};
+    qo_dataset *d;
+    QO_TRY(qo_dataset_open(cx, path, 2, names, NULL, &d));
+    qo_tensor t[2] = {{0}, {0}};
+    int64_t n;
+    qo_status s = qo_dataset_next(cx, d, qo_dataset_count(d) ? qo_dataset_count(d) : 1, t, &n);
+    qo_dataset_free(d);
+    if (s == QO_OK && t[1].elem != QO_I64) {
+        qo_loc l = {.file = path, .node_index = -1};
+        s = qo_error(cx, QO_ERR_USAGE, &l, "labels 'y' must be int64 (np.int64), one per sample");
+    }
+    if (s == QO_OK && t[1].rank != 1) {
+        qo_loc l = {.file = path, .node_index = -1};
+        s = qo_error(cx, QO_ERR_USAGE, &l, "labels 'y' must be a 1-D array");
+    }
+    if (s != QO_OK) {
+        qo_tensor_free(&t[0]);
+        qo_tensor_free(&t[1]);
+        return s;
+    }
+    *x = t[0];
+    *y = t[1];
+    return QO_OK;
+}
+
+/* Writes the trainer's state as an .npz (through a temporary file). */
+static qo_status save_ckpt(qo_ctx *cx, qo_trainer *tr, const char *path) {
+    size_t tl = strlen(path) + 32;
+    char *tmp = malloc(tl);
+    snprintf(tmp, tl, "%s.tmp%ld", path, (long)getpid());
+    int err = 0;
+    zip_t *z = zip_open(tmp, ZIP_CREATE | ZIP_TRUNCATE, &err);
+    qo_loc l = {.file = path, .node_index = -1};
+    if (!z) {
+        free(tmp);
+        return qo_error(cx, QO_ERR_IO, &l, "cannot create the checkpoint");
+    }
+    qo_status s = QO_OK;
+    for (uint32_t i = 0; i < qo_trainer_nstate(tr) + 1 && s == QO_OK; i++) {
+        const char *nm;
+        qo_tensor steps = {0};
+        const qo_tensor *v;
+        if (i == qo_trainer_nstate(tr)) {
+            int64_t one = 1;
+            qo_tensor_make(cx, &steps, QO_I64, 1, &one);
+            ((int64_t *)steps.data)[0] = qo_trainer_steps(tr);
+            nm = "qopt_steps";
+            v = &steps;
+        } else {
+            nm = qo_trainer_state_name(tr, i);
+            v = qo_trainer_state(tr, i);
+            if (!nm || !v) continue;
+        }
+        char *buf;
+        size_t len;
+        s = qo_npy_encode(cx, v, &buf, &len);
+        qo_tensor_free(&steps);
+        if (s != QO_OK) break;
+        zip_source_t *src = zip_source_buffer(z, buf, len, 1); /* libzip frees buf */
+        char member[600];
+        snprintf(member, sizeof member, "%s.npy", nm);
+        if (!src || zip_file_add(z, member, src, ZIP_FL_OVERWRITE | ZIP_FL_ENC_UTF_8) < 0) {
+            if (src) zip_source_free(src);
+            s = qo_error(cx, QO_ERR_IO, &l, "cannot add '%s' to the checkpoint: %s", nm, zip_strerror(z));
+        }
+    }
+    if (s != QO_OK) {
+        zip_discard(z);
+        remove(tmp);
+        free(tmp);
+        return s;
+    }
+    if (zip_close(z) < 0) {
+        s = qo_error(cx, QO_ERR_IO, &l, "cannot write the checkpoint: %s", zip_strerror(z));
+        zip_discard(z);
+    } else if (rename(tmp, path) != 0) {
+        s = qo_error(cx, QO_ERR_IO, &l, "cannot rename the checkpoint into place: %s", strerror(errno));
+    }
+    if (s != QO_OK) remove(tmp);
+    free(tmp);
+    return s;
+}
+
+static qo_status load_ckpt(qo_ctx *cx, qo_trainer *tr, const char *path) {
+    for (uint32_t i = 0; i <= qo_trainer_nstate(tr); i++) {
+        const char *nm = i == qo_trainer_nstate(tr) ? "qopt_steps" : qo_trainer_state_name(tr, i);
+        if (!nm) continue;
+        qo_dataset *d;
+        const char *names[1] = {nm};
+        QO_TRY(qo_dataset_open(cx, path, 1, names, NULL, &d));
+        qo_tensor t = {0};
+        int64_t n;
+        qo_status s = qo_dataset_next(cx, d, qo_dataset_count(d), &t, &n);
+        qo_dataset_free(d);
+        if (s == QO_OK) {
+            if (i == qo_trainer_nstate(tr)) qo_trainer_set_steps(tr, ((int64_t *)t.data)[0]);
+            else s = qo_trainer_set_state(tr, nm, &t);
+        }
+        qo_tensor_free(&t);
+        if (s != QO_OK) return s;
+    }
+    return QO_OK;
+}
+
+static int cmd_train(int argc, char **argv, qo_ctx *cx) {
+    enum { O_DATA = 256, O_VAL, O_EPOCHS, O_BATCH, O_LR, O_OPT, O_MOM, O_WD, O_SCHED, O_W, O_A, O_B, O_CFG, O_SET,
+           O_FLOAT, O_NOLS, O_SEED, O_THR, O_FMT, O_RESUME, O_QUIET };
+    static const struct option lo[] = {{"data", required_argument, 0, O_DATA},
+                                       {"val", required_argument, 0, O_VAL},
+                                       {"epochs", required_argument, 0, O_EPOCHS},
+                                       {"batch", required_argument, 0, O_BATCH},
+                                       {"lr", required_argument, 0, O_LR},
+                                       {"optimizer", required_argument, 0, O_OPT},
+                                       {"momentum", required_argument, 0, O_MOM},
+                                       {"weight-decay", required_argument, 0, O_WD},
+                                       {"schedule", required_argument, 0, O_SCHED},
+                                       {"weights", required_argument, 0, O_W},
+                                       {"acts", required_argument, 0, O_A},
+                                       {"bias", required_argument, 0, O_B},
+                                       {"config", required_argument, 0, O_CFG},
+                                       {"set", required_argument, 0, O_SET},
+                                       {"float", no_argument, 0, O_FLOAT},
+                                       {"no-learn-scales", no_argument, 0, O_NOLS},
+                                       {"seed", required_argument, 0, O_SEED},
+                                       {"threads", required_argument, 0, O_THR},
+                                       {"format", required_argument, 0, O_FMT},
+                                       {"resume", required_argument, 0, O_RESUME},
+                                       {"quiet", no_argument, 0, O_QUIET},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
+    const char *data = NULL, *val = NULL, *out = NULL, *resume = NULL;
+    long long epochs = 10, batch = 64, seed = 0;
+    double lr = 1e-3, momentum = 0.9, wd = 0;
+    bool cosine = true, is_float = false, quiet = false;
+    qo_train_opts to = {.optimizer = QO_OPTIM_ADAM, .learn_scales = true};
+    qo_quantize_opts qo = {0};
+    const char **sets = calloc((size_t)argc + 1, sizeof(char *));
+    int c, rc = 1;
+    char *end;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
+        switch (c) {
+        case 'o': out = optarg; break;
+        case O_DATA: data = optarg; break;
+        case O_VAL: val = optarg; break;
+        case O_EPOCHS:
+        case O_BATCH:
+        case O_SEED:
+        case O_THR: {
+            long long v = strtoll(optarg, &end, 10);
+            if (*end || end == optarg || v < (c == O_SEED || c == O_THR ? 0 : 1)) {
+                usage_error(usage_train, "bad number '%s'", optarg);
+                goto done;
+            }
+            if (c == O_EPOCHS) epochs = v;
+            else if (c == O_BATCH) batch = v;
+            else if (c == O_SEED) seed = v;
+            else to.threads = (int)v;
+            break;
+        }
+        case O_LR:
+        case O_MOM:
+        case O_WD: {
+            double v = strtod(optarg, &end);
+            if (*end || end == optarg || !(v >= 0) || !isfinite(v)) {
+                usage_error(usage_train, "bad number '%s'", optarg);
+                goto done;
+            }
+            if (c == O_LR) lr = v;
+            else if (c == O_MOM) momentum = v;
+            else wd = v;
+            break;
+        }
+        case O_OPT:
+            if (!strcmp(optarg, "sgd")) to.optimizer = QO_OPTIM_SGD;
+            else if (!strcmp(optarg, "adam")) to.optimizer = QO_OPTIM_ADAM;
+            else {
+                usage_error(usage_train, "unknown --optimizer '%s' (sgd or adam)", optarg);
+                goto done;
+            }
+            break;
+        case O_SCHED:
+            if (!strcmp(optarg, "cosine")) cosine = true;
+            else if (!strcmp(optarg, "constant")) cosine = false;
+            else {
+                usage_error(usage_train, "unknown --schedule '%s' (cosine or constant)", optarg);
+                goto done;
+            }
+            break;
+        case O_W: qo.weights = optarg; break;
+        case O_A: qo.acts = optarg; break;
+        case O_B: qo.bias = optarg; break;
+        case O_CFG: qo.config = optarg; break;
+        case O_SET: sets[qo.nset++] = optarg; break;
+        case O_FLOAT: is_float = true; break;
+        case O_NOLS: to.learn_scales = false; break;
+        case O_FMT:
+            if (!strcmp(optarg, "qcdq")) qo.format = QO_QFORMAT_QCDQ;
+            else if (!strcmp(optarg, "qonnx")) qo.format = QO_QFORMAT_QONNX;
+            else {
+                usage_error(usage_train, "unknown --format '%s' (qcdq or qonnx)", optarg);
+                goto done;
+            }
+            break;
+        case O_RESUME: resume = optarg; break;
+        case O_QUIET: quiet = true; break;
+        case 'h': fputs(usage_train, stdout); rc = 0; goto done;
+        default: fputs(usage_train, stderr); goto done;
+        }
+    }
+    qo.set = sets;
+    if (argc - optind != 1) {
+        usage_error(usage_train, "expected one MODEL argument%s", "");
+        goto done;
+    }
+    if (!data || !out) {
+        usage_error(usage_train, "%s", !data ? "missing --data TRAIN.npz" : "missing -o OUT.onnx");
+        goto done;
+    }
+    to.lr = (float)lr;
+    to.momentum = to.optimizer == QO_OPTIM_SGD ? (float)momentum : 0.0f;
+    to.weight_decay = (float)wd;
+    qo_module *m = NULL;
+    qo_trainer *tr = NULL;
+    qo_tensor x = {0}, y = {0}, vx = {0}, vy = {0}, bx = {0}, by = {0};
+    int64_t *perm = NULL;
+    qo_status s = load_model(cx, argv[optind], &m);
+    if (s == QO_OK) s = load_xy(cx, data, &x, &y);
+    if (s == QO_OK && val) s = load_xy(cx, val, &vx, &vy);
+    if (s == QO_OK && !is_float) {
+        qo.calib = data;
+        qo.batch = batch;
+        qo.no_report = true;
+        qo.threads = to.threads;
+        qo_quantize_report rep = {0};
+        s = qo_quantize(cx, m, &qo, &rep);
+        qo_quantize_report_free(&rep);
+    } else if (s == QO_OK) {
+        s = qo_pipeline_run(cx, m, "canonicalize,shape-infer", NULL);
+    }
+    if (s == QO_OK) s = qo_trainer_new(cx, m, batch, &to, &tr);
+    if (s == QO_OK && resume) s = load_ckpt(cx, tr, resume);
+    int64_t n = x.rank ? x.dims[0] : 0;
+    if (s == QO_OK && n != y.dims[0]) {
+        qo_loc l = {.file = data, .node_index = -1};
+        s = qo_error(cx, QO_ERR_USAGE, &l, "x has %lld samples, y %lld", (long long)n, (long long)y.dims[0]);
+    }
+    perm = calloc((size_t)(n ? n : 1), sizeof(int64_t));
+    size_t xs = n ? x.nbytes / (size_t)n : 0;
+    bool tty = !quiet && isatty(2);
+    uint64_t rng = (uint64_t)seed;
+    int64_t steps_per_epoch = (n + batch - 1) / batch;
+    int64_t start_epoch = tr ? qo_trainer_steps(tr) / (steps_per_epoch ? steps_per_epoch : 1) : 0;
+    for (int64_t i = 0; i < n; i++) perm[i] = i;
+    /* a resumed run replays the shuffles of the epochs it skips, so it continues the same sequence */
+    for (int64_t e = 0; s == QO_OK && e < epochs; e++) {
+        for (int64_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
+            int64_t j = (int64_t)(splitmix(&rng) % (uint64_t)(i + 1)), t = perm[i];
+            perm[i] = perm[j];
+            perm[j] = t;
+        }
+        if (e < start_epoch) continue;
+        float elr = cosine ? (float)(0.5 * lr * (1.0 + cos(M_PI * (double)e / (double)epochs))) : (float)lr;
+        double lsum = 0;
+        int64_t hits = 0, seen = 0;
+        for (int64_t i = 0; s == QO_OK && i < n; i += batch) {
+            int64_t b = n - i < batch ? n - i : batch;
+            int64_t dims[QO_MAX_RANK];
+            memcpy(dims, x.dims, sizeof dims);
+            dims[0] = b;
+            if (bx.dims[0] != b || !bx.data) {
+                qo_tensor_free(&bx);
+                qo_tensor_free(&by);
+                s = qo_tensor_make(cx, &bx, x.elem, x.rank, dims);
+                if (s == QO_OK) s = qo_tensor_make(cx, &by, QO_I64, 1, &b);
+                if (s != QO_OK) break;
+            }
+            for (int64_t k = 0; k < b; k++) {
+                memcpy((char *)bx.data + (size_t)k * xs, (char *)x.data + (size_t)perm[i + k] * xs, xs);
+                ((int64_t *)by.data)[k] = ((int64_t *)y.data)[perm[i + k]];
+            }
+            float loss;
+            int64_t hit;
+            s = qo_trainer_step(tr, &bx, &by, elr, &loss, &hit);
+            lsum += (double)loss * (double)b;
+            hits += hit;
+            seen += b;
+            if (tty)
+                fprintf(stderr, "\repoch %lld/%lld [%5lld/%lld] loss %.4f acc %.2f%%", (long long)e + 1, epochs,
+                        (long long)seen, (long long)n, lsum / (double)seen, 100.0 * (double)hits / (double)seen);
+        }
+        if (s != QO_OK) break;
+        double va = 0, vl = 0;
+        if (val) s = qo_trainer_eval(tr, &vx, &vy, batch, &va, &vl);
+        if (s != QO_OK) break;
+        if (!quiet) {
+            fprintf(tty ? stderr : stdout, "%sepoch %lld/%lld lr %.3g loss %.4f acc %.2f%%", tty ? "\r" : "",
+                    (long long)e + 1, epochs, (double)elr, lsum / (double)(seen ? seen : 1),
+                    100.0 * (double)hits / (double)(seen ? seen : 1));
+            if (val) fprintf(tty ? stderr : stdout, "  val loss %.4f acc %.2f%%", vl, 100.0 * va);
+            fputc('\n', tty ? stderr : stdout);
+        }
+    }
+    qo_module *trained = NULL;
+    if (s == QO_OK) s = qo_trainer_model(tr, &trained);
+    if (s == QO_OK) s = qo_quantize_write(cx, trained, out, &qo);
+    if (s == QO_OK) {
+        char ck[4200];
+        snprintf(ck, sizeof ck, "%s.ckpt.npz", out);
+        s = save_ckpt(cx, tr, ck);
+        if (s == QO_OK && !quiet) printf("wrote %s and %s (%lld steps)\n", out, ck, (long long)qo_trainer_steps(tr));
+    }
+    qo_module_free(trained);
+    qo_trainer_free(tr);
+    qo_module_free(m);
+    free(perm);
+    qo_tensor_free(&x), qo_tensor_free(&y), qo_tensor_free(&vx), qo_tensor_free(&vy);
+    qo_tensor_free(&bx), qo_tensor_free(&by);
+    rc = finish(s);
+done:
+    free(sets);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     static const struct {
         const char *name;
         int (*fn)(int, char **, qo_ctx *);
     } cmds[] = {{"inspect", cmd_inspect}, {"print", cmd_print},   {"convert", cmd_convert},
                 {"opt", cmd_opt},         {"verify", cmd_verify}, {"passes", cmd_passes},
-                {"run", cmd_run},         {"quantize", cmd_quantize}};
+                {"run", cmd_run},         {"quantize", cmd_quantize},
+                {"train", cmd_train}};
     qo_ctx cx;
     qo_ctx_init(&cx);
     if (argc < 2) {

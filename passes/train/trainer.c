@@ -1,0 +1,383 @@
+/* passes/train/trainer.c — the compiled training step (trainer.h). */
+#include "passes/train/trainer.h"
+
+#include "backends/llvm/jit.h"
+#include "passes/pass.h"
+#include "passes/quant/calib.h"
+#include "passes/quant/qgraph.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+enum { IN_DATA, IN_LABELS, IN_LR, IN_ADAMSTEP, IN_STATE };
+
+typedef struct step_fn {
+    int64_t batch;
+    qo_module *m;        /* the step module for this batch size (same inputs/outputs in every slot) */
+    qo_jit *j;
+} step_fn;
+
+struct qo_trainer {
+    qo_ctx *cx;
+    qo_module *fwd;      /* private copy of the forward model */
+    qo_module *m;        /* while building: the first step module (then fn[0].m) */
+    qo_train_opts o;
+    uint32_t nin, nout;
+    uint8_t *kind;       /* per step input: IN_* */
+    int32_t *fed_by;     /* per step input: output index "<x>_new", -1 none */
+    qo_tensor *state;    /* per step input: current value (IN_STATE, IN_LR, IN_ADAMSTEP) */
+    int loss_out, logits_out;
+    step_fn fn[2];
+    int64_t steps;
+};
+
+static qo_status fail_graph(qo_ctx *cx, const char *what) {
+    return qo_error(cx, QO_ERR_USAGE, NULL, "training: %s", what);
+}
+
+/* Parameter list: float initializers except Quant zero points and bit widths, bias scales, and (unless
+ * learn_scales) any Quant scale. */
+static const char **param_names(const qo_graph *g, bool learn_scales, uint32_t *np) {
+    const char **p = qo_calloc(g->nconsts + 1, sizeof(char *));
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < g->nconsts; i++) {
+        qo_val v = g->consts[i];
+        if (g->vals[v].flags & QO_VAL_DEAD) continue;
+        qo_elem e = qo_type_elem(g->m, g->vals[v].type);
+        if (e != QO_F32) continue;
+        bool ok = true;
+        QO_FOR_EACH_USE(g, v, u) {
+            qo_node n = g->uses[u].owner;
+            if (!n || !qo_qnode_is_quant(g, n)) continue;
+            uint32_t slot = u - g->nodes[n].in0;
+            if (slot >= 2) ok = false;
+            if (slot == 1) {
+                qo_qspec s;
+                qo_ctx quiet;
+                qo_ctx_init(&quiet);
+                quiet.quiet = true;
+                bool bias = qo_qnode_spec(&quiet, g, n, &s) && s.role == QO_QROLE_BIAS;
+                if (bias || !learn_scales) ok = false;
+            }
+        }
+        if (ok && g->vals[v].nuses && qo_val_name(g, v)[0]) p[k++] = qo_val_name(g, v);
+    }
+    *np = k;
+    return p;
+}
+
+/* Builds the training-step module for batches of `batch` samples (static shapes: autodiff needs them). */
+static qo_status build_step(qo_trainer *t, int64_t batch, qo_module **out) {
+    qo_ctx *cx = t->cx;
+    qo_module *m = NULL;
+    QO_TRY(qo_calib_clone(cx, t->fwd, &m));
+    qo_status st = QO_OK;
+    qo_graph *g = qo_module_main(m);
+    if (!g || !g->noutputs || g->ninputs != 1) {
+        st = fail_graph(cx, "the model must have one input and the logits as output 0");
+        goto fail;
+    }
+    const qo_typedata *it = qo_type_get(m, g->vals[g->inputs[0]].type);
+    if (!it || it->kind != QO_TY_TENSOR || it->rank < 1) {
+        st = fail_graph(cx, "the model input needs a known rank");
+        goto fail;
+    }
+    int64_t dims[QO_MAX_RANK];
+    memcpy(dims, it->dims, sizeof(int64_t) * (size_t)it->rank);
+    dims[0] = batch;
+    g->vals[g->inputs[0]].type = qo_type_tensor(m, (qo_elem)it->elem, it->rank, dims, NULL);
+    st = qo_pipeline_run(cx, m, "shape-infer", NULL);
+    if (st != QO_OK) goto fail;
+    qo_val logits = qo_graph_output(g, 0);
+    const qo_typedata *lt = qo_type_get(m, g->vals[logits].type);
+    if (!lt || lt->rank != 2) {
+        st = fail_graph(cx, "graph output 0 must be the logits, a [N, C] tensor");
+        goto fail;
+    }
+    qo_val labels = qo_graph_add_input(g, "labels", qo_type_tensor(m, QO_I64, 1, &batch, NULL));
+    qo_val ins[2] = {logits, labels};
+    qo_node ce = qo_node_new(g, QO_OP_TRAIN_SOFTMAXCE, QO_TRAIN_DOMAIN, "SoftmaxCrossEntropy", 2, ins, 1);
+    qo_node_set_name(g, ce, "qopt_train_loss");
+    qo_val loss = qo_node_output(g, ce, 0);
+    qo_val_set_name(g, loss, "loss");
+    g->vals[loss].type = qo_type_tensor(m, QO_F32, 0, NULL, NULL);
+    qo_graph_add_output(g, loss);
+    if (!qo_module_opset(m, QO_TRAIN_DOMAIN)) qo_module_set_opset(m, QO_TRAIN_DOMAIN, 1);
+    uint32_t np;
+    const char **pn = param_names(g, t->o.learn_scales, &np);
+    qo_autodiff_opts ao = {.loss = "loss", .params = pn, .nparams = np};
+    qo_optim_opts oo = {.kind = t->o.optimizer, .lr = t->o.lr, .momentum = t->o.momentum,
+                        .weight_decay = t->o.weight_decay};
+    st = qo_autodiff(cx, g, &ao);
+    if (st == QO_OK) st = qo_add_optimizer(cx, g, &oo);
+    qo_free(pn);
+    if (st == QO_OK) st = qo_verify(cx, m);
+    if (st != QO_OK) goto fail;
+    *out = m;
+    return QO_OK;
+fail:
+    qo_module_free(m);
+    return st;
+}
+
+qo_status qo_trainer_new(qo_ctx *cx, const qo_module *fwd, int64_t batch, const qo_train_opts *o, qo_trainer **out) {
+    *out = NULL;
+    if (batch < 1) return fail_graph(cx, "batch size must be at least 1");
+    qo_trainer *t = qo_calloc(1, sizeof *t);
+    t->cx = cx;
+    t->o = *o;
+    t->loss_out = t->logits_out = -1;
+    qo_status st = qo_calib_clone(cx, fwd, &t->fwd);
+    if (st == QO_OK) st = build_step(t, batch, &t->m);
+    if (st != QO_OK) goto fail;
+    qo_graph *g = qo_module_main(t->m);
+    uint32_t ndata = 1;
+    t->nin = g->ninputs;
+    t->nout = g->noutputs;
+    t->kind = qo_calloc(t->nin, 1);
+    t->fed_by = qo_calloc(t->nin, sizeof(int32_t));
+    t->state = qo_calloc(t->nin, sizeof(qo_tensor));
+    for (uint32_t k = 0; k < t->nout; k++) {
+        const char *nm = qo_val_name(g, qo_graph_output(g, k));
+        if (!strcmp(nm, "loss")) t->loss_out = (int)k;
+    }
+    t->logits_out = 0;
+    char nm[512];
+    for (uint32_t i = 0; i < t->nin && st == QO_OK; i++) {
+        qo_val v = g->inputs[i];
+        const char *iname = qo_val_name(g, v);
+        t->fed_by[i] = -1;
+        if (i < ndata) t->kind[i] = IN_DATA;
+        else if (!strcmp(iname, "labels")) t->kind[i] = IN_LABELS;
+        else if (!strcmp(iname, "lr")) t->kind[i] = IN_LR;
+        else if (!strcmp(iname, "adam_step")) t->kind[i] = IN_ADAMSTEP;
+        else t->kind[i] = IN_STATE;
+        snprintf(nm, sizeof nm, "%s_new", iname);
+        for (uint32_t k = 0; k < t->nout; k++)
+            if (!strcmp(qo_val_name(g, qo_graph_output(g, k)), nm)) t->fed_by[i] = (int)k;
+        if (t->kind[i] != IN_DATA && t->kind[i] != IN_LABELS) {
+            if (!g->vals[v].cref) {
+                st = qo_error(cx, QO_ERR_PASS, NULL, "training: step input '%s' has no initial value", iname);
+                break;
+            }
+            qo_tensor view;
+            st = qo_tensor_from_const(cx, t->m, g->vals[v].cref, &view);
+            if (st == QO_OK) st = qo_tensor_copy(cx, &view, &t->state[i]);
+            qo_tensor_free(&view);
+        }
+    }
+    if (st != QO_OK || t->loss_out < 0) {
+        if (st == QO_OK) st = fail_graph(cx, "no loss output");
+        goto fail;
+    }
+    t->fn[0].batch = batch;
+    t->fn[0].m = t->m;
+    t->m = NULL;
+    *out = t;
+    return QO_OK;
+fail:
+    qo_trainer_free(t);
+    return st;
+}
+
+/* The compiled step for batch size n (built and compiled on first use; at most two sizes alive). */
+static qo_status step_for(qo_trainer *t, int64_t n, const qo_tensor *x, const qo_tensor *y, qo_jit **out) {
+    for (int i = 0; i < 2; i++)
+        if (t->fn[i].j && t->fn[i].batch == n) {
+            *out = t->fn[i].j;
+            return QO_OK;
+        }
+    int slot = t->fn[0].batch == n ? 0 : 1;
+    if (slot == 1 && t->fn[1].batch != n) {
+        qo_jit_free(t->fn[1].j);
+        qo_module_free(t->fn[1].m);
+        t->fn[1] = (step_fn){0};
+        QO_TRY(build_step(t, n, &t->fn[1].m));
+        t->fn[1].batch = n;
+        const qo_graph *a = qo_module_main(t->fn[0].m), *b = qo_module_main(t->fn[1].m);
+        if (a->ninputs != b->ninputs || a->noutputs != b->noutputs)
+            return qo_error(t->cx, QO_ERR_PASS, NULL, "training: the step for batch %lld differs in its inputs",
+                            (long long)n);
+    }
+    (void)x;
+    (void)y;
+    /* the step module is built with static shapes for this batch size: the JIT takes them as they are
+       (re-inferring from input shapes would drop the types of the ai.qopt.train results) */
+    qo_jit_opts jo = {.threads = t->o.threads, .opt_level = -1};
+    qo_status st = qo_jit_compile(t->cx, t->fn[slot].m, &jo, &t->fn[slot].j);
+    if (st != QO_OK) return st;
+    *out = t->fn[slot].j;
+    return QO_OK;
+}
+
+static int64_t argmax_hits(const qo_tensor *logits, const qo_tensor *y) {
+    if (logits->elem != QO_F32 || logits->rank != 2 || y->elem != QO_I64) return 0;
+    int64_t n = logits->dims[0], c = logits->dims[1], hits = 0;
+    const float *l = logits->data;
+    const int64_t *lab = y->data;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t best = 0;
+        for (int64_t k = 1; k < c; k++)
+            if (l[i * c + k] > l[i * c + best]) best = k;
+        hits += best == lab[i];
+    }
+    return hits;
+}
+
+qo_status qo_trainer_step(qo_trainer *t, const qo_tensor *x, const qo_tensor *y, float lr, float *loss,
+                          int64_t *correct) {
+    qo_ctx *cx = t->cx;
+    if (x->rank < 1 || y->rank != 1 || y->elem != QO_I64 || y->dims[0] != x->dims[0])
+        return fail_graph(cx, "labels must be int64 [N] with N the batch of the input");
+    uint32_t ndata = 0;
+    for (uint32_t i = 0; i < t->nin; i++) ndata += t->kind[i] == IN_DATA;
+    if (ndata != 1) return fail_graph(cx, "training needs a single-input model");
+    qo_jit *j = NULL;
+    QO_TRY(step_for(t, x->dims[0], x, y, &j));
+    const qo_tensor **inp = qo_calloc(t->nin, sizeof *inp);
+    for (uint32_t i = 0; i < t->nin; i++) {
+        switch (t->kind[i]) {
+        case IN_DATA: inp[i] = x; break;
+        case IN_LABELS: inp[i] = y; break;
+        case IN_LR: ((float *)t->state[i].data)[0] = lr; inp[i] = &t->state[i]; break;
+        case IN_ADAMSTEP: ((float *)t->state[i].data)[0] = (float)(t->steps + 1); inp[i] = &t->state[i]; break;
+        default: inp[i] = &t->state[i];
+        }
+    }
+    qo_tensor *out = qo_calloc(t->nout, sizeof(qo_tensor));
+    qo_status st = qo_jit_run(j, inp, t->nin, out, t->nout);
+    if (st == QO_OK) {
+        *loss = ((const float *)out[t->loss_out].data)[0];
+        if (correct) *correct = argmax_hits(&out[t->logits_out], y);
+        for (uint32_t i = 0; i < t->nin; i++)
+            if (t->fed_by[i] >= 0) {
+                qo_tensor_free(&t->state[i]);
+                t->state[i] = out[t->fed_by[i]];
+                out[t->fed_by[i]] = (qo_tensor){0};
+            }
+        t->steps++;
+    }
+    for (uint32_t k = 0; k < t->nout; k++) qo_tensor_free(&out[k]);
+    qo_free(out);
+    qo_free(inp);
+    return st;
+}
+
+qo_status qo_trainer_model(qo_trainer *t, qo_module **out) {
+    QO_TRY(qo_calib_clone(t->cx, t->fwd, out));
+    qo_graph *fg = qo_module_main(*out), *sg = qo_module_main(t->fn[0].m);
+    for (uint32_t i = 0; i < t->nin; i++) {
+        if (t->kind[i] != IN_STATE || t->fed_by[i] < 0) continue;
+        qo_val v = qo_graph_find(fg, qo_val_name(sg, sg->inputs[i]));
+        if (!v || !(fg->vals[v].flags & QO_VAL_CONST)) continue; /* optimizer state */
+        const qo_tensor *s = &t->state[i];
+        qo_type ty = qo_const_get(*out, fg->vals[v].cref)->type;
+        fg->vals[v].cref = qo_const_new(*out, ty, s->data, s->nbytes, true);
+    }
+    return QO_OK;
+}
+
+qo_status qo_trainer_eval(qo_trainer *t, const qo_tensor *x, const qo_tensor *y, int64_t batch, double *acc,
+                          double *loss) {
+    qo_ctx *cx = t->cx;
+    qo_module *m;
+    QO_TRY(qo_trainer_model(t, &m));
+    int64_t n = x->dims[0], hits = 0;
+    double lsum = 0;
+    qo_jit *j[2] = {NULL, NULL};
+    int64_t jb[2] = {-1, -1};
+    size_t xs = x->nbytes / (size_t)(n ? n : 1);
+    qo_status st = QO_OK;
+    for (int64_t i = 0; i < n && st == QO_OK; i += batch) {
+        int64_t b = n - i < batch ? n - i : batch;
+        qo_tensor xb = *x, yb = *y;
+        xb.dims[0] = yb.dims[0] = b;
+        xb.data = (char *)x->data + (size_t)i * xs;
+        xb.nbytes = (size_t)b * xs;
+        xb.owned = 0;
+        yb.data = (int64_t *)y->data + i;
+        yb.nbytes = (size_t)b * 8;
+        yb.owned = 0;
+        int s = jb[0] == b ? 0 : jb[1] == b ? 1 : (j[0] ? 1 : 0);
+        if (jb[s] != b) {
+            qo_jit_free(j[s]);
+            j[s] = NULL;
+            qo_jit_opts jo = {.threads = t->o.threads, .opt_level = -1, .ninput_shapes = 1, .input_shapes = &xb};
+            st = qo_jit_compile(cx, m, &jo, &j[s]);
+            if (st != QO_OK) break;
+            jb[s] = b;
+        }
+        const qo_tensor *ip = &xb;
+        uint32_t nout = qo_module_main(m)->noutputs;
+        qo_tensor *o = qo_calloc(nout, sizeof(qo_tensor));
+        st = qo_jit_run(j[s], &ip, 1, o, nout);
+        if (st == QO_OK) {
+            hits += argmax_hits(&o[0], &yb);
+            const float *l = o[0].data;
+            int64_t c = o[0].dims[1];
+            for (int64_t r = 0; r < b; r++) {
+                double mx = l[r * c];
+                for (int64_t k = 1; k < c; k++) mx = fmax(mx, l[r * c + k]);
+                double se = 0;
+                for (int64_t k = 0; k < c; k++) se += exp(l[r * c + k] - mx);
+                int64_t lab = ((const int64_t *)yb.data)[r];
+                if (lab >= 0 && lab < c) lsum += mx + log(se) - l[r * c + lab];
+            }
+        }
+        for (uint32_t k = 0; k < nout; k++) qo_tensor_free(&o[k]);
+        qo_free(o);
+    }
+    qo_jit_free(j[0]);
+    qo_jit_free(j[1]);
+    qo_module_free(m);
+    if (st == QO_OK) {
+        *acc = n ? (double)hits / (double)n : 0;
+        *loss = n ? lsum / (double)n : 0;
+    }
+    return st;
+}
+
+int64_t qo_trainer_steps(const qo_trainer *t) { return t->steps; }
+void qo_trainer_set_steps(qo_trainer *t, int64_t steps) { t->steps = steps; }
+
+uint32_t qo_trainer_nstate(const qo_trainer *t) { return t->nin; }
+
+const char *qo_trainer_state_name(const qo_trainer *t, uint32_t i) {
+    if (t->kind[i] != IN_STATE) return NULL;
+    const qo_graph *g = qo_module_main(t->fn[0].m);
+    return qo_val_name(g, g->inputs[i]);
+}
+
+const qo_tensor *qo_trainer_state(const qo_trainer *t, uint32_t i) {
+    return t->kind[i] == IN_STATE ? &t->state[i] : NULL;
+}
+
+qo_status qo_trainer_set_state(qo_trainer *t, const char *name, const qo_tensor *v) {
+    const qo_graph *g = qo_module_main(t->fn[0].m);
+    for (uint32_t i = 0; i < t->nin; i++) {
+        if (t->kind[i] != IN_STATE || strcmp(qo_val_name(g, g->inputs[i]), name)) continue;
+        qo_tensor *s = &t->state[i];
+        if (s->elem != v->elem || s->nbytes != v->nbytes)
+            return qo_error(t->cx, QO_ERR_USAGE, NULL, "checkpoint: '%s' has another shape or type than the model's", name);
+        memcpy(s->data, v->data, v->nbytes);
+        return QO_OK;
+    }
+    return qo_error(t->cx, QO_ERR_USAGE, NULL, "checkpoint: the model has no state '%s'", name);
+}
+
+void qo_trainer_free(qo_trainer *t) {
+    if (!t) return;
+    for (int i = 0; i < 2; i++) {
+        qo_jit_free(t->fn[i].j);
+        qo_module_free(t->fn[i].m);
+    }
+    if (t->state)
+        for (uint32_t i = 0; i < t->nin; i++) qo_tensor_free(&t->state[i]);
+    qo_free(t->state);
+    qo_free(t->kind);
+    qo_free(t->fed_by);
+    qo_module_free(t->m);
+    qo_module_free(t->fwd);
+    qo_free(t);
+}
