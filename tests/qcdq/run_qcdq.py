@@ -13,7 +13,7 @@ For every Brevitas QCDQ export:
       qopt's JIT on the imported (Quant-form) IR == onnxruntime on the original (zero points are 0 here).
   4   onnxruntime with graph optimizations on vs off on our digits files: mismatch rate (reported).
 Prints a summary and "N passed, N failed". Usage:
-  run_qcdq.py --tool QCDQ_TOOL --shared DIR --data DIR --work DIR
+  run_qcdq.py --tool QCDQ_TOOL --shared DIR --data DIR --work DIR [--qopt QOPT]
 (--shared is shared/peers/brevitas; when absent the copies in --data are used).
 """
 import argparse
@@ -104,6 +104,43 @@ def file_checks(path, label):
     return ops
 
 
+def quantize_cases(a, W):
+    """qopt quantize (the lead's driver: insert-quant, calibrate, ... then lower-qcdq or QONNX) on
+    digits_float.onnx at W8A8 / W4A4 / W2A2: onnxruntime on the QCDQ file == qopt's JIT on the QONNX file
+    imported and lowered (bit for bit) and on its Quant form (values). Skipped when the inputs are missing."""
+    dd = os.path.join(a.shared, 'digits')
+    fl, calib, x = (os.path.join(dd, f) for f in ('digits_float.onnx', 'digits_train_x.npy', 'digits_test_x.npy'))
+    if not all(os.path.exists(f) for f in (fl, calib, x, a.qopt)):
+        print('qopt quantize cases skipped (no qopt or no digits_float.onnx)')
+        return []
+    rows = []
+    for bw in (8, 4, 2):
+        tag = f'quantize_W{bw}A{bw}'
+        outs = {}
+        for fmt in ('qcdq', 'qonnx'):
+            outs[fmt] = W(f'{tag}_{fmt}.onnx')
+            rc, log = sh([a.qopt, 'quantize', fl, '--calib', calib, '--format', fmt, '--quiet', '-o', outs[fmt],
+                          '--weights', f'int8_weight_per_channel_float:bits={bw}', '--acts', f'int8_act_per_tensor_float:bits={bw}'])
+            if not check(rc == 0, f'{tag}: qopt quantize --format {fmt} ({log.strip()[-300:]})'):
+                return rows
+        file_checks(outs['qcdq'], tag)
+        rc1, l1 = sh([a.tool, 'run', outs['qonnx'], x, mkdir(W(tag, 'jl')), '--import', '--lower'])
+        rc2, l2 = sh([a.tool, 'run', outs['qonnx'], x, mkdir(W(tag, 'jq')), '--import'])
+        rc3, l3 = sh(['node', os.path.join(HERE, 'ort_run.js'), outs['qcdq'], x, W(tag + '_ort.npy')])
+        rc4, l4 = sh(['node', os.path.join(HERE, 'ort_run.js'), outs['qcdq'], x, W(tag + '_ort_opt.npy'), '--opt'])
+        if not check(rc1 == 0 and rc2 == 0 and rc3 == 0 and rc4 == 0, f'{tag}: runs ({(l1 + l2 + l3 + l4)[-400:]})'):
+            continue
+        o, oo = np.load(W(tag + '_ort.npy')), np.load(W(tag + '_ort_opt.npy'))
+        jl, jq = np.load(W(tag, 'jl', 'out_0.npy')), np.load(W(tag, 'jq', 'out_0.npy'))
+        m1, m2 = int((bits(jl) != bits(o)).sum()), int((jq != o).sum())
+        check(m1 == 0, f'{tag}: qopt JIT (QONNX imported, lowered) vs onnxruntime on the QCDQ file: {m1} differ')
+        check(m2 == 0, f'{tag}: qopt JIT (Quant form) vs onnxruntime on the QCDQ file: {m2} differ')
+        rows.append({'tag': tag, 'n': int(o.size), 'jit_q_mism': m1, 'jit_q_elems': int(o.size), 'quantform_q_mism': m2,
+                     'opt_mism': int((bits(oo) != bits(o)).sum()),
+                     'opt_argmax': int((oo.argmax(1) != o.argmax(1)).sum())})
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--tool', required=True)
@@ -111,6 +148,7 @@ def main():
     ap.add_argument('--data', default=os.path.join(HERE, 'data'))
     ap.add_argument('--work', required=True)
     ap.add_argument('--filter', default='')
+    ap.add_argument('--qopt', default='', help='the qopt CLI: also check qopt quantize --format qcdq/qonnx')
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     models, root = locate(a.shared, a.data)
@@ -225,6 +263,8 @@ def main():
                 row['vs_brevitas_qcdq'] = int((bits(b) != bits(o)).sum())
                 row['vs_brevitas_argmax'] = int((b.reshape(b.shape[0], -1).argmax(1) != o.reshape(o.shape[0], -1).argmax(1)).sum())
         rows.append(row)
+    if a.qopt:
+        rows += quantize_cases(a, W)
     with open(W('summary.json'), 'w') as f:
         json.dump(rows, f, indent=1)
     print('\nmodel | outputs | quantized tensors: JIT vs ORT mismatches / elements | Quant-form vs ORT | '
@@ -234,10 +274,11 @@ def main():
               f"{r.get('quantform_q_mism', '-')} | {r.get('jit_float_mism', '-')} ({r.get('jit_float_maxdiff', 0):.3g}) | "
               f"{r.get('opt_mism', '-')} ({r.get('opt_argmax', '-')}) | "
               f"{r.get('vs_brevitas_qcdq', '-')} ({r.get('vs_brevitas_argmax', '-')}) | {r.get('roundtrip_mism', '-')}")
-    tot = sum(r['n'] for r in rows if 'opt_mism' in r and r['tag'].startswith('digits'))
-    mis = sum(r['opt_mism'] for r in rows if 'opt_mism' in r and r['tag'].startswith('digits'))
+    tot = sum(r['n'] for r in rows if 'opt_mism' in r and r['tag'].startswith('digits') and r['tag'].endswith('_qcdq'))
+    mis = sum(r['opt_mism'] for r in rows if 'opt_mism' in r and r['tag'].startswith('digits') and r['tag'].endswith('_qcdq'))
     if tot:
-        print(f'ORT optimizations on vs off, digits files: {mis} of {tot} logits differ ({100.0 * mis / tot:.3f} %)')
+        print(f'ORT optimizations on vs off, our digits files (one per Brevitas model): {mis} of {tot} logits differ '
+              f'({100.0 * mis / tot:.3f} %)')
     tot = sum(r['n'] for r in rows if 'vs_brevitas_qcdq' in r)
     mis = sum(r['vs_brevitas_qcdq'] for r in rows if 'vs_brevitas_qcdq' in r)
     if tot:
