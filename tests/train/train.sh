@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# tests/train/train.sh — `qopt train` end to end on Brevitas's digits network (tests/data/brevitas/digits):
+#   * QAT W4A4 (Brevitas's recipe: PTQ start, Adam 1e-3, cosine, batch 64) reaches at least Brevitas's
+#     QAT accuracy (PEERS_README.md table, uniform W4A4: 99.11 %) — measured by onnxruntime on the
+#     written QCDQ file, which qopt's own run of that file matches bit for bit;
+#   * determinism: the same seed and thread count give byte-identical output files;
+#   * --resume: 1 epoch + 1 resumed epoch == 2 epochs, byte for byte;
+#   * bad input: missing labels, float labels, wrong input shape -> message, exit 1, no output.
+# Usage: train.sh QOPT DIGITS_DIR ORT_DIR EPOCHS. Prints "N passed, N failed".
+set -u
+q=$1; d=$2; ort=$3; epochs=${4:-10}
+t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
+pass=0; fail=0
+ok() { pass=$((pass+1)); echo "ok   $*"; }
+bad() { fail=$((fail+1)); echo "FAIL $*"; }
+/usr/bin/python3 - "$d" "$t" <<'PY'
+import numpy as np, sys
+d, t = sys.argv[1:3]
+x, y = np.load(f"{d}/digits_train_x.npy"), np.load(f"{d}/digits_train_y.npy")
+np.savez(f"{t}/train.npz", x=x, y=y)
+np.savez(f"{t}/small.npz", x=x[:200], y=y[:200])
+np.savez(f"{t}/nolabels.npz", x=x[:64])
+np.savez(f"{t}/floatlabels.npz", x=x[:64], y=y[:64].astype(np.float32))
+np.savez(f"{t}/wrongshape.npz", x=np.zeros((64, 3, 8, 8), np.float32), y=y[:64])
+PY
+w4="--weights int8_weight_per_channel_float:bits=4,narrow=0 --acts int8_act_per_tensor_float:bits=4"
+if "$q" train "$d/digits_float.onnx" --data "$t/train.npz" --epochs "$epochs" $w4 --threads 2 -o "$t/w4.onnx" --quiet 2>"$t/err"; then
+  node "$ort/../quantize/ort_run.js" "$t/w4.onnx" "$d/digits_test_x.npy" "$t/w4_ort.npy"
+  "$q" run "$t/w4.onnx" --input "$d/digits_test_x.npy" --output-dir "$t/w4_run" >/dev/null
+  if r=$(/usr/bin/python3 - "$t" "$d" <<'PY'
+import numpy as np, sys
+t, d = sys.argv[1:3]
+a = np.load(f"{t}/w4_ort.npy"); b = np.load(f"{t}/w4_run/logits.npy"); y = np.load(f"{d}/digits_test_y.npy")
+acc = (a.argmax(1) == y).mean()
+print(f"QAT W4A4 test accuracy {100 * acc:.2f}% (Brevitas 99.11%), onnxruntime == qopt: {np.array_equal(a, b)}")
+sys.exit(0 if acc >= 0.9911 - 1e-9 and np.array_equal(a, b) else 1)
+PY
+  ); then ok "$r"; else bad "$r"; fi
+else bad "qopt train W4A4: $(tail -3 "$t/err")"; fi
+run2() { "$q" train "$d/digits_float.onnx" --data "$t/small.npz" --batch 32 --threads 2 $w4 --quiet "$@" 2>>"$t/err"; }
+run2 --epochs 2 --seed 7 -o "$t/a.onnx" && run2 --epochs 2 --seed 7 -o "$t/b.onnx" && cmp -s "$t/a.onnx" "$t/b.onnx" \
+  && ok "same seed and threads: byte-identical models" || bad "determinism $(tail -2 "$t/err")"
+run2 --epochs 2 --seed 8 -o "$t/c.onnx" && ! cmp -s "$t/a.onnx" "$t/c.onnx" && ok "another seed: another model" || bad "seed has no effect"
+run2 --epochs 1 --seed 7 -o "$t/r1.onnx" && run2 --epochs 2 --seed 7 --resume "$t/r1.onnx.ckpt.npz" -o "$t/r2.onnx" \
+  && cmp -s "$t/a.onnx" "$t/r2.onnx" && ok "1 epoch + resumed epoch == 2 epochs" || bad "resume $(tail -2 "$t/err")"
+expect() { # expect NAME PATTERN DATA
+  rm -f "$t/o.onnx"
+  if "$q" train "$d/digits_float.onnx" --data "$3" --epochs 1 -o "$t/o.onnx" --quiet >"$t/log" 2>&1; then bad "$1: succeeded"
+  elif grep -qE "$2" "$t/log" && [ ! -e "$t/o.onnx" ]; then ok "$1"; else bad "$1: $(cat "$t/log")"; fi
+}
+expect "missing labels" "no array 'y'" "$t/nolabels.npz"
+expect "float labels" "int64" "$t/floatlabels.npz"
+expect "wrong input shape" "expected f32 \[N,1,8,8\]|shape" "$t/wrongshape.npz"
+echo "$pass passed, $fail failed"
+[ $fail = 0 ]
