@@ -130,8 +130,11 @@ qo_status qo_ad_unbroadcast(ad *a, qo_val gy, int32_t yr, const int64_t *yd, qo_
         return QO_OK;
     }
     qo_val r = gy;
-    if (na) r = qo_ad_reducesum(a, gy, na, axes, true);
-    if (xr != yr) r = qo_ad_reshape(a, r, xr, xd);
+    if (na == yr - xr) r = qo_ad_reducesum(a, gy, na, axes, false); /* only the leading axes: no Reshape */
+    else {
+        if (na) r = qo_ad_reducesum(a, gy, na, axes, true);
+        if (xr != yr) r = qo_ad_reshape(a, r, xr, xd);
+    }
     qo_ad_set_type(a, r, qo_ad_elem(a, x) ? qo_ad_elem(a, x) : qo_ad_elem(a, gy), xr, xd);
     *out = r;
     return QO_OK;

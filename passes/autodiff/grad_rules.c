@@ -443,7 +443,39 @@ static qo_status rule_conv(ad *a, qo_node n, qo_val gy) {
         qo_ad_type_like(a, c, IN(0));
         qo_ad_add_grad(a, IN(0), c);
     }
-    if (NEEDS(1)) {
+    if (NEEDS(1) && group == 1) {
+        /* dW[m, c, k] = sum over n, o of dY[n, m, o] X[n, c, o*s - pb + k*d]: a Conv of X with the
+         * batch and channel axes swapped (C images of N channels) by dY likewise swapped (M filters
+         * of N channels, kernel = the output extent), strides d, dilations s, X's pads; its first
+         * kernel-extent results, axes swapped back. Runs on the optimized Conv kernel. */
+        int64_t perm[QO_AD_MAXR], ext[QO_AD_MAXR], zero[QO_AD_MAXR], axes[QO_AD_MAXR];
+        for (int32_t i = 0; i < xr; i++) perm[i] = i;
+        perm[0] = 1, perm[1] = 0;
+        qo_val xt = qo_ad_op1(a, QO_OP_TRANSPOSE, IN(0)), dyt = qo_ad_op1(a, QO_OP_TRANSPOSE, gy);
+        qo_node_set_attr_ints(g, g->vals[xt].def, "perm", perm, (uint32_t)xr);
+        qo_node_set_attr_ints(g, g->vals[dyt].def, "perm", perm, (uint32_t)xr);
+        qo_val cw = qo_ad_op2(a, QO_OP_CONV, xt, dyt);
+        qo_node t = g->vals[cw].def;
+        qo_node_set_attr_ints(g, t, "strides", dil, (uint32_t)nsp);
+        qo_node_set_attr_ints(g, t, "dilations", str, (uint32_t)nsp);
+        qo_node_set_attr_ints(g, t, "pads", pads, (uint32_t)(2 * nsp));
+        qo_node_set_attr_ints(g, t, "kernel_shape", yd + 2, (uint32_t)nsp);
+        bool crop = false;
+        for (int i = 0; i < nsp; i++) {
+            int64_t full = (xd[2 + i] + pads[i] + pads[nsp + i] - ((yd[2 + i] - 1) * str[i] + 1)) / dil[i] + 1;
+            if (full < wd[2 + i]) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "Conv weight gradient: inconsistent geometry");
+            crop |= full != wd[2 + i];
+            ext[i] = wd[2 + i], zero[i] = 0, axes[i] = 2 + i;
+        }
+        if (crop) {
+            qo_val ins[4] = {cw, qo_ad_ints(a, nsp, zero), qo_ad_ints(a, nsp, ext), qo_ad_ints(a, nsp, axes)};
+            cw = qo_ad_op(a, QO_OP_SLICE, 4, ins);
+        }
+        qo_val c = qo_ad_op1(a, QO_OP_TRANSPOSE, cw);
+        qo_node_set_attr_ints(g, g->vals[c].def, "perm", perm, (uint32_t)xr);
+        qo_ad_type_like(a, c, IN(1));
+        qo_ad_add_grad(a, IN(1), c);
+    } else if (NEEDS(1)) {
         qo_val ins[3] = {gy, IN(0), IN(1)};
         qo_val c = qo_ad_op(a, QO_OP_TRAIN_CONVGRADWEIGHT, 3, ins);
         qo_node t = g->vals[c].def;
