@@ -162,10 +162,10 @@ static void chain_free(chain *c) {
 /* Same scale/zero point/axis on Q and DQ (values, not ids). */
 static bool read_qparams(const qo_graph *g, qo_node k, float **s, int64_t **z, int64_t *n, int64_t *axis) {
     qo_val sv = qo_node_input(g, k, 1), zv = g->nodes[k].nin > 2 ? qo_node_input(g, k, 2) : 0;
-    *s = const_floats(g, sv, n);
     *z = NULL;
+    *s = val_elem(g, sv) == QO_F32 ? const_floats(g, sv, n) : NULL; /* f16/bf16 scales: DQ would not give f32 */
     if (!*s) return false;
-    *axis = *n > 1 || val_rank(g, sv) == 1 ? qo_attr_int(g, k, "axis", 1) : -1;
+    *axis = *n > 1 ? qo_attr_int(g, k, "axis", 1) : -1;
     int64_t nz = 0;
     if (zv) {
         *z = const_ints(g, zv, &nz);
@@ -189,6 +189,10 @@ static bool match_chain(qo_ctx *cx, const qo_graph *g, qo_node dq, chain *c) {
     c->dq = dq;
     qo_val in = qo_node_input(g, dq, 0);
     if (!in) return false;
+    if (qo_attr_int(g, dq, "block_size", 0) != 0) {
+        warn_node(cx, g, dq, "blocked quantization (block_size) has no Quant node form");
+        return false;
+    }
     qo_node d = g->vals[in].def;
     if (d && g->nodes[d].op == QO_OP_CLIP) {
         if (!qo_val_has_one_use(g, in)) return false;
@@ -213,7 +217,7 @@ static bool match_chain(qo_ctx *cx, const qo_graph *g, qo_node dq, chain *c) {
     /* scale, zero point, axis */
     int64_t n = 0, axis = -1;
     if (!read_qparams(g, dq, &c->s, &c->z, &n, &axis)) {
-        warn_node(cx, g, dq, "non-constant scale or zero point");
+        warn_node(cx, g, dq, "scale or zero point is not a constant (float32 scale, integer zero point)");
         return false;
     }
     c->n = n;
@@ -222,7 +226,7 @@ static bool match_chain(qo_ctx *cx, const qo_graph *g, qo_node dq, chain *c) {
         float *s1;
         int64_t *z1, n1, a1;
         if (!read_qparams(g, c->q, &s1, &z1, &n1, &a1)) {
-            warn_node(cx, g, c->q, "non-constant scale or zero point");
+            warn_node(cx, g, c->q, "scale or zero point is not a constant (float32 scale, integer zero point)");
             chain_free(c);
             return false;
         }
@@ -251,7 +255,8 @@ static bool match_chain(qo_ctx *cx, const qo_graph *g, qo_node dq, chain *c) {
         }
     }
     /* integer type and range */
-    c->store = c->q ? (g->nodes[c->q].nin > 2 && qo_node_input(g, c->q, 2) ? val_elem(g, qo_node_input(g, c->q, 2)) : QO_U8)
+    c->store = c->q ? (g->nodes[c->q].nin > 2 && qo_node_input(g, c->q, 2) ? val_elem(g, qo_node_input(g, c->q, 2))
+                                                                             : (qo_elem)qo_attr_int(g, c->q, "output_dtype", QO_U8))
                     : val_elem(g, c->src);
     if (!elem_range(c->store, &c->lo, &c->hi)) {
         warn_node(cx, g, dq, "integer type %s is not supported", qo_elem_name(c->store) ? qo_elem_name(c->store) : "?");

@@ -335,6 +335,49 @@ static void test_import(void) {
     qo_module_free(m);
 }
 
+/* QuantizeLinear on a float weight (Brevitas's export_weight_q_node=True form), a 1-element 1-D scale with
+ * an axis attribute (per-tensor), an f16 scale (left alone: the Quant node would compute in f32). */
+static const char *const WQ =
+    "module {\n  opset \"\" = 13\n"
+    "  graph @main(%x : tensor<1x2xf32>) {\n"
+    "    const %wf : tensor<2x2xf32> = [0.26, -0.74, 1.0, 0.49]\n"
+    "    const %s1 : tensor<1xf32> = [0.25]\n    const %z1 : tensor<1xi8> = [0]\n"
+    "    const %h : tensor<f16> = hex\"0034\"\n    const %hz : tensor<i8> = [0]\n"
+    "    const %wi : tensor<2x2xi8> = [1, 2, 3, 4]\n"
+    "    %wq = QuantizeLinear(%wf, %s1, %z1) {axis = 0} : tensor<2x2xi8> loc(\"wq/QuantizeLinear\")\n"
+    "    %wd = DequantizeLinear(%wq, %s1, %z1) {axis = 0} : tensor<2x2xf32> loc(\"wq/DequantizeLinear\")\n"
+    "    %hd = DequantizeLinear(%wi, %h, %hz) : tensor<2x2xf16> loc(\"h/DequantizeLinear\")\n"
+    "    %y = MatMul(%x, %wd) : tensor<1x2xf32>\n"
+    "    return %y, %hd\n  }\n}\n";
+
+static void test_import_weight_q(void) {
+    qo_ctx cx;
+    qt_diags d;
+    qt_ctx(&cx, &d);
+    qo_module *m = parse(&cx, WQ);
+    CHECK(m != NULL);
+    if (!m) return;
+    qo_graph *g = qo_module_main(m);
+    uint32_t k = 0;
+    CHECK(qo_import_quant(&cx, g, &k) == QO_OK);
+    CHECK(qo_verify(&cx, m) == QO_OK);
+    CHECK_EQ(k, 1);
+    expect_quant(g, "wq/Quant", 8, 1, 0, -1);
+    CHECK_EQ(count_op(m, QO_OP_DEQUANTIZELINEAR), 1); /* the f16 one stays */
+    CHECK(qo_lower_qcdq(&cx, m, NULL) == QO_OK);
+    CHECK(qo_verify(&cx, m) == QO_OK);
+    CHECK_EQ(count_op(m, QO_OP_QUANTIZELINEAR), 0); /* constant: stored as integers */
+    CHECK_EQ(count_op(m, QO_OP_CLIP), 0);           /* 8-bit, not narrow */
+    qo_node dq = 0;
+    QO_FOR_EACH_NODE(g, n) if (g->nodes[n].op == QO_OP_DEQUANTIZELINEAR && strcmp(qo_node_name(g, n), "wq/DequantizeLinear") == 0) dq = n;
+    CHECK(dq != 0);
+    if (!dq) return;
+    int64_t w[4] = {0};
+    CHECK_EQ(qo_pass_const_ints(g, qo_node_input(g, dq, 0), w, 4), 4);
+    CHECK(w[0] == 1 && w[1] == -3 && w[2] == 4 && w[3] == 2);
+    qo_module_free(m);
+}
+
 int main(int argc, char **argv) {
     const char *qopt = argc > 1 && access(argv[1], X_OK) == 0 ? argv[1] : NULL;
     RUN(test_opset_option);
@@ -344,5 +387,6 @@ int main(int argc, char **argv) {
     RUN(test_act_lowering);
     RUN(test_const_lowering);
     RUN(test_import);
+    RUN(test_import_weight_q);
     return qt_finish();
 }
