@@ -998,24 +998,38 @@ static qo_status save_ckpt(qo_ctx *cx, qo_trainer *tr, const char *path) {
 }
 
 static qo_status load_ckpt(qo_ctx *cx, qo_trainer *tr, const char *path) {
-    for (uint32_t i = 0; i <= qo_trainer_nstate(tr); i++) {
+    qo_loc l = {.file = path, .node_index = -1};
+    int err = 0;
+    zip_t *z = zip_open(path, ZIP_RDONLY, &err);
+    if (!z) return qo_error(cx, QO_ERR_IO, &l, "cannot open the checkpoint (not a readable .npz)");
+    qo_status s = QO_OK;
+    for (uint32_t i = 0; i <= qo_trainer_nstate(tr) && s == QO_OK; i++) {
         const char *nm = i == qo_trainer_nstate(tr) ? "qopt_steps" : qo_trainer_state_name(tr, i);
         if (!nm) continue;
-        qo_dataset *d;
-        const char *names[1] = {nm};
-        QO_TRY(qo_dataset_open(cx, path, 1, names, NULL, &d));
+        char member[600];
+        snprintf(member, sizeof member, "%s.npy", nm);
+        zip_stat_t st;
+        zip_stat_init(&st);
+        zip_file_t *f = zip_stat(z, member, 0, &st) == 0 ? zip_fopen(z, member, 0) : NULL;
+        if (!f) {
+            s = qo_error(cx, QO_ERR_USAGE, &l, "the checkpoint has no '%s' (another model or settings?)", nm);
+            break;
+        }
+        char *buf = malloc(st.size ? st.size : 1);
+        zip_int64_t got = zip_fread(f, buf, st.size);
+        zip_fclose(f);
         qo_tensor t = {0};
-        int64_t n;
-        qo_status s = qo_dataset_next(cx, d, qo_dataset_count(d), &t, &n);
-        qo_dataset_free(d);
+        if (got != (zip_int64_t)st.size) s = qo_error(cx, QO_ERR_IO, &l, "cannot read '%s'", member);
+        else s = qo_npy_parse(cx, path, buf, st.size, &t);
+        free(buf);
         if (s == QO_OK) {
-            if (i == qo_trainer_nstate(tr)) qo_trainer_set_steps(tr, ((int64_t *)t.data)[0]);
+            if (i == qo_trainer_nstate(tr)) qo_trainer_set_steps(tr, t.elem == QO_I64 ? ((int64_t *)t.data)[0] : 0);
             else s = qo_trainer_set_state(tr, nm, &t);
         }
         qo_tensor_free(&t);
-        if (s != QO_OK) return s;
     }
-    return QO_OK;
+    zip_discard(z);
+    return s;
 }
 
 static int cmd_train(int argc, char **argv, qo_ctx *cx) {
