@@ -49,8 +49,12 @@ typedef struct qo_qcdq_opts {
  * (Div, Add, Round, Div, Clip, Round/Floor/Ceil, Sub, Mul), not Brevitas's QuantizeLinear by the output
  * scale, which double-rounds. Errors, each naming the node and op and suggesting --format qonnx:
  * an activation quantizer with a rounding mode other than half-even, with 1 bit, with more than 8 bits
- * (16 at opset 21), or a zero point outside the integer type; opset < 13. On error nothing is
- * half-lowered that a caller would write: the module must be discarded (the driver does not write it).
+ * (16 at opset 21; per-tensor only above 8 bits when a clamp is needed), a zero point outside the
+ * integer type, a pending (uncalibrated) quantizer, BipolarQuant; an opset outside 13..21, or raising the
+ * model's opset over an op whose inputs changed in between (Squeeze, Split, ... below 13). Every node
+ * is checked before anything is rewritten, so on error the module is unchanged (and the driver writes
+ * nothing). A graph input with a default initializer that only a quantizer reads (Brevitas's QONNX lists
+ * biases so) counts as a constant and becomes an integer initializer, as in Brevitas's QCDQ.
  * Sets the default-domain opset, and drops the qonnx opset imports when no qonnx node remains. */
 qo_status qo_lower_qcdq(qo_ctx *cx, qo_module *m, const qo_qcdq_opts *o);
 
