@@ -238,6 +238,12 @@ static char *fresh_name(const qo_graph *g, const char *base, const char *suffix)
     return s;
 }
 
+/* True if a Quant node reads v (v is quantized already: insert-quant run twice adds nothing). */
+static bool has_quant_reader(const qo_graph *g, qo_val v) {
+    QO_FOR_EACH_USE(g, v, u) if (qo_qnode_is_quant(g, g->uses[u].owner)) return true;
+    return false;
+}
+
 static bool read_by_output(const qo_graph *g, qo_val v) {
     QO_FOR_EACH_USE(g, v, u) if (!g->uses[u].owner) return true;
     return false;
@@ -345,7 +351,7 @@ static qo_status step_inputs(iq *q) {
     qo_status st = QO_OK;
     for (uint32_t i = 0; i < n && st == QO_OK; i++) {
         qo_val x = ins[i];
-        if (!is_float_val(g, x) || g->vals[x].cref || !g->vals[x].nuses) continue;
+        if (!is_float_val(g, x) || g->vals[x].cref || !g->vals[x].nuses || has_quant_reader(g, x)) continue;
         qo_qspec s = act_spec(q, 0, true, true);
         if (!insert_act(q, x, &s, K_INPUT, 0, false)) st = QO_ERR_USAGE;
     }
@@ -388,7 +394,7 @@ static qo_status step_relu(iq *q, const qo_node *nodes, uint32_t cnt) {
         qo_node n = nodes[i];
         if (!is_relu_like(g, n)) continue;
         qo_val y = qo_node_output(g, n, 0);
-        if (!is_float_val(g, y) || !g->vals[y].nuses) continue;
+        if (!is_float_val(g, y) || !g->vals[y].nuses || has_quant_reader(g, y)) continue;
         nspec ns;
         node_spec(q, n, &ns);
         if (ns.exclude) continue;

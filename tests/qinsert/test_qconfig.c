@@ -166,6 +166,10 @@ static void test_insert(void) {
     }
     CHECK_EQ(pending, 4);
     CHECK_EQ(resolved, 2);
+    /* a second run finds everything quantized */
+    CHECK(qo_insert_quant(&cx, qo_module_main(m), &c, &n) == QO_OK);
+    CHECK_EQ(n, 0);
+    CHECK_EQ(count_quant(qo_module_main(m)), 6);
     qo_module_free(m);
     /* exclude the head through a rule added by hand, and the input quantizer off */
     m = parse(&cx, text);

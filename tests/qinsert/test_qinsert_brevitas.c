@@ -183,6 +183,9 @@ static void run_cfg(qo_ctx *cx, const char *dir, const char *src, const cfg *c, 
     uint32_t nins = 0;
     CHECK(qo_insert_quant(cx, g, &qc, &nins) == QO_OK);
     CHECK(qo_verify(cx, m) == QO_OK);
+    uint32_t again = 1;
+    CHECK(qo_insert_quant(cx, g, &qc, &again) == QO_OK); /* idempotent */
+    CHECK_EQ(again, 0);
     qo_qconfig_free(&qc);
 
     snprintf(path, sizeof path, "%s/digits_ptq_%s_qonnx.onnx", dir, c->name);
