@@ -12,6 +12,7 @@ Checks, with numpy float32 as the independent oracle of both formulas:
   - Quant-form IR: qopt's JIT == numpy's Quant formula, bit for bit;
   - the measured mismatch count between the two forms equals numpy's prediction and is > 0 for zp = 128
     (the case hits it), and is 0 for zp = 0 (value equality; Quant gives -0 where DequantizeLinear gives +0);
+  - per-channel activations (QONNX (1, C, 1) scale -> 1-D scale, axis 1), with zero points 0 and 7;
   - 12-bit unsigned at opset 21 (uint16 + Clip): onnxruntime loads it and equals the JIT (Debian's
     python3-onnx 1.12 stops at opset 17, so its checker is skipped for this one file).
 Prints "N passed, N failed". Usage: test_zp.py --tool QCDQ_TOOL --work DIR
@@ -48,9 +49,12 @@ def sh(cmd):
 def model(path, scale, zp, bits, signed, opset):
     n = h.make_node('Quant', ['x', 's', 'z', 'b'], ['y'], domain='qonnx.custom_op.general', name='act/Quant',
                     narrow=0, signed=signed, rounding_mode='ROUND')
-    g = h.make_graph([n], 'zp', [h.make_tensor_value_info('x', T.FLOAT, [1, None])],
-                     [h.make_tensor_value_info('y', T.FLOAT, [1, None])],
-                     [h.make_tensor('s', T.FLOAT, [], [scale]), h.make_tensor('z', T.FLOAT, [], [float(zp)]),
+    pc = isinstance(scale, list)  # per-channel along axis 1 of (1, C, N): QONNX's (1, C, 1) scale
+    shape = [1, len(scale), None] if pc else [1, None]
+    g = h.make_graph([n], 'zp', [h.make_tensor_value_info('x', T.FLOAT, shape)],
+                     [h.make_tensor_value_info('y', T.FLOAT, shape)],
+                     [h.make_tensor('s', T.FLOAT, [1, len(scale), 1] if pc else [], scale if pc else [scale]),
+                      h.make_tensor('z', T.FLOAT, [], [float(zp)]),
                       h.make_tensor('b', T.FLOAT, [], [float(bits)])])
     m = h.make_model(g, opset_imports=[h.make_opsetid('', opset), h.make_opsetid('qonnx.custom_op.general', 2)])
     m.ir_version = 8
@@ -58,6 +62,8 @@ def model(path, scale, zp, bits, signed, opset):
 
 
 def inputs(scale):
+    if isinstance(scale, list):  # per channel: each channel gets the near-tie set of its own scale
+        return np.stack([inputs(c)[0] for c in scale])[None]
     s = np.float32(scale)
     ties = (np.arange(-140, 300, dtype=np.float32) + np.float32(0.5)) * s
     xs = [ties]
@@ -71,8 +77,12 @@ def inputs(scale):
     return np.concatenate(xs).astype(np.float32).reshape(1, -1)
 
 
+def pscale(s, x):
+    return np.array(s, np.float32).reshape(1, -1, 1) if isinstance(s, list) else np.float32(s)
+
+
 def numpy_quant(x, s, z, lo, hi):
-    s, z = np.float32(s), np.float32(z)
+    s, z = pscale(s, x), np.float32(z)
     y = (x / s).astype(np.float32) + z
     y = np.clip(y, np.float32(lo), np.float32(hi))
     y = np.round(y)  # half to even
@@ -80,7 +90,7 @@ def numpy_quant(x, s, z, lo, hi):
 
 
 def numpy_qcdq(x, s, z, lo, hi, qlo, qhi):
-    s = np.float32(s)
+    s = pscale(s, x)
     q = np.clip(np.round((x / s).astype(np.float32)), qlo - z, qhi - z).astype(np.int64) + z
     q = np.clip(q, lo, hi)
     return ((q - z).astype(np.float32) * s).astype(np.float32)
@@ -134,7 +144,7 @@ def run_case(a, tag, scale, zp, bits, signed, opset, expect_diff):
     measured = int((jq != ort).sum())
     predicted = int((nq != nc).sum())
     print(f'{tag}: zero point {zp}: Quant vs QCDQ differ on {measured} of {x.size} inputs '
-          f'(numpy predicts {predicted}); {int(((jq != ort) & (np.abs(jq - ort) > 1.5 * scale)).sum())} by more than one step')
+          f'(numpy predicts {predicted}); {int(((jq != ort) & (np.abs(jq - ort) > 1.5 * pscale(scale, x))).sum())} by more than one step')
     check(measured == predicted, f'{tag}: measured mismatches {measured} == predicted {predicted}')
     check((measured > 0) == expect_diff, f'{tag}: mismatches {"expected" if expect_diff else "not expected"} ({measured})')
 
@@ -149,6 +159,8 @@ def main():
     run_case(a, 'u8_zp0', 0.1, 0, 8, 0, 13, False)
     run_case(a, 'i4_zp0', 0.1, 0, 4, 1, 13, False)
     run_case(a, 'u12_opset21', 0.1, 0, 12, 0, 21, False)
+    run_case(a, 'i4_per_channel', [0.1, 0.25, 0.0703125], 0, 4, 1, 13, False)
+    run_case(a, 'u8_per_channel_zp7', [0.1, 0.3, 0.0703125], 7, 8, 0, 13, True)
     print(f'{passed} passed, {failed} failed')
     return 1 if failed else 0
 
