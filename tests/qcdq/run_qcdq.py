@@ -11,6 +11,8 @@ For every Brevitas QONNX export (digits PTQ/QAT, nets):
 For every Brevitas QCDQ export:
   2   lowered again: checker passes; onnxruntime on ours == onnxruntime on the original, bit for bit;
       qopt's JIT on the imported (Quant-form) IR == onnxruntime on the original (zero points are 0 here).
+  3   models whose float layers (Conv summation order) make later quantizer inputs differ (ResNet-8): every
+      activation chain alone, fed onnxruntime's own input tensor, in qopt's JIT == onnxruntime, bit for bit;
   4   onnxruntime with graph optimizations on vs off on our digits files: mismatch rate (reported).
 Prints a summary and "N passed, N failed". Usage:
   run_qcdq.py --tool QCDQ_TOOL --shared DIR --data DIR --work DIR [--qopt QOPT]
@@ -104,6 +106,62 @@ def file_checks(path, label):
     return ops
 
 
+def replay_quantizers(a, W, tag, low, x):
+    """Each activation chain QuantizeLinear -> [Clip] -> DequantizeLinear of `low`, fed the float tensor
+    onnxruntime computed for it on x, alone in a model: qopt's JIT on that model (as it is, and imported
+    to a Quant node) == onnxruntime's output of the chain in the full model. Isolates the quantizers from
+    the float layers' summation order. Returns (chains, mismatching elements, elements)."""
+    m = onnx.load(low)
+    by_out = {o: n for n in m.graph.node for o in n.output}
+    inits = {i.name: i for i in m.graph.initializer}
+    chains = []
+    for n in m.graph.node:
+        if n.op_type != 'DequantizeLinear' or n.input[0] in inits:
+            continue
+        c = by_out.get(n.input[0])
+        q = by_out.get(c.input[0]) if c is not None and c.op_type == 'Clip' else c
+        if q is None or q.op_type != 'QuantizeLinear':
+            continue
+        chains.append([q] + ([c] if c is not q else []) + [n])
+    pm = onnx.load(low)
+    have = {o.name for o in pm.graph.output}
+    names = []
+    for ch in chains:
+        for t in (ch[0].input[0], ch[-1].output[0]):
+            if t not in have:
+                pm.graph.output.append(onnx.helper.make_empty_tensor_value_info(t))
+                have.add(t)
+    outs = [o.name for o in pm.graph.output]
+    onnx.save(pm, W(tag + '_replay_probes.onnx'))
+    rc, log = sh(['node', os.path.join(HERE, 'ort_run.js'), W(tag + '_replay_probes.onnx'), x, mkdir(W(tag, 'replay_ort'))])
+    if not check(rc == 0, f'{tag}: onnxruntime with the quantizer probes ({log.strip()[-300:]})'):
+        return 0, 0, 0
+    ortv = {nm: np.load(W(tag, 'replay_ort', f'out_{i}.npy')) for i, nm in enumerate(outs)}
+    mism = total = 0
+    for k, ch in enumerate(chains):
+        xin, yout = ch[0].input[0], ch[-1].output[0]
+        used = [i for n in ch for i in n.input if i in inits]
+        g = onnx.helper.make_graph(
+            ch, f'chain{k}', [onnx.helper.make_tensor_value_info(xin, onnx.TensorProto.FLOAT, list(ortv[xin].shape))],
+            [onnx.helper.make_tensor_value_info(yout, onnx.TensorProto.FLOAT, list(ortv[yout].shape))],
+            [inits[i] for i in dict.fromkeys(used)])
+        tm = onnx.helper.make_model(g, opset_imports=list(m.opset_import))
+        tm.ir_version = m.ir_version
+        tp, xp = W(tag, f'chain{k}.onnx'), W(tag, f'chain{k}_x.npy')
+        onnx.save(tm, tp)
+        np.save(xp, ortv[xin])
+        for mode, extra in (('qcdq', []), ('quant', ['--import'])):
+            rc, log = sh([a.tool, 'run', tp, xp, mkdir(W(tag, f'chain{k}_{mode}'))] + extra)
+            if not check(rc == 0, f'{tag}: JIT on chain {k} ({mode}) ({log.strip()[-200:]})'):
+                continue
+            y = np.load(W(tag, f'chain{k}_{mode}', 'out_0.npy'))
+            d = int((bits(y) != bits(ortv[yout])).sum()) if mode == 'qcdq' else int((y != ortv[yout]).sum())
+            mism += d
+            total += y.size
+            check(d == 0, f'{tag}: chain {k} ({ch[0].name}, {mode}) fed onnxruntime\'s input: {d} elements differ')
+    return len(chains), mism, total
+
+
 def quantize_cases(a, W):
     """qopt quantize (the lead's driver: insert-quant, calibrate, ... then lower-qcdq or QONNX) on
     digits_float.onnx at W8A8 / W4A4 / W2A2: onnxruntime on the QCDQ file == qopt's JIT on the QONNX file
@@ -158,7 +216,7 @@ def main():
         return 77
     print(f'models from {root}: {len(models)}')
     W = lambda *p: os.path.join(a.work, *p)  # noqa: E731
-    jobs, plan = [], []
+    jobs, plan, replay = [], [], {}
 
     def qouts(log):
         for line in log.splitlines():
@@ -196,6 +254,9 @@ def main():
                 check(rc == 0 and qouts(log) == q_low, f'{tag}: probes on the original ({log.strip()[-300:]})')
                 jobs.append({'model': origp, 'x': x, 'out': W(tag, 'orig')})
             plan.append((name, kind, tag, ops, q_low or []))
+            if name in FLOAT_ORDER:
+                nch, rm, rt = replay_quantizers(a, W, tag, low, x)
+                replay[tag] = (nch, rm, rt)
     with open(W('jobs.json'), 'w') as f:
         json.dump(jobs, f)
     rc, log = sh(['node', os.path.join(HERE, 'ort_run.js'), '--jobs', W('jobs.json')])
@@ -262,6 +323,8 @@ def main():
                 b, o = brev[0], plain[0]
                 row['vs_brevitas_qcdq'] = int((bits(b) != bits(o)).sum())
                 row['vs_brevitas_argmax'] = int((b.reshape(b.shape[0], -1).argmax(1) != o.reshape(o.shape[0], -1).argmax(1)).sum())
+        if tag in replay:
+            row['replay'] = replay[tag]
         rows.append(row)
     if a.qopt:
         rows += quantize_cases(a, W)
@@ -274,6 +337,10 @@ def main():
               f"{r.get('quantform_q_mism', '-')} | {r.get('jit_float_mism', '-')} ({r.get('jit_float_maxdiff', 0):.3g}) | "
               f"{r.get('opt_mism', '-')} ({r.get('opt_argmax', '-')}) | "
               f"{r.get('vs_brevitas_qcdq', '-')} ({r.get('vs_brevitas_argmax', '-')}) | {r.get('roundtrip_mism', '-')}")
+    for r in rows:
+        if 'replay' in r:
+            print(f"{r['tag']}: {r['replay'][0]} activation quantizers replayed alone on onnxruntime's inputs "
+                  f"(QCDQ and Quant form): {r['replay'][1]} of {r['replay'][2]} elements differ")
     tot = sum(r['n'] for r in rows if 'opt_mism' in r and r['tag'].startswith('digits') and r['tag'].endswith('_qcdq'))
     mis = sum(r['opt_mism'] for r in rows if 'opt_mism' in r and r['tag'].startswith('digits') and r['tag'].endswith('_qcdq'))
     if tot:
