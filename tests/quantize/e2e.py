@@ -174,6 +174,22 @@ for cfg in configs:
     bacc = res["ptq"][cfg]["acc_ptq_calib_biascorr"]
     check(acc >= bacc - 1e-6, f"{cfg}: test accuracy {100 * acc:.2f}% >= Brevitas's {100 * bacc:.2f}%")
 
+# data-free: no --calib -> warnings that say so, a valid file, still bit-exact with onnxruntime
+out = os.path.join(tmp, "datafree.onnx")
+p = run([qopt, "quantize", os.path.join(data, "digits_float.onnx"), "-o", out, "--quiet"])
+check(p.returncode == 0 and "no calibration data" in p.stderr, "data-free: exits 0 and warns that ranges are not from data")
+if p.returncode == 0:
+    o_ort = os.path.join(tmp, "datafree_ort.npy")
+    d_q = os.path.join(tmp, "datafree_qopt")
+    run(["node", ort_run, out, tx, o_ort], cwd=ortdir)
+    run([qopt, "run", out, "--input", tx, "--output-dir", d_q])
+    if os.path.exists(o_ort) and os.path.isdir(d_q):
+        a, b = np.load(o_ort), np.load(os.path.join(d_q, os.listdir(d_q)[0]))
+        check(np.array_equal(a, b), "data-free: onnxruntime == qopt bit for bit")
+        print(f"info data-free W8A8 test accuracy {100 * np.mean(a.argmax(1) == ty):.2f}%")
+    else:
+        check(False, "data-free: outputs missing")
+
 for cfg, n, tot, arg in opt_mismatch:
     print(f"info onnxruntime optimizations on vs off, {cfg}: {n}/{tot} logits differ, {arg} argmax changes")
 print(f"{passed} passed, {failed} failed")
