@@ -442,6 +442,9 @@ static qo_status finish(qo_ctx *cx, qo_graph *g, cal *c) {
         qo_qacc a = c->acc[c->q[i].acc];
         a.spec = c->q[i].spec; /* the shared statistic, this member's threshold */
         QO_TRY(qo_qacc_result(cx, &a, &sc, &zp));
+        /* the qo_quant lives on the result's type: give an untyped result a float tensor type */
+        qo_val y = qo_node_output(g, c->q[i].n, 0);
+        if (!g->vals[y].type) g->vals[y].type = qo_type_tensor(g->m, QO_F32, -1, NULL, NULL);
         QO_TRY(qo_qnode_set_params(cx, g, c->q[i].n, &c->q[i].spec, 1, &sc, &zp));
     }
     return QO_OK;
@@ -562,6 +565,8 @@ qo_status qo_calibrate_datafree_bn(qo_ctx *cx, qo_module *m, const qo_calib_bn_r
             float stat = c.q[i].spec.is_signed ? r->sym : r->pos;
             float sc = qo_qspec_scale_from_stat(&c.q[i].spec, stat);
             int32_t zp = 0;
+            qo_val y = qo_node_output(g, n, 0);
+            if (!g->vals[y].type) g->vals[y].type = qo_type_tensor(g->m, QO_F32, -1, NULL, NULL);
             qo_status st = qo_qnode_set_params(cx, g, n, &c.q[i].spec, 1, &sc, &zp);
             if (st != QO_OK) {
                 cal_free(&c);

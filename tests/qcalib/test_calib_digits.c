@@ -353,6 +353,33 @@ int main(int argc, char **argv) {
         qo_module_free(m);
         qo_module_free(qm);
     }
+    /* end to end from the float model with insert-quant (Brevitas's graph-mode placement) */
+    {
+        qt_current = "insert-quant";
+        snprintf(path, sizeof path, "%s/digits_float.onnx", dir);
+        qo_module *m = NULL, *qm = NULL;
+        CHECK(qo_onnx_load(&cx, path, &m) == QO_OK);
+        snprintf(path, sizeof path, "%s/digits_ptq_%s_qcdq.onnx", dir, CFGS[1].name);
+        CHECK(qo_onnx_load(&cx, path, &qm) == QO_OK);
+        char pipe[3 * 4096];
+        snprintf(pipe, sizeof pipe,
+                 "shape-infer,insert-quant{weights=int8_weight_per_channel_float:bits=4,narrow=0 "
+                 "acts=int8_act_per_tensor_float:bits=4 bias=int32_bias},calibrate{data=%s/digits_train_x.npy},"
+                 "quant-bias,bias-correct{data=%s/digits_train_x.npy},verify",
+                 dir, dir);
+        CHECK(m && qm && qo_pipeline_run(&cx, m, pipe, NULL) == QO_OK);
+        if (m && qm) {
+            long long ex, tot, sc_ok, wd;
+            bias_codes(m, qm, true, &ex, &tot, &sc_ok, &wd);
+            int acc = accuracy(&cx, m, &xte, &yte);
+            printf("insert-quant pipeline (%s): %lld/%lld bias codes equal to Brevitas, test accuracy %d/450 (Brevitas %d)\n",
+                   CFGS[1].name, ex, tot, acc, CFGS[1].brev_correct);
+            CHECK_EQ(ex, tot);
+            CHECK(acc >= CFGS[1].brev_correct);
+        }
+        qo_module_free(m);
+        qo_module_free(qm);
+    }
     printf("activation scales (JIT): %d of %d bitwise equal to Brevitas, %d more within 4 ulp\n", s_exact, s_total,
            s_close);
     printf("activation scales (interpreter): %d of %d bitwise equal to Brevitas, the rest within 4 ulp\n", si_exact,
