@@ -149,8 +149,8 @@ static bool pad_zero(const qo_graph *g, qo_node n) {
 }
 
 static bool resize_nearest(const qo_graph *g, qo_node n) {
-    const qo_attr *m = qo_node_attr(g, n, "mode");
-    return m && m->kind == QO_ATTR_STRING && m->u.s.n == 7 && !memcmp(m->u.s.p, "nearest", 7);
+    const qo_attr *m = qo_node_attr(g, n, "mode"); /* default: nearest */
+    return !m || (m->kind == QO_ATTR_STRING && m->u.s.n == 7 && !memcmp(m->u.s.p, "nearest", 7));
 }
 
 /* Does the config look through n (its data input 0 -> result 0) when looking for a quantizer? */
@@ -527,7 +527,7 @@ static qo_status quant_layer(iq *q, qo_node n, bool first, bool last) {
     const qo_constdata *bcd = bv ? qo_pass_val_const(g, bv) : NULL;
     const qo_typedata *bt = bcd ? qo_type_get(g->m, bcd->type) : NULL;
     bool plain_gemm = op != QO_OP_GEMM || (qo_attr_float(g, n, "alpha", 1.0f) == 1.0f &&
-                                            qo_attr_float(g, n, "beta", 1.0f) == 1.0f && !qo_attr_int(g, n, "transA", 0));
+                                            qo_attr_float(g, n, "beta", 1.0f) == 1.0f);
     if (bt && bt->elem == QO_F32 && bt->rank == 1 && plain_gemm) {
         qo_qspec bs = ns.b;
         bs.per_channel = ws.per_channel;

@@ -15,6 +15,7 @@
  *   Pad                                 mode constant with value 0, when 0 is on the grid (the zero
  *                                       point(s) inside the integer range); per-axis only when the
  *                                       channel axis gets no padding
+ *   DepthToSpace, SpaceToDepth          copied per tensor (per-axis only along the batch axis 0)
  *   Resize                              mode nearest; per-axis only when the channel axis keeps its
  *                                       extent (static shapes)
  *   Concat                              all inputs carry equal quant (per-axis: not along the concat
@@ -170,6 +171,8 @@ static bool prop_one(const qo_graph *g, qo_node n, qo_quant *out) {
         return true;
     case QO_OP_MAXPOOL: case QO_OP_GLOBALMAXPOOL:
         return a < 2;
+    case QO_OP_DEPTHTOSPACE: case QO_OP_SPACETODEPTH: /* moves values between C and H/W */
+        return a < 0 || a == 0;
     case QO_OP_RELU:
         return !q->is_signed && zps_ok(g->m, q, true);
     case QO_OP_RESHAPE: case QO_OP_FLATTEN: case QO_OP_SQUEEZE: case QO_OP_UNSQUEEZE:
@@ -204,8 +207,8 @@ static bool prop_one(const qo_graph *g, qo_node n, qo_quant *out) {
         if (a >= 0 && (!ti || ti->rank < 0)) return false;
         return pad_ok(g, n, ti ? ti->rank : 0, a);
     case QO_OP_RESIZE: {
-        const qo_attr *m = qo_node_attr(g, n, "mode");
-        if (!m || m->kind != QO_ATTR_STRING || m->u.s.n != 7 || memcmp(m->u.s.p, "nearest", 7)) return false;
+        const qo_attr *m = qo_node_attr(g, n, "mode"); /* default: nearest */
+        if (m && (m->kind != QO_ATTR_STRING || m->u.s.n != 7 || memcmp(m->u.s.p, "nearest", 7))) return false;
         if (a < 0) return true;
         const qo_attr *ct = qo_node_attr(g, n, "coordinate_transformation_mode");
         if (ct && ct->kind == QO_ATTR_STRING && ct->u.s.n == 18 && !memcmp(ct->u.s.p, "tf_crop_and_resize", 18))
