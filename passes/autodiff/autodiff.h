@@ -9,7 +9,7 @@
  * Expand for reductions and global pooling); the rest are qopt's private ops, domain
  * "ai.qopt.train" (ir/ops.def's last block, reference kernels in runtime/ref/train.c):
  *
- *   ConvGradWeight(dY, X, W) -> dW           a Conv's weight gradient; the Conv's strides, pads,
+ *   ConvGradWeight(dY, X, W) -> dW           a grouped Conv's weight gradient; the Conv's strides, pads,
  *                                            dilations, group, kernel_shape attributes; W gives
  *                                            the shape only
  *   MaxPoolGrad(dY, X) -> dX                 dY to the first maximal element of each window
@@ -30,15 +30,18 @@
  *                                            torch.nn.functional.cross_entropy
  *   SoftmaxCrossEntropyGrad(dLoss, logits, labels) -> dLogits
  *
- * Ops with gradients: Add Sub Mul Div (numpy broadcasting: gradients summed over broadcast axes),
- * Neg Abs Exp Log Sqrt Pow (constant exponent) Relu LeakyRelu Sigmoid Tanh Clip Identity Dropout
- * (inference), MatMul (rank >= 2, batch broadcasting) Gemm (transA/transB/alpha/beta, C
- * broadcasting), Reshape Flatten Squeeze Unsqueeze Transpose, Softmax LogSoftmax, ReduceSum
- * ReduceMean, Conv (groups, strides, pads, dilations; auto_pad NOTSET/VALID), MaxPool AveragePool
- * GlobalAveragePool, BatchNormalization (training_mode=1), Concat, Slice (steps 1), QONNX Quant,
- * SoftmaxCrossEntropy. A node on a path from a parameter to the loss without a rule is an error
- * naming it. Integer operands (shapes, axes, labels) and Quant's zero point never get gradients;
- * Quant's bit width gets one only with learn_bitwidth.
+ * Ops with gradients: Add Sub Mul Div Sum Mean Expand (numpy broadcasting: gradients summed over
+ * broadcast axes), Neg Abs Exp Log Sqrt Reciprocal Pow (constant exponent) Erf Softplus Relu
+ * LeakyRelu Sigmoid HardSigmoid Tanh Clip Where Cast (float to float) Identity Dropout (inference),
+ * MatMul (rank >= 2, batch broadcasting) Gemm (transA/transB/alpha/beta, C broadcasting), Reshape
+ * Flatten Squeeze Unsqueeze Transpose, Softmax LogSoftmax, ReduceSum ReduceMean, Conv and
+ * ConvTranspose (groups, strides, pads, dilations, output_padding; auto_pad NOTSET/VALID; the weight
+ * gradient of a group-1 Conv is itself a Conv, so the JIT runs it on the optimized kernel; grouped
+ * ones use ConvGradWeight), MaxPool AveragePool GlobalAveragePool, BatchNormalization
+ * (training_mode=1), Concat, Split, Slice (steps 1), Pad (constant), QONNX Quant, SoftmaxCrossEntropy.
+ * A node on a path from a parameter to the loss without a rule is an error naming it. Integer
+ * operands (shapes, axes, labels) and Quant's zero point never get gradients; Quant's bit width gets
+ * one only with learn_bitwidth.
  *
  * Requirements: default-domain opset >= 13, static shapes on the forward values the rules read
  * (run shape-infer first; qo_autodiff runs it itself), float (f32/f64) parameters. */

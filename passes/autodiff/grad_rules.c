@@ -20,6 +20,10 @@ bool qo_ad_diff_slot(const ad *a, qo_node n, uint32_t i) {
     case QO_OP_UNSQUEEZE:
     case QO_OP_TRANSPOSE:
     case QO_OP_SLICE:
+    case QO_OP_PAD:
+    case QO_OP_SPLIT:
+    case QO_OP_CAST:
+    case QO_OP_HARDSIGMOID:
     case QO_OP_EXPAND:
     case QO_OP_SOFTMAX:
     case QO_OP_LOGSOFTMAX:
@@ -141,6 +145,40 @@ static qo_status rule_ew(ad *a, qo_node n, qo_val gy) {
             cond = cond ? qo_ad_op2(a, QO_OP_AND, cond, c2) : c2;
         }
         return ew_contrib(a, n, x, cond ? masked(a, n, cond, gy) : gy);
+    }
+    case QO_OP_SUM:
+    case QO_OP_MEAN: {
+        uint32_t k = g->nodes[n].nin;
+        qo_val c = op == QO_OP_MEAN ? qo_ad_op2(a, QO_OP_DIV, gy, konst(a, n, (double)k)) : gy;
+        for (uint32_t i = 0; i < k; i++)
+            if (NEEDS(i)) QO_TRY(ew_contrib(a, n, IN(i), c));
+        return QO_OK;
+    }
+    case QO_OP_EXPAND: return ew_contrib(a, n, x, gy);
+    case QO_OP_CAST: {
+        qo_elem e = qo_ad_elem(a, x);
+        if (e != QO_F32 && e != QO_F64) return QO_OK;
+        qo_val c = qo_ad_op1(a, QO_OP_CAST, gy);
+        qo_node_set_attr_int(g, g->vals[c].def, "to", e);
+        qo_ad_type_like(a, c, x);
+        qo_ad_add_grad(a, x, c);
+        return QO_OK;
+    }
+    case QO_OP_RECIPROCAL:
+        return ew_contrib(a, n, x, qo_ad_op1(a, QO_OP_NEG, qo_ad_op2(a, QO_OP_MUL, gy, qo_ad_op2(a, QO_OP_MUL, y, y))));
+    case QO_OP_SOFTPLUS: return ew_contrib(a, n, x, qo_ad_op2(a, QO_OP_MUL, gy, qo_ad_op1(a, QO_OP_SIGMOID, x)));
+    case QO_OP_ERF: {
+        /* 2/sqrt(pi) exp(-x^2) */
+        qo_val e = qo_ad_op1(a, QO_OP_EXP, qo_ad_op1(a, QO_OP_NEG, qo_ad_op2(a, QO_OP_MUL, x, x)));
+        qo_val d = qo_ad_op2(a, QO_OP_MUL, e, konst(a, n, 1.1283791670955125739));
+        return ew_contrib(a, n, x, qo_ad_op2(a, QO_OP_MUL, gy, d));
+    }
+    case QO_OP_HARDSIGMOID: {
+        /* alpha where 0 < alpha x + beta < 1 (torch: strict) */
+        double al = qo_attr_float(g, n, "alpha", 0.2f);
+        qo_val cond = qo_ad_op2(a, QO_OP_AND, qo_ad_op2(a, QO_OP_GREATER, y, konst(a, n, 0)),
+                                qo_ad_op2(a, QO_OP_LESS, y, konst(a, n, 1)));
+        return ew_contrib(a, n, x, masked(a, n, cond, qo_ad_op2(a, QO_OP_MUL, gy, konst(a, n, al))));
     }
     case QO_OP_WHERE: {
         qo_val z = konst(a, n, 0);
@@ -406,6 +444,70 @@ static void ints_attr(ad *a, qo_node n, const char *name, int cnt, int64_t dflt,
     if (at && at->kind == QO_ATTR_INTS && (int)at->n == cnt) memcpy(out, at->u.is, sizeof(int64_t) * (size_t)cnt);
 }
 
+/* The gradient of Conv weights W (wd) for input x (xr, xd) and result gradient dy (dims yd) with the
+ * Conv's strides, dilations, pads and group: dW[m, c, k] = sum over n, o of dy[n, m, o]
+ * x[n, grp(m) C/group + c, o*s - pb + k*d]. Group 1: a Conv of x with the batch and channel axes
+ * swapped (C images of N channels) by dy likewise swapped (M filters of N channels, kernel = dy's
+ * extent), strides d, dilations s, x's pads; its first kernel-extent results, axes swapped back (the
+ * optimized Conv kernel runs it). Other groups: ConvGradWeight. */
+static qo_status weight_grad(ad *a, qo_val x, int32_t xr, const int64_t *xd, qo_val dy, const int64_t *yd, qo_val w,
+                             const int64_t *wd, const int64_t *str, const int64_t *dil, const int64_t *pads, int64_t group,
+                             qo_val *out) {
+    qo_graph *g = a->g;
+    int nsp = xr - 2;
+    if (group != 1) {
+        qo_val ins[3] = {dy, x, w};
+        qo_val c = qo_ad_op(a, QO_OP_TRAIN_CONVGRADWEIGHT, 3, ins);
+        qo_node t = g->vals[c].def;
+        qo_node_set_attr_ints(g, t, "strides", str, (uint32_t)nsp);
+        qo_node_set_attr_ints(g, t, "dilations", dil, (uint32_t)nsp);
+        qo_node_set_attr_ints(g, t, "pads", pads, (uint32_t)(2 * nsp));
+        qo_node_set_attr_int(g, t, "group", group);
+        qo_ad_type_like(a, c, w);
+        *out = c;
+        return QO_OK;
+    }
+    int64_t perm[QO_AD_MAXR], ext[QO_AD_MAXR], zero[QO_AD_MAXR], axes[QO_AD_MAXR];
+    for (int32_t i = 0; i < xr; i++) perm[i] = i;
+    perm[0] = 1, perm[1] = 0;
+    qo_val xt = qo_ad_op1(a, QO_OP_TRANSPOSE, x), dyt = qo_ad_op1(a, QO_OP_TRANSPOSE, dy);
+    qo_node_set_attr_ints(g, g->vals[xt].def, "perm", perm, (uint32_t)xr);
+    qo_node_set_attr_ints(g, g->vals[dyt].def, "perm", perm, (uint32_t)xr);
+    qo_val cw = qo_ad_op2(a, QO_OP_CONV, xt, dyt);
+    qo_node t = g->vals[cw].def;
+    qo_node_set_attr_ints(g, t, "strides", dil, (uint32_t)nsp);
+    qo_node_set_attr_ints(g, t, "dilations", str, (uint32_t)nsp);
+    qo_node_set_attr_ints(g, t, "pads", pads, (uint32_t)(2 * nsp));
+    qo_node_set_attr_ints(g, t, "kernel_shape", yd + 2, (uint32_t)nsp);
+    bool crop = false;
+    for (int i = 0; i < nsp; i++) {
+        int64_t full = (xd[2 + i] + pads[i] + pads[nsp + i] - ((yd[2 + i] - 1) * str[i] + 1)) / dil[i] + 1;
+        if (full < wd[2 + i]) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "weight gradient: inconsistent geometry");
+        crop |= full != wd[2 + i];
+        ext[i] = wd[2 + i], zero[i] = 0, axes[i] = 2 + i;
+    }
+    if (crop) {
+        qo_val ins[4] = {cw, qo_ad_ints(a, nsp, zero), qo_ad_ints(a, nsp, ext), qo_ad_ints(a, nsp, axes)};
+        cw = qo_ad_op(a, QO_OP_SLICE, 4, ins);
+    }
+    qo_val c = qo_ad_op1(a, QO_OP_TRANSPOSE, cw);
+    qo_node_set_attr_ints(g, g->vals[c].def, "perm", perm, (uint32_t)xr);
+    qo_ad_type_like(a, c, w);
+    *out = c;
+    return QO_OK;
+}
+
+/* Bias gradient of a Conv/ConvTranspose: dY summed over every axis but 1. */
+static void bias_grad(ad *a, qo_val gy, int32_t yr, qo_val b) {
+    int64_t axes[QO_AD_MAXR];
+    int na = 0;
+    for (int32_t i = 0; i < yr; i++)
+        if (i != 1) axes[na++] = i;
+    qo_val c = qo_ad_reducesum(a, gy, na, axes, false);
+    qo_ad_type_like(a, c, b);
+    qo_ad_add_grad(a, b, c);
+}
+
 static qo_status rule_conv(ad *a, qo_node n, qo_val gy) {
     qo_graph *g = a->g;
     int32_t xr, wr, yr;
@@ -443,58 +545,102 @@ static qo_status rule_conv(ad *a, qo_node n, qo_val gy) {
         qo_ad_type_like(a, c, IN(0));
         qo_ad_add_grad(a, IN(0), c);
     }
-    if (NEEDS(1) && group == 1) {
-        /* dW[m, c, k] = sum over n, o of dY[n, m, o] X[n, c, o*s - pb + k*d]: a Conv of X with the
-         * batch and channel axes swapped (C images of N channels) by dY likewise swapped (M filters
-         * of N channels, kernel = the output extent), strides d, dilations s, X's pads; its first
-         * kernel-extent results, axes swapped back. Runs on the optimized Conv kernel. */
-        int64_t perm[QO_AD_MAXR], ext[QO_AD_MAXR], zero[QO_AD_MAXR], axes[QO_AD_MAXR];
-        for (int32_t i = 0; i < xr; i++) perm[i] = i;
-        perm[0] = 1, perm[1] = 0;
-        qo_val xt = qo_ad_op1(a, QO_OP_TRANSPOSE, IN(0)), dyt = qo_ad_op1(a, QO_OP_TRANSPOSE, gy);
-        qo_node_set_attr_ints(g, g->vals[xt].def, "perm", perm, (uint32_t)xr);
-        qo_node_set_attr_ints(g, g->vals[dyt].def, "perm", perm, (uint32_t)xr);
-        qo_val cw = qo_ad_op2(a, QO_OP_CONV, xt, dyt);
-        qo_node t = g->vals[cw].def;
-        qo_node_set_attr_ints(g, t, "strides", dil, (uint32_t)nsp);
-        qo_node_set_attr_ints(g, t, "dilations", str, (uint32_t)nsp);
-        qo_node_set_attr_ints(g, t, "pads", pads, (uint32_t)(2 * nsp));
-        qo_node_set_attr_ints(g, t, "kernel_shape", yd + 2, (uint32_t)nsp);
-        bool crop = false;
-        for (int i = 0; i < nsp; i++) {
-            int64_t full = (xd[2 + i] + pads[i] + pads[nsp + i] - ((yd[2 + i] - 1) * str[i] + 1)) / dil[i] + 1;
-            if (full < wd[2 + i]) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "Conv weight gradient: inconsistent geometry");
-            crop |= full != wd[2 + i];
-            ext[i] = wd[2 + i], zero[i] = 0, axes[i] = 2 + i;
-        }
-        if (crop) {
-            qo_val ins[4] = {cw, qo_ad_ints(a, nsp, zero), qo_ad_ints(a, nsp, ext), qo_ad_ints(a, nsp, axes)};
-            cw = qo_ad_op(a, QO_OP_SLICE, 4, ins);
-        }
-        qo_val c = qo_ad_op1(a, QO_OP_TRANSPOSE, cw);
-        qo_node_set_attr_ints(g, g->vals[c].def, "perm", perm, (uint32_t)xr);
-        qo_ad_type_like(a, c, IN(1));
+    if (NEEDS(1)) {
+        qo_val c;
+        QO_TRY(weight_grad(a, IN(0), xr, xd, gy, yd, IN(1), wd, str, dil, pads, group, &c));
         qo_ad_add_grad(a, IN(1), c);
-    } else if (NEEDS(1)) {
-        qo_val ins[3] = {gy, IN(0), IN(1)};
-        qo_val c = qo_ad_op(a, QO_OP_TRAIN_CONVGRADWEIGHT, 3, ins);
+    }
+    if (g->nodes[n].nin > 2 && NEEDS(2)) bias_grad(a, gy, yr, IN(2));
+    return QO_OK;
+}
+
+/* ConvTranspose Y = ConvT(X, W): dX = Conv(dY, W) with the same strides, pads, dilations, group
+ * (output_padding only adds rows that no input reaches); dW is the Conv weight gradient with the
+ * roles swapped (dY as the Conv input, X as its result gradient); dB sums dY. */
+static qo_status rule_convtranspose(ad *a, qo_node n, qo_val gy) {
+    qo_graph *g = a->g;
+    int32_t xr, wr, yr;
+    int64_t xd[QO_AD_MAXR], wd[QO_AD_MAXR], yd[QO_AD_MAXR];
+    QO_TRY(qo_ad_need_shape(a, IN(0), "the ConvTranspose input", &xr, xd));
+    QO_TRY(qo_ad_need_shape(a, IN(1), "the ConvTranspose weight", &wr, wd));
+    QO_TRY(qo_ad_need_shape(a, OUT(0), "the ConvTranspose result", &yr, yd));
+    if (!auto_pad_plain(a, n) || qo_node_attr(g, n, "output_shape"))
+        return qo_ad_err(a, QO_ERR_UNSUPPORTED, "ConvTranspose with auto_pad SAME_* or output_shape has no gradient rule");
+    int nsp = xr - 2;
+    int64_t str[QO_AD_MAXR], dil[QO_AD_MAXR], pads[2 * QO_AD_MAXR], adj[QO_AD_MAXR];
+    ints_attr(a, n, "strides", nsp, 1, str);
+    ints_attr(a, n, "dilations", nsp, 1, dil);
+    ints_attr(a, n, "pads", 2 * nsp, 0, pads);
+    ints_attr(a, n, "output_padding", nsp, 0, adj);
+    if (auto_pad_valid(a, n)) memset(pads, 0, sizeof pads);
+    for (int i = 0; i < nsp; i++)
+        if (adj[i] >= str[i] && adj[i] >= dil[i])
+            return qo_ad_err(a, QO_ERR_UNSUPPORTED, "ConvTranspose output_padding %lld not below the stride", (long long)adj[i]);
+    int64_t group = qo_attr_int(g, n, "group", 1);
+    if (NEEDS(0)) {
+        qo_val c = qo_ad_op2(a, QO_OP_CONV, gy, IN(1));
         qo_node t = g->vals[c].def;
         qo_node_set_attr_ints(g, t, "strides", str, (uint32_t)nsp);
         qo_node_set_attr_ints(g, t, "dilations", dil, (uint32_t)nsp);
         qo_node_set_attr_ints(g, t, "pads", pads, (uint32_t)(2 * nsp));
+        qo_node_set_attr_ints(g, t, "kernel_shape", wd + 2, (uint32_t)nsp);
         if (group != 1) qo_node_set_attr_int(g, t, "group", group);
-        qo_ad_type_like(a, c, IN(1));
+        qo_ad_type_like(a, c, IN(0));
+        qo_ad_add_grad(a, IN(0), c);
+    }
+    if (NEEDS(1)) {
+        qo_val c;
+        QO_TRY(weight_grad(a, gy, yr, yd, IN(0), xd, IN(1), wd, str, dil, pads, group, &c));
         qo_ad_add_grad(a, IN(1), c);
     }
-    if (g->nodes[n].nin > 2 && NEEDS(2)) {
-        int64_t axes[QO_AD_MAXR];
-        int na = 0;
-        for (int32_t i = 0; i < yr; i++)
-            if (i != 1) axes[na++] = i;
-        qo_val c = qo_ad_reducesum(a, gy, na, axes, false);
-        qo_ad_type_like(a, c, IN(2));
-        qo_ad_add_grad(a, IN(2), c);
+    if (g->nodes[n].nin > 2 && NEEDS(2)) bias_grad(a, gy, yr, IN(2));
+    return QO_OK;
+}
+
+/* Pad (constant mode, constant non-negative pads): dY sliced back to X's extent. */
+static qo_status rule_pad(ad *a, qo_node n, qo_val gy) {
+    qo_graph *g = a->g;
+    int32_t r;
+    int64_t d[QO_AD_MAXR], pads[2 * QO_AD_MAXR], st[QO_AD_MAXR], en[QO_AD_MAXR], ax[QO_AD_MAXR];
+    QO_TRY(qo_ad_need_shape(a, IN(0), "the Pad input", &r, d));
+    const qo_attr *md = qo_node_attr(g, n, "mode");
+    if (md && md->kind == QO_ATTR_STRING && !(md->u.s.n == 8 && memcmp(md->u.s.p, "constant", 8) == 0))
+        return qo_ad_err(a, QO_ERR_UNSUPPORTED, "Pad: only mode constant is differentiated");
+    if ((g->nodes[n].nin > 3 && IN(3)) || g->nodes[n].nin < 2 || qo_pass_const_ints(g, IN(1), pads, 2 * QO_AD_MAXR) != 2 * r)
+        return qo_ad_err(a, QO_ERR_UNSUPPORTED, "Pad: pads must be a constant over every axis (no axes input)");
+    for (int32_t i = 0; i < r; i++) {
+        if (pads[i] < 0 || pads[r + i] < 0) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "Pad: negative pads are not differentiated");
+        st[i] = pads[i], en[i] = pads[i] + d[i], ax[i] = i;
     }
+    qo_val ins[4] = {gy, qo_ad_ints(a, r, st), qo_ad_ints(a, r, en), qo_ad_ints(a, r, ax)};
+    qo_val c = qo_ad_op(a, QO_OP_SLICE, 4, ins);
+    qo_ad_type_like(a, c, IN(0));
+    qo_ad_add_grad(a, IN(0), c);
+    return QO_OK;
+}
+
+/* Split: the results' gradients (zeros for results without one) concatenated along the axis. */
+static qo_status rule_split(ad *a, qo_node n, const qo_val *gy) {
+    qo_graph *g = a->g;
+    uint32_t k = g->nodes[n].nout;
+    int32_t r;
+    int64_t d[QO_AD_MAXR];
+    QO_TRY(qo_ad_need_shape(a, IN(0), "the Split input", &r, d));
+    qo_val *parts = qo_malloc(sizeof(qo_val) * k);
+    for (uint32_t i = 0; i < k; i++) {
+        parts[i] = gy[i];
+        if (!parts[i]) parts[i] = qo_ad_zeros_like(a, OUT(i));
+        if (!parts[i]) {
+            qo_free(parts);
+            return qo_ad_err(a, QO_ERR_UNSUPPORTED, "Split result %u needs a static shape", i);
+        }
+    }
+    qo_val c = k == 1 ? qo_ad_op1(a, QO_OP_IDENTITY, parts[0]) : qo_ad_op(a, QO_OP_CONCAT, k, parts);
+    qo_free(parts);
+    int64_t axis = qo_attr_int(g, n, "axis", 0);
+    if (k > 1) qo_node_set_attr_int(g, g->vals[c].def, "axis", axis < 0 ? axis + r : axis);
+    qo_ad_type_like(a, c, IN(0));
+    qo_ad_add_grad(a, IN(0), c);
     return QO_OK;
 }
 
@@ -590,6 +736,7 @@ qo_status qo_ad_rule(ad *a, qo_node n, const qo_val *gy) {
     qo_graph *g = a->g;
     qo_op op = (qo_op)g->nodes[n].op;
     qo_val g0 = gy[0];
+    if (op == QO_OP_SPLIT) return rule_split(a, n, gy);
     if (!g0) {
         if (op == QO_OP_BATCHNORMALIZATION || op == QO_OP_MAXPOOL || op == QO_OP_DROPOUT)
             return QO_OK; /* only running statistics / indices / masks have gradients: not differentiable */
@@ -610,6 +757,8 @@ qo_status qo_ad_rule(ad *a, qo_node n, const qo_val *gy) {
     case QO_OP_SOFTMAX: return rule_softmax(a, n, g0, false);
     case QO_OP_LOGSOFTMAX: return rule_softmax(a, n, g0, true);
     case QO_OP_CONV: return rule_conv(a, n, g0);
+    case QO_OP_CONVTRANSPOSE: return rule_convtranspose(a, n, g0);
+    case QO_OP_PAD: return rule_pad(a, n, g0);
     case QO_OP_MAXPOOL: return rule_pool(a, n, g0, QO_OP_TRAIN_MAXPOOLGRAD);
     case QO_OP_AVERAGEPOOL: return rule_pool(a, n, g0, QO_OP_TRAIN_AVERAGEPOOLGRAD);
     case QO_OP_GLOBALAVERAGEPOOL: return rule_gap(a, n, g0);

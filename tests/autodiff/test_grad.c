@@ -209,6 +209,19 @@ static const gcase cases[] = {
      "a,b", -1, 1, 0},
     {"slice", "%a : tensor<4x5xf64>", "    const %st : tensor<2xi64> = [1, -4]\n    const %en : tensor<2xi64> = [3, 100]\n"
               "    const %ax : tensor<2xi64> = [0, 1]\n    %s = Slice(%a, %st, %en, %ax)\n    %y = Mul(%s, %s)", "2x4xf64", "a", -1, 1, 0},
+    {"expand", "%a : tensor<3x1xf64>", "    const %sh : tensor<3xi64> = [2, 3, 4]\n    %y = Expand(%a, %sh)", "2x3x4xf64", "a", -1, 1, 0},
+    {"pad", "%a : tensor<2x3xf64>", "    const %p : tensor<4xi64> = [1, 0, 0, 2]\n    %t = Pad(%a, %p)\n    %y = Mul(%t, %t)",
+     "3x5xf64", "a", -1, 1, 0},
+    {"split_one_used", "%a : tensor<2x6xf64>", "    const %sp : tensor<2xi64> = [2, 4]\n"
+                       "    %s0, %s1 = Split(%a, %sp) {axis = 1}\n    %y = Mul(%s0, %s0)", "2x2xf64", "a", -1, 1, 0},
+    {"split_both", "%a : tensor<4x3xf64>", "    const %sp : tensor<2xi64> = [2, 2]\n    %s0, %s1 = Split(%a, %sp) {axis = 0}\n    %y = Mul(%s0, %s1)",
+     "2x3xf64", "a", -1, 1, 0},
+    {"sum_mean_bcast", "%a : tensor<2x3xf64>, %b : tensor<3xf64>, %c : tensor<2x1xf64>",
+     "    %s = Sum(%a, %b, %c)\n    %m = Mean(%a, %c)\n    %y = Mul(%s, %m)", "2x3xf64", "a,b,c", -1, 1, 0},
+    {"erf_softplus_recip", "%a : tensor<2x3xf64>", "    %e = Erf(%a)\n    %s = Softplus(%a)\n    %rc = Reciprocal(%a)\n"
+                           "    %t = Add(%e, %s)\n    %y = Add(%t, %rc)", "2x3xf64", "a", 0.3, 2, 0},
+    {"hardsigmoid", "%a : tensor<3x4xf64>", "    %y = HardSigmoid(%a) {alpha = 0.25, beta = 0.5}", "3x4xf64", "a", -3, 3, 0},
+    {"cast_f32_f64", "%a : tensor<2x3xf32>", "    %c = Cast(%a) {to = 11}\n    %y = Mul(%c, %c)", "2x3xf64", "a", -1, 1, 0},
     /* ---- reductions, softmax (f64 where the kernels take it) ---- */
     {"reducesum_keep0", "%a : tensor<2x3x4xf64>", "    const %ax : tensor<2xi64> = [0, 2]\n    %t = ReduceSum(%a, %ax) {keepdims = 0}\n"
                         "    %y = Mul(%t, %t)", "3xf64", "a", -1, 1, 0},
@@ -242,6 +255,11 @@ static const gcase cases[] = {
      "    %y = Conv(%x, %w, %b) {strides = [2]}", "2x4x3xf32", "x,w,b", -1, 1, 0},
     {"conv_valid_1x1", "%x : tensor<2x3x4x4xf32>, %w : tensor<5x3x1x1xf32>",
      "    %y = Conv(%x, %w) {auto_pad = \"VALID\"}", "2x5x4x4xf32", "x,w", -1, 1, 0},
+    {"convtranspose_s2_outpad", "%x : tensor<1x2x3x3xf32>, %w : tensor<2x3x3x3xf32>, %b : tensor<3xf32>",
+     "    %y = ConvTranspose(%x, %w, %b) {output_padding = [1, 1], pads = [1, 1, 1, 1], strides = [2, 2]}", "1x3x6x6xf32",
+     "x,w,b", -1, 1, 0},
+    {"convtranspose_groups", "%x : tensor<2x4x3x3xf32>, %w : tensor<4x1x2x2xf32>",
+     "    %y = ConvTranspose(%x, %w) {group = 2}", "2x2x4x4xf32", "x,w", -1, 1, 0},
     /* ---- pooling ---- */
     {"maxpool_overlap_pad", "%x : tensor<2x2x5x5xf64>",
      "    %y = MaxPool(%x) {kernel_shape = [3, 3], pads = [1, 1, 1, 1], strides = [2, 2]}", "2x2x3x3xf64", "x", -1, 1, 0},
