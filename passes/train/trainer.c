@@ -4,6 +4,7 @@
 #include "backends/llvm/jit.h"
 #include "passes/pass.h"
 #include "passes/quant/calib.h"
+#include "passes/quant/config.h"
 #include "passes/quant/qgraph.h"
 
 #include <math.h>
@@ -264,6 +265,41 @@ qo_status qo_trainer_step(qo_trainer *t, const qo_tensor *x, const qo_tensor *y,
     return st;
 }
 
+/* After training, the QuantTensor metadata of the quantized IR is refreshed from the learned scale
+ * constants, and the int32 bias quantizers get scale = input scale x weight scale again (Brevitas
+ * derives the bias scale from the current scales; the step graph held it constant). */
+static qo_status refresh_quant(qo_ctx *cx, qo_graph *g) {
+    bool any = false;
+    for (qo_val v = 1; v < g->nvals; v++) {
+        if (g->vals[v].flags & QO_VAL_DEAD) continue;
+        const qo_typedata *td = qo_type_get(g->m, g->vals[v].type);
+        if (td && td->quant && !qo_qnode_of(g, v)) g->vals[v].type = qo_type_with_quant(g->m, g->vals[v].type, NULL);
+    }
+    QO_FOR_EACH_NODE(g, n) {
+        if (!qo_qnode_is_quant(g, n)) continue;
+        any = true;
+        qo_val y = qo_node_output(g, n, 0);
+        if (!g->vals[y].type) continue;
+        qo_qspec s;
+        qo_ctx quiet;
+        qo_ctx_init(&quiet);
+        quiet.quiet = true;
+        if (qo_qnode_spec(&quiet, g, n, &s) && s.role == QO_QROLE_BIAS) {
+            g->vals[y].type = qo_type_with_quant(g->m, g->vals[y].type, NULL); /* pending again */
+            continue;
+        }
+        qo_qparams p;
+        QO_TRY(qo_qnode_read(cx, g, n, &p));
+        qo_quant q;
+        qo_qparams_to_quant(&p, g->m, &q);
+        qo_qparams_free(&p);
+        g->vals[y].type = qo_type_with_quant(g->m, g->vals[y].type, &q);
+    }
+    if (!any) return QO_OK;
+    QO_TRY(qo_quant_prop(cx, g));
+    return qo_quant_bias_graph(cx, g);
+}
+
 qo_status qo_trainer_model(qo_trainer *t, qo_module **out) {
     QO_TRY(qo_calib_clone(t->cx, t->fwd, out));
     qo_graph *fg = qo_module_main(*out), *sg = qo_module_main(t->fn[0].m);
@@ -275,7 +311,13 @@ qo_status qo_trainer_model(qo_trainer *t, qo_module **out) {
         qo_type ty = qo_const_get(*out, fg->vals[v].cref)->type;
         fg->vals[v].cref = qo_const_new(*out, ty, s->data, s->nbytes, true);
     }
-    return QO_OK;
+    qo_status st = refresh_quant(t->cx, fg);
+    if (st == QO_OK) st = qo_verify(t->cx, *out);
+    if (st != QO_OK) {
+        qo_module_free(*out);
+        *out = NULL;
+    }
+    return st;
 }
 
 qo_status qo_trainer_eval(qo_trainer *t, const qo_tensor *x, const qo_tensor *y, int64_t batch, double *acc,
