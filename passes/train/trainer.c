@@ -107,6 +107,26 @@ static qo_status build_step(qo_trainer *t, int64_t batch, qo_module **out) {
     if (!qo_module_opset(m, QO_TRAIN_DOMAIN)) qo_module_set_opset(m, QO_TRAIN_DOMAIN, 1);
     uint32_t np;
     const char **pn = param_names(g, t->o.learn_scales, &np);
+    /* learned scales enter their Quant nodes through Abs, as Brevitas's abs_binary_sign_grad: the
+       effective scale is |s|, so an update that crosses zero cannot produce a negative scale */
+    for (uint32_t i = 0; i < np; i++) {
+        qo_val v = qo_graph_find(g, pn[i]);
+        if (!v) continue;
+        qo_use_id u = g->vals[v].first_use;
+        while (u) {
+            qo_use_id next = g->uses[u].next;
+            qo_node q = g->uses[u].owner;
+            if (q && qo_qnode_is_quant(g, q) && u == qo_node_use(g, q, 1)) {
+                qo_node saved = g->insert_before;
+                g->insert_before = q;
+                qo_node ab = qo_node_new(g, QO_OP_ABS, NULL, NULL, 1, &v, 1);
+                g->insert_before = saved;
+                g->vals[qo_node_output(g, ab, 0)].type = g->vals[v].type;
+                qo_set_input(g, u, qo_node_output(g, ab, 0));
+            }
+            u = next;
+        }
+    }
     qo_autodiff_opts ao = {.loss = "loss", .params = pn, .nparams = np};
     qo_optim_opts oo = {.kind = t->o.optimizer, .lr = t->o.lr, .momentum = t->o.momentum,
                         .weight_decay = t->o.weight_decay};
@@ -309,7 +329,19 @@ qo_status qo_trainer_model(qo_trainer *t, qo_module **out) {
         if (!v || !(fg->vals[v].flags & QO_VAL_CONST)) continue; /* optimizer state */
         const qo_tensor *s = &t->state[i];
         qo_type ty = qo_const_get(*out, fg->vals[v].cref)->type;
-        fg->vals[v].cref = qo_const_new(*out, ty, s->data, s->nbytes, true);
+        bool scale = false; /* a learned Quant scale: the model holds |s| (see build_step) */
+        QO_FOR_EACH_USE(fg, v, u) {
+            qo_node q = fg->uses[u].owner;
+            if (q && qo_qnode_is_quant(fg, q) && u == qo_node_use(fg, q, 1)) scale = true;
+        }
+        if (scale && s->elem == QO_F32) {
+            float *a = qo_malloc(s->nbytes ? s->nbytes : 1);
+            for (size_t k = 0; k < s->nbytes / 4; k++) a[k] = fabsf(((const float *)s->data)[k]);
+            fg->vals[v].cref = qo_const_new(*out, ty, a, s->nbytes, true);
+            qo_free(a);
+        } else {
+            fg->vals[v].cref = qo_const_new(*out, ty, s->data, s->nbytes, true);
+        }
     }
     qo_status st = refresh_quant(t->cx, fg);
     if (st == QO_OK) st = qo_verify(t->cx, *out);
