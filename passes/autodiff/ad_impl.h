@@ -15,6 +15,7 @@ typedef struct ad {
     qo_module *m;
     int64_t opset;
     uint32_t nfwd;      /* values [1, nfwd) are the forward graph's; need/grad index them */
+    uint32_t nfwd_nodes; /* nodes [1, nfwd_nodes) are the forward graph's */
     bool *need;         /* forward value depends on a parameter through differentiable slots */
     qo_val *grad;       /* accumulated gradient of a forward value (0: none yet) */
     bool learn_bits;

@@ -239,6 +239,7 @@ qo_status qo_autodiff(qo_ctx *cx, qo_graph *g, const qo_autodiff_opts *o) {
         return qo_error(cx, QO_ERR_USAGE, NULL, "autodiff: the loss '%s' is not a one-element float tensor",
                         qo_val_name(g, loss));
     a.nfwd = g->nvals;
+    a.nfwd_nodes = g->nnodes;
     a.need = qo_calloc(a.nfwd, sizeof *a.need);
     a.grad = qo_calloc(a.nfwd, sizeof *a.grad);
     qo_val *params = NULL;

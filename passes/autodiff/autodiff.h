@@ -39,6 +39,9 @@
  * gradient of a group-1 Conv is itself a Conv, so the JIT runs it on the optimized kernel; grouped
  * ones use ConvGradWeight), MaxPool AveragePool GlobalAveragePool, BatchNormalization
  * (training_mode=1), Concat, Split, Slice (steps 1), Pad (constant), QONNX Quant, SoftmaxCrossEntropy.
+ * Round Floor Ceil Sign have zero gradients (as in torch), except a Round/Floor/Ceil whose result
+ * feeds only Quant bit-width inputs: that is Brevitas's learned bit width (round_ste of a parameter),
+ * differentiated straight through.
  * A node on a path from a parameter to the loss without a rule is an error naming it. Integer
  * operands (shapes, axes, labels) and Quant's zero point never get gradients; Quant's bit width gets
  * one only with learn_bitwidth.

@@ -180,6 +180,20 @@ static qo_status rule_ew(ad *a, qo_node n, qo_val gy) {
                                 qo_ad_op2(a, QO_OP_LESS, y, konst(a, n, 1)));
         return ew_contrib(a, n, x, masked(a, n, cond, qo_ad_op2(a, QO_OP_MUL, gy, konst(a, n, al))));
     }
+    case QO_OP_ROUND:
+    case QO_OP_FLOOR:
+    case QO_OP_CEIL:
+    case QO_OP_SIGN: {
+        /* zero almost everywhere (torch), except a rounding that feeds only Quant bit widths: Brevitas's
+           learned bit width is round_ste(parameter), a straight-through estimator */
+        bool ste = op != QO_OP_SIGN && g->vals[y].nuses > 0 && !qo_pass_val_is_graph_output(g, y);
+        QO_FOR_EACH_USE(g, y, u) {
+            qo_node un = g->uses[u].owner;
+            if (un >= a->nfwd_nodes) continue; /* the backward graph's QuantGrad reads it too */
+            ste &= un && g->nodes[un].op == QO_OP_QONNX_QUANT && u == qo_node_use(g, un, 3);
+        }
+        return ste ? ew_contrib(a, n, x, gy) : QO_OK;
+    }
     case QO_OP_WHERE: {
         qo_val z = konst(a, n, 0);
         if (NEEDS(1)) {

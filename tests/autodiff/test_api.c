@@ -238,7 +238,50 @@ static void unneeded_dx(void) {
     qo_module_free(m);
 }
 
+/* Learned bit width as Brevitas builds it: Quant(x, s, z, Round(bp)). The Round feeding only the bit
+ * width is straight-through, so bp_grad equals the bit-width gradient of the same Quant fed bp's
+ * rounded value directly (whose values test_quant_grad checks against torch); a Round elsewhere has
+ * a zero gradient (torch.round). */
+static void learned_bitwidth(void) {
+    static const char fmt[] =
+        "module {\n  opset \"\" = 17\n  graph @main(%%x : tensor<2x3xf32>) {\n"
+        "    const %%s : tensor<f32> = [0.05]\n    const %%z : tensor<f32> = [0.0]\n    const %%bp : tensor<f32> = [%s]\n"
+        "    const %%w : tensor<2x3xf32> = [0.9, -0.7, 0.33, 0.05, -0.41, 0.6]\n%s"
+        "    %%y = \"qonnx.custom_op.general.Quant\"(%%w, %%s, %%z, %%%s) {narrow = 0, rounding_mode = \"ROUND\", signed = 1}\n"
+        "    %%p = Mul(%%y, %%x)\n    %%loss = ReduceSum(%%p) {keepdims = 0}\n    return %%loss\n  }\n}\n";
+    char t1[2048], t2[2048];
+    snprintf(t1, sizeof t1, fmt, "3.2", "    %b = Round(%bp)\n", "b");
+    snprintf(t2, sizeof t2, fmt, "3.0", "", "bp");
+    float got[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        qo_ctx cx;
+        qt_diags d;
+        qt_ctx(&cx, &d);
+        qo_module *m = parse(&cx, k ? t2 : t1);
+        CHECK(m != NULL);
+        if (!m) return;
+        qo_graph *g = qo_module_main(m);
+        const char *params[] = {"bp"};
+        qo_autodiff_opts o = {.loss = "loss", .params = params, .nparams = 1, .learn_bitwidth = true};
+        CHECK(qo_autodiff(&cx, g, &o) == QO_OK);
+        qo_tensor x = {0}, outs[2] = {{0}};
+        int64_t dx[2] = {2, 3};
+        qo_tensor_make(&cx, &x, QO_F32, 2, dx);
+        for (int i = 0; i < 6; i++) ((float *)x.data)[i] = 1.0f + (float)i;
+        const qo_tensor *ins[1] = {&x};
+        CHECK(qo_interp_run(&cx, m, ins, 1, outs, 2) == QO_OK);
+        if (outs[1].data) got[k] = ((float *)outs[1].data)[0];
+        if (d.nerrors) qt_dump(&d);
+        qo_tensor_free(&x), qo_tensor_free(&outs[0]), qo_tensor_free(&outs[1]);
+        qo_module_free(m);
+    }
+    CHECK(got[1] != 0.0f); /* 3 bits: 0.9 / 0.05 = 18 > 3 clamps */
+    CHECK(got[0] == got[1]);
+    if (got[0] != got[1]) fprintf(stderr, "bp_grad %g vs %g\n", got[0], got[1]);
+}
+
 int main(void) {
+    RUN(learned_bitwidth);
     RUN(unneeded_dx);
     RUN(sgd_pass);
     RUN(adam_pass);
