@@ -141,15 +141,19 @@ void qo_batch_source_free(qo_batch_source *s) {
 }
 
 /* ---- shared helpers (calib.h, internal) ------------------------------------------------------ */
+static void drop_diag(void *ud, qo_diag_kind kind, const qo_loc *loc, const char *msg) {
+    (void)ud, (void)kind, (void)loc, (void)msg;
+}
+
 qo_status qo_calib_clone(qo_ctx *cx, const qo_module *m, qo_module **out) {
     char *text = NULL;
     *out = NULL;
     const char *path = m->source_path ? qo_str(m, m->source_path) : "<calibrate>";
     QO_TRY(qo_print_module_str(cx, m, NULL, &text));
-    /* borrowed constants print as file(...) references: parse quietly, then retry fully inline */
+    /* borrowed constants print as file(...) references: parse silently, then retry fully inline */
     qo_ctx quiet = *cx;
-    quiet.diag = NULL;
-    quiet.quiet = true;
+    quiet.diag = drop_diag;
+    quiet.diag_ud = NULL;
     qo_status s = qo_parse_module(&quiet, path, text, strlen(text), out);
     free(text);
     if (s == QO_OK) return QO_OK;
@@ -251,7 +255,8 @@ static qo_status run_jit(qo_ctx *cx, const qo_module *variant, jit_slot *slots, 
         slots[k].j = NULL;
     }
     if (!slots[k].j) {
-        qo_jit_opts jo = {.threads = threads, .opt_level = -1, .ninput_shapes = nin, .input_shapes = in};
+        /* O1: these graphs run for one pass over the data; compile time dominates on small sets */
+        qo_jit_opts jo = {.threads = threads, .opt_level = 1, .ninput_shapes = nin, .input_shapes = in};
         QO_TRY(qo_jit_compile(cx, variant, &jo, &slots[k].j));
         slots[k].nsamples = ns;
     }
@@ -264,6 +269,7 @@ qo_status qo_calib_run(qo_ctx *cx, const qo_module *orig, const qo_module *varia
     uint32_t nin = g->ninputs, nout = g->noutputs;
     qo_loc gl = {.file = orig->source_path ? qo_str(orig, orig->source_path) : NULL, .node_index = -1};
     if (nbatches) *nbatches = 0;
+    if (!src || !src->next) return qo_error(cx, QO_ERR_USAGE, &gl, "no calibration data source");
     if (nin == 0) return qo_error(cx, QO_ERR_USAGE, &gl, "the model has no inputs to feed calibration data to");
     if (src->rewind) QO_TRY(src->rewind(src->user, cx));
     qo_tensor *in = qo_calloc(nin, sizeof *in);
