@@ -3,8 +3,9 @@
 // usage: node bench/ort_bench.js MODEL INPUT.npy [--threads T] [--repeat R] [--warmup W] [--out OUT.npy]
 //                                [--opt all|disabled]
 // Session: CPU provider, graph optimizations 'all' (default), intraOpNumThreads T (default 2),
-// interOpNumThreads 1, sequential execution, memory arena on. Prints "median_ms X min_ms Y
-// session_s S peak_rss_mb R base_rss_mb B": S the session creation (load + optimize) seconds, R the
+// interOpNumThreads 1, sequential execution, memory arena on. Prints "median_ms X min_ms Y cpu_ms C
+// session_s S peak_rss_mb R base_rss_mb B": C the user + system CPU time per timed run (all threads,
+// onnxruntime's spin-waiting included), S the session creation (load + optimize) seconds, R the
 // process's peak resident set (process.resourceUsage), B the resident set after loading node and
 // onnxruntime, before the session (node's own share, which a C program would not have).
 const path = require('path');
@@ -38,15 +39,20 @@ async function main() {
   const feeds = { [session.inputNames[0]]: lib.toOrtTensor(x) };
   const times = [];
   let res = null;
+  let cpu0 = null;
   for (let r = 0; r < opt.warmup + opt.repeat; r++) {
+    if (r === opt.warmup) cpu0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     res = await session.run(feeds);
     const dt = Number(process.hrtime.bigint() - t0) / 1e6;
     if (r >= opt.warmup) times.push(dt);
   }
   times.sort((a, b) => a - b);
+  const cu = process.cpuUsage(cpu0);
+  const cpuMs = (cu.user + cu.system) / 1000 / opt.repeat;
   const peak = process.resourceUsage().maxRSS / 1024;
   console.log(`median_ms ${times[Math.floor(times.length / 2)].toFixed(3)} min_ms ${times[0].toFixed(3)} ` +
+              `cpu_ms ${cpuMs.toFixed(3)} ` +
               `session_s ${sessionS.toFixed(3)} peak_rss_mb ${peak.toFixed(1)} base_rss_mb ${base.toFixed(1)}`);
   if (opt.out) {
     const y = lib.fromOrtTensor(res[session.outputNames[0]]);

@@ -8,8 +8,14 @@
  *   2. grouping: walking the nodes backwards, every node with a native lowering (lower_ok) roots a
  *      group and absorbs the lowerable producers whose result has the group's output shape and is
  *      read only inside the group (and is no graph output): one loop nest computes the group's
- *      root, intermediates stay in registers. Other nodes become kernel steps (the reference
- *      kernel through the trampoline jit_call) or copy steps (Reshape and friends: a memcpy);
+ *      root, intermediates stay in registers. Before that, every node an optimized kernel covers
+ *      (runtime/kernels: Conv, ConvTranspose, Gemm, MatMul, pools, Softmax) on static float32
+ *      shapes is planned once (qo_k_node_plan) and becomes a kcall step that runs the kernel
+ *      straight on the planned buffers; a following Add (MatMul: of a [N] bias; any: of a
+ *      same-shaped tensor, the residual) and Relu/Clip whose input has no other reader are fused
+ *      into its epilogue (one float op each, in the unfused order, so the result is the same).
+ *      Other nodes become kernel steps (the reference kernel through the trampoline jit_call) or
+ *      copy steps (Reshape and friends: a memcpy);
  *      If/Loop/Scan are kernel steps too: jit_call hands them to the interpreter (qo_interp_run_node)
  *      with views of the buffers of every value their bodies capture (kept materialized and alive
  *      until the node runs); their outputs, and what is computed from them without a static shape,
