@@ -77,7 +77,7 @@ static bool *bool_field(qo_qconfig *c, const char *key) {
 
 static const char *const TOP_KEYS =
     "weights, acts, bias, input_quant, output_quant, layer_input_quant, relu_quant, align_residual, "
-    "add_output_quant, keep_first_last_8bit, io_bits, carry, rules";
+    "add_output_quant, keep_first_last_8bit, io_bits, carry, act_ops, rules";
 static const char *const RULE_KEYS = "op, name, exclude, weights, acts, bias, bits";
 
 static bool check_io_bits(int64_t b) { return b == 0 || (b >= 1 && b <= 16); }
@@ -112,6 +112,12 @@ qo_status qo_qconfig_set(qo_ctx *cx, qo_qconfig *c, const char *key, const char 
         if (!strcmp(value, "brevitas")) c->carry = QO_QCARRY_BREVITAS;
         else if (!strcmp(value, "all")) c->carry = QO_QCARRY_ALL;
         else return qo_error(cx, QO_ERR_USAGE, NULL, "quant config: carry takes brevitas or all, not '%s'", value);
+        return QO_OK;
+    }
+    if (!strcmp(key, "act_ops")) {
+        if (!strcmp(value, "brevitas")) c->act_ops = QO_QACTOPS_BREVITAS;
+        else if (!strcmp(value, "relu")) c->act_ops = QO_QACTOPS_RELU;
+        else return qo_error(cx, QO_ERR_USAGE, NULL, "quant config: act_ops takes brevitas or relu, not '%s'", value);
         return QO_OK;
     }
     return qo_error(cx, QO_ERR_USAGE, NULL, "quant config: unknown key '%s' (known: %s)", key, TOP_KEYS);
@@ -247,6 +253,11 @@ static qo_status load_obj(jload *j, json_object *root, qo_qconfig *c) {
             if (!strcmp(s, "brevitas")) c->carry = QO_QCARRY_BREVITAS;
             else if (!strcmp(s, "all")) c->carry = QO_QCARRY_ALL;
             else return jerr(j, line, "'carry' takes \"brevitas\" or \"all\"");
+        } else if (!strcmp(key, "act_ops")) {
+            const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "";
+            if (!strcmp(s, "brevitas")) c->act_ops = QO_QACTOPS_BREVITAS;
+            else if (!strcmp(s, "relu")) c->act_ops = QO_QACTOPS_RELU;
+            else return jerr(j, line, "'act_ops' takes \"brevitas\" or \"relu\"");
         } else if (!strcmp(key, "rules")) {
             if (!json_object_is_type(v, json_type_array))
                 return jerr(j, line, "'rules' takes an array of objects, not %s", jtype(v));

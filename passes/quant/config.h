@@ -16,6 +16,13 @@ typedef enum qo_qcarry {
                                Unsqueeze, Slice, Pad with 0, nearest Resize, Relu on unsigned */
 } qo_qcarry;
 
+/* Which activation ops get a quantizer on their result (Brevitas QUANT_ACT_MAP). */
+typedef enum qo_qactops {
+    QO_QACTOPS_BREVITAS = 0, /* Relu and Clip with min >= 0 (ReLU6): unsigned; Sigmoid: unsigned;
+                                Clip with min < 0 and a max (Hardtanh): signed */
+    QO_QACTOPS_RELU          /* only Relu and Clip with min >= 0 (unsigned) */
+} qo_qactops;
+
 /* One rule of the "rules" list: applies to nodes whose op type equals `op` (if set) and whose name
  * matches the fnmatch glob `name` (if set). Later rules override earlier ones field by field. */
 typedef struct qo_qrule {
@@ -38,7 +45,8 @@ typedef struct qo_qconfig {
     bool input_quant;       /* "input_quant": signed quantizer on each float graph input (true) */
     bool output_quant;      /* "output_quant": signed quantizer on each graph output (true) */
     bool layer_input_quant; /* "layer_input_quant": signed quantizer on unquantized layer inputs (true) */
-    bool relu_quant;        /* "relu_quant": unsigned quantizer after ReLU-like ops (true) */
+    bool relu_quant;        /* "relu_quant": quantizer after activation ops (act_ops), unsigned after
+                               ReLU-like ones (true) */
     bool align_residual;    /* "align_residual": Add/Sub/Concat inputs quantized in one group (true) */
     bool add_output_quant;  /* "add_output_quant": requantize an Add/Sub whose result feeds anything
                                but an activation quantizer (Brevitas add_output_quant_handler) (true) */
@@ -46,6 +54,7 @@ typedef struct qo_qconfig {
     int32_t io_bits;        /* "io_bits": bits of the signed graph-input, layer-input and output
                                quantizers (Brevitas QuantIdentity); 0 = the acts spec's (0) */
     uint8_t carry;          /* "carry": qo_qcarry, "brevitas" (default) or "all" */
+    uint8_t act_ops;        /* "act_ops": qo_qactops, "brevitas" (default) or "relu" */
     qo_qrule *rules;        /* "rules" */
     uint32_t nrules;
     char *source;           /* last file loaded (for messages), or NULL */
@@ -53,8 +62,8 @@ typedef struct qo_qconfig {
 
 /* Fills c with the defaults above (Brevitas v0.12 graph-mode PTQ): weights
  * int8_weight_per_channel_float, acts int8_act_per_tensor_float (unsigned after ReLU), bias
- * int32_bias, input/output/layer-input/relu quantizers, residual alignment and add requantization
- * on, carry "brevitas", no rules. Free with qo_qconfig_free. */
+ * int32_bias, input/output/layer-input/activation quantizers, residual alignment and add
+ * requantization on, carry and act_ops "brevitas", no rules. Free with qo_qconfig_free. */
 void qo_qconfig_default(qo_qconfig *c);
 
 /* Reads the JSON config file at path and overrides the fields it names (rules are appended).
@@ -64,7 +73,7 @@ qo_status qo_qconfig_load(qo_ctx *cx, const char *path, qo_qconfig *c);
 
 /* Sets one top-level field from text: "weights", "acts", "bias" take a spec text (the CLI's
  * --weights/--acts/--bias, parsed by qo_qspec_parse); the boolean keys take 0/1/true/false;
- * "io_bits" an integer; "carry" brevitas|all. Unknown key or bad value: QO_ERR_USAGE. */
+ * "io_bits" an integer; "carry" brevitas|all; "act_ops" brevitas|relu. Unknown key or bad value: QO_ERR_USAGE. */
 qo_status qo_qconfig_set(qo_ctx *cx, qo_qconfig *c, const char *key, const char *value);
 
 /* Frees what c owns (rules, source); c can be reused after qo_qconfig_default. */

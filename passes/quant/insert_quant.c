@@ -4,7 +4,9 @@
  *
  *   1. inputs       each float graph input gets a signed act quantizer     (inp_placeholder_handler)
  *   2. activations  each ReLU-like op (Relu, Clip with min >= 0) gets an unsigned act quantizer on
- *                   its result                                             (act_handler: QuantReLU)
+ *                   its result, and with act_ops "brevitas" (default) Sigmoid an unsigned and
+ *                   Hardtanh (Clip with min < 0 and a max) a signed one
+ *                                       (act_handler: QuantReLU, QuantSigmoid, QuantHardTanh)
  *   3. add outputs  an Add/Sub of two non-constant tensors whose result is read by anything but an
  *                   activation quantizer gets a quantizer, unsigned iff all its inputs are
  *                                                                          (add_output_quant_handler)
@@ -114,6 +116,25 @@ static bool is_relu_like(const qo_graph *g, qo_node n) {
     if (g->nodes[n].op == QO_OP_RELU) return true;
     float mn;
     return g->nodes[n].op == QO_OP_CLIP && clip_min(g, n, &mn) && mn >= 0.0f;
+}
+
+/* Clip with both bounds and min < 0: Brevitas nn.Hardtanh. */
+static bool is_hardtanh(const qo_graph *g, qo_node n) {
+    float mn;
+    if (g->nodes[n].op != QO_OP_CLIP || !clip_min(g, n, &mn) || !(mn < 0.0f)) return false;
+    if (g->nodes[n].nin >= 2) return g->nodes[n].nin >= 3 && qo_node_input(g, n, 2) && is_const(g, qo_node_input(g, n, 2));
+    return qo_node_attr(g, n, "max") != NULL;
+}
+
+/* An activation op whose result gets a quantizer (Brevitas QUANT_ACT_MAP), and its sign. */
+static bool is_act_op(const iq *q, qo_node n, bool *is_signed) {
+    const qo_graph *g = q->g;
+    *is_signed = false;
+    if (is_relu_like(g, n)) return true;
+    if (q->c->act_ops != QO_QACTOPS_BREVITAS) return false;
+    if (g->nodes[n].op == QO_OP_SIGMOID) return true;
+    *is_signed = is_hardtanh(g, n);
+    return *is_signed;
 }
 
 static bool is_residual(const qo_graph *g, qo_node n) {
@@ -378,7 +399,8 @@ static bool readers_quantize(const iq *q, qo_val v) {
     QO_FOR_EACH_USE(g, v, u) {
         qo_node o = g->uses[u].owner;
         if (qo_qnode_is_quant(g, o)) continue;
-        if (q->c->relu_quant && is_relu_like(g, o)) {
+        bool sg;
+        if (q->c->relu_quant && is_act_op(q, o, &sg)) {
             nspec ns;
             node_spec(q, o, &ns);
             if (!ns.exclude) continue;
@@ -392,13 +414,14 @@ static qo_status step_relu(iq *q, const qo_node *nodes, uint32_t cnt) {
     qo_graph *g = q->g;
     for (uint32_t i = 0; i < cnt; i++) {
         qo_node n = nodes[i];
-        if (!is_relu_like(g, n)) continue;
+        bool sg;
+        if (!is_act_op(q, n, &sg)) continue;
         qo_val y = qo_node_output(g, n, 0);
         if (!is_float_val(g, y) || !g->vals[y].nuses || has_quant_reader(g, y)) continue;
         nspec ns;
         node_spec(q, n, &ns);
         if (ns.exclude) continue;
-        qo_qspec s = act_spec(q, n, false, false);
+        qo_qspec s = act_spec(q, n, sg, false);
         if (!insert_act(q, y, &s, K_RELU, 0, true)) return QO_ERR_USAGE;
     }
     return QO_OK;

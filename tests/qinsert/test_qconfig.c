@@ -29,6 +29,7 @@ static void test_defaults(void) {
     CHECK(!c.keep_first_last_8bit);
     CHECK_EQ(c.io_bits, 0);
     CHECK_EQ(c.carry, QO_QCARRY_BREVITAS);
+    CHECK_EQ(c.act_ops, QO_QACTOPS_BREVITAS);
     CHECK_EQ(c.nrules, 0);
     qo_qconfig_free(&c);
 }
@@ -57,6 +58,9 @@ static void test_set(void) {
     CHECK(c.keep_first_last_8bit);
     CHECK(qo_qconfig_set(&cx, &c, "carry", "all") == QO_OK);
     CHECK_EQ(c.carry, QO_QCARRY_ALL);
+    CHECK(qo_qconfig_set(&cx, &c, "act_ops", "relu") == QO_OK);
+    CHECK_EQ(c.act_ops, QO_QACTOPS_RELU);
+    CHECK(qo_qconfig_set(&cx, &c, "act_ops", "tanh") == QO_ERR_USAGE);
     /* bad input: error, field unchanged */
     CHECK(qo_qconfig_set(&cx, &c, "weights", "int8_weight_per_channel_float:bits=40") == QO_ERR_USAGE);
     CHECK_EQ(c.weights.bits, 3);
