@@ -443,6 +443,41 @@ static qo_status step_add_outputs(iq *q, const qo_node *nodes, uint32_t cnt) {
     return QO_OK;
 }
 
+/* Puts the quantizer x comes from into group id (Brevitas recursive_input_handler): a pending act
+ * quantizer found through carried ops joins it (made signed/unsigned like the group when align_sign);
+ * a Concat is aligned through its inputs (with align_sign); otherwise a new quantizer is inserted
+ * after the value where the walk stopped (after a resolved or imported quantizer's result, or after
+ * the first op not carried), read by all that value's readers. */
+static qo_status align_value(iq *q, qo_node owner, qo_val x, int64_t id, bool shared_signed, bool align_sign,
+                             int depth) {
+    qo_graph *g = q->g;
+    qo_val stop = x;
+    qo_node s = quant_source(q, x, &stop);
+    qo_qspec sp;
+    if (s && pending_act(q, s, &sp)) {
+        if (align_sign && sp.is_signed != shared_signed) {
+            sp.is_signed = shared_signed;
+            if (shared_signed && sp.zp == QO_QZP_STATS) sp.zp = QO_QZP_ZERO;
+            respec(q, s, &sp);
+        }
+        set_group(q, s, id);
+        return QO_OK;
+    }
+    qo_node d = s ? 0 : g->vals[stop].def;
+    if (d && g->nodes[d].op == QO_OP_CONCAT && is_residual(g, d) && depth < 64) {
+        for (uint32_t k = 0; k < g->nodes[d].nin; k++) {
+            qo_val y = qo_node_input(g, d, k);
+            if (y && !is_const(g, y)) QO_TRY(align_value(q, owner, y, id, shared_signed, true, depth + 1));
+        }
+        return QO_OK;
+    }
+    qo_qspec ns = act_spec(q, owner, shared_signed, true);
+    qo_node m = insert_act(q, stop, &ns, K_ALIGN, 0, true);
+    if (!m) return QO_ERR_USAGE;
+    qo_node_set_attr_int(g, m, QO_QATTR_GROUP, id);
+    return QO_OK;
+}
+
 static qo_status step_align(iq *q, const qo_node *nodes, uint32_t cnt) {
     qo_graph *g = q->g;
     for (uint32_t i = 0; i < cnt; i++) {
@@ -471,25 +506,7 @@ static qo_status step_align(iq *q, const qo_node *nodes, uint32_t cnt) {
         int64_t id = ++q->next_group;
         for (uint32_t k = 0; k < g->nodes[n].nin; k++) {
             qo_val x = qo_node_input(g, n, k);
-            if (!x || is_const(g, x)) continue;
-            qo_val stop = x;
-            qo_node s = quant_source(q, x, &stop);
-            qo_qspec sp;
-            if (s && pending_act(q, s, &sp)) {
-                if (cat && sp.is_signed != shared_signed) {
-                    sp.is_signed = shared_signed;
-                    if (shared_signed && sp.zp == QO_QZP_STATS) sp.zp = QO_QZP_ZERO;
-                    respec(q, s, &sp);
-                }
-                set_group(q, s, id);
-                continue;
-            }
-            /* no regroupable quantizer: a new one after the value where the walk stopped (after a
-             * resolved or imported quantizer's result, or after the first op not carried) */
-            qo_qspec ns2 = act_spec(q, n, shared_signed, true);
-            qo_node m = insert_act(q, stop, &ns2, K_ALIGN, 0, true);
-            if (!m) return QO_ERR_USAGE;
-            qo_node_set_attr_int(g, m, QO_QATTR_GROUP, id);
+            if (x && !is_const(g, x)) QO_TRY(align_value(q, n, x, id, shared_signed, cat, 0));
         }
     }
     return QO_OK;
