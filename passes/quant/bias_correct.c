@@ -135,11 +135,14 @@ static qo_status collect(qo_ctx *cx, qo_graph *g, bc *b) {
         qo_val bv = g->nodes[n].nin >= 3 ? qo_node_input(g, n, 2) : 0;
         qo_node bq = qo_qnode_of(g, bv);
         if (!wq || (bv && !bq)) continue;
+        if (bq && g->nodes[n].op == QO_OP_GEMM && qo_attr_float(g, n, "beta", 1.0f) == 0.0f) continue; /* C unused */
         int64_t C;
         if (bq) {
             const qo_constdata *bcd = qo_pass_val_const(g, qo_node_input(g, bq, 0));
             if (!bcd || qo_type_elem(g->m, bcd->type) != QO_F32) continue;
             C = qo_type_numel(g->m, bcd->type);
+            int64_t oc = out_channels(g, n);
+            if (oc > 0 && C != oc) continue; /* a per-sample Gemm C ([M, N]): not a per-channel bias */
         } else {
             C = out_channels(g, n);
             if (C <= 0) continue;
@@ -229,7 +232,12 @@ static qo_status apply(qo_ctx *cx, qo_graph *g, bl *l, int64_t iters) {
     QO_TRY(qo_tensor_from_const(cx, g->m, g->vals[bv].cref, &bt));
     float *nb = qo_malloc((size_t)l->C * sizeof(float));
     const float *ob = bt.data;
-    for (int64_t c = 0; c < l->C; c++) nb[c] = ob[c] + l->corr[c] / (float)iters; /* torch: corr / n, bias += */
+    /* torch: correction = sum / n; bias += correction (a Gemm's C is scaled by beta: divide it out) */
+    float beta = g->nodes[l->L].op == QO_OP_GEMM ? qo_attr_float(g, l->L, "beta", 1.0f) : 1.0f;
+    for (int64_t c = 0; c < l->C; c++) {
+        float corr = l->corr[c] / (float)iters;
+        nb[c] = ob[c] + (beta == 1.0f ? corr : corr / beta);
+    }
     char nm[512];
     const char *base = qo_val_name(g, bv)[0] ? qo_val_name(g, bv) : "bias";
     snprintf(nm, sizeof nm, "%s_bcorr", base);

@@ -355,6 +355,14 @@ static qo_status collect(qo_ctx *cx, qo_graph *g, cal *c) {
             break;
         }
         if (s.role != QO_QROLE_ACT) continue;
+        if (s.per_channel) {
+            qo_loc loc = qo_node_loc(g, n);
+            st = qo_error(cx, QO_ERR_UNSUPPORTED, &loc,
+                          "calibrate: per-channel activation quantizers are not supported (Brevitas's calibration "
+                          "collects per-tensor statistics); use a per-tensor spec for '%s'",
+                          qo_val_name(g, qo_node_input(g, n, 0)));
+            break;
+        }
         if (c->nq == cap) {
             cap = cap ? cap * 2 : 16;
             c->q = qo_realloc(c->q, cap * sizeof *c->q);

@@ -249,6 +249,30 @@ static void test_bad_input(void) {
     unlink(path);
     qo_tensor_free(&bad);
     qo_module_free(m);
+
+    /* a per-channel activation quantizer: refused, naming it */
+    m = build(4, &q);
+    qo_qspec pc;
+    qo_ctx c2;
+    qt_diags dg2;
+    qt_ctx(&c2, &dg2);
+    if (qo_qspec_parse(&c2, NULL, "int8_act_per_tensor_float:per_channel=1,axis=1", &pc) == QO_OK) {
+        qo_graph *g = qo_module_main(m);
+        qo_node pn = qo_qnode_new(&cx, g, g->inputs[0], &pc, 0, NULL, NULL);
+        CHECK(pn != 0);
+        qo_batch_source s2;
+        CHECK(qo_batch_source_tensors(&cx, &bad, 0, 8, &s2) == QO_ERR_USAGE); /* no tensors */
+        qo_tensor ok;
+        int64_t d3[4] = {8, 3, 4, 4};
+        CHECK(qo_tensor_make(&cx, &ok, QO_F32, 4, d3) == QO_OK);
+        CHECK(qo_batch_source_tensors(&cx, &ok, 1, 8, &s2) == QO_OK);
+        CHECK(qo_calibrate(&c2, m, &s2, NULL) == QO_ERR_UNSUPPORTED);
+        CHECK(qt_has(&dg2, "x_quant", "per-channel activation quantizers"));
+        qt_dump(&dg2);
+        qo_batch_source_free(&s2);
+        qo_tensor_free(&ok);
+    }
+    qo_module_free(m);
 }
 
 /* ---- data-free -------------------------------------------------------------------------------- */
