@@ -19,6 +19,10 @@ Everything is seeded; the outputs are committed.
      mlp_sgd   SGD lr 0.1, momentum 0.9, weight_decay 1e-3, StepLR(step_size=10, gamma=0.5)
      mlp_adam  Adam lr 0.01 (betas 0.9/0.999, eps 1e-8)
      cnn_sgd   SGD lr 0.05, momentum 0.9
+     qat_sgd   the MLP quantization-aware (QMLP: Brevitas IntQuant transcription, learned scales),
+               SGD lr 0.05, momentum 0.9; also every step's parameters and momentum buffers
+               (train_qat_sgd_<P>_steps.npy and _mom_steps.npy, [21, ...]: before each step and after
+               the last) for one-step comparisons from torch's own state
    Files: train_<run>_x.npy [20, N, ...] float32, train_<run>_y.npy [20, N] int64,
    train_<run>_loss.npy [20] (loss of each step, before its update), and per parameter P (names in
    train_runs.txt: "run param...") train_<run>_<P>_init.npy and train_<run>_<P>_final.npy (after
@@ -162,6 +166,32 @@ class CNN(nn.Module):
                 ('c2_w', self.c2.weight), ('c2_b', self.c2.bias), ('fc_w', self.fc.weight), ('fc_b', self.fc.bias)]
 
 
+class QMLP(nn.Module):
+    """The MLP with Brevitas-style quantizers (int_quant above, learned per-tensor scales): input 8-bit
+    signed (fixed scale 0.05), weights 4-bit signed narrow, hidden activation 4-bit unsigned."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(8, 16)
+        self.fc2 = nn.Linear(16, 4)
+        self.s_w1 = nn.Parameter(torch.tensor(0.1))
+        self.s_a = nn.Parameter(torch.tensor(0.25))
+        self.s_w2 = nn.Parameter(torch.tensor(0.1))
+
+    def forward(self, x):
+        z, b4, b8 = torch.tensor(0.0), torch.tensor(4.0), torch.tensor(8.0)
+        x = int_quant(x, torch.tensor(0.05), z, b8, True, False, RoundSte)
+        w1 = int_quant(self.fc1.weight, self.s_w1, z, b4, True, True, RoundSte)
+        h = F.relu(F.linear(x, w1, self.fc1.bias))
+        h = int_quant(h, self.s_a, z, b4, False, False, RoundSte)
+        w2 = int_quant(self.fc2.weight, self.s_w2, z, b4, True, True, RoundSte)
+        return F.linear(h, w2, self.fc2.bias)
+
+    def named(self):
+        return [('fc1_w', self.fc1.weight), ('fc1_b', self.fc1.bias), ('fc2_w', self.fc2.weight), ('fc2_b', self.fc2.bias),
+                ('s_w1', self.s_w1), ('s_a', self.s_a), ('s_w2', self.s_w2)]
+
+
 def batches(seed, steps, n, shape, ncls):
     g = torch.Generator().manual_seed(seed)
     xs = torch.randn((steps, n) + shape, generator=g)
@@ -170,14 +200,25 @@ def batches(seed, steps, n, shape, ncls):
     return xs, ys
 
 
-def run(name, model, opt_fn, sched_fn, xs, ys, lines):
+def run(name, model, opt_fn, sched_fn, xs, ys, lines, per_step=False):
     for p, v in model.named():
         save('train_%s_%s_init' % (name, p), v.detach().numpy().astype(np.float32))
     opt = opt_fn(model.parameters())
     sched = sched_fn(opt) if sched_fn else None
     losses = []
+    steps = {p: [] for p, _ in model.named()}
+    moms = {p: [] for p, _ in model.named()}
+
+    def record():
+        for p, v in model.named():
+            steps[p].append(v.detach().numpy().astype(np.float32).copy())
+            st = opt.state.get(v, {}).get('momentum_buffer')
+            moms[p].append(np.zeros_like(steps[p][-1]) if st is None else st.numpy().astype(np.float32).copy())
+
     model.train()
     for t in range(xs.shape[0]):
+        if per_step:
+            record()
         opt.zero_grad()
         loss = F.cross_entropy(model(xs[t]), ys[t])
         losses.append(loss.item())
@@ -185,6 +226,11 @@ def run(name, model, opt_fn, sched_fn, xs, ys, lines):
         opt.step()
         if sched:
             sched.step()
+    if per_step:
+        record()
+        for p, _ in model.named():
+            save('train_%s_%s_steps' % (name, p), np.stack(steps[p]))
+            save('train_%s_%s_mom_steps' % (name, p), np.stack(moms[p]))
     save('train_%s_x' % name, xs.numpy().astype(np.float32))
     save('train_%s_y' % name, ys.numpy().astype(np.int64))
     save('train_%s_loss' % name, np.array(losses, dtype=np.float32))
@@ -210,6 +256,9 @@ def gen_train():
     xs, ys = batches(8, 20, 8, (1, 8, 8), 3)
     torch.manual_seed(12)
     run('cnn_sgd', CNN(), lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9), None, xs, ys, lines)
+    xs, ys = batches(9, 20, 16, (8,), 4)
+    torch.manual_seed(13)
+    run('qat_sgd', QMLP(), lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9), None, xs, ys, lines, per_step=True)
     with open(os.path.join(OUT, 'train_runs.txt'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
 
