@@ -12,8 +12,9 @@
  *                                                                          (add_output_quant_handler)
  *   4. alignment    the inputs of each Add/Sub (both non-constant) and Concat end in quantizers of
  *                   one "qopt_group" (one scale after calibration): an existing pending quantizer
- *                   found through carried ops joins the group, otherwise one is inserted where the
- *                   walk stopped; Concat also aligns the sign                   (residual_handler)
+ *                   found through carried ops joins the group, a Concat input aligns through its
+ *                   inputs, otherwise one is inserted where the walk stopped; Concat also aligns
+ *                   the sign                                                    (residual_handler)
  *   5. layers       Conv/ConvTranspose/Gemm/MatMul with a constant f32 weight: weight quantizer
  *                   resolved now (qo_quant_weight; per-channel axis Conv 0, ConvTranspose 1, Gemm
  *                   transB ? 0 : 1, MatMul last), pending bias quantizer for a constant 1-D bias
