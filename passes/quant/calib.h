@@ -8,7 +8,8 @@
  *    Each pending activation quantizer gets one statistic per batch, combined by its spec's rule
  *    (qo_qacc: the true running average of calibration_mode by default). Quantizers sharing a
  *    "qopt_group" feed one accumulator, each member's batch statistic in turn in graph order, as
- *    Brevitas's shared quantizer module sees every call. The network runs in the LLVM JIT one batch
+ *    Brevitas's shared quantizer module sees every call; each member's scale is that statistic over
+ *    its own threshold (members may differ in sign or bits, as with Brevitas's aligned inputs). The network runs in the LLVM JIT one batch
  *    at a time: memory does not grow with the number of samples.
  *  - quant-bias: bias scale[c] = input scale x weight scale[c] (float32 product), codes
  *    clamp(round(b / scale)) (IntBias), as Brevitas's export of int32 biases.
@@ -42,9 +43,11 @@ typedef struct qo_batch_source {          /* a stream of calibration batches for
  * batch < 1, nin == 0 or mismatched sample counts. Free with qo_batch_source_free. */
 qo_status qo_batch_source_tensors(qo_ctx *cx, const qo_tensor *x, uint32_t nin, int64_t batch, qo_batch_source *out);
 /* A source reading a sample file one batch at a time (runtime/dataset.h: .npy, .npz, or a directory
- * of .npy files; nin arrays, npz members "x" / the only one for nin == 1), so memory is O(batch).
+ * of .npy files), so memory is O(batch). nin arrays; names[i] is the .npz member of array i (names
+ * may be NULL: the only member, or "x"; e.g. pass the graph input names for several inputs).
  * Errors name the file. */
-qo_status qo_batch_source_file(qo_ctx *cx, const char *path, uint32_t nin, int64_t batch, qo_batch_source *out);
+qo_status qo_batch_source_file(qo_ctx *cx, const char *path, uint32_t nin, const char *const *names, int64_t batch,
+                               qo_batch_source *out);
 /* Frees what qo_batch_source_tensors / qo_batch_source_file allocated (not the caller's tensors);
  * zeroes *s. NULL and zeroed sources are fine. */
 void qo_batch_source_free(qo_batch_source *s);

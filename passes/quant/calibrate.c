@@ -115,12 +115,13 @@ static qo_status fsrc_next(void *user, qo_ctx *cx, qo_tensor *in, uint32_t nin, 
 
 static qo_status fsrc_rewind(void *user, qo_ctx *cx) { return qo_dataset_rewind(cx, ((fsrc *)user)->d); }
 
-qo_status qo_batch_source_file(qo_ctx *cx, const char *path, uint32_t nin, int64_t batch, qo_batch_source *out) {
+qo_status qo_batch_source_file(qo_ctx *cx, const char *path, uint32_t nin, const char *const *names, int64_t batch,
+                               qo_batch_source *out) {
     memset(out, 0, sizeof *out);
     if (batch < 1) return qo_error(cx, QO_ERR_USAGE, NULL, "calibration batch size %lld: must be at least 1", (long long)batch);
     if (nin == 0) return qo_error(cx, QO_ERR_USAGE, NULL, "no calibration arrays asked for");
     qo_dataset *d = NULL;
-    QO_TRY(qo_dataset_open(cx, path, nin, NULL, NULL, &d));
+    QO_TRY(qo_dataset_open(cx, path, nin, names, NULL, &d));
     fsrc *s = qo_calloc(1, sizeof *s);
     s->destroy = fsrc_destroy;
     s->d = d;
@@ -658,7 +659,7 @@ qo_status qo_calib_load_source(qo_pass_ctx *pc, qo_batch_source *src) {
         return qo_error(pc->cx, QO_ERR_USAGE, NULL,
                         "%s{data=%s}: one sample file feeds a single-input model, this one has %u inputs", pc->name,
                         data, g->ninputs);
-    return qo_batch_source_file(pc->cx, data, 1, batch, src);
+    return qo_batch_source_file(pc->cx, data, 1, NULL, batch, src);
 }
 
 qo_status qo_pass_calibrate(qo_pass_ctx *pc, qo_graph *g) {
