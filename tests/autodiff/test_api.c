@@ -280,7 +280,41 @@ static void learned_bitwidth(void) {
     if (got[0] != got[1]) fprintf(stderr, "bp_grad %g vs %g\n", got[0], got[1]);
 }
 
+/* A training graph (private ops, defaults on inputs, optimizer state) prints as .qir and parses back
+ * to the same text, and the parsed copy verifies. */
+static void qir_roundtrip(void) {
+    static const char text[] =
+        "module {\n  opset \"\" = 17\n  graph @main(%x : tensor<2x1x4x4xf32>) {\n"
+        "    const %w : tensor<2x1x3x3xf32> = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, -0.1, -0.2, -0.3, -0.4, -0.5, -0.6, -0.7, -0.8, -0.9]\n"
+        "    const %lab : tensor<2xi64> = [1, 0]\n    %c = Conv(%x, %w) {group = 1}\n"
+        "    %p = MaxPool(%c) {kernel_shape = [2, 2], strides = [2, 2]}\n    %f = Flatten(%p)\n"
+        "    %loss = \"ai.qopt.train.SoftmaxCrossEntropy\"(%f, %lab)\n    return %loss\n  }\n}\n";
+    qo_ctx cx;
+    qt_diags d;
+    qt_ctx(&cx, &d);
+    qo_module *m = parse(&cx, text);
+    if (!m) return;
+    CHECK(qo_pipeline_run(&cx, m, "autodiff,optimizer{kind=adam}", NULL) == QO_OK);
+    char *a = NULL, *b = NULL;
+    CHECK(qo_print_module_str(&cx, m, NULL, &a) == QO_OK);
+    qo_module *m2 = a ? parse(&cx, a) : NULL;
+    CHECK(m2 != NULL);
+    if (m2) {
+        CHECK(qo_verify(&cx, m2) == QO_OK);
+        CHECK(qo_print_module_str(&cx, m2, NULL, &b) == QO_OK);
+        CHECK(a && b && strcmp(a, b) == 0);
+        CHECK(a && strstr(a, "\"ai.qopt.train.MaxPoolGrad\"") != NULL);
+        CHECK(a && strstr(a, "opset \"ai.qopt.train\" = 1") != NULL);
+    }
+    if (d.nerrors) qt_dump(&d);
+    free(a);
+    free(b);
+    qo_module_free(m2);
+    qo_module_free(m);
+}
+
 int main(void) {
+    RUN(qir_roundtrip);
     RUN(learned_bitwidth);
     RUN(unneeded_dx);
     RUN(sgd_pass);
