@@ -313,7 +313,81 @@ static void qir_roundtrip(void) {
     qo_module_free(m);
 }
 
+/* SGD with dampening and Nesterov momentum, and Adam with weight decay, on their second step (state
+ * fed back), against torch's formulas evaluated here in double. */
+static void sgd_nesterov_adam_wd(void) {
+    const float a0[3] = {1, -2, 0.5f}, x[3] = {0.5f, 1, -3};
+    for (int kind = 0; kind < 2; kind++) {
+        qo_ctx cx;
+        qt_diags d;
+        qt_ctx(&cx, &d);
+        qo_module *m = parse(&cx, LIN);
+        if (!m) return;
+        const char *pl = kind == 0 ? "autodiff,optimizer{kind=sgd lr=0.1 momentum=0.8 dampening=0.2 nesterov weight-decay=0.05}"
+                                   : "autodiff,optimizer{kind=adam lr=0.02 beta1=0.8 beta2=0.9 eps=1e-6 weight-decay=0.05}";
+        CHECK(qo_pipeline_run(&cx, m, pl, NULL) == QO_OK);
+        qo_graph *g = qo_module_main(m);
+        /* reference state, double */
+        double p[3], s1[3] = {0, 0, 0}, s2[3] = {0, 0, 0};
+        for (int i = 0; i < 3; i++) p[i] = a0[i];
+        qo_tensor in[8] = {{0}};
+        const qo_tensor *inp[8] = {0};
+        for (uint32_t i = 0; i < g->ninputs; i++) {
+            if (g->vals[g->inputs[i]].cref) {
+                qo_tensor v = {0};
+                qo_tensor_from_const(&cx, m, g->vals[g->inputs[i]].cref, &v);
+                qo_tensor_copy(&cx, &v, &in[i]);
+            } else {
+                int64_t dd = 3;
+                qo_tensor_make(&cx, &in[i], QO_F32, 1, &dd);
+                memcpy(in[i].data, x, sizeof x);
+            }
+            inp[i] = &in[i];
+        }
+        double maxe = 0;
+        for (int step = 1; step <= 2; step++) {
+            int ia = in_index(g, "a"), st = in_index(g, "adam_step");
+            if (st >= 0) ((float *)in[st].data)[0] = (float)step;
+            qo_tensor outs[8] = {{0}};
+            if (qo_interp_run(&cx, m, inp, g->ninputs, outs, g->noutputs) != QO_OK) {
+                qt_dump(&d);
+                CHECK(false);
+                break;
+            }
+            for (int i = 0; i < 3; i++) {
+                double gr = 2.0 * p[i] * x[i] * x[i] + 0.05 * p[i];
+                if (kind == 0) {
+                    s1[i] = 0.8 * s1[i] + 0.8 * gr; /* (1 - dampening) g; torch's first step copies g instead */
+                    p[i] -= 0.1 * (gr + 0.8 * s1[i]);
+                } else {
+                    s1[i] = 0.8 * s1[i] + 0.2 * gr;
+                    s2[i] = 0.9 * s2[i] + 0.1 * gr * gr;
+                    double bc1 = 1 - pow(0.8, step), bc2 = 1 - pow(0.9, step);
+                    p[i] -= (0.02 / bc1) * s1[i] / (sqrt(s2[i]) / sqrt(bc2) + 1e-6);
+                }
+            }
+            /* feed back every <x>_new */
+            for (uint32_t i = 0; i < g->ninputs; i++) {
+                char nm[64];
+                snprintf(nm, sizeof nm, "%s_new", qo_val_name(g, g->inputs[i]));
+                int o = out_index(g, nm);
+                if (o >= 0) memcpy(in[i].data, outs[o].data, in[i].nbytes);
+            }
+            for (int i = 0; i < 3; i++) {
+                double e = fabs(((float *)in[ia].data)[i] - p[i]);
+                if (e > maxe) maxe = e;
+            }
+            for (uint32_t i = 0; i < g->noutputs; i++) qo_tensor_free(&outs[i]);
+        }
+        CHECK(maxe <= 2e-6);
+        if (maxe > 2e-6) fprintf(stderr, "kind %d: max error %g\n", kind, maxe);
+        for (uint32_t i = 0; i < g->ninputs; i++) qo_tensor_free(&in[i]);
+        qo_module_free(m);
+    }
+}
+
 int main(void) {
+    RUN(sgd_nesterov_adam_wd);
     RUN(qir_roundtrip);
     RUN(learned_bitwidth);
     RUN(unneeded_dx);
