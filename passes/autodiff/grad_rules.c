@@ -32,6 +32,7 @@ bool qo_ad_diff_slot(const ad *a, qo_node n, uint32_t i) {
     case QO_OP_MAXPOOL:
     case QO_OP_AVERAGEPOOL:
     case QO_OP_GLOBALAVERAGEPOOL:
+    case QO_OP_GLOBALMAXPOOL:
     case QO_OP_CLIP:
     case QO_OP_POW:
     case QO_OP_DROPOUT:
@@ -687,6 +688,20 @@ static qo_status rule_gap(ad *a, qo_node n, qo_val gy) {
     return QO_OK;
 }
 
+/* GlobalMaxPool: MaxPoolGrad with the whole plane as the window. */
+static qo_status rule_gmp(ad *a, qo_node n, qo_val gy) {
+    int32_t r;
+    int64_t d[QO_AD_MAXR];
+    QO_TRY(qo_ad_need_shape(a, IN(0), "the pooled input", &r, d));
+    if (r < 3) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "GlobalMaxPool input of rank %d", (int)r);
+    qo_val ins[2] = {gy, IN(0)};
+    qo_val c = qo_ad_op(a, QO_OP_TRAIN_MAXPOOLGRAD, 2, ins);
+    qo_node_set_attr_ints(a->g, a->g->vals[c].def, "kernel_shape", d + 2, (uint32_t)(r - 2));
+    qo_ad_type_like(a, c, IN(0));
+    qo_ad_add_grad(a, IN(0), c);
+    return QO_OK;
+}
+
 static qo_status rule_bn(ad *a, qo_node n, qo_val gy) {
     qo_graph *g = a->g;
     if (!qo_attr_int(g, n, "training_mode", 0))
@@ -776,6 +791,7 @@ qo_status qo_ad_rule(ad *a, qo_node n, const qo_val *gy) {
     case QO_OP_MAXPOOL: return rule_pool(a, n, g0, QO_OP_TRAIN_MAXPOOLGRAD);
     case QO_OP_AVERAGEPOOL: return rule_pool(a, n, g0, QO_OP_TRAIN_AVERAGEPOOLGRAD);
     case QO_OP_GLOBALAVERAGEPOOL: return rule_gap(a, n, g0);
+    case QO_OP_GLOBALMAXPOOL: return rule_gmp(a, n, g0);
     case QO_OP_BATCHNORMALIZATION: return rule_bn(a, n, g0);
     case QO_OP_QONNX_QUANT: return rule_quant(a, n, g0);
     case QO_OP_TRAIN_SOFTMAXCE: return rule_softmaxce(a, n, g0);

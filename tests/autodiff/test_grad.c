@@ -272,6 +272,7 @@ static const gcase cases[] = {
     {"avgpool_pad_incl", "%x : tensor<1x2x5x5xf32>",
      "    %y = AveragePool(%x) {count_include_pad = 1, kernel_shape = [3, 3], pads = [1, 1, 1, 1], strides = [2, 2]}",
      "1x2x3x3xf32", "x", -1, 1, 0},
+    {"global_maxpool", "%x : tensor<2x3x4x5xf32>", "    %y = GlobalMaxPool(%x)", "2x3x1x1xf32", "x", -1, 1, 0},
     {"global_avgpool", "%x : tensor<2x3x4x5xf32>", "    %y = GlobalAveragePool(%x)", "2x3x1x1xf32", "x", -1, 1, 0},
     /* ---- batch normalization, training mode (batch statistics) ---- */
     {"batchnorm_train", "%x : tensor<4x3x2x2xf32>, %s : tensor<3xf32>, %b : tensor<3xf32>",
