@@ -344,11 +344,13 @@ static qo_status rule_slice(ad *a, qo_node n, qo_val gy) {
     int64_t k = qo_pass_const_ints(g, IN(1), st, QO_AD_MAXR), ke = qo_pass_const_ints(g, IN(2), en, QO_AD_MAXR);
     if (k < 0 || ke != k) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "Slice: starts/ends must be constants");
     if (nin > 3 && IN(3)) {
-        if (qo_pass_const_ints(g, IN(3), ax, QO_AD_MAXR) != k) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "Slice: axes must be a constant");
+        if (qo_pass_const_ints(g, IN(3), ax, QO_AD_MAXR) != k)
+            return qo_ad_err(a, QO_ERR_UNSUPPORTED, "Slice: axes must be a constant");
     } else
         for (int64_t i = 0; i < k; i++) ax[i] = i;
     if (nin > 4 && IN(4)) {
-        if (qo_pass_const_ints(g, IN(4), sp, QO_AD_MAXR) != k) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "Slice: steps must be a constant");
+        if (qo_pass_const_ints(g, IN(4), sp, QO_AD_MAXR) != k)
+            return qo_ad_err(a, QO_ERR_UNSUPPORTED, "Slice: steps must be a constant");
     } else
         for (int64_t i = 0; i < k; i++) sp[i] = 1;
     int64_t pads[2 * QO_AD_MAXR] = {0};
@@ -530,7 +532,8 @@ static qo_status rule_conv(ad *a, qo_node n, qo_val gy) {
     QO_TRY(qo_ad_need_shape(a, IN(0), "the Conv input", &xr, xd));
     QO_TRY(qo_ad_need_shape(a, IN(1), "the Conv weight", &wr, wd));
     QO_TRY(qo_ad_need_shape(a, OUT(0), "the Conv result", &yr, yd));
-    if (!auto_pad_plain(a, n)) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "Conv with auto_pad SAME_* has no gradient rule (use explicit pads)");
+    if (!auto_pad_plain(a, n))
+        return qo_ad_err(a, QO_ERR_UNSUPPORTED, "Conv with auto_pad SAME_* has no gradient rule (use explicit pads)");
     int nsp = xr - 2;
     int64_t str[QO_AD_MAXR], dil[QO_AD_MAXR], pads[2 * QO_AD_MAXR];
     ints_attr(a, n, "strides", nsp, 1, str);
@@ -667,7 +670,8 @@ static qo_status rule_pool(ad *a, qo_node n, qo_val gy, qo_op gop) {
     qo_val ins[2] = {gy, IN(0)};
     qo_val c = qo_ad_op(a, gop, 2, ins);
     qo_node t = a->g->vals[c].def;
-    static const char *const names[] = {"auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape", "pads", "strides"};
+    static const char *const names[] = {"auto_pad", "ceil_mode", "count_include_pad", "dilations",
+                                        "kernel_shape", "pads", "strides"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) copy_attr(a, n, t, names[i]);
     if (gop == QO_OP_TRAIN_MAXPOOLGRAD) qo_node_remove_attr(a->g, t, "count_include_pad");
     qo_ad_type_like(a, c, IN(0));
