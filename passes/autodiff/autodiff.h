@@ -35,7 +35,8 @@
  * LeakyRelu Sigmoid HardSigmoid Tanh Clip Where Cast (float to float) Identity Dropout (inference),
  * MatMul (rank >= 2, batch broadcasting) Gemm (transA/transB/alpha/beta, C broadcasting), Reshape
  * Flatten Squeeze Unsqueeze Transpose, Softmax LogSoftmax, ReduceSum ReduceMean, Conv and
- * ConvTranspose (groups, strides, pads, dilations, output_padding; auto_pad NOTSET/VALID; the weight
+ * ConvTranspose (groups, strides, pads, dilations, output_padding; auto_pad SAME_* for Conv and the
+ * pools, NOTSET/VALID for ConvTranspose; the weight
  * gradient of a group-1 Conv is itself a Conv, so the JIT runs it on the optimized kernel; grouped
  * ones use ConvGradWeight), MaxPool AveragePool GlobalAveragePool GlobalMaxPool, BatchNormalization
  * (training_mode=1), Concat, Split, Slice (steps 1), Pad (constant), QONNX Quant, SoftmaxCrossEntropy.

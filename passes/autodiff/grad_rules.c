@@ -532,14 +532,23 @@ static qo_status rule_conv(ad *a, qo_node n, qo_val gy) {
     QO_TRY(qo_ad_need_shape(a, IN(0), "the Conv input", &xr, xd));
     QO_TRY(qo_ad_need_shape(a, IN(1), "the Conv weight", &wr, wd));
     QO_TRY(qo_ad_need_shape(a, OUT(0), "the Conv result", &yr, yd));
-    if (!auto_pad_plain(a, n))
-        return qo_ad_err(a, QO_ERR_UNSUPPORTED, "Conv with auto_pad SAME_* has no gradient rule (use explicit pads)");
     int nsp = xr - 2;
     int64_t str[QO_AD_MAXR], dil[QO_AD_MAXR], pads[2 * QO_AD_MAXR];
     ints_attr(a, n, "strides", nsp, 1, str);
     ints_attr(a, n, "dilations", nsp, 1, dil);
     ints_attr(a, n, "pads", 2 * nsp, 0, pads);
     if (auto_pad_valid(a, n)) memset(pads, 0, sizeof pads);
+    if (!auto_pad_plain(a, n)) {
+        /* SAME_UPPER / SAME_LOWER: the explicit pads they stand for (odd one at the end / begin) */
+        const qo_attr *ap = qo_node_attr(g, n, "auto_pad");
+        bool lower = ap->u.s.n == 10 && memcmp(ap->u.s.p, "SAME_LOWER", 10) == 0;
+        for (int i = 0; i < nsp; i++) {
+            int64_t tot = (yd[2 + i] - 1) * str[i] + (wd[2 + i] - 1) * dil[i] + 1 - xd[2 + i];
+            if (tot < 0) tot = 0;
+            pads[i] = lower ? tot - tot / 2 : tot / 2;
+            pads[nsp + i] = tot - pads[i];
+        }
+    }
     int64_t group = qo_attr_int(g, n, "group", 1);
     if (NEEDS(0)) {
         /* ConvTranspose of dY with the same weights: W (M, C/group, k) is ConvTranspose's
@@ -663,7 +672,7 @@ static qo_status rule_split(ad *a, qo_node n, const qo_val *gy) {
 }
 
 static qo_status rule_pool(ad *a, qo_node n, qo_val gy, qo_op gop) {
-    if (!auto_pad_plain(a, n)) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "pooling with auto_pad SAME_* has no gradient rule");
+    /* the gradient ops resolve the window geometry (auto_pad included) as the pools do */
     int32_t r;
     int64_t d[QO_AD_MAXR];
     QO_TRY(qo_ad_need_shape(a, IN(0), "the pooled input", &r, d));

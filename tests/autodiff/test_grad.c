@@ -73,6 +73,10 @@ static double run_loss(qo_ctx *cx, const qo_module *m, const qo_tensor *const *i
 
 static void run_case(const gcase *c) {
     qt_current = c->name;
+    /* each case draws from its own seed (FNV-1a of its name): adding a case changes no other's data */
+    rng = 14695981039346656037ull;
+    for (const char *p = c->name; *p; p++) rng = (rng ^ (unsigned char)*p) * 1099511628211ull;
+    rng |= 1;
     qo_ctx cx;
     qt_diags d;
     qt_ctx(&cx, &d);
@@ -260,6 +264,10 @@ static const gcase cases[] = {
      "x,w,b", -1, 1, 0},
     {"convtranspose_groups", "%x : tensor<2x4x3x3xf32>, %w : tensor<4x1x2x2xf32>",
      "    %y = ConvTranspose(%x, %w) {group = 2}", "2x2x4x4xf32", "x,w", -1, 1, 0},
+    {"conv_same_upper_s2", "%x : tensor<1x2x5x6xf32>, %w : tensor<3x2x3x2xf32>",
+     "    %y = Conv(%x, %w) {auto_pad = \"SAME_UPPER\", strides = [2, 2]}", "1x3x3x3xf32", "x,w", -1, 1, 0},
+    {"conv_same_lower", "%x : tensor<1x2x5x5xf32>, %w : tensor<2x2x2x2xf32>",
+     "    %y = Conv(%x, %w) {auto_pad = \"SAME_LOWER\"}", "1x2x5x5xf32", "x,w", -1, 1, 0},
     /* ---- pooling ---- */
     {"maxpool_overlap_pad", "%x : tensor<2x2x5x5xf64>",
      "    %y = MaxPool(%x) {kernel_shape = [3, 3], pads = [1, 1, 1, 1], strides = [2, 2]}", "2x2x3x3xf64", "x", -1, 1, 0},
@@ -267,12 +275,14 @@ static const gcase cases[] = {
      "1x3x2x3xf64", "x", -1, 1, 0},
     {"maxpool_ceil_dil", "%x : tensor<1x2x7x7xf64>",
      "    %y = MaxPool(%x) {ceil_mode = 1, dilations = [2, 2], kernel_shape = [2, 2], strides = [2, 2]}", "1x2x3x3xf64", "x", -1, 1, 0},
+    {"maxpool_same_lower", "%x : tensor<1x2x5x5xf64>",
+     "    %y = MaxPool(%x) {auto_pad = \"SAME_LOWER\", kernel_shape = [2, 2], strides = [2, 2]}", "1x2x3x3xf64", "x", -1, 1, 0},
     {"avgpool_pad_excl", "%x : tensor<2x2x5x5xf32>",
      "    %y = AveragePool(%x) {kernel_shape = [3, 3], pads = [1, 1, 1, 1], strides = [2, 2]}", "2x2x3x3xf32", "x", -1, 1, 0},
     {"avgpool_pad_incl", "%x : tensor<1x2x5x5xf32>",
      "    %y = AveragePool(%x) {count_include_pad = 1, kernel_shape = [3, 3], pads = [1, 1, 1, 1], strides = [2, 2]}",
      "1x2x3x3xf32", "x", -1, 1, 0},
-    {"global_maxpool", "%x : tensor<2x3x4x5xf32>", "    %y = GlobalMaxPool(%x)", "2x3x1x1xf32", "x", -1, 1, 0},
+    {"global_maxpool", "%x : tensor<2x3x4x5xf64>", "    %y = GlobalMaxPool(%x)", "2x3x1x1xf64", "x", -1, 1, 0},
     {"global_avgpool", "%x : tensor<2x3x4x5xf32>", "    %y = GlobalAveragePool(%x)", "2x3x1x1xf32", "x", -1, 1, 0},
     /* ---- batch normalization, training mode (batch statistics) ---- */
     {"batchnorm_train", "%x : tensor<4x3x2x2xf32>, %s : tensor<3xf32>, %b : tensor<3xf32>",
