@@ -1,0 +1,170 @@
+/* tests/engine/fusion.c — the JIT's epilogue fusion (Add / Relu / Clip after Conv, Gemm, MatMul run
+ * in the kernel's epilogue) gives bit for bit the result of the unfused program (qo_jit_opts.no_fusion:
+ * the kernel, then each op in its own loop), on graphs that reach every Conv path (im2col, 1x1,
+ * depthwise, several images per sgemm, output-channel split at batch 1), residual Adds on either
+ * side, MatMul bias Adds, Relu and Clip; and the fusion really happened (epilogue_ops). Inputs hold
+ * a few NaN and +-Inf. Also: a Relu whose input has a second reader is not fused. Prints "N passed,
+ * N failed". */
+#include "backends/llvm/jit.h"
+#include "ir/ir.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int npass, nfail;
+#define CHECK(c, ...)                                                                              \
+    do {                                                                                           \
+        if (c) npass++;                                                                            \
+        else {                                                                                     \
+            nfail++;                                                                               \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                            \
+            printf(__VA_ARGS__);                                                                   \
+            printf("\n");                                                                          \
+        }                                                                                          \
+    } while (0)
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static float frand(void) { /* xorshift64*, uniform in [-1, 1) */
+    rng_state ^= rng_state >> 12, rng_state ^= rng_state << 25, rng_state ^= rng_state >> 27;
+    return (float)((rng_state * 0x2545f4914f6cdd1dull) >> 40) / (float)(1 << 23) - 1.0f;
+}
+
+/* Appends "const %name : tensor<dims x f32> = [...]" with random values scaled by sc. */
+static void add_const(char **s, size_t *len, const char *name, const int64_t *d, int r, float sc) {
+    char buf[256];
+    int64_t n = 1;
+    int k = snprintf(buf, sizeof buf, "    const %%%s : tensor<", name);
+    for (int i = 0; i < r; i++) k += snprintf(buf + k, sizeof buf - (size_t)k, "%" PRId64 "x", d[i]), n *= d[i];
+    snprintf(buf + k, sizeof buf - (size_t)k, "f32> = [");
+    size_t need = *len + strlen(buf) + (size_t)n * 20 + 8;
+    *s = realloc(*s, need);
+    *len += (size_t)sprintf(*s + *len, "%s", buf);
+    for (int64_t i = 0; i < n; i++) *len += (size_t)sprintf(*s + *len, "%s%.9g", i ? ", " : "", frand() * sc);
+    *len += (size_t)sprintf(*s + *len, "]\n");
+}
+
+typedef struct tcase {
+    const char *name;
+    const char *inputs; /* graph parameter list */
+    const char *body;   /* nodes and return, after the constants */
+    const char *consts[4];
+    int64_t cdims[4][4];
+    int crank[4];
+    uint32_t want_epilogue; /* ops fused into epilogues */
+} tcase;
+
+static void run_case(const tcase *tc) {
+    char *s = NULL;
+    size_t len = 0;
+    s = malloc(4096);
+    len = (size_t)sprintf(s, "module {\n  opset \"\" = 13\n  graph @main(%s) {\n", tc->inputs);
+    for (int c = 0; c < 4 && tc->consts[c]; c++) {
+        bool scalar = tc->crank[c] == 0;
+        if (scalar) { /* Clip bounds */
+            s = realloc(s, len + 128);
+            len += (size_t)sprintf(s + len, "    const %%%s : tensor<f32> = [%s]\n", tc->consts[c],
+                                   !strcmp(tc->consts[c], "lo") ? "0.0" : "0.75");
+        } else {
+            add_const(&s, &len, tc->consts[c], tc->cdims[c], tc->crank[c], 0.4f);
+        }
+    }
+    s = realloc(s, len + strlen(tc->body) + 16);
+    len += (size_t)sprintf(s + len, "%s  }\n}\n", tc->body);
+    qo_ctx cx;
+    qo_ctx_init(&cx);
+    qo_module *m = NULL;
+    if (qo_parse_module(&cx, tc->name, s, len, &m) != QO_OK) {
+        CHECK(false, "%s: the test model does not parse:\n%s", tc->name, s);
+        free(s);
+        return;
+    }
+    free(s);
+    const qo_graph *g = qo_module_main(m);
+    uint32_t nin = g->ninputs;
+    qo_tensor in[4] = {{0}};
+    const qo_tensor *ins[4];
+    for (uint32_t i = 0; i < nin && i < 4; i++) {
+        const qo_typedata *td = qo_type_get(m, g->vals[g->inputs[i]].type);
+        qo_tensor_make(&cx, &in[i], QO_F32, td->rank, td->dims);
+        float *p = in[i].data;
+        int64_t n = qo_tensor_numel(&in[i]);
+        for (int64_t k = 0; k < n; k++) p[k] = frand() * 2.0f;
+        if (n > 40) p[3] = NAN, p[17] = INFINITY, p[29] = -INFINITY; /* specials, too */
+        ins[i] = &in[i];
+    }
+    qo_tensor out[2] = {{0}, {0}};
+    qo_jit_stats st[2];
+    bool ok = true;
+    for (int f = 0; f < 2 && ok; f++) {
+        qo_jit_opts o = {.threads = 2, .opt_level = -1, .no_fusion = f == 1};
+        qo_jit *j = NULL;
+        ok = qo_jit_compile(&cx, m, &o, &j) == QO_OK && qo_jit_run(j, ins, nin, &out[f], 1) == QO_OK;
+        if (j) qo_jit_get_stats(j, &st[f]);
+        qo_jit_free(j);
+    }
+    CHECK(ok, "%s: compile or run failed", tc->name);
+    if (ok) {
+        CHECK(st[0].epilogue_ops == tc->want_epilogue, "%s: %u ops fused into epilogues, want %u", tc->name,
+              st[0].epilogue_ops, tc->want_epilogue);
+        CHECK(st[1].epilogue_ops == 0, "%s: no_fusion still fused %u ops", tc->name, st[1].epilogue_ops);
+        int64_t n = qo_tensor_numel(&out[0]), bad = -1;
+        const uint32_t *a = out[0].data, *b = out[1].data;
+        const float *af = out[0].data, *bf = out[1].data;
+        for (int64_t k = 0; k < n && bad < 0; k++)
+            if (a[k] != b[k] && !(isnan(af[k]) && isnan(bf[k]))) bad = k;
+        CHECK(n == qo_tensor_numel(&out[1]) && bad < 0, "%s: fused and unfused differ at %" PRId64 ": %.9g vs %.9g",
+              tc->name, bad, bad >= 0 ? af[bad] : 0.0, bad >= 0 ? bf[bad] : 0.0);
+    }
+    for (int f = 0; f < 2; f++) qo_tensor_free(&out[f]);
+    for (uint32_t i = 0; i < nin && i < 4; i++) qo_tensor_free(&in[i]);
+    qo_module_free(m);
+}
+
+int main(void) {
+    static const tcase cases[] = {
+        {"conv3x3_add_relu", "%x : tensor<2x8x10x10xf32>, %r : tensor<2x16x10x10xf32>",
+         "    %c = Conv(%x, %w, %b) {kernel_shape = [3, 3], pads = [1, 1, 1, 1]} : tensor<2x16x10x10xf32>\n"
+         "    %s = Add(%r, %c) : tensor<2x16x10x10xf32>\n"
+         "    %y = Relu(%s) : tensor<2x16x10x10xf32>\n    return %y\n",
+         {"w", "b"}, {{16, 8, 3, 3}, {16}}, {4, 1}, 2},
+        {"conv_big_images", "%x : tensor<4x8x40x40xf32>, %r : tensor<4x16x20x20xf32>",
+         "    %c = Conv(%x, %w, %b) {kernel_shape = [3, 3], pads = [1, 1, 1, 1], strides = [2, 2]} : tensor<4x16x20x20xf32>\n"
+         "    %s = Add(%c, %r) : tensor<4x16x20x20xf32>\n"
+         "    %y = Clip(%s, %lo, %hi) : tensor<4x16x20x20xf32>\n    return %y\n",
+         {"w", "b", "lo", "hi"}, {{16, 8, 3, 3}, {16}}, {4, 1, 0, 0}, 2},
+        {"conv1x1_clip", "%x : tensor<4x16x6x6xf32>",
+         "    %c = Conv(%x, %w) : tensor<4x32x6x6xf32>\n"
+         "    %y = Clip(%c, %lo, %hi) : tensor<4x32x6x6xf32>\n    return %y\n",
+         {"w", "lo", "hi"}, {{32, 16, 1, 1}}, {4, 0, 0}, 1},
+        {"conv_channel_split_b1", "%x : tensor<1x64x4x4xf32>",
+         "    %c = Conv(%x, %w, %b) {kernel_shape = [3, 3], pads = [1, 1, 1, 1]} : tensor<1x128x4x4xf32>\n"
+         "    %y = Relu(%c) : tensor<1x128x4x4xf32>\n    return %y\n",
+         {"w", "b"}, {{128, 64, 3, 3}, {128}}, {4, 1}, 1},
+        {"depthwise_add_clip", "%x : tensor<2x6x12x12xf32>, %r : tensor<2x6x12x12xf32>",
+         "    %c = Conv(%x, %w, %b) {group = 6, kernel_shape = [3, 3], pads = [1, 1, 1, 1]} : tensor<2x6x12x12xf32>\n"
+         "    %s = Add(%c, %r) : tensor<2x6x12x12xf32>\n"
+         "    %y = Clip(%s, %lo, %hi) : tensor<2x6x12x12xf32>\n    return %y\n",
+         {"w", "b", "lo", "hi"}, {{6, 1, 3, 3}, {6}}, {4, 1, 0, 0}, 2},
+        {"matmul_bias_residual_relu", "%a : tensor<2x9x24xf32>, %r : tensor<2x9x20xf32>",
+         "    %m = MatMul(%a, %w) : tensor<2x9x20xf32>\n"
+         "    %s = Add(%bias, %m) : tensor<2x9x20xf32>\n"
+         "    %t = Add(%s, %r) : tensor<2x9x20xf32>\n"
+         "    %y = Relu(%t) : tensor<2x9x20xf32>\n    return %y\n",
+         {"w", "bias"}, {{24, 20}, {20}}, {2, 1}, 3},
+        {"gemm_relu", "%a : tensor<7x24xf32>",
+         "    %m = Gemm(%a, %w, %c) {transB = 1} : tensor<7x20xf32>\n"
+         "    %y = Relu(%m) : tensor<7x20xf32>\n    return %y\n",
+         {"w", "c"}, {{20, 24}, {20}}, {2, 1}, 1},
+        {"relu_second_reader", "%x : tensor<2x8x6x6xf32>",
+         "    %c = Conv(%x, %w) {kernel_shape = [3, 3], pads = [1, 1, 1, 1]} : tensor<2x8x6x6xf32>\n"
+         "    %y0 = Relu(%c) : tensor<2x8x6x6xf32>\n"
+         "    %y = Add(%y0, %c) : tensor<2x8x6x6xf32>\n    return %y\n",
+         {"w"}, {{8, 8, 3, 3}}, {4}, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) run_case(&cases[i]);
+    printf("%d passed, %d failed\n", npass, nfail);
+    return nfail != 0;
+}
