@@ -214,6 +214,30 @@ static void name_output(ad *a, qo_val v, const char *nm) {
     qo_graph_add_output(g, v);
 }
 
+/* True if v is read as a weight, bias or scale: Conv/ConvTranspose W and B, Gemm's operands,
+ * MatMul's, BatchNormalization's scale and bias, a Quant's scale or bit width. */
+static bool weight_slot_use(const qo_graph *g, qo_val v) {
+    QO_FOR_EACH_USE(g, v, u) {
+        qo_node n = g->uses[u].owner;
+        if (!n) continue;
+        uint32_t slot = u - g->nodes[n].in0;
+        switch ((qo_op)g->nodes[n].op) {
+        case QO_OP_CONV:
+        case QO_OP_CONVTRANSPOSE:
+        case QO_OP_BATCHNORMALIZATION:
+            if (slot == 1 || slot == 2) return true;
+            break;
+        case QO_OP_GEMM:
+        case QO_OP_MATMUL: return true;
+        case QO_OP_QONNX_QUANT:
+            if (slot == 1 || slot == 3) return true;
+            break;
+        default: break;
+        }
+    }
+    return false;
+}
+
 qo_status qo_autodiff(qo_ctx *cx, qo_graph *g, const qo_autodiff_opts *o) {
     static const qo_autodiff_opts dflt = {0};
     if (!o) o = &dflt;
@@ -261,7 +285,9 @@ qo_status qo_autodiff(qo_ctx *cx, qo_graph *g, const qo_autodiff_opts *o) {
     } else {
         for (uint32_t i = 0; i < g->nconsts; i++) {
             qo_val p = g->consts[i];
-            if (!(g->vals[p].flags & QO_VAL_DEAD) && is_float_val(&a, p)) a.need[p] = true;
+            if (!(g->vals[p].flags & QO_VAL_DEAD) && is_float_val(&a, p) &&
+                (qo_type_numel(m, g->vals[p].type) > 1 || weight_slot_use(g, p)))
+                a.need[p] = true;
         }
     }
     QO_FOR_EACH_NODE(g, n) {

@@ -60,8 +60,10 @@ typedef struct qo_autodiff_opts {
     const char *loss;           /* name of the scalar (one-element) float loss value; NULL: the main
                                    graph's only output */
     const char *const *params;  /* names of the values to differentiate with respect to (initializers
-                                   or graph inputs); NULL: every float initializer from which the loss
-                                   is reachable through differentiable operand slots */
+                                   or graph inputs); NULL: the float initializers from which the loss
+                                   is reachable through differentiable operand slots, except
+                                   one-element constants not read as a weight, bias or scale (the
+                                   1 of 1 - x, a normalizing divisor) */
     uint32_t nparams;
     bool learn_bitwidth;        /* default parameters include Quant bit widths (else never) */
 } qo_autodiff_opts;

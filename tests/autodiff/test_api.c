@@ -165,7 +165,9 @@ static void zeros_and_defaults(void) {
     static const char text[] =
         "module {\n  opset \"\" = 17\n  graph @main(%x : tensor<2x3xf32>, %u : tensor<2xf32>) {\n"
         "    const %w : tensor<2x3xf32> = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]\n    const %sh : tensor<1xi64> = [6]\n"
-        "    %p = Mul(%w, %x)\n    %r = Reshape(%p, %sh)\n    %loss = ReduceSum(%r) {keepdims = 0}\n    return %loss\n  }\n}\n";
+        "    const %half : tensor<f32> = [0.5]\n"
+        "    %p0 = Mul(%w, %x)\n    %p = Mul(%p0, %half)\n    %r = Reshape(%p, %sh)\n    %loss = ReduceSum(%r) {keepdims = 0}\n"
+        "    return %loss\n  }\n}\n";
     qo_ctx cx;
     qt_diags d;
     qt_ctx(&cx, &d);
@@ -187,13 +189,13 @@ static void zeros_and_defaults(void) {
     qo_tensor outs[3] = {{0}};
     if (iu >= 0 && iw >= 0 && qo_interp_run(&cx, m, ins, 2, outs, 3) == QO_OK) {
         CHECK(((float *)outs[iu].data)[0] == 0.0f && ((float *)outs[iu].data)[1] == 0.0f);
-        for (int i = 0; i < 6; i++) CHECK(((float *)outs[iw].data)[i] == (float)(i + 1) * 0.25f); /* d/dw sum(w x) = x */
+        for (int i = 0; i < 6; i++) CHECK(((float *)outs[iw].data)[i] == (float)(i + 1) * 0.125f); /* d/dw sum(w x / 2) = x / 2 */
     } else
         CHECK(false);
     for (int i = 0; i < 3; i++) qo_tensor_free(&outs[i]);
     qo_tensor_free(&x), qo_tensor_free(&u);
     qo_module_free(m);
-    /* default parameters: w only (sh is an integer constant) */
+    /* default parameters: w only (sh is an integer constant, half a scalar constant) */
     m = parse(&cx, text);
     if (!m) return;
     g = qo_module_main(m);
