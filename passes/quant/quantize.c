@@ -347,6 +347,8 @@ qo_status qo_quantize(qo_ctx *cx, qo_module *m, const qo_quantize_opts *o, qo_qu
         if (rep == &local) qo_quantize_report_free(rep);
         return st;
     }
+    /* data-free ranges come from BatchNorm statistics: record them before fold-bn folds the BNs away */
+    qo_calib_bn_ranges *bn = !o->calib && st == QO_OK ? qo_calib_bn_collect(qo_module_main(m)) : NULL;
     if (st == QO_OK)
         st = qo_pipeline_run(cx, m, o->no_fold_bn ? "const-fold,dce" : "const-fold,fold-bn,dce,shape-infer", NULL);
     if (st == QO_OK) g = qo_module_main(m);
@@ -366,7 +368,7 @@ qo_status qo_quantize(qo_ctx *cx, qo_module *m, const qo_quantize_opts *o, qo_qu
             rep->datafree = true;
             qo_warning(cx, NULL, "no calibration data given: activation ranges are derived without data "
                                  "(from BatchNorm statistics where present, else synthetic inputs); pass --calib for real ranges");
-            st = qo_calibrate_datafree(cx, m, &co);
+            st = qo_calibrate_datafree_bn(cx, m, bn, &co);
         }
     }
     double t3 = now();
@@ -383,6 +385,7 @@ qo_status qo_quantize(qo_ctx *cx, qo_module *m, const qo_quantize_opts *o, qo_qu
     if (st == QO_OK) st = make_report(cx, m, fmod, srcp, o, rep);
     rep->t_report = now() - t4;
     qo_module_free(fmod);
+    qo_calib_bn_free(bn);
     ds_close(&ds);
     qo_qconfig_free(&cfg);
     if (rep == &local) qo_quantize_report_free(rep);
