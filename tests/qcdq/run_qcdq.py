@@ -206,7 +206,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--tool', required=True)
     ap.add_argument('--shared', default='')
-    ap.add_argument('--data', default=os.path.join(HERE, 'data'))
+    ap.add_argument('--data', default=os.path.join(HERE, '..', 'data', 'brevitas'))
     ap.add_argument('--work', required=True)
     ap.add_argument('--filter', default='')
     ap.add_argument('--qopt', default='', help='the qopt CLI: also check qopt quantize --format qcdq/qonnx')

@@ -16,7 +16,7 @@
  *    with our scale) equal Brevitas's (its exported fake-quantized weight divided by its scale,
  *    integral to 1e-3 since the export holds int * scale rounded to float32).
  * Usage: test_qinsert_brevitas DATA_DIR SRC_DIR. DATA_DIR holds the float model and the nine
- * exports (tests/qinsert/data, copied from shared/peers/brevitas/digits). */
+ * exports (tests/data/brevitas/digits, copied from shared/peers/brevitas/digits). */
 #include "frontend/onnx_load.h"
 #include "passes/pass.h"
 #include "passes/pass_impl.h"
