@@ -960,6 +960,22 @@ static void infer_same(si *x, qo_node n, uint32_t oi, int elem) {
     merge_and_set(x, n, oi, &s);
 }
 
+/* qopt's training ops (ai.qopt.train, passes/autodiff/autodiff.h): each gradient has the shape of
+ * what it differentiates, in dY's element type; SoftmaxCrossEntropy is a scalar. */
+static void infer_train(si *x, qo_node n) {
+    shp s;
+    int e = in_elem(x, n, 0);
+    for (uint32_t r = 0; r < g_nout(x, n); r++) {
+        uint32_t src = 1;
+        if (x->g->nodes[n].op == QO_OP_TRAIN_CONVGRADWEIGHT) src = 2;
+        if (x->g->nodes[n].op == QO_OP_TRAIN_BATCHNORMGRAD && r > 0) src = 2;
+        get_shp(x, qo_node_input(x->g, n, src), &s);
+        if (x->g->nodes[n].op == QO_OP_TRAIN_SOFTMAXCE) shp_unknown(&s, e), s.rank = 0;
+        s.elem = e;
+        merge_and_set(x, n, r, &s);
+    }
+}
+
 /* Per-channel statistics outputs ([C]) of BatchNormalization in training form. */
 static void infer_bn(si *x, qo_node n) {
     infer_same(x, n, 0, 0);
@@ -1132,6 +1148,13 @@ static void infer_node(si *x, qo_node n) {
         return;
     }
     case QO_OP_BATCHNORMALIZATION: infer_bn(x, n); return;
+    case QO_OP_TRAIN_CONVGRADWEIGHT:
+    case QO_OP_TRAIN_MAXPOOLGRAD:
+    case QO_OP_TRAIN_AVERAGEPOOLGRAD:
+    case QO_OP_TRAIN_BATCHNORMGRAD:
+    case QO_OP_TRAIN_QUANTGRAD:
+    case QO_OP_TRAIN_SOFTMAXCE:
+    case QO_OP_TRAIN_SOFTMAXCEGRAD: infer_train(x, n); return;
     case QO_OP_LAYERNORMALIZATION: infer_layernorm(x, n); return;
     case QO_OP_QUANTIZELINEAR: {
         int e = in_elem(x, n, 2);

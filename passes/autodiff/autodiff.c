@@ -49,6 +49,7 @@ qo_status qo_ad_need_shape(ad *a, qo_val v, const char *what, int32_t *rank, int
 
 void qo_ad_set_type(ad *a, qo_val v, qo_elem e, int32_t rank, const int64_t *dims) {
     a->g->vals[v].type = qo_type_tensor(a->m, e, rank, dims, NULL);
+    a->g->vals[v].flags |= QO_VAL_INFO; /* written as value_info: shape-infer cannot derive private ops' */
 }
 
 void qo_ad_type_like(ad *a, qo_val v, qo_val like) {
@@ -180,11 +181,15 @@ void qo_train_ops_infer(qo_graph *g) {
             if (e == QO_UNDEF) continue;
             if (src < 0) {
                 g->vals[y].type = qo_type_tensor(m, e, 0, NULL, NULL);
+                g->vals[y].flags |= QO_VAL_INFO;
                 continue;
             }
             qo_val s = qo_node_input(g, n, (uint32_t)src);
             const qo_typedata *t = s ? qo_type_get(m, g->vals[s].type) : NULL;
-            if (t && t->kind == QO_TY_TENSOR && t->rank >= 0) g->vals[y].type = qo_type_tensor(m, e, t->rank, t->dims, t->syms);
+            if (t && t->kind == QO_TY_TENSOR && t->rank >= 0) {
+                g->vals[y].type = qo_type_tensor(m, e, t->rank, t->dims, t->syms);
+                g->vals[y].flags |= QO_VAL_INFO;
+            }
         }
     }
 }

@@ -80,7 +80,8 @@ qo_status qo_autodiff(qo_ctx *cx, qo_graph *g, const qo_autodiff_opts *o);
 /* Types the results of g's ai.qopt.train nodes that have no static type yet (shape-infer does not
  * know them): SoftmaxCrossEntropy a rank-0 scalar, the gradients the shape of what they differentiate
  * (input 1, W for ConvGradWeight, scale for BatchNormalizationGrad's dScale/dBias), in the element
- * type of input 0. Run shape-infer afterwards to propagate. */
+ * type of input 0, marked QO_VAL_INFO (the ONNX writer keeps them as value_info). Run shape-infer
+ * afterwards to propagate. */
 void qo_train_ops_infer(qo_graph *g);
 
 typedef enum qo_optim_kind { QO_OPTIM_SGD = 0, QO_OPTIM_ADAM = 1 } qo_optim_kind;

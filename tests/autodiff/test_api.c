@@ -2,6 +2,7 @@
  * verify-each) checked against hand-derived values, the optimizer's first steps against the torch
  * update formulas worked out by hand, and the diagnostics of the error paths (each names the node,
  * op or value at fault). */
+#include "backends/llvm/jit.h"
 #include "passes/autodiff/autodiff.h"
 #include "passes/pass.h"
 #include "runtime/rt.h"
@@ -283,7 +284,7 @@ static void learned_bitwidth(void) {
 }
 
 /* A training graph (private ops, defaults on inputs, optimizer state) prints as .qir and parses back
- * to the same text, and the parsed copy verifies. */
+ * to the same text, the parsed copy verifies, and it compiles for explicit input shapes. */
 static void qir_roundtrip(void) {
     static const char text[] =
         "module {\n  opset \"\" = 17\n  graph @main(%x : tensor<2x1x4x4xf32>) {\n"
@@ -308,6 +309,20 @@ static void qir_roundtrip(void) {
         CHECK(a && strstr(a, "\"ai.qopt.train.MaxPoolGrad\"") != NULL);
         CHECK(a && strstr(a, "opset \"ai.qopt.train\" = 1") != NULL);
     }
+    /* compiled for explicit input shapes, the JIT re-infers every node's type: shape-infer must know
+       the private ops (no dynamic values allowed here) */
+    qo_graph *g = qo_module_main(m);
+    qo_tensor shapes[16];
+    memset(shapes, 0, sizeof shapes);
+    for (uint32_t i = 0; i < g->ninputs && i < 16; i++) {
+        const qo_typedata *t = qo_type_get(m, g->vals[g->inputs[i]].type);
+        shapes[i].elem = t->elem, shapes[i].rank = t->rank;
+        memcpy(shapes[i].dims, t->dims, sizeof(int64_t) * (size_t)t->rank);
+    }
+    qo_jit_opts jo = {.opt_level = -1, .ninput_shapes = g->ninputs, .input_shapes = shapes};
+    qo_jit *j = NULL;
+    CHECK(g->ninputs <= 16 && qo_jit_compile(&cx, m, &jo, &j) == QO_OK);
+    qo_jit_free(j);
     if (d.nerrors) qt_dump(&d);
     free(a);
     free(b);
