@@ -317,7 +317,7 @@ static void qir_roundtrip(void) {
     for (uint32_t i = 0; i < g->ninputs && i < 16; i++) {
         const qo_typedata *t = qo_type_get(m, g->vals[g->inputs[i]].type);
         shapes[i].elem = t->elem, shapes[i].rank = t->rank;
-        memcpy(shapes[i].dims, t->dims, sizeof(int64_t) * (size_t)t->rank);
+        if (t->rank > 0) memcpy(shapes[i].dims, t->dims, sizeof(int64_t) * (size_t)t->rank);
     }
     qo_jit_opts jo = {.opt_level = -1, .ninput_shapes = g->ninputs, .input_shapes = shapes};
     qo_jit *j = NULL;
