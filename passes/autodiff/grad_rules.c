@@ -384,7 +384,7 @@ static qo_status rule_reduce(ad *a, qo_node n, qo_val gy, bool mean) {
     if (aa && aa->kind == QO_ATTR_INTS) {
         na = aa->n;
         if (na > QO_AD_MAXR) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "too many axes");
-        memcpy(axes, aa->u.is, sizeof(int64_t) * (size_t)na);
+        if (na) memcpy(axes, aa->u.is, sizeof(int64_t) * (size_t)na);
     } else if (g->nodes[n].nin > 1 && IN(1)) {
         na = qo_pass_const_ints(g, IN(1), axes, QO_AD_MAXR);
         if (na < 0) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "reduction axes must be a constant");
@@ -458,7 +458,7 @@ static bool auto_pad_valid(ad *a, qo_node n) {
 static void ints_attr(ad *a, qo_node n, const char *name, int cnt, int64_t dflt, int64_t *out) {
     const qo_attr *at = qo_node_attr(a->g, n, name);
     for (int i = 0; i < cnt; i++) out[i] = dflt;
-    if (at && at->kind == QO_ATTR_INTS && (int)at->n == cnt) memcpy(out, at->u.is, sizeof(int64_t) * (size_t)cnt);
+    if (at && at->kind == QO_ATTR_INTS && cnt > 0 && (int)at->n == cnt) memcpy(out, at->u.is, sizeof(int64_t) * (size_t)cnt);
 }
 
 /* The gradient of Conv weights W (wd) for input x (xr, xd) and result gradient dy (dims yd) with the
