@@ -39,7 +39,8 @@
  * pools, NOTSET/VALID for ConvTranspose; the weight
  * gradient of a group-1 Conv is itself a Conv, so the JIT runs it on the optimized kernel; grouped
  * ones use ConvGradWeight), MaxPool AveragePool GlobalAveragePool GlobalMaxPool, BatchNormalization
- * (training_mode=1), Concat, Split, Slice (steps 1), Pad (constant), QONNX Quant, SoftmaxCrossEntropy.
+ * (training_mode=1), Concat, Split, Slice (positive steps), Pad (constant), QONNX Quant,
+ * SoftmaxCrossEntropy.
  * Round Floor Ceil Sign have zero gradients (as in torch), except a Round/Floor/Ceil whose result
  * feeds only Quant bit-width inputs: that is Brevitas's learned bit width (round_ste of a parameter),
  * differentiated straight through.

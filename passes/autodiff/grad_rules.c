@@ -353,18 +353,59 @@ static qo_status rule_slice(ad *a, qo_node n, qo_val gy) {
             return qo_ad_err(a, QO_ERR_UNSUPPORTED, "Slice: steps must be a constant");
     } else
         for (int64_t i = 0; i < k; i++) sp[i] = 1;
-    int64_t pads[2 * QO_AD_MAXR] = {0};
+    if (r + 1 > QO_AD_MAXR) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "Slice: rank %d too high", (int)r);
+    /* per axis: positions s, s + k, ... (n of them) of d; dY's extent along it is n */
+    int64_t pads[2 * QO_AD_MAXR] = {0}, cd[QO_AD_MAXR];
+    memcpy(cd, d, sizeof(int64_t) * (size_t)r);
+    int64_t pos[QO_AD_MAXR], cnt[QO_AD_MAXR], stp[QO_AD_MAXR];
+    for (int32_t x = 0; x < r; x++) pos[x] = 0, cnt[x] = d[x], stp[x] = 1;
     for (int64_t i = 0; i < k; i++) {
-        if (sp[i] != 1) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "Slice: only unit steps are differentiated");
         int64_t x = ax[i] < 0 ? ax[i] + r : ax[i];
         if (x < 0 || x >= r) return qo_ad_err(a, QO_ERR_INVALID_MODEL, "Slice: axis %lld out of range", (long long)ax[i]);
-        int64_t s = st[i] < 0 ? st[i] + d[x] : st[i], e = en[i] < 0 ? en[i] + d[x] : en[i];
-        s = s < 0 ? 0 : s > d[x] ? d[x] : s;
+        if (sp[i] < 1) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "Slice: only positive steps are differentiated");
+        int64_t s0 = st[i] < 0 ? st[i] + d[x] : st[i], e = en[i] < 0 ? en[i] + d[x] : en[i];
+        s0 = s0 < 0 ? 0 : s0 > d[x] ? d[x] : s0;
         e = e < 0 ? 0 : e > d[x] ? d[x] : e;
-        if (e < s) e = s;
-        pads[x] = s, pads[r + x] = d[x] - e;
+        pos[x] = s0, stp[x] = sp[i], cnt[x] = e > s0 ? (e - s0 + sp[i] - 1) / sp[i] : 0;
     }
-    qo_val ins[2] = {gy, qo_ad_ints(a, 2 * r, pads)};
+    qo_val t = gy;
+    for (int32_t x = 0; x < r; x++) {
+        cd[x] = cnt[x];
+        if (cnt[x] == 0) { /* empty slice: zero gradient */
+            qo_ad_add_grad(a, IN(0), qo_ad_zeros_like(a, IN(0)));
+            return QO_OK;
+        }
+    }
+    for (int32_t x = 0; x < r; x++) {
+        if (stp[x] == 1) {
+            pads[x] = pos[x], pads[r + x] = d[x] - pos[x] - cnt[x];
+            continue;
+        }
+        /* interleave k - 1 zeros after each element: [.., n, 1, ..] padded to [.., n, k, ..], flattened
+         * to n k, cut to what fits after s, then placed at s */
+        int64_t e1[QO_AD_MAXR + 1], p1[2 * (QO_AD_MAXR + 1)] = {0};
+        for (int32_t i = 0, o = 0; i < r; i++) {
+            e1[o++] = cd[i];
+            if (i == x) e1[o++] = 1;
+        }
+        p1[(r + 1) + x + 1] = stp[x] - 1;
+        t = qo_ad_reshape(a, t, r + 1, e1);
+        qo_val ins[2] = {t, qo_ad_ints(a, 2 * (r + 1), p1)};
+        t = qo_ad_op(a, QO_OP_PAD, 2, ins);
+        cd[x] = cnt[x] * stp[x];
+        t = qo_ad_reshape(a, t, r, cd);
+        int64_t len = cd[x] < d[x] - pos[x] ? cd[x] : d[x] - pos[x], zero = 0, axis = x;
+        if (len < cd[x]) {
+            qo_val sl[4] = {t, qo_ad_ints(a, 1, &zero), qo_ad_ints(a, 1, &len), qo_ad_ints(a, 1, &axis)};
+            t = qo_ad_op(a, QO_OP_SLICE, 4, sl);
+        }
+        int64_t pp[2 * QO_AD_MAXR] = {0};
+        pp[x] = pos[x], pp[r + x] = d[x] - pos[x] - len;
+        qo_val pi[2] = {t, qo_ad_ints(a, 2 * r, pp)};
+        t = qo_ad_op(a, QO_OP_PAD, 2, pi);
+        cd[x] = d[x];
+    }
+    qo_val ins[2] = {t, qo_ad_ints(a, 2 * r, pads)};
     qo_val c = qo_ad_op(a, QO_OP_PAD, 2, ins);
     qo_ad_type_like(a, c, IN(0));
     qo_ad_add_grad(a, IN(0), c);
