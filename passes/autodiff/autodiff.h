@@ -33,7 +33,7 @@
  * Ops with gradients: Add Sub Mul Div Sum Mean Expand (numpy broadcasting: gradients summed over
  * broadcast axes), Neg Abs Exp Log Sqrt Reciprocal Pow (constant exponent) Erf Softplus Relu
  * LeakyRelu Sigmoid HardSigmoid Tanh Clip Where Cast (float to float) Identity Dropout (inference),
- * MatMul (rank >= 2, batch broadcasting) Gemm (transA/transB/alpha/beta, C broadcasting), Reshape
+ * MatMul (1-D operands as numpy, batch broadcasting) Gemm (transA/transB/alpha/beta, C broadcasting), Reshape
  * Flatten Squeeze Unsqueeze Transpose, Softmax LogSoftmax, ReduceSum ReduceMean, Conv and
  * ConvTranspose (groups, strides, pads, dilations, output_padding; auto_pad SAME_* for Conv and the
  * pools, NOTSET/VALID for ConvTranspose; the weight

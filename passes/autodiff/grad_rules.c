@@ -222,31 +222,63 @@ static qo_val transpose_last2(ad *a, qo_val x, int32_t r) {
     return t;
 }
 
+/* Reshape of x to (r, d), typed (elem of like). */
+static qo_val reshape_typed(ad *a, qo_val x, int32_t r, const int64_t *d, qo_val like) {
+    qo_val v = qo_ad_reshape(a, x, r, d);
+    qo_ad_set_type(a, v, qo_ad_elem(a, like), r, d);
+    return v;
+}
+
+/* MatMul: dA = dY B^T, dB = A^T dY (last two axes), summed over broadcast batch axes. A 1-D A is
+ * [1, K] and a 1-D B is [K, 1] (numpy), with dY reshaped to match and the results reshaped back. */
 static qo_status rule_matmul(ad *a, qo_node n, qo_val gy) {
     int32_t ar, br, yr;
     int64_t ad_[QO_AD_MAXR], bd[QO_AD_MAXR], yd[QO_AD_MAXR];
     QO_TRY(qo_ad_need_shape(a, IN(0), "MatMul operand A", &ar, ad_));
     QO_TRY(qo_ad_need_shape(a, IN(1), "MatMul operand B", &br, bd));
     QO_TRY(qo_ad_need_shape(a, OUT(0), "the MatMul result", &yr, yd));
-    if (ar < 2 || br < 2) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "MatMul with a 1-D operand has no gradient rule");
+    if (ar < 1 || br < 1) return qo_ad_err(a, QO_ERR_INVALID_MODEL, "MatMul with a scalar operand");
+    qo_val A = IN(0), B = IN(1);
+    if (ar == 1 || br == 1) {
+        /* y's batch dims, then M (1 for a 1-D A) and N (1 for a 1-D B) */
+        int32_t nb = yr - (ar >= 2) - (br >= 2);
+        int64_t y2[QO_AD_MAXR];
+        memcpy(y2, yd, sizeof(int64_t) * (size_t)(nb > 0 ? nb : 0));
+        y2[nb] = ar == 1 ? 1 : ad_[ar - 2];
+        y2[nb + 1] = br == 1 ? 1 : bd[br - 1];
+        if (ar == 1) {
+            int64_t k = ad_[0];
+            ad_[0] = 1, ad_[1] = k, ar = 2;
+            A = reshape_typed(a, A, 2, ad_, IN(0));
+        }
+        if (br == 1) {
+            bd[1] = 1, br = 2;
+            B = reshape_typed(a, B, 2, bd, IN(1));
+        }
+        yr = nb + 2;
+        memcpy(yd, y2, sizeof(int64_t) * (size_t)yr);
+        gy = reshape_typed(a, gy, yr, yd, OUT(0));
+    }
     qo_val r;
     int64_t cd[QO_AD_MAXR];
     if (NEEDS(0)) {
         /* c has y's batch dims and A's last two */
-        qo_val c = qo_ad_op2(a, QO_OP_MATMUL, gy, transpose_last2(a, IN(1), br));
+        qo_val c = qo_ad_op2(a, QO_OP_MATMUL, gy, transpose_last2(a, B, br));
         memcpy(cd, yd, sizeof(int64_t) * (size_t)yr);
         cd[yr - 2] = ad_[ar - 2], cd[yr - 1] = ad_[ar - 1];
-        QO_TRY(qo_ad_unbroadcast(a, c, yr, cd, IN(0), &r));
-        if (r == c) qo_ad_type_like(a, r, IN(0));
+        QO_TRY(qo_ad_unbroadcast(a, c, yr, cd, A, &r));
+        if (r == c) qo_ad_type_like(a, r, A);
+        if (A != IN(0)) r = reshape_typed(a, r, 1, ad_ + 1, IN(0));
         qo_ad_add_grad(a, IN(0), r);
     }
     if (NEEDS(1)) {
-        qo_val c = qo_ad_op2(a, QO_OP_MATMUL, transpose_last2(a, IN(0), ar), gy);
+        qo_val c = qo_ad_op2(a, QO_OP_MATMUL, transpose_last2(a, A, ar), gy);
         /* c has y's batch dims and B's last two */
         memcpy(cd, yd, sizeof(int64_t) * (size_t)yr);
         cd[yr - 2] = bd[br - 2], cd[yr - 1] = bd[br - 1];
-        QO_TRY(qo_ad_unbroadcast(a, c, yr, cd, IN(1), &r));
-        if (r == c) qo_ad_type_like(a, r, IN(1));
+        QO_TRY(qo_ad_unbroadcast(a, c, yr, cd, B, &r));
+        if (r == c) qo_ad_type_like(a, r, B);
+        if (B != IN(1)) r = reshape_typed(a, r, 1, bd, IN(1));
         qo_ad_add_grad(a, IN(1), r);
     }
     return QO_OK;
