@@ -798,7 +798,7 @@ static LLVMValueRef emit_node(emitter *E, qo_node n, LLVMValueRef *a) {
         LLVMValueRef t = eadd(E, ediv(E, x, cf32(E, 6.0f)), cf32(E, 0.5f));
         return emul(E, x, call_f2(E, fmaxf, zero, call_f2(E, fminf, one, t)));
     }
-    case QO_OP_RELU: return sel(E, fcmp(E, LLVMRealOGT, x, zero), x, zero);
+    case QO_OP_RELU: return sel(E, fcmp(E, LLVMRealOLT, x, zero), zero, x); /* NaN, -0 pass (as ref) */
     case QO_OP_LEAKYRELU: {
         float al = qo_attr_float(g, n, "alpha", 0.01f);
         return sel(E, fcmp(E, LLVMRealOGE, x, zero), x, emul(E, cf32(E, al), x));

@@ -34,7 +34,7 @@ void qo_k_geom3_fill(qo_k_geom3 *g, int nsp, const int64_t *in, const int64_t *o
 }
 
 static inline float act1(float v, qo_k_act a) {
-    if (a.kind == QO_K_ACT_RELU) return v > 0.0f ? v : 0.0f;
+    if (a.kind == QO_K_ACT_RELU) return v < 0.0f ? 0.0f : v; /* NaN, -0 pass, as the reference Relu */
     if (a.kind == QO_K_ACT_CLIP) {
         v = v < a.lo ? a.lo : v;
         return v > a.hi ? a.hi : v;
@@ -54,7 +54,7 @@ static inline void epi_row(float *yr, int64_t cols, float bv, const float *bc, c
     }
 #define QO_EPI_ACTS(BIAS, RES)                                                                     \
     if (act.kind == QO_K_ACT_RELU) {                                                               \
-        QO_EPI_LOOP(BIAS, RES, v = v > 0.0f ? v : 0.0f)                                            \
+        QO_EPI_LOOP(BIAS, RES, v = v < 0.0f ? 0.0f : v)                                            \
     } else if (act.kind == QO_K_ACT_CLIP) {                                                        \
         QO_EPI_LOOP(BIAS, RES, v = v < lo ? lo : v; v = v > hi ? hi : v)                           \
     } else {                                                                                       \

@@ -75,7 +75,7 @@ static float un_f32(qo_op op, float x, const unattr *a) {
     case QO_OP_SIGMOID: return x >= 0 ? 1.0f / (1.0f + expf(-x)) : expf(x) / (1.0f + expf(x));
     case QO_OP_HARDSIGMOID: return fmaxf(0.0f, fminf(1.0f, a->alpha * x + a->beta));
     case QO_OP_HARDSWISH: return x * fmaxf(0.0f, fminf(1.0f, x / 6.0f + 0.5f));
-    case QO_OP_RELU: return x > 0 ? x : 0.0f;
+    case QO_OP_RELU: return x < 0 ? 0.0f : x; /* NaN and -0 pass through, as onnxruntime's max(x, 0) */
     case QO_OP_LEAKYRELU: return x >= 0 ? x : a->alpha * x;
     case QO_OP_ELU: return x >= 0 ? x : a->alpha * (expf(x) - 1.0f);
     case QO_OP_SELU: return x > 0 ? a->gamma * x : a->gamma * (a->alpha * expf(x) - a->alpha);

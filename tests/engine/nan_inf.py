@@ -30,10 +30,7 @@ SPECIAL = [NAN, INF, -INF, 0.0, -0.0, 1.5, -2.5, F32MAX, -F32MAX, 1e-40, -7.0, 0
 
 # Known differences from onnxruntime (docs/PERFORMANCE.md, engine section). The JIT is bit-identical to
 # the reference kernels (runtime/ref) here, so both engines differ the same way.
-RELU = ("Relu(NaN) is 0: the reference's x > 0 ? x : 0, which the JIT's loops and the Conv/Gemm/MatMul "
-        "epilogue reproduce; onnxruntime gives NaN")
 WHY = {
-    "relu": RELU, "chain_add_mul_relu": RELU, "conv_relu": RELU, "conv_add_relu": RELU, "matmul_add_relu": RELU,
     "erf": "onnxruntime's Erf returns 1 for NaN (its approximation clamps the input); qopt returns erff(NaN) = NaN",
     "maxpool": "a NaN in a MaxPool window is skipped unless it comes first (the reference's v > best); "
                "onnxruntime returns NaN",
