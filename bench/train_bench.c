@@ -44,7 +44,7 @@ int main(int argc, char **argv) {
                               .set = (const char *const *)argv + 7, .nset = (uint32_t)(argc - 7)};
         s = qo_quantize(&cx, m, &o, NULL);
     } else {
-        s = qo_pipeline_run(&cx, m, "canonicalize,shape-infer", NULL);
+        s = qo_pipeline_run(&cx, m, "canonicalize,shape-infer,const-fold,fold-bn,dce,shape-infer", NULL);
     }
     qo_trainer *tr = NULL;
     qo_train_opts to = {.optimizer = QO_OPTIM_SGD, .lr = 0.01f, .momentum = 0.9f, .threads = threads,
