@@ -76,6 +76,17 @@ static qo_status ds_open(qo_ctx *cx, const qo_graph *g, const qo_quantize_opts *
     if (st != QO_OK) return st;
     s->n = n;
     s->batch = o->batch > 0 ? o->batch : 64;
+    /* a model whose inputs have a fixed batch dimension (often 1, with Reshapes baked for it) can
+       only run batches of that size */
+    for (uint32_t i = 0; i < n; i++) {
+        const qo_typedata *td = qo_type_get(g->m, g->vals[g->inputs[i]].type);
+        if (td && td->kind == QO_TY_TENSOR && td->rank > 0 && td->dims[0] > 0 && td->dims[0] != s->batch) {
+            qo_note(cx, NULL, "input '%s' has a fixed batch dimension of %lld: calibrating in batches of %lld",
+                    qo_val_name(g, g->inputs[i]), (long long)td->dims[0], (long long)td->dims[0]);
+            s->batch = td->dims[0];
+            break;
+        }
+    }
     s->max = o->max_samples;
     s->buf = qo_calloc(n ? n : 1, sizeof(qo_tensor));
     int64_t total = qo_dataset_count(s->d);
