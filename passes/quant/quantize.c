@@ -344,6 +344,11 @@ qo_status qo_quantize(qo_ctx *cx, qo_module *m, const qo_quantize_opts *o, qo_qu
        they become Quant nodes with QuantTensor metadata and the model is only re-expressed */
     uint32_t nimported = 0;
     if (st == QO_OK) st = qo_pipeline_run(cx, m, "canonicalize,shape-infer", NULL);
+    int64_t opset = qo_module_opset(m, "");
+    if (st == QO_OK && opset && opset < 13) { /* QCDQ needs opset 13 (per-axis Q/DQ) */
+        qo_note(cx, NULL, "the model imports opset %lld: upgraded to 13 first (upgrade-opset)", (long long)opset);
+        st = qo_pipeline_run(cx, m, "upgrade-opset{to=13},shape-infer", NULL);
+    }
     if (st == QO_OK) st = qo_import_quant(cx, qo_module_main(m), &nimported);
     if (st == QO_OK && nimported) {
         rep->prequantized = true;
