@@ -55,6 +55,13 @@ qo_cref qo_pass_constant_node_tensor(qo_graph *g, qo_node n);
 bool *qo_pass_captured_names(const qo_graph *g);
 /* True if v is read by a graph output slot. */
 bool qo_pass_val_is_graph_output(const qo_graph *g, qo_val v);
+/* "<base><suffix>", then "<base><suffix>_1", ... naming no live value of g (malloc'd; qo_free it). */
+char *qo_pass_fresh_name(const qo_graph *g, const char *base, const char *suffix);
+/* qo_pass_add_const named qo_pass_fresh_name(base, suffix). */
+qo_val qo_pass_add_const_named(qo_graph *g, const char *base, const char *suffix, qo_elem e, int32_t rank,
+                               const int64_t *dims, const void *data);
+/* Removes initializer v from g when nothing reads it any more (not a graph input, not dead). */
+void qo_pass_drop_unused_const(qo_graph *g, qo_val v);
 /* A new owned constant of elem/rank/dims with `data` copied, added to g as an initializer named
  * `name` (may be NULL or ""). */
 qo_val qo_pass_add_const(qo_graph *g, const char *name, qo_elem e, int32_t rank, const int64_t *dims,

@@ -3,6 +3,7 @@
 #include "passes/pass_impl.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 const qo_constdata *qo_pass_val_const(const qo_graph *g, qo_val v) {
@@ -147,4 +148,28 @@ qo_val qo_pass_add_const(qo_graph *g, const char *name, qo_elem e, int32_t rank,
     int64_t n = qo_type_numel(g->m, t);
     qo_cref c = qo_const_new(g->m, t, data, qo_elem_storage(e, n), true);
     return qo_graph_add_const(g, name ? name : "", c);
+}
+
+char *qo_pass_fresh_name(const qo_graph *g, const char *base, const char *suffix) {
+    size_t n = strlen(base) + strlen(suffix) + 24;
+    char *s = qo_malloc(n);
+    snprintf(s, n, "%s%s", base, suffix);
+    for (int k = 1; qo_graph_find(g, s); k++) snprintf(s, n, "%s%s_%d", base, suffix, k);
+    return s;
+}
+
+qo_val qo_pass_add_const_named(qo_graph *g, const char *base, const char *suffix, qo_elem e, int32_t rank,
+                               const int64_t *dims, const void *data) {
+    char *nm = qo_pass_fresh_name(g, base, suffix);
+    qo_val v = qo_pass_add_const(g, nm, e, rank, dims, data);
+    qo_free(nm);
+    return v;
+}
+
+void qo_pass_drop_unused_const(qo_graph *g, qo_val v) {
+    if (!v || (g->vals[v].flags & QO_VAL_DEAD) || g->vals[v].nuses || !(g->vals[v].flags & QO_VAL_CONST) ||
+        (g->vals[v].flags & QO_VAL_INPUT))
+        return;
+    qo_graph_remove_const(g, v);
+    qo_val_erase(g, v);
 }

@@ -12,30 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static char *fresh_name(const qo_graph *g, const char *base, const char *suffix) {
-    size_t n = strlen(base) + strlen(suffix) + 24;
-    char *s = qo_malloc(n);
-    snprintf(s, n, "%s%s", base, suffix);
-    for (int k = 1; qo_graph_find(g, s); k++) snprintf(s, n, "%s%s_%d", base, suffix, k);
-    return s;
-}
-
-static qo_val add_const(qo_graph *g, const char *base, const char *suffix, qo_elem e, int32_t rank,
-                        const int64_t *dims, const void *data) {
-    char *nm = fresh_name(g, base, suffix);
-    qo_val v = qo_pass_add_const(g, nm, e, rank, dims, data);
-    qo_free(nm);
-    return v;
-}
-
-static void drop_if_unused(qo_graph *g, qo_val v) {
-    if (!v || (g->vals[v].flags & QO_VAL_DEAD) || g->vals[v].nuses || !(g->vals[v].flags & QO_VAL_CONST) ||
-        (g->vals[v].flags & QO_VAL_INPUT))
-        return;
-    qo_graph_remove_const(g, v);
-    qo_val_erase(g, v);
-}
-
 static void warn_node(qo_ctx *cx, const qo_graph *g, qo_node n, const char *fmt, ...) QO_PRINTF(4, 5);
 static void warn_node(qo_ctx *cx, const qo_graph *g, qo_node n, const char *fmt, ...) {
     char msg[512];
@@ -431,7 +407,7 @@ static bool import_chain(qo_ctx *cx, qo_graph *g, chain *c) {
             qo_free(xf); /* the float constant itself is the Quant node's input */
         } else {
             const char *sn = qo_val_name(g, c->src);
-            x = add_const(g, sn[0] ? sn : base, "_float", QO_F32, td->rank, td->dims, xf);
+            x = qo_pass_add_const_named(g, sn[0] ? sn : base, "_float", QO_F32, td->rank, td->dims, xf);
             qo_free(xf);
         }
     }
@@ -447,10 +423,10 @@ static bool import_chain(qo_ctx *cx, qo_graph *g, chain *c) {
     float *zf = qo_malloc(sizeof(float) * (size_t)c->n);
     for (int64_t i = 0; i < c->n; i++) zf[i] = (float)c->z[i];
     float bits = (float)c->bits;
-    qo_val ins[4] = {x, add_const(g, base, "_scale", QO_F32, rank, dims, c->s),
-                     zsame ? add_const(g, base, "_zeropt", QO_F32, 0, NULL, zf)
-                           : add_const(g, base, "_zeropt", QO_F32, rank, dims, zf),
-                     add_const(g, base, "_bitwidth", QO_F32, 0, NULL, &bits)};
+    qo_val ins[4] = {x, qo_pass_add_const_named(g, base, "_scale", QO_F32, rank, dims, c->s),
+                     zsame ? qo_pass_add_const_named(g, base, "_zeropt", QO_F32, 0, NULL, zf)
+                           : qo_pass_add_const_named(g, base, "_zeropt", QO_F32, rank, dims, zf),
+                     qo_pass_add_const_named(g, base, "_bitwidth", QO_F32, 0, NULL, &bits)};
     qo_free(zf);
     qo_node qn = qo_node_new(g, QO_OP_QONNX_QUANT, QO_QONNX_DOMAIN, "Quant", 4, ins, 1);
     g->insert_before = saved;
@@ -471,7 +447,7 @@ static bool import_chain(qo_ctx *cx, qo_graph *g, chain *c) {
         for (uint32_t j = 0; j < g->nodes[nodes[i]].nin && j < 3; j++) in[j] = qo_node_input(g, nodes[i], j);
         qo_node_erase(g, nodes[i]);
         for (int j = 0; j < 3; j++)
-            if (in[j] != x) drop_if_unused(g, in[j]);
+            if (in[j] != x) qo_pass_drop_unused_const(g, in[j]);
     }
     qo_val_set_name(g, y, dname);
     qo_free(dname);

@@ -11,31 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* "<base><suffix>", then "<base><suffix>_1", ... naming no live value of g (malloc'd). */
-static char *fresh_name(const qo_graph *g, const char *base, const char *suffix) {
-    size_t n = strlen(base) + strlen(suffix) + 24;
-    char *s = qo_malloc(n);
-    snprintf(s, n, "%s%s", base, suffix);
-    for (int k = 1; qo_graph_find(g, s); k++) snprintf(s, n, "%s%s_%d", base, suffix, k);
-    return s;
-}
-
-static qo_val add_const(qo_graph *g, const char *base, const char *suffix, qo_elem e, int32_t rank,
-                        const int64_t *dims, const void *data) {
-    char *nm = fresh_name(g, base, suffix);
-    qo_val v = qo_pass_add_const(g, nm, e, rank, dims, data);
-    qo_free(nm);
-    return v;
-}
-
-static void drop_if_unused(qo_graph *g, qo_val v) {
-    if (!v || (g->vals[v].flags & QO_VAL_DEAD) || g->vals[v].nuses || !(g->vals[v].flags & QO_VAL_CONST) ||
-        (g->vals[v].flags & QO_VAL_INPUT))
-        return;
-    qo_graph_remove_const(g, v);
-    qo_val_erase(g, v);
-}
-
 /* qonnx integer range of (bits, signed, narrow). */
 static void int_range(int bits, bool is_signed, bool narrow, int64_t *lo, int64_t *hi) {
     if (is_signed) {
@@ -253,11 +228,11 @@ static void qdq_params(qo_graph *g, const plan *pl, const char *base, bool zero_
     const qo_qparams *p = &pl->p;
     int64_t dim = p->n;
     int32_t rank = p->axis >= 0 ? 1 : 0;
-    *sv = add_const(g, base, "_scale", QO_F32, rank, &dim, p->scales);
+    *sv = qo_pass_add_const_named(g, base, "_scale", QO_F32, rank, &dim, p->scales);
     void *zb = qo_calloc(p->n, 4);
     if (!zero_zp)
         for (uint32_t i = 0; i < p->n; i++) store_int(zb, pl->store, i, p->zps[i]);
-    *zv = add_const(g, base, "_zero_point", pl->store, rank, &dim, zb);
+    *zv = qo_pass_add_const_named(g, base, "_zero_point", pl->store, rank, &dim, zb);
     qo_free(zb);
 }
 
@@ -266,7 +241,7 @@ static qo_node add_node(qo_graph *g, qo_op op, const char *base, const char *suf
     char nm[512];
     snprintf(nm, sizeof nm, "%s/%s", base, suffix);
     qo_node_set_name(g, k, nm);
-    char *vn = fresh_name(g, nm, "_output_0");
+    char *vn = qo_pass_fresh_name(g, nm, "_output_0");
     qo_val_set_name(g, qo_node_output(g, k, 0), vn);
     qo_free(vn);
     return k;
@@ -312,7 +287,7 @@ static qo_status lower_one(qo_ctx *cx, qo_graph *g, plan *pl) {
         snprintf(ib, sizeof ib, "%s", xn[0] ? xn : base);
         size_t il = strlen(ib);
         if (il > 6 && strcmp(ib + il - 6, "_float") == 0) ib[il - 6] = 0; /* import-quant's name for it */
-        iv = add_const(g, ib, "_int", pl->store, rank, dims, buf);
+        iv = qo_pass_add_const_named(g, ib, "_int", pl->store, rank, dims, buf);
         qo_free(buf);
         qdq_params(g, pl, base, pl->fold_zp, &sv, &zv);
     } else {
@@ -329,8 +304,8 @@ static qo_status lower_one(qo_ctx *cx, qo_graph *g, plan *pl) {
         uint8_t lb[4] = {0}, hb[4] = {0};
         store_int(lb, pl->store, 0, lo);
         store_int(hb, pl->store, 0, hi);
-        qo_val cin[3] = {iv, add_const(g, base, "_clip_min", pl->store, 0, NULL, lb),
-                         add_const(g, base, "_clip_max", pl->store, 0, NULL, hb)};
+        qo_val cin[3] = {iv, qo_pass_add_const_named(g, base, "_clip_min", pl->store, 0, NULL, lb),
+                         qo_pass_add_const_named(g, base, "_clip_max", pl->store, 0, NULL, hb)};
         qo_node cn = add_node(g, QO_OP_CLIP, base, "Clip", 3, cin);
         qo_val cv = qo_node_output(g, cn, 0);
         g->vals[cv].type = g->vals[iv].type;
@@ -345,8 +320,8 @@ static qo_status lower_one(qo_ctx *cx, qo_graph *g, plan *pl) {
          * bounds. DequantizeLinear is monotonic, so Clip(DQ(q), DQ(lo), DQ(hi)) == DQ(Clip(q, lo, hi)). */
         float flo = (float)(lo - p->zps[0]) * p->scales[0], fhi = (float)(hi - p->zps[0]) * p->scales[0];
         g->vals[d].type = g->vals[y].type ? qo_type_with_quant(g->m, g->vals[y].type, NULL) : 0;
-        qo_val cin[3] = {d, add_const(g, base, "_clip_min", QO_F32, 0, NULL, &flo),
-                         add_const(g, base, "_clip_max", QO_F32, 0, NULL, &fhi)};
+        qo_val cin[3] = {d, qo_pass_add_const_named(g, base, "_clip_min", QO_F32, 0, NULL, &flo),
+                         qo_pass_add_const_named(g, base, "_clip_max", QO_F32, 0, NULL, &fhi)};
         d = qo_node_output(g, add_node(g, QO_OP_CLIP, base, "Clip", 3, cin), 0);
     }
     g->insert_before = saved;
@@ -360,7 +335,7 @@ static qo_status lower_one(qo_ctx *cx, qo_graph *g, plan *pl) {
     qo_free(yname);
     g->vals[d].type = yt;
     g->vals[d].flags |= info;
-    for (int i = 0; i < 4; i++) drop_if_unused(g, oldin[i]);
+    for (int i = 0; i < 4; i++) qo_pass_drop_unused_const(g, oldin[i]);
     /* a graph input with a default that only this quantizer read: now an integer initializer */
     if (pl->is_const && (g->vals[x].flags & QO_VAL_INPUT) && !g->vals[x].nuses) qo_val_erase(g, x);
     return QO_OK;
@@ -435,8 +410,8 @@ static void lower_trunc(qo_graph *g, qo_node n) {
     qo_type t = g->vals[y].type ? qo_type_with_quant(g->m, g->vals[y].type, NULL) : 0;
     qo_node saved = g->insert_before;
     g->insert_before = n;
-    qo_val sv = add_const(g, base, "_trunc_scale", QO_F32, 0, NULL, &s);
-    qo_val zv = add_const(g, base, "_trunc_zeropt", QO_F32, 0, NULL, &z);
+    qo_val sv = qo_pass_add_const_named(g, base, "_trunc_scale", QO_F32, 0, NULL, &s);
+    qo_val zv = qo_pass_add_const_named(g, base, "_trunc_zeropt", QO_F32, 0, NULL, &z);
     qo_val v = binop(g, QO_OP_DIV, base, "Div", x, sv, t);
     v = binop(g, QO_OP_ADD, base, "Add", v, zv, t);
     v = binop(g, QO_OP_ROUND, base, "Round", v, 0, t);
@@ -447,18 +422,18 @@ static void lower_trunc(qo_graph *g, qo_node n) {
         int64_t lo, hi;
         int_range((int)outb, qo_attr_int(g, n, "signed", 1) != 0, qo_attr_int(g, n, "narrow", 0) != 0, &lo, &hi);
         float flo = (float)lo, fhi = (float)hi;
-        v = binop(g, QO_OP_DIV, base, "Div_1", v, add_const(g, base, "_trunc_div", QO_F32, 0, NULL, &tt), t);
-        qo_val cin[3] = {v, add_const(g, base, "_trunc_min", QO_F32, 0, NULL, &flo),
-                         add_const(g, base, "_trunc_max", QO_F32, 0, NULL, &fhi)};
+        v = binop(g, QO_OP_DIV, base, "Div_1", v, qo_pass_add_const_named(g, base, "_trunc_div", QO_F32, 0, NULL, &tt), t);
+        qo_val cin[3] = {v, qo_pass_add_const_named(g, base, "_trunc_min", QO_F32, 0, NULL, &flo),
+                         qo_pass_add_const_named(g, base, "_trunc_max", QO_F32, 0, NULL, &fhi)};
         qo_node cn = add_node(g, QO_OP_CLIP, base, "Clip", 3, cin);
         v = qo_node_output(g, cn, 0);
         g->vals[v].type = t;
         v = binop(g, rop, base, "Round_1", v, 0, t);
-        v = binop(g, QO_OP_SUB, base, "Sub", v, add_const(g, base, "_trunc_zt", QO_F32, 0, NULL, &zt), t);
-        last = binop(g, QO_OP_MUL, base, "Mul", v, add_const(g, base, "_trunc_out_scale", QO_F32, 0, NULL, &os), t);
+        v = binop(g, QO_OP_SUB, base, "Sub", v, qo_pass_add_const_named(g, base, "_trunc_zt", QO_F32, 0, NULL, &zt), t);
+        last = binop(g, QO_OP_MUL, base, "Mul", v, qo_pass_add_const_named(g, base, "_trunc_out_scale", QO_F32, 0, NULL, &os), t);
     } else {
         float t1 = (float)ldexp(1.0, (int)inb - (int)outb);
-        v = binop(g, QO_OP_DIV, base, "Div_1", v, add_const(g, base, "_trunc_div", QO_F32, 0, NULL, &t1), t);
+        v = binop(g, QO_OP_DIV, base, "Div_1", v, qo_pass_add_const_named(g, base, "_trunc_div", QO_F32, 0, NULL, &t1), t);
         v = binop(g, rop, base, "Round_1", v, 0, t);
         v = binop(g, QO_OP_SUB, base, "Sub", v, zv, t);
         last = binop(g, QO_OP_MUL, base, "Mul", v, sv, t);
@@ -471,7 +446,7 @@ static void lower_trunc(qo_graph *g, qo_node n) {
     qo_val_set_name(g, last, yname);
     qo_free(yname);
     g->vals[last].type = yt;
-    for (int i = 0; i < 6; i++) drop_if_unused(g, oldin[i]);
+    for (int i = 0; i < 6; i++) qo_pass_drop_unused_const(g, oldin[i]);
 }
 
 /* ---- driver ------------------------------------------------------------------------------------ */

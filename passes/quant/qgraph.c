@@ -32,31 +32,6 @@ const char *qo_round_qonnx_name(qo_round r) {
     }
 }
 
-/* "<base><suffix>", then "<base><suffix>_1", ... not naming a live value of g. */
-static char *fresh_name(const qo_graph *g, const char *base, const char *suffix) {
-    size_t n = strlen(base) + strlen(suffix) + 24;
-    char *s = qo_malloc(n);
-    snprintf(s, n, "%s%s", base, suffix);
-    for (int k = 1; qo_graph_find(g, s); k++) snprintf(s, n, "%s%s_%d", base, suffix, k);
-    return s;
-}
-
-static qo_val add_const(qo_graph *g, const char *base, const char *suffix, qo_elem e, int32_t rank,
-                        const int64_t *dims, const void *data) {
-    char *nm = fresh_name(g, base, suffix);
-    qo_val v = qo_pass_add_const(g, nm, e, rank, dims, data);
-    qo_free(nm);
-    return v;
-}
-
-/* Drops constant v from g if nothing reads it any more. */
-static void drop_if_unused(qo_graph *g, qo_val v) {
-    if (!v || g->vals[v].nuses || !(g->vals[v].flags & QO_VAL_CONST) || (g->vals[v].flags & QO_VAL_INPUT))
-        return;
-    qo_graph_remove_const(g, v);
-    qo_val_erase(g, v);
-}
-
 qo_node qo_qnode_new(qo_ctx *cx, qo_graph *g, qo_val x, const qo_qspec *s, uint32_t nscale,
                      const float *scales, const int32_t *zps) {
     if (s->per_channel) {
@@ -76,12 +51,12 @@ qo_node qo_qnode_new(qo_ctx *cx, qo_graph *g, qo_val x, const qo_qspec *s, uint3
     const char *xn = qo_val_name(g, x);
     char base[256];
     snprintf(base, sizeof base, "%s", xn[0] ? xn : "v");
-    qo_val ins[4] = {x, add_const(g, base, "_scale", QO_F32, 0, NULL, &one),
-                     add_const(g, base, "_zeropt", QO_F32, 0, NULL, &zero),
-                     add_const(g, base, "_bitwidth", QO_F32, 0, NULL, &bits)};
+    qo_val ins[4] = {x, qo_pass_add_const_named(g, base, "_scale", QO_F32, 0, NULL, &one),
+                     qo_pass_add_const_named(g, base, "_zeropt", QO_F32, 0, NULL, &zero),
+                     qo_pass_add_const_named(g, base, "_bitwidth", QO_F32, 0, NULL, &bits)};
     qo_node n = qo_node_new(g, QO_OP_QONNX_QUANT, QO_QONNX_DOMAIN, "Quant", 4, ins, 1);
     g->insert_before = saved;
-    char *nm = fresh_name(g, base, "_q");
+    char *nm = qo_pass_fresh_name(g, base, "_q");
     qo_val y = qo_node_output(g, n, 0);
     qo_val_set_name(g, y, nm);
     qo_free(nm);
@@ -132,10 +107,10 @@ qo_status qo_qnode_set_params(qo_ctx *cx, qo_graph *g, qo_node n, const qo_qspec
     qo_val old[3] = {qo_node_input(g, n, 1), qo_node_input(g, n, 2), qo_node_input(g, n, 3)};
     /* detach and drop the old constants first, so the new ones can take their names */
     for (int i = 0; i < 3; i++) qo_set_input(g, qo_node_use(g, n, (uint32_t)i + 1), 0);
-    for (int i = 0; i < 3; i++) drop_if_unused(g, old[i]);
-    qo_set_input(g, qo_node_use(g, n, 1), add_const(g, base, "_scale", QO_F32, rank, dims, scales));
-    qo_set_input(g, qo_node_use(g, n, 2), add_const(g, base, "_zeropt", QO_F32, rank, dims, zf));
-    qo_set_input(g, qo_node_use(g, n, 3), add_const(g, base, "_bitwidth", QO_F32, 0, NULL, &bits));
+    for (int i = 0; i < 3; i++) qo_pass_drop_unused_const(g, old[i]);
+    qo_set_input(g, qo_node_use(g, n, 1), qo_pass_add_const_named(g, base, "_scale", QO_F32, rank, dims, scales));
+    qo_set_input(g, qo_node_use(g, n, 2), qo_pass_add_const_named(g, base, "_zeropt", QO_F32, rank, dims, zf));
+    qo_set_input(g, qo_node_use(g, n, 3), qo_pass_add_const_named(g, base, "_bitwidth", QO_F32, 0, NULL, &bits));
     qo_free(zf);
     qo_node_set_attr_int(g, n, "signed", s->is_signed);
     qo_node_set_attr_int(g, n, "narrow", s->narrow);
