@@ -246,10 +246,7 @@ static qo_status apply(qo_ctx *cx, qo_graph *g, bl *l, int64_t iters) {
     qo_free(nb);
     qo_tensor_free(&bt);
     qo_set_input(g, qo_node_use(g, l->bq, 0), v);
-    if (!g->vals[bv].nuses && (g->vals[bv].flags & QO_VAL_CONST) && !(g->vals[bv].flags & QO_VAL_INPUT)) {
-        qo_graph_remove_const(g, bv);
-        qo_val_erase(g, bv);
-    }
+    qo_pass_drop_unused_const(g, bv);
     return QO_OK;
 }
 

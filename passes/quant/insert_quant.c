@@ -252,14 +252,6 @@ static bool inputs_unsigned(const iq *q, qo_node n, int depth) {
 }
 
 /* ---- building -------------------------------------------------------------------------------- */
-static char *fresh_name(const qo_graph *g, const char *base, const char *suffix) {
-    size_t n = strlen(base) + strlen(suffix) + 24;
-    char *s = qo_malloc(n);
-    snprintf(s, n, "%s%s", base, suffix);
-    for (int k = 1; qo_graph_find(g, s); k++) snprintf(s, n, "%s%s_%d", base, suffix, k);
-    return s;
-}
-
 /* True if a Quant node reads v (v is quantized already: insert-quant run twice adds nothing). */
 static bool has_quant_reader(const qo_graph *g, qo_val v) {
     QO_FOR_EACH_USE(g, v, u) if (qo_qnode_is_quant(g, g->uses[u].owner)) return true;
@@ -289,7 +281,7 @@ static void rewire(iq *q, qo_val x, qo_val y, qo_node qn, qo_node only, bool out
     qo_free(us);
     if (out && g->vals[x].name) {
         char *keep = qo_strdup(qo_val_name(g, x));
-        char *fl = fresh_name(g, keep, "_float");
+        char *fl = qo_pass_fresh_name(g, keep, "_float");
         qo_val_set_name(g, x, fl);
         qo_val_set_name(g, y, keep);
         qo_free(fl);
@@ -336,13 +328,10 @@ static void respec(iq *q, qo_node n, const qo_qspec *s) {
     if (qo_pass_const_floats(g, old, &b, 1) == 1 && b == (float)s->bits) return;
     float bits = (float)s->bits;
     const char *base = qo_val_name(g, qo_node_input(g, n, 0));
-    char *nm = fresh_name(g, base[0] ? base : "v", "_bitwidth");
+    char *nm = qo_pass_fresh_name(g, base[0] ? base : "v", "_bitwidth");
     qo_set_input(g, qo_node_use(g, n, 3), qo_pass_add_const(g, nm, QO_F32, 0, NULL, &bits));
     qo_free(nm);
-    if (old && !g->vals[old].nuses && (g->vals[old].flags & QO_VAL_CONST) && !(g->vals[old].flags & QO_VAL_INPUT)) {
-        qo_graph_remove_const(g, old);
-        qo_val_erase(g, old);
-    }
+    qo_pass_drop_unused_const(g, old);
 }
 
 /* A quantizer this pass may regroup / respec: pending, with a qopt_spec of an activation. */
