@@ -38,6 +38,21 @@ arr("n1001", np.abs(rng.standard_normal(1001)))
 arr("skew", rng.exponential(2.0, 777) - 0.5)
 
 
+def genarr(name, n, mul, mod, off, shift):
+    """Large arrays as a formula both sides evaluate exactly: x[i] = ((i * mul) % mod - off) * 2**-shift
+    (integers below 2**24, so exact in float32). They reach the heap selection of the tail percentiles
+    with many blocks to skip, heavy ties and an ascending ramp (every element enters the heap)."""
+    i = np.arange(n, dtype=np.int64)
+    arrays[name] = (((i * mul) % mod - off).astype(np.float64) * 2.0 ** -shift).astype(np.float32)
+    print("genarr", name, n, mul, mod, off, shift)
+
+
+genarr("big", 250001, 2654435761, 1 << 24, 1 << 23, 20)
+genarr("bigties", 300000, 2654435761, 4096, 2048, 8)
+genarr("ramp", 100000, 1, 1 << 24, 50000, 0)
+genarr("rampdown", 100000, (1 << 24) - 1, 1 << 24, (1 << 24) - 50000, 0)
+
+
 def abs_pct(x, q):
     k = int(math.floor(.01 * q * x.numel() + 0.5))
     return torch.kthvalue(x.abs().view(-1), k)[0]

@@ -358,6 +358,18 @@ static void test_expected(const char *path) {
             A[nA].v = qo_malloc((size_t)n * sizeof(float));
             for (int64_t i = 0; i < n; i++) A[nA].v[i] = strtof(strtok_r(NULL, " \n", &save), NULL);
             nA++;
+        } else if (!strcmp(kind, "genarr")) { /* x[i] = ((i * mul) % mod - off) * 2^-shift, see gen_expected.py */
+            char *name = strtok_r(NULL, " \n", &save);
+            int64_t n = atoll(strtok_r(NULL, " \n", &save)), mul = atoll(strtok_r(NULL, " \n", &save)),
+                    mod = atoll(strtok_r(NULL, " \n", &save)), off = atoll(strtok_r(NULL, " \n", &save));
+            int shift = atoi(strtok_r(NULL, " \n", &save));
+            QO_ASSERT(nA < MAXA);
+            snprintf(A[nA].name, sizeof A[nA].name, "%s", name);
+            A[nA].n = n;
+            A[nA].v = qo_malloc((size_t)n * sizeof(float));
+            for (int64_t i = 0; i < n; i++)
+                A[nA].v[i] = ldexpf((float)((int64_t)(((uint64_t)i * (uint64_t)mul) % (uint64_t)mod) - off), -shift);
+            nA++;
         } else if (!strcmp(kind, "pct")) {
             qt_current = "percentile";
             int a = find(strtok_r(NULL, " \n", &save));
