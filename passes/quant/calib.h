@@ -17,7 +17,9 @@
  *    ConvTranspose / Gemm with a bias and a quantized weight runs twice on the same (quantized)
  *    input: with float weight and bias, and as quantized. Per batch, the error per output channel is
  *    mean(float out) - mean(quant out) over batch and spatial dims; errors are summed over batches
- *    (float32) and divided by the number of batches. Downstream layers see the float output (as
+ *    (float32) and divided by the number of batches. Conv (1-D, 2-D) and Gemm layers get the same
+ *    error without running twice: it is linear in the weight and bias differences, so it follows
+ *    from the mean input patch (bias_correct.c). Downstream layers see the float output (as
  *    Brevitas's hook returns it), so errors do not accumulate. The mean correction is finally added
  *    to the float bias, which is re-quantized with the same scales. A layer without a bias gets one
  *    (Brevitas's skip_if_no_bias=False), int32-quantized when its input is quantized.
