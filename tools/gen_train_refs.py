@@ -23,6 +23,9 @@ Everything is seeded; the outputs are committed.
                SGD lr 0.05, momentum 0.9; also every step's parameters and momentum buffers
                (train_qat_sgd_<P>_steps.npy and _mom_steps.npy, [21, ...]: before each step and after
                the last) for one-step comparisons from torch's own state
+     mlp_kd    the MLP distilled from a fixed MLP teacher (train_mlp_kd_teacher_<P>.npy): loss =
+               0.7 * 2^2 * kl_div(log_softmax(s/2), softmax(t/2), batchmean) + 0.3 * cross-entropy,
+               SGD lr 0.1, momentum 0.9
    Files: train_<run>_x.npy [20, N, ...] float32, train_<run>_y.npy [20, N] int64,
    train_<run>_loss.npy [20] (loss of each step, before its update), and per parameter P (names in
    train_runs.txt: "run param...") train_<run>_<P>_init.npy and train_<run>_<P>_final.npy (after
@@ -200,7 +203,7 @@ def batches(seed, steps, n, shape, ncls):
     return xs, ys
 
 
-def run(name, model, opt_fn, sched_fn, xs, ys, lines, per_step=False):
+def run(name, model, opt_fn, sched_fn, xs, ys, lines, per_step=False, teacher=None, kd=None):
     for p, v in model.named():
         save('train_%s_%s_init' % (name, p), v.detach().numpy().astype(np.float32))
     opt = opt_fn(model.parameters())
@@ -220,7 +223,14 @@ def run(name, model, opt_fn, sched_fn, xs, ys, lines, per_step=False):
         if per_step:
             record()
         opt.zero_grad()
-        loss = F.cross_entropy(model(xs[t]), ys[t])
+        out = model(xs[t])
+        loss = F.cross_entropy(out, ys[t])
+        if teacher is not None:
+            T, alpha = kd
+            with torch.no_grad():
+                tl = teacher(xs[t])
+            kl = F.kl_div(F.log_softmax(out / T, dim=1), F.softmax(tl / T, dim=1), reduction='batchmean')
+            loss = alpha * T * T * kl + (1 - alpha) * loss
         losses.append(loss.item())
         loss.backward()
         opt.step()
@@ -259,6 +269,16 @@ def gen_train():
     xs, ys = batches(9, 20, 16, (8,), 4)
     torch.manual_seed(13)
     run('qat_sgd', QMLP(), lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9), None, xs, ys, lines, per_step=True)
+    # knowledge distillation (qo_train_opts.teacher): the MLP student against a fixed MLP teacher,
+    # loss = alpha T^2 kl_div(log_softmax(s/T), softmax(t/T), batchmean) + (1 - alpha) CE, T = 2, alpha = 0.7
+    xs, ys = batches(10, 20, 16, (8,), 4)
+    torch.manual_seed(15)
+    teacher = MLP()
+    for p, v in teacher.named():
+        save('train_mlp_kd_teacher_%s' % p, v.detach().numpy().astype(np.float32))
+    torch.manual_seed(14)
+    run('mlp_kd', MLP(), lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), None, xs, ys, lines,
+        teacher=teacher, kd=(2.0, 0.7))
     with open(os.path.join(OUT, 'train_runs.txt'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
 

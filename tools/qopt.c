@@ -139,7 +139,8 @@ static const char *const usage_train =
     "                  [--lr X] [--optimizer sgd|adam] [--momentum M] [--weight-decay W]\n"
     "                  [--schedule cosine|constant] [--weights SPEC] [--acts SPEC] [--bias SPEC] [--config FILE]\n"
     "                  [--set KEY=VALUE]... [--float] [--no-learn-scales] [--seed S] [--threads N]\n"
-    "                  [--format qcdq|qonnx] [--resume CKPT.npz] [--quiet]\n"
+    "                  [--format qcdq|qonnx] [--resume CKPT.npz] [--distill] [--distill-temp T]\n"
+    "                  [--distill-alpha A] [--quiet]\n"
     "\n"
     "Trains MODEL (graph output 0 = logits [N, C]) with softmax cross-entropy on TRAIN.npz (arrays x and y:\n"
     "inputs and int64 labels). Unless --float, the model is first quantized as `qopt quantize` does (the\n"
@@ -149,7 +150,11 @@ static const char *const usage_train =
     "one function compiled by the LLVM JIT. Shuffling uses --seed; results are deterministic for a given\n"
     "seed and thread count. Writes OUT (QCDQ unless --format qonnx; a float model stays float) and\n"
     "OUT.ckpt.npz (parameters, optimizer state, step count) for --resume.\n"
-    "Defaults: --epochs 10 --batch 64 --lr 1e-3 --optimizer adam --schedule cosine (per epoch), --seed 0.\n";
+    "--distill adds knowledge distillation from MODEL as it is given (the float network, run by the JIT on\n"
+    "each batch): loss = A * T^2 * KL(softmax(teacher / T) || softmax(student / T)) (batch mean) +\n"
+    "(1 - A) * cross-entropy with the labels.\n"
+    "Defaults: --epochs 10 --batch 64 --lr 1e-3 --optimizer adam --schedule cosine (per epoch), --seed 0,\n"
+    "--distill-temp 1 --distill-alpha 0.5.\n";
 
 static const char *const usage_passes = "usage: qopt passes\n\nLists the registered passes.\n";
 
@@ -1034,7 +1039,7 @@ static qo_status load_ckpt(qo_ctx *cx, qo_trainer *tr, const char *path) {
 
 static int cmd_train(int argc, char **argv, qo_ctx *cx) {
     enum { O_DATA = 256, O_VAL, O_EPOCHS, O_BATCH, O_LR, O_OPT, O_MOM, O_WD, O_SCHED, O_W, O_A, O_B, O_CFG, O_SET,
-           O_FLOAT, O_NOLS, O_SEED, O_THR, O_FMT, O_RESUME, O_QUIET };
+           O_FLOAT, O_NOLS, O_SEED, O_THR, O_FMT, O_RESUME, O_QUIET, O_KD, O_KDT, O_KDA };
     static const struct option lo[] = {{"data", required_argument, 0, O_DATA},
                                        {"val", required_argument, 0, O_VAL},
                                        {"epochs", required_argument, 0, O_EPOCHS},
@@ -1056,9 +1061,14 @@ static int cmd_train(int argc, char **argv, qo_ctx *cx) {
                                        {"format", required_argument, 0, O_FMT},
                                        {"resume", required_argument, 0, O_RESUME},
                                        {"quiet", no_argument, 0, O_QUIET},
+                                       {"distill", no_argument, 0, O_KD},
+                                       {"distill-temp", required_argument, 0, O_KDT},
+                                       {"distill-alpha", required_argument, 0, O_KDA},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
     const char *data = NULL, *val = NULL, *out = NULL, *resume = NULL;
+    bool distill = false;
+    double kd_temp = 1.0, kd_alpha = 0.5;
     long long epochs = 10, batch = 64, seed = 0;
     double lr = 1e-3, momentum = 0.9, wd = 0;
     bool cosine = true, is_float = false, quiet = false;
@@ -1099,6 +1109,20 @@ static int cmd_train(int argc, char **argv, qo_ctx *cx) {
             if (c == O_LR) lr = v;
             else if (c == O_MOM) momentum = v;
             else wd = v;
+            break;
+        }
+        case O_KD: distill = true; break;
+        case O_KDT:
+        case O_KDA: {
+            double v = strtod(optarg, &end);
+            bool ok = !*end && end != optarg && isfinite(v) && (c == O_KDT ? v > 0 : v >= 0 && v <= 1);
+            if (!ok) {
+                usage_error(usage_train, c == O_KDT ? "bad --distill-temp '%s' (a number > 0)"
+                                                    : "bad --distill-alpha '%s' (a number in [0, 1])", optarg);
+                goto done;
+            }
+            if (c == O_KDT) kd_temp = v;
+            else kd_alpha = v;
             break;
         }
         case O_OPT:
@@ -1150,11 +1174,17 @@ static int cmd_train(int argc, char **argv, qo_ctx *cx) {
     to.lr = (float)lr;
     to.momentum = to.optimizer == QO_OPTIM_SGD ? (float)momentum : 0.0f;
     to.weight_decay = (float)wd;
-    qo_module *m = NULL;
+    qo_module *m = NULL, *teacher = NULL;
     qo_trainer *tr = NULL;
     qo_tensor x = {0}, y = {0}, vx = {0}, vy = {0}, bx = {0}, by = {0};
     int64_t *perm = NULL;
     qo_status s = load_model(cx, argv[optind], &m);
+    if (s == QO_OK && distill) s = load_model(cx, argv[optind], &teacher);
+    if (s == QO_OK && distill) {
+        to.teacher = teacher;
+        to.distill_temp = (float)kd_temp;
+        to.distill_alpha = (float)kd_alpha;
+    }
     if (s == QO_OK) s = load_xy(cx, data, &x, &y);
     if (s == QO_OK && val) s = load_xy(cx, val, &vx, &vy);
     if (s == QO_OK && !is_float) {
@@ -1243,6 +1273,7 @@ static int cmd_train(int argc, char **argv, qo_ctx *cx) {
     qo_module_free(trained);
     qo_trainer_free(tr);
     qo_module_free(m);
+    qo_module_free(teacher);
     free(perm);
     qo_tensor_free(&x), qo_tensor_free(&y), qo_tensor_free(&vx), qo_tensor_free(&vy);
     qo_tensor_free(&bx), qo_tensor_free(&by);

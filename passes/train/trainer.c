@@ -7,11 +7,13 @@
 #include "passes/quant/config.h"
 #include "passes/quant/qgraph.h"
 
+#include "passes/pass_impl.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-enum { IN_DATA, IN_LABELS, IN_LR, IN_ADAMSTEP, IN_STATE };
+enum { IN_DATA, IN_LABELS, IN_TEACHER, IN_LR, IN_ADAMSTEP, IN_STATE };
 
 typedef struct step_fn {
     int64_t batch;
@@ -30,6 +32,8 @@ struct qo_trainer {
     qo_tensor *state;    /* per step input: current value (IN_STATE, IN_LR, IN_ADAMSTEP) */
     int loss_out, logits_out;
     step_fn fn[2];
+    qo_jit *tj[2];       /* the teacher compiled for batch sizes tb[0], tb[1] */
+    int64_t tb[2];
     int64_t steps;
 };
 
@@ -68,6 +72,41 @@ static const char **param_names(const qo_graph *g, bool learn_scales, uint32_t *
     return p;
 }
 
+/* One default-domain node with result type ty. */
+static qo_val kd_node(qo_graph *g, qo_op op, qo_val a, qo_val b, qo_type ty) {
+    qo_val ins[2] = {a, b};
+    qo_node n = qo_node_new(g, op, NULL, NULL, b ? 2 : 1, ins, 1);
+    qo_val y = qo_node_output(g, n, 0);
+    g->vals[y].type = ty;
+    return y;
+}
+
+/* Replaces the loss ce (cross-entropy, renamed "ce_loss") by alpha * T^2 / N * sum(pt * (lt - ls)) +
+ * (1 - alpha) * ce, with ls / lt the log-softmax of the logits / the "teacher_logits" input over T and
+ * pt = exp(lt) (see qo_train_opts). Returns the new loss value. */
+static qo_val add_distill(qo_graph *g, const qo_train_opts *o, qo_val logits, qo_val ce, int64_t batch, int64_t ncls) {
+    qo_module *m = g->m;
+    int64_t d2[2] = {batch, ncls};
+    qo_type t2 = qo_type_tensor(m, QO_F32, 2, d2, NULL), t0 = qo_type_tensor(m, QO_F32, 0, NULL, NULL);
+    qo_val tl = qo_graph_add_input(g, "teacher_logits", t2);
+    float T = o->distill_temp, a = o->distill_alpha;
+    float kd_w = (float)((double)a * (double)T * (double)T / (double)batch), ce_w = 1.0f - a;
+    qo_val Tc = qo_pass_add_const(g, "qopt_distill_temp", QO_F32, 0, NULL, &T);
+    qo_val kw = qo_pass_add_const(g, "qopt_distill_kd_weight", QO_F32, 0, NULL, &kd_w);
+    qo_val cw = qo_pass_add_const(g, "qopt_distill_ce_weight", QO_F32, 0, NULL, &ce_w);
+    qo_val ls = kd_node(g, QO_OP_LOGSOFTMAX, kd_node(g, QO_OP_DIV, logits, Tc, t2), 0, t2);
+    qo_val lt = kd_node(g, QO_OP_LOGSOFTMAX, kd_node(g, QO_OP_DIV, tl, Tc, t2), 0, t2);
+    qo_node_set_attr_int(g, g->vals[ls].def, "axis", 1);
+    qo_node_set_attr_int(g, g->vals[lt].def, "axis", 1);
+    qo_val pt = kd_node(g, QO_OP_EXP, lt, 0, t2);
+    qo_val kl = kd_node(g, QO_OP_REDUCESUM, kd_node(g, QO_OP_MUL, pt, kd_node(g, QO_OP_SUB, lt, ls, t2), t2), 0, t0);
+    qo_node_set_attr_int(g, g->vals[kl].def, "keepdims", 0);
+    qo_val_set_name(g, ce, "ce_loss");
+    qo_val loss = kd_node(g, QO_OP_ADD, kd_node(g, QO_OP_MUL, kl, kw, t0), kd_node(g, QO_OP_MUL, ce, cw, t0), t0);
+    qo_val_set_name(g, loss, "loss");
+    return loss;
+}
+
 /* Builds the training-step module for batches of `batch` samples (static shapes: autodiff needs them). */
 static qo_status build_step(qo_trainer *t, int64_t batch, qo_module **out) {
     qo_ctx *cx = t->cx;
@@ -103,10 +142,12 @@ static qo_status build_step(qo_trainer *t, int64_t batch, qo_module **out) {
     qo_val loss = qo_node_output(g, ce, 0);
     qo_val_set_name(g, loss, "loss");
     g->vals[loss].type = qo_type_tensor(m, QO_F32, 0, NULL, NULL);
-    qo_graph_add_output(g, loss);
     if (!qo_module_opset(m, QO_TRAIN_DOMAIN)) qo_module_set_opset(m, QO_TRAIN_DOMAIN, 1);
     uint32_t np;
     const char **pn = param_names(g, t->o.learn_scales, &np);
+    if (t->o.teacher) loss = add_distill(g, &t->o, logits, loss, batch, lt->dims[1]); /* after param_names: its
+                                                                                   constants are not trained */
+    qo_graph_add_output(g, loss);
     /* learned scales enter their Quant nodes through Abs, as Brevitas's abs_binary_sign_grad: the
        effective scale is |s|, so an update that crosses zero cannot produce a negative scale */
     for (uint32_t i = 0; i < np; i++) {
@@ -145,6 +186,9 @@ fail:
 qo_status qo_trainer_new(qo_ctx *cx, const qo_module *fwd, int64_t batch, const qo_train_opts *o, qo_trainer **out) {
     *out = NULL;
     if (batch < 1) return fail_graph(cx, "batch size must be at least 1");
+    if (o->teacher && (!(o->distill_temp > 0) || !isfinite(o->distill_temp) || !(o->distill_alpha >= 0) ||
+                       !(o->distill_alpha <= 1)))
+        return fail_graph(cx, "distillation needs a temperature > 0 and an alpha in [0, 1]");
     qo_trainer *t = qo_calloc(1, sizeof *t);
     t->cx = cx;
     t->o = *o;
@@ -171,13 +215,14 @@ qo_status qo_trainer_new(qo_ctx *cx, const qo_module *fwd, int64_t batch, const 
         t->fed_by[i] = -1;
         if (i < ndata) t->kind[i] = IN_DATA;
         else if (!strcmp(iname, "labels")) t->kind[i] = IN_LABELS;
+        else if (!strcmp(iname, "teacher_logits")) t->kind[i] = IN_TEACHER;
         else if (!strcmp(iname, "lr")) t->kind[i] = IN_LR;
         else if (!strcmp(iname, "adam_step")) t->kind[i] = IN_ADAMSTEP;
         else t->kind[i] = IN_STATE;
         snprintf(nm, sizeof nm, "%s_new", iname);
         for (uint32_t k = 0; k < t->nout; k++)
             if (!strcmp(qo_val_name(g, qo_graph_output(g, k)), nm)) t->fed_by[i] = (int)k;
-        if (t->kind[i] != IN_DATA && t->kind[i] != IN_LABELS) {
+        if (t->kind[i] != IN_DATA && t->kind[i] != IN_LABELS && t->kind[i] != IN_TEACHER) {
             if (!g->vals[v].cref) {
                 st = qo_error(cx, QO_ERR_PASS, NULL, "training: step input '%s' has no initial value", iname);
                 break;
@@ -246,6 +291,34 @@ static int64_t argmax_hits(const qo_tensor *logits, const qo_tensor *y) {
     return hits;
 }
 
+/* The teacher's logits on x into *out (compiled per batch size on first use, two sizes kept). */
+static qo_status run_teacher(qo_trainer *t, const qo_tensor *x, qo_tensor *out) {
+    int64_t n = x->dims[0];
+    int s = t->tb[0] == n && t->tj[0] ? 0 : t->tb[1] == n && t->tj[1] ? 1 : (t->tj[0] ? 1 : 0);
+    if (!t->tj[s] || t->tb[s] != n) {
+        qo_jit_free(t->tj[s]);
+        t->tj[s] = NULL;
+        qo_jit_opts jo = {.threads = t->o.threads, .opt_level = -1, .ninput_shapes = 1, .input_shapes = x};
+        QO_TRY(qo_jit_compile(t->cx, t->o.teacher, &jo, &t->tj[s]));
+        t->tb[s] = n;
+    }
+    uint32_t nout = qo_module_main(t->o.teacher)->noutputs;
+    qo_tensor *o = qo_calloc(nout ? nout : 1, sizeof(qo_tensor));
+    qo_status st = qo_jit_run(t->tj[s], &x, 1, o, nout);
+    const qo_graph *sg = qo_module_main(t->fn[0].m);
+    const qo_typedata *lt = qo_type_get(t->fn[0].m, sg->vals[qo_graph_output(sg, t->logits_out)].type);
+    if (st == QO_OK && (nout < 1 || o[0].elem != QO_F32 || o[0].rank != 2 || o[0].dims[0] != n ||
+                        !lt || lt->rank != 2 || o[0].dims[1] != lt->dims[1]))
+        st = fail_graph(t->cx, "the teacher's output 0 must be float logits [N, C] with the student's C");
+    if (st == QO_OK) {
+        *out = o[0];
+        o[0] = (qo_tensor){0};
+    }
+    for (uint32_t k = 0; k < nout; k++) qo_tensor_free(&o[k]);
+    qo_free(o);
+    return st;
+}
+
 qo_status qo_trainer_step(qo_trainer *t, const qo_tensor *x, const qo_tensor *y, float lr, float *loss,
                           int64_t *correct) {
     qo_ctx *cx = t->cx;
@@ -256,11 +329,14 @@ qo_status qo_trainer_step(qo_trainer *t, const qo_tensor *x, const qo_tensor *y,
     if (ndata != 1) return fail_graph(cx, "training needs a single-input model");
     qo_jit *j = NULL;
     QO_TRY(step_for(t, x->dims[0], x, y, &j));
+    qo_tensor tout[1] = {{0}};
+    if (t->o.teacher) QO_TRY(run_teacher(t, x, tout));
     const qo_tensor **inp = qo_calloc(t->nin, sizeof *inp);
     for (uint32_t i = 0; i < t->nin; i++) {
         switch (t->kind[i]) {
         case IN_DATA: inp[i] = x; break;
         case IN_LABELS: inp[i] = y; break;
+        case IN_TEACHER: inp[i] = &tout[0]; break;
         case IN_LR: ((float *)t->state[i].data)[0] = lr; inp[i] = &t->state[i]; break;
         case IN_ADAMSTEP: ((float *)t->state[i].data)[0] = (float)(t->steps + 1); inp[i] = &t->state[i]; break;
         default: inp[i] = &t->state[i];
@@ -282,6 +358,7 @@ qo_status qo_trainer_step(qo_trainer *t, const qo_tensor *x, const qo_tensor *y,
     for (uint32_t k = 0; k < t->nout; k++) qo_tensor_free(&out[k]);
     qo_free(out);
     qo_free(inp);
+    qo_tensor_free(&tout[0]);
     return st;
 }
 
@@ -445,6 +522,7 @@ void qo_trainer_free(qo_trainer *t) {
     for (int i = 0; i < 2; i++) {
         qo_jit_free(t->fn[i].j);
         qo_module_free(t->fn[i].m);
+        qo_jit_free(t->tj[i]);
     }
     if (t->state)
         for (uint32_t i = 0; i < t->nin; i++) qo_tensor_free(&t->state[i]);

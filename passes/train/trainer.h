@@ -2,7 +2,7 @@
  *
  * A trainer takes a forward model whose graph output 0 is the logits [N, C] (float, or the quantized IR
  * of passes/quant/qgraph.h for quantization-aware training), appends softmax cross-entropy against an
- * int64 "labels" input, differentiates it (passes/autodiff: Brevitas's straight-through estimators for
+ * int64 "labels" input (and optionally a distillation term against a teacher's logits), differentiates it (passes/autodiff: Brevitas's straight-through estimators for
  * Quant nodes, learned scales), adds the optimizer update, and compiles forward + backward + update into
  * one LLVM-JIT function. Parameters and optimizer state live in host tensors that each step replaces
  * with the step's "<x>_new" outputs. Deterministic: no randomness inside a step; shuffling (in the
@@ -24,6 +24,14 @@ typedef struct qo_train_opts {
     int threads;              /* 0 = all cores */
     bool learn_scales;        /* Quant scales of weights and activations are parameters (Brevitas's
                                  learned scales); bias scales never are (s_in x s_w) */
+    /* Knowledge distillation (Hinton et al.): with a teacher (a model with the same input and logits
+       shape, e.g. the float model before quantization; run by the JIT on each batch, never trained),
+       the loss is alpha * T^2 * KL(softmax(t / T) || softmax(s / T)) averaged over the batch (torch's
+       kl_div(log_softmax(s / T), softmax(t / T), reduction="batchmean") * T^2) + (1 - alpha) * the
+       cross-entropy with the labels. NULL: cross-entropy only. The teacher must outlive the trainer. */
+    const qo_module *teacher;
+    float distill_temp;       /* T > 0 */
+    float distill_alpha;      /* in [0, 1] */
 } qo_train_opts;
 
 /* Builds and compiles the training step for batches of `batch` samples (a shorter last batch gets its

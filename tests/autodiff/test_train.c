@@ -16,9 +16,15 @@
  * Each step feeds the updated parameters and optimizer state ("<x>_new" outputs) back into inputs
  * "<x>". Runs in the JIT and in the interpreter. Checks: the loss of every step within relative 5e-6
  * of torch's, every final parameter within 5e-6 + 1e-5 |p| (measured: 3e-7 and 2.3e-7; float32 sums
- * in another order than torch's). Prints the largest deviations. Usage: test_autodiff_train DATA_DIR */
+ * in another order than torch's). Prints the largest deviations.
+ *   mlp_kd    knowledge distillation through the trainer API (qo_train_opts.teacher): the MLP student
+ *             (float, logits as output 0) against a fixed MLP teacher, loss = 0.7 * 2^2 * KL(teacher ||
+ *             student at T = 2, batch mean) + 0.3 * cross-entropy, SGD momentum; every step's loss and
+ *             the final parameters vs torch (kl_div(log_softmax, softmax, "batchmean")), same tolerances.
+ * Usage: test_autodiff_train DATA_DIR */
 #include "backends/llvm/jit.h"
 #include "passes/autodiff/autodiff.h"
+#include "passes/train/trainer.h"
 #include "runtime/npy.h"
 #include "runtime/rt.h"
 #include "tests/unit/test.h"
@@ -295,6 +301,97 @@ out:
     qo_tensor_free(&xs), qo_tensor_free(&ys), qo_tensor_free(&ref_loss);
 }
 
+static const char MLP_FWD[] =
+    "module {\n  opset \"\" = 17\n  graph @main(%%x : tensor<16x8xf32>) {\n%s"
+    "    %%h = Gemm(%%x, %%fc1_w, %%fc1_b) {transB = 1}\n    %%a = Relu(%%h)\n"
+    "    %%o = Gemm(%%a, %%fc2_w, %%fc2_b) {transB = 1}\n    return %%o\n  }\n}\n";
+
+/* The MLP forward model with parameters from DATA_DIR/train_mlp_kd_<prefix><P><suffix>.npy. */
+static qo_module *mlp_model(qo_ctx *cx, const char *prefix, const char *suffix, char params[][32], int np) {
+    static char decl[1 << 16], text[1 << 17];
+    char nm[96];
+    size_t o = 0;
+    bool ok = true;
+    decl[0] = 0;
+    for (int i = 0; i < np && ok; i++) {
+        qo_tensor t = {0};
+        snprintf(nm, sizeof nm, "%s%s%s", prefix, params[i], suffix);
+        ok = !load(cx, "mlp_kd", nm, &t) && t.elem == QO_F32 && (t.rank == 1 || t.rank == 2);
+        o += (size_t)snprintf(decl + o, sizeof decl - o, "    const %%%s : tensor<", params[i]);
+        for (int k = 0; ok && k < t.rank; k++) o += (size_t)snprintf(decl + o, sizeof decl - o, "%lldx", (long long)t.dims[k]);
+        o += (size_t)snprintf(decl + o, sizeof decl - o, "f32> = [");
+        for (int64_t e = 0; ok && e < qo_tensor_numel(&t); e++)
+            o += (size_t)snprintf(decl + o, sizeof decl - o, "%s%.9g", e ? ", " : "", (double)((float *)t.data)[e]);
+        o += (size_t)snprintf(decl + o, sizeof decl - o, "]\n");
+        qo_tensor_free(&t);
+    }
+    qo_module *m = NULL;
+    snprintf(text, sizeof text, MLP_FWD, decl);
+    if (ok && qo_parse_module(cx, "kd.qir", text, strlen(text), &m) != QO_OK) m = NULL;
+    return m;
+}
+
+static void run_distill(char params[][32], int np) {
+    qt_current = "mlp_kd/trainer";
+    qo_ctx cx;
+    qt_diags d;
+    qt_ctx(&cx, &d);
+    qo_tensor xs = {0}, ys = {0}, ref_loss = {0};
+    CHECK(!load(&cx, "mlp_kd", "x", &xs) && !load(&cx, "mlp_kd", "y", &ys) && !load(&cx, "mlp_kd", "loss", &ref_loss));
+    qo_module *student = mlp_model(&cx, "", "_init", params, np), *teacher = mlp_model(&cx, "teacher_", "", params, np);
+    qo_trainer *tr = NULL;
+    CHECK(student && teacher);
+    if (!student || !teacher) {
+        qt_dump(&d);
+        goto out;
+    }
+    qo_train_opts o = {.optimizer = QO_OPTIM_SGD, .lr = 0.1f, .momentum = 0.9f, .threads = 1, .teacher = teacher,
+                       .distill_temp = 2.0f, .distill_alpha = 0.7f};
+    CHECK(qo_trainer_new(&cx, student, 16, &o, &tr) == QO_OK);
+    if (!tr) {
+        qt_dump(&d);
+        goto out;
+    }
+    double max_loss = 0, max_p = 0;
+    for (int t = 0; t < STEPS; t++) {
+        qo_tensor xb = slice(&xs, t), yb = slice(&ys, t);
+        float l = 0;
+        CHECK(qo_trainer_step(tr, &xb, &yb, 0.1f, &l, NULL) == QO_OK);
+        double rl = ((float *)ref_loss.data)[t], e = fabs(l - rl) / fabs(rl);
+        if (e > max_loss) max_loss = e;
+        if (!(e <= 5e-6)) fprintf(stderr, "[mlp_kd] step %d: loss %.8g, torch %.8g\n", t, (double)l, rl);
+        CHECK(e <= 5e-6);
+    }
+    int found = 0;
+    for (uint32_t i = 0; i < qo_trainer_nstate(tr); i++) {
+        const char *nm = qo_trainer_state_name(tr, i);
+        for (int p = 0; nm && p < np; p++) {
+            if (strcmp(nm, params[p])) continue;
+            found++;
+            qo_tensor fin = {0};
+            char w[64];
+            snprintf(w, sizeof w, "%s_final", params[p]);
+            CHECK(load(&cx, "mlp_kd", w, &fin) == QO_OK);
+            const qo_tensor *cur = qo_trainer_state(tr, i);
+            CHECK(qo_tensor_numel(cur) == qo_tensor_numel(&fin));
+            for (int64_t k = 0; k < qo_tensor_numel(&fin) && qo_tensor_numel(cur) == qo_tensor_numel(&fin); k++) {
+                double a = ((const float *)cur->data)[k], b = ((float *)fin.data)[k], e = fabs(a - b);
+                if (e > max_p) max_p = e;
+                CHECK(e <= 5e-6 + 1e-5 * fabs(b));
+            }
+            qo_tensor_free(&fin);
+        }
+    }
+    CHECK_EQ(found, np);
+    printf("%-18s %2d steps  max loss rel err %.3g  max |param - torch| %.3g\n", "mlp_kd/trainer", STEPS, max_loss,
+           max_p);
+out:
+    qo_trainer_free(tr);
+    qo_module_free(student);
+    qo_module_free(teacher);
+    qo_tensor_free(&xs), qo_tensor_free(&ys), qo_tensor_free(&ref_loss);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s DATA_DIR\n", argv[0]);
@@ -312,11 +409,15 @@ int main(int argc, char **argv) {
         if (sscanf(line, "%63s%n", run, &off) != 1) continue;
         char *q = line + off;
         while (np < MAXP && sscanf(q, "%31s%n", params[np], &k) == 1) q += k, np++;
-        run_train(run, params, np, true);
-        run_train(run, params, np, false);
+        if (strcmp(run, "mlp_kd") == 0) {
+            run_distill(params, np);
+        } else {
+            run_train(run, params, np, true);
+            run_train(run, params, np, false);
+        }
         nruns++;
     }
     if (f) fclose(f);
-    CHECK(nruns == 4);
+    CHECK(nruns == 5);
     return qt_finish();
 }
