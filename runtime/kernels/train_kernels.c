@@ -257,9 +257,75 @@ static qo_status convgradweight(qo_kctx *k, qo_pool *pool, const qo_tensor *cons
     return QO_OK;
 }
 
+/* ---- ReduceSum ---------------------------------------------------------------------------------- */
+/* float32 ReduceSum with the axes input (opset 13), in the reference's order (runtime/ref/reduce.c:
+ * one float accumulator per output element, the input added in row-major order), so the result is
+ * bit-identical. The dims are coalesced into runs of reduced and kept axes; the innermost run is
+ * either summed into one accumulator or added element-wise into a row of accumulators. */
+static qo_status reducesum(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, qo_tensor *out, uint32_t nout) {
+    if (nin < 2 || nout < 1 || !is_f32(in[0]) || !in[1] || in[1]->elem != QO_I64 || in[1]->rank != 1) return DECLINE;
+    const qo_tensor *x = in[0], *ax = in[1];
+    int r = x->rank;
+    int64_t nax = qo_tensor_numel(ax);
+    if (nax < 1 || r < 1 || qo_tensor_numel(x) < 1) return DECLINE;
+    bool mask[QO_MAX_RANK] = {false};
+    for (int64_t i = 0; i < nax; i++) {
+        int64_t a = ((const int64_t *)ax->data)[i];
+        if (a < 0) a += r;
+        if (a < 0 || a >= r) return DECLINE;
+        mask[a] = true;
+    }
+    bool keep = qo_kattr_int(k, "keepdims", 1) != 0;
+    int64_t odims[QO_MAX_RANK];
+    int orank = 0;
+    for (int i = 0; i < r; i++)
+        if (!mask[i]) odims[orank++] = x->dims[i];
+        else if (keep) odims[orank++] = 1;
+    /* runs of equal mask (dims of extent 1 join any run) */
+    int64_t ext[QO_MAX_RANK], ostr[QO_MAX_RANK];
+    bool red[QO_MAX_RANK];
+    int ns = 0;
+    for (int i = 0; i < r; i++) {
+        if (x->dims[i] == 1) continue;
+        if (ns && red[ns - 1] == mask[i]) ext[ns - 1] *= x->dims[i];
+        else ext[ns] = x->dims[i], red[ns] = mask[i], ns++;
+    }
+    if (ns == 0) ext[0] = 1, red[0] = true, ns = 1;
+    int64_t st = 1;
+    for (int i = ns - 1; i >= 0; i--) {
+        ostr[i] = red[i] ? 0 : st;
+        if (!red[i]) st *= ext[i];
+    }
+    QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, orank, odims));
+    float *acc = out[0].data;
+    memset(acc, 0, (size_t)qo_tensor_numel(&out[0]) * sizeof(float));
+    const float *xp = x->data;
+    int64_t L = ext[ns - 1], nouter = qo_tensor_numel(x) / L, idx[QO_MAX_RANK] = {0}, off = 0;
+    for (int64_t o = 0; o < nouter; o++, xp += L) {
+        if (red[ns - 1]) {
+            float a = acc[off];
+            for (int64_t j = 0; j < L; j++) a += xp[j];
+            acc[off] = a;
+        } else {
+            float *ar = acc + off;
+            for (int64_t j = 0; j < L; j++) ar[j] += xp[j];
+        }
+        for (int i = ns - 2; i >= 0; i--) { /* next outer index */
+            if (++idx[i] < ext[i]) {
+                off += ostr[i];
+                break;
+            }
+            off -= (ext[i] - 1) * ostr[i];
+            idx[i] = 0;
+        }
+    }
+    return QO_OK;
+}
+
 /* ---- node adapter ------------------------------------------------------------------------------- */
 bool qo_k_train_supported(qo_op op) {
-    return op == QO_OP_TRAIN_QUANTGRAD || op == QO_OP_TRAIN_MAXPOOLGRAD || op == QO_OP_TRAIN_CONVGRADWEIGHT;
+    return op == QO_OP_TRAIN_QUANTGRAD || op == QO_OP_TRAIN_MAXPOOLGRAD || op == QO_OP_TRAIN_CONVGRADWEIGHT ||
+           op == QO_OP_REDUCESUM;
 }
 
 qo_status qo_k_train_node_run(qo_kctx *k, qo_pool *pool, const qo_tensor *const *in, uint32_t nin, qo_tensor *out,
@@ -268,6 +334,7 @@ qo_status qo_k_train_node_run(qo_kctx *k, qo_pool *pool, const qo_tensor *const 
     case QO_OP_TRAIN_QUANTGRAD: return quantgrad(k, pool, in, nin, out, nout);
     case QO_OP_TRAIN_MAXPOOLGRAD: return maxpoolgrad(k, pool, in, nin, out, nout);
     case QO_OP_TRAIN_CONVGRADWEIGHT: return convgradweight(k, pool, in, nin, out, nout);
+    case QO_OP_REDUCESUM: return k->opset >= 13 ? reducesum(k, in, nin, out, nout) : DECLINE;
     default: return DECLINE;
     }
 }

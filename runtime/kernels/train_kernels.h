@@ -1,7 +1,7 @@
 /* runtime/kernels/train_kernels.h — optimized float32 kernels of the training ops (domain
  * "ai.qopt.train", reference kernels in runtime/ref/train.c) and their node adapter.
  *
- * Numerics: QuantGrad and MaxPoolGrad give results bit-identical to the reference kernels (the same
+ * Numerics: QuantGrad, MaxPoolGrad and ReduceSum give results bit-identical to the reference kernels (the same
  * float/double expressions per element; MaxPoolGrad accumulates overlapping windows in double in the
  * reference's order). ConvGradWeight sums in float through sgemm (one product per image and group,
  * images added in a fixed order for a given thread count), so it agrees with the reference's double
@@ -16,7 +16,8 @@
 #include "runtime/kernels/kernels.h"
 #include "runtime/rt.h"
 
-/* True for the training ops the adapter may run (QuantGrad, MaxPoolGrad, ConvGradWeight). */
+/* True for the ops of training steps the adapter may run (QuantGrad, MaxPoolGrad, ConvGradWeight,
+ * and float32 ReduceSum with an axes input, bit-identical to the reference). */
 bool qo_k_train_supported(qo_op op);
 
 /* Runs k's node (one of qo_k_train_supported) on pool (NULL: the calling thread) into freshly made

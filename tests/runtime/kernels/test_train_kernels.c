@@ -6,6 +6,7 @@
  *               several axes, zero points, 1..30 bits, signed/unsigned/narrow, every rounding mode,
  *               exact ties, values far outside the range, NaN and infinities;
  *   MaxPoolGrad bit for bit: kernels, strides, pads, dilations, ceil_mode, overlapping windows;
+ *   ReduceSum   (float32, axes input) bit for bit: every subset of axes, negative axes, keepdims;
  *   ConvGradWeight to 1e-5 of the largest magnitude (sgemm reorders the sums): 1-D, 2-D, 3-D,
  *               groups, strides, dilations, asymmetric pads, batch 1..6.
  * usage: test_train_kernels [-v] [-n CASES] [-s SEED]. Prints "N passed, N failed". */
@@ -54,7 +55,7 @@ static void tc_init(tcase *t, qo_op op, uint32_t nin, uint32_t nout) {
         snprintf(nm, sizeof nm, "i%u", i);
         ins[i] = qo_graph_add_input(t->g, nm, qo_type_tensor(t->m, QO_F32, 1, &d1, NULL));
     }
-    t->n = qo_node_new(t->g, op, "ai.qopt.train", NULL, nin, ins, nout);
+    t->n = qo_node_new(t->g, op, op == QO_OP_REDUCESUM ? NULL : "ai.qopt.train", NULL, nin, ins, nout);
     t->nin = nin, t->nout = nout;
 }
 
@@ -260,6 +261,28 @@ static void gen_convgradweight(qo_ctx *cx, qo_pool **pools, int npools) {
     tc_free(&t);
 }
 
+static void gen_reducesum(qo_ctx *cx, qo_pool **pools, int npools) {
+    tcase t;
+    tc_init(&t, QO_OP_REDUCESUM, 2, 1);
+    int rank = (int)ri(1, 5);
+    int64_t d[5], ax[5];
+    for (int i = 0; i < rank; i++) d[i] = ri(1, 9);
+    float *x = tc_input(cx, &t, 0, rank, d);
+    for (int64_t i = 0; i < qo_tensor_numel(&t.in[0]); i++) x[i] *= (float)(1 << ri(0, 12)); /* rounding matters */
+    int nax = 0;
+    for (int i = 0; i < rank; i++)
+        if (ri(0, 1)) ax[nax++] = ri(0, 1) ? i : i - rank;
+    if (!nax) ax[nax++] = ri(0, rank - 1);
+    QO_ASSERT(qo_tensor_make(cx, &t.in[1], QO_I64, 1, (int64_t[]){nax}) == QO_OK);
+    memcpy(t.in[1].data, ax, sizeof(int64_t) * (size_t)nax);
+    int keep = (int)ri(0, 1);
+    qo_node_set_attr_int(t.g, t.n, "keepdims", keep);
+    snprintf(t.desc, sizeof t.desc, "ReduceSum rank %d (%lld..) %d axes first %lld keepdims %d", rank, (long long)d[0],
+             nax, (long long)ax[0], keep);
+    run_case(cx, &t, pools, npools, -1);
+    tc_free(&t);
+}
+
 int main(int argc, char **argv) {
     int cases = 60;
     for (int i = 1; i < argc; i++) {
@@ -275,6 +298,7 @@ int main(int argc, char **argv) {
         gen_quantgrad(&cx, pools, 3);
         gen_maxpoolgrad(&cx, pools, 3);
         gen_convgradweight(&cx, pools, 3);
+        gen_reducesum(&cx, pools, 3);
     }
     qo_pool_free(pools[1]);
     qo_pool_free(pools[2]);
