@@ -189,11 +189,18 @@ static void mpg_task(void *ctx, int64_t begin, int64_t end, int tid) {
     const mpg_job *J = ctx;
     const qo_geom *g = J->g;
     int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1], isz = H * W, osz = OH * OW;
-    double *acc = J->pool ? qo_pool_scratch(J->pool, tid, (size_t)isz * sizeof(double))
-                          : qo_malloc((size_t)(isz ? isz : 1) * sizeof(double));
+    /* windows that cannot overlap give every input element at most one term: the reference's
+       (float)(0.0 + (double)dy) is dy + 0.0f, stored directly */
+    bool disjoint = g->str[0] > (g->ker[0] - 1) * g->dil[0] && g->str[1] > (g->ker[1] - 1) * g->dil[1];
+    double *acc = NULL;
+    if (!disjoint)
+        acc = J->pool ? qo_pool_scratch(J->pool, tid, (size_t)isz * sizeof(double))
+                      : qo_malloc((size_t)(isz ? isz : 1) * sizeof(double));
     for (int64_t nc = begin; nc < end; nc++) {
         const float *x = J->x + nc * isz, *dy = J->dy + nc * osz;
-        memset(acc, 0, (size_t)isz * sizeof(double));
+        float *dx = J->dx + nc * isz;
+        if (disjoint) memset(dx, 0, (size_t)isz * sizeof(float));
+        else memset(acc, 0, (size_t)isz * sizeof(double));
         for (int64_t oh = 0; oh < OH; oh++)
             for (int64_t ow = 0; ow < OW; ow++) {
                 int64_t best = -1;
@@ -208,10 +215,12 @@ static void mpg_task(void *ctx, int64_t begin, int64_t end, int tid) {
                         if (best < 0 || v > bv) best = ih * W + iw, bv = v;
                     }
                 }
-                if (best >= 0) acc[best] += (double)dy[oh * OW + ow];
+                if (best < 0) continue;
+                if (disjoint) dx[best] = dy[oh * OW + ow] + 0.0f;
+                else acc[best] += (double)dy[oh * OW + ow];
             }
-        float *dx = J->dx + nc * isz;
-        for (int64_t i = 0; i < isz; i++) dx[i] = (float)acc[i];
+        if (!disjoint)
+            for (int64_t i = 0; i < isz; i++) dx[i] = (float)acc[i];
     }
     if (!J->pool) qo_free(acc);
 }

@@ -214,7 +214,9 @@ static void gen_maxpoolgrad(qo_ctx *cx, qo_pool **pools, int npools) {
         od[2 + i] = (ceil ? (span + st[i] - 1) / st[i] : span / st[i]) + 1;
         if (ceil && (od[2 + i] - 1) * st[i] >= xd[2 + i] + p[i]) od[2 + i]--;
     }
-    tc_input(cx, &t, 0, 4, od);
+    float *dy = tc_input(cx, &t, 0, 4, od);
+    for (int64_t i = 0; i < qo_tensor_numel(&t.in[0]); i++)
+        if (!ri(0, 7)) dy[i] = -0.0f; /* the reference's double sum makes it +0 */
     float *x = tc_input(cx, &t, 1, 4, xd);
     for (int64_t i = 0; i < qo_tensor_numel(&t.in[1]); i++)
         if (!ri(0, 3)) x[i] = (float)ri(-2, 2); /* equal values: the first maximum wins */
