@@ -21,6 +21,15 @@ static bool same_dims(const qo_tensor *a, int32_t rank, const int64_t *dims) {
     return true;
 }
 
+/* Output t as float32 of the given shape: kept when it arrives as a view (not owned) of a buffer of
+ * exactly that shape (the JIT's planned buffer, written in place), else made. */
+static qo_status out_make(qo_kctx *k, qo_tensor *t, int32_t rank, const int64_t *dims) {
+    if (t->data && !t->owned && t->elem == QO_F32 && same_dims(t, rank, dims) &&
+        t->nbytes == (size_t)qo_tensor_numel(t) * sizeof(float))
+        return QO_OK;
+    return qo_tensor_make(k->cx, t, QO_F32, rank, dims);
+}
+
 static int64_t prod(const int64_t *d, int from, int to) {
     int64_t p = 1;
     for (int i = from; i < to; i++) p *= d[i];
@@ -163,9 +172,9 @@ static qo_status quantgrad(qo_kctx *k, qo_pool *pool, const qo_tensor *const *in
         q.dlo = 0, q.dhi = QO_LN2 * ldexp(1.0, (int)b);
     }
     bool want_s = nout > 1 && qo_node_output(k->g, k->n, 1), want_b = nout > 2 && qo_node_output(k->g, k->n, 2);
-    QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, x->rank, x->dims));
-    if (want_s) QO_TRY(qo_tensor_make(k->cx, &out[1], QO_F32, x->rank, x->dims));
-    if (want_b) QO_TRY(qo_tensor_make(k->cx, &out[2], QO_F32, x->rank, x->dims));
+    QO_TRY(out_make(k, &out[0], x->rank, x->dims));
+    if (want_s) QO_TRY(out_make(k, &out[1], x->rank, x->dims));
+    if (want_b) QO_TRY(out_make(k, &out[2], x->rank, x->dims));
     q.dx = out[0].data;
     q.ds = want_s ? out[1].data : NULL;
     q.fast = q.rm == QO_ROUND_HALF_EVEN && b <= 24;
@@ -234,7 +243,7 @@ static qo_status maxpoolgrad(qo_kctx *k, qo_pool *pool, const qo_tensor *const *
     int64_t od[QO_MAX_RANK];
     int r = qo_geom_out_dims(&g, x->dims[0], x->dims[1], od);
     if (!same_dims(dy, r, od)) return DECLINE;
-    QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, x->rank, x->dims));
+    QO_TRY(out_make(k, &out[0], x->rank, x->dims));
     mpg_job J = {.g = &g, .dy = dy->data, .x = x->data, .dx = out[0].data, .pool = pool};
     int64_t NC = x->dims[0] * x->dims[1];
     if (NC && qo_tensor_numel(x)) qo_pool_for(pool, NC, 1, mpg_task, &J);
@@ -261,7 +270,7 @@ static qo_status convgradweight(qo_kctx *k, qo_pool *pool, const qo_tensor *cons
         p.in[i] = g.in[i], p.out[i] = g.out[i], p.ker[i] = g.ker[i];
         p.str[i] = g.str[i], p.dil[i] = g.dil[i], p.pad[i] = g.pb[i];
     }
-    QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, w->rank, w->dims));
+    QO_TRY(out_make(k, &out[0], w->rank, w->dims));
     qo_k_convgradweight_f32(&p, dy->data, x->data, out[0].data, pool);
     return QO_OK;
 }
@@ -305,7 +314,7 @@ static qo_status reducesum(qo_kctx *k, const qo_tensor *const *in, uint32_t nin,
         ostr[i] = red[i] ? 0 : st;
         if (!red[i]) st *= ext[i];
     }
-    QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, orank, odims));
+    QO_TRY(out_make(k, &out[0], orank, odims));
     float *acc = out[0].data;
     memset(acc, 0, (size_t)qo_tensor_numel(&out[0]) * sizeof(float));
     const float *xp = x->data;

@@ -9,7 +9,9 @@
  *
  * The adapter has the reference-kernel signature and declines (QO_ERR_UNSUPPORTED, no diagnostic)
  * every form it does not cover (f64 operands, scale broadcasts over more than one axis, malformed
- * nodes); the caller then runs the reference kernel, which reports errors. */
+ * nodes); the caller then runs the reference kernel, which reports errors. An output that arrives
+ * as a float32 view (owned 0) of exactly the result's shape is written in place (the LLVM JIT passes
+ * its planned buffers so); other outputs are made (qo_tensor_make) as usual. */
 #ifndef QOPT_RUNTIME_KERNELS_TRAIN_KERNELS_H
 #define QOPT_RUNTIME_KERNELS_TRAIN_KERNELS_H
 
