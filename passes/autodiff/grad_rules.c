@@ -231,6 +231,8 @@ static qo_val reshape_typed(ad *a, qo_val x, int32_t r, const int64_t *d, qo_val
 
 /* MatMul: dA = dY B^T, dB = A^T dY (last two axes), summed over broadcast batch axes. A 1-D A is
  * [1, K] and a 1-D B is [K, 1] (numpy), with dY reshaped to match and the results reshaped back. */
+static qo_val gemm(ad *a, qo_val x, qo_val y, bool ta, bool tb, double alpha);
+
 static qo_status rule_matmul(ad *a, qo_node n, qo_val gy) {
     int32_t ar, br, yr;
     int64_t ad_[QO_AD_MAXR], bd[QO_AD_MAXR], yd[QO_AD_MAXR];
@@ -239,6 +241,20 @@ static qo_status rule_matmul(ad *a, qo_node n, qo_val gy) {
     QO_TRY(qo_ad_need_shape(a, OUT(0), "the MatMul result", &yr, yd));
     if (ar < 1 || br < 1) return qo_ad_err(a, QO_ERR_INVALID_MODEL, "MatMul with a scalar operand");
     qo_val A = IN(0), B = IN(1);
+    if (ar == 2 && br == 2) { /* dA = dY B^T, dB = A^T dY as Gemm with transposed operands (BLAS reads
+                                 them transposed; no Transpose materialized) */
+        if (NEEDS(0)) {
+            qo_val c = gemm(a, gy, B, false, true, 1.0);
+            qo_ad_type_like(a, c, A);
+            qo_ad_add_grad(a, A, c);
+        }
+        if (NEEDS(1)) {
+            qo_val c = gemm(a, A, gy, true, false, 1.0);
+            qo_ad_type_like(a, c, B);
+            qo_ad_add_grad(a, B, c);
+        }
+        return QO_OK;
+    }
     if (ar == 1 || br == 1) {
         /* y's batch dims, then M (1 for a 1-D A) and N (1 for a 1-D B) */
         int32_t nb = yr - (ar >= 2) - (br >= 2);
