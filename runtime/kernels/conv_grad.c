@@ -43,15 +43,18 @@ static void im2col3(const int64_t *in, const int64_t *out, const int64_t *ker, c
                                 continue;
                             }
                             const float *xr = xc + (id * in[1] + ih) * in[2];
-                            int64_t w0 = kw * dil[2] - pad[2];
-                            if (str[2] == 1 && w0 >= 0 && w0 + out[2] <= in[2]) {
-                                memcpy(r, xr + w0, (size_t)out[2] * sizeof(float));
-                                continue;
-                            }
-                            for (int64_t ow = 0; ow < out[2]; ow++) {
-                                int64_t iw = ow * str[2] + w0;
-                                r[ow] = iw >= 0 && iw < in[2] ? xr[iw] : 0.0f;
-                            }
+                            /* ow in [a, e) reads inside the row: iw = ow * str + w0 in [0, in) */
+                            int64_t w0 = kw * dil[2] - pad[2], sw = str[2];
+                            int64_t a = w0 < 0 ? (-w0 + sw - 1) / sw : 0;
+                            int64_t e = in[2] - 1 - w0 < 0 ? 0 : (in[2] - 1 - w0) / sw + 1;
+                            if (a > out[2]) a = out[2];
+                            if (e > out[2]) e = out[2];
+                            if (e < a) e = a;
+                            for (int64_t ow = 0; ow < a; ow++) r[ow] = 0.0f;
+                            if (sw == 1) memcpy(r + a, xr + a + w0, (size_t)(e - a) * sizeof(float));
+                            else
+                                for (int64_t ow = a; ow < e; ow++) r[ow] = xr[ow * sw + w0];
+                            for (int64_t ow = e; ow < out[2]; ow++) r[ow] = 0.0f;
                         }
                     }
                 }
