@@ -280,7 +280,27 @@ static qo_status convgradweight(qo_kctx *k, qo_pool *pool, const qo_tensor *cons
  * one float accumulator per output element, the input added in row-major order), so the result is
  * bit-identical. The dims are coalesced into runs of reduced and kept axes; the innermost run is
  * either summed into one accumulator or added element-wise into a row of accumulators. */
-static qo_status reducesum(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, qo_tensor *out, uint32_t nout) {
+typedef struct rs_job {
+    const float *x;
+    float *acc;
+    int64_t r0, nk, r1;
+} rs_job;
+
+static void rs_task(void *ctx, int64_t begin, int64_t end, int tid) {
+    (void)tid;
+    const rs_job *J = ctx;
+    for (int64_t c = begin; c < end; c++) {
+        float a = 0.0f;
+        for (int64_t n = 0; n < J->r0; n++) {
+            const float *xp = J->x + (n * J->nk + c) * J->r1;
+            for (int64_t j = 0; j < J->r1; j++) a += xp[j];
+        }
+        J->acc[c] = a;
+    }
+}
+
+static qo_status reducesum(qo_kctx *k, qo_pool *pool, const qo_tensor *const *in, uint32_t nin, qo_tensor *out,
+                           uint32_t nout) {
     if (nin < 2 || nout < 1 || !is_f32(in[0]) || !in[1] || in[1]->elem != QO_I64 || in[1]->rank != 1) return DECLINE;
     const qo_tensor *x = in[0], *ax = in[1];
     int r = x->rank;
@@ -316,6 +336,13 @@ static qo_status reducesum(qo_kctx *k, const qo_tensor *const *in, uint32_t nin,
     }
     QO_TRY(out_make(k, &out[0], orank, odims));
     float *acc = out[0].data;
+    if (ns >= 2 && !red[ns - 2] && red[ns - 1] && (ns == 2 || (ns == 3 && red[0]))) {
+        /* [reduced,] kept, reduced (a bias gradient over N, C, H, W): accumulators in parallel, each
+           in the reference's order */
+        rs_job J = {.x = x->data, .acc = acc, .r0 = ns == 3 ? ext[0] : 1, .nk = ext[ns - 2], .r1 = ext[ns - 1]};
+        qo_pool_for(pool, J.nk, 1 + (1 << 14) / (J.r0 * J.r1), rs_task, &J);
+        return QO_OK;
+    }
     memset(acc, 0, (size_t)qo_tensor_numel(&out[0]) * sizeof(float));
     const float *xp = x->data;
     int64_t L = ext[ns - 1], nouter = qo_tensor_numel(x) / L, idx[QO_MAX_RANK] = {0}, off = 0;
@@ -352,7 +379,7 @@ qo_status qo_k_train_node_run(qo_kctx *k, qo_pool *pool, const qo_tensor *const 
     case QO_OP_TRAIN_QUANTGRAD: return quantgrad(k, pool, in, nin, out, nout);
     case QO_OP_TRAIN_MAXPOOLGRAD: return maxpoolgrad(k, pool, in, nin, out, nout);
     case QO_OP_TRAIN_CONVGRADWEIGHT: return convgradweight(k, pool, in, nin, out, nout);
-    case QO_OP_REDUCESUM: return k->opset >= 13 ? reducesum(k, in, nin, out, nout) : DECLINE;
+    case QO_OP_REDUCESUM: return k->opset >= 13 ? reducesum(k, pool, in, nin, out, nout) : DECLINE;
     default: return DECLINE;
     }
 }
