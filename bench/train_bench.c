@@ -20,6 +20,12 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static int cmpd(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
@@ -61,17 +67,19 @@ int main(int argc, char **argv) {
     double *ms = calloc((size_t)steps, sizeof(double));
     float loss = 0;
     for (int i = 0; !s && i < 3; i++) s = qo_trainer_step(tr, &x, &y, 0.01f, &loss, NULL);
+    double c0 = cpu_now();
     for (int i = 0; !s && i < steps; i++) {
         double a = now();
         s = qo_trainer_step(tr, &x, &y, 0.01f, &loss, NULL);
         ms[i] = 1e3 * (now() - a);
     }
+    double cpu = steps > 0 ? 1e3 * (cpu_now() - c0) / steps : 0;
     if (!s) {
         qsort(ms, (size_t)steps, sizeof *ms, cmpd);
         printf("%s %s: step median %.2f ms (min %.2f, max %.2f) over %d steps, batch %lld, threads %d; "
-               "build+compile %.2f s, final loss %.4f\n",
+               "cpu %.2f ms/step; build+compile %.2f s, final loss %.4f\n",
                argv[1], argc > 6 ? "QAT" : "float", ms[steps / 2], ms[0], ms[steps - 1], steps, (long long)n, threads,
-               t1 - t0, (double)loss);
+               cpu, t1 - t0, (double)loss);
     }
     free(ms);
     qo_trainer_free(tr);

@@ -580,8 +580,17 @@ static int32_t jit_call(qo_jit *j, int32_t si) {
         free(cs);
     }
 #ifdef QO_JIT_OPT_KERNELS
-    /* the optimized kernel when it covers this node; it declines (no diagnostic) otherwise */
-    if (!ctrl && qo_k_node_supported((qo_op)nd->op)) st = qo_k_node_run(&kc, j->pool, NULL, in, nin, outs, nout);
+    /* the optimized kernel when it covers this node; it declines (no diagnostic) otherwise. Outputs
+       arrive as views of their planned buffers, which the training kernels write in place
+       (runtime/kernels/train_kernels.h); the others replace them with tensors of their own. */
+    if (!ctrl && qo_k_node_supported((qo_op)nd->op)) {
+        for (uint32_t i = 0; i < nout; i++) {
+            qo_val v = qo_node_output(g, n, i);
+            if (v && j->vi[v].loc != L_NONE && j->vi[v].loc != L_DYN && j->vi[v].is_static && j->vi[v].numel)
+                view_of(j, v, &outs[i]);
+        }
+        st = qo_k_node_run(&kc, j->pool, NULL, in, nin, outs, nout);
+    }
     if (st == QO_ERR_UNSUPPORTED)
         for (uint32_t i = 0; i < nout; i++) qo_tensor_free(&outs[i]);
 #endif
@@ -612,7 +621,7 @@ static int32_t jit_call(qo_jit *j, int32_t si) {
                           qo_val_name(g, v), a, b);
             break;
         }
-        if (x->nbytes) memcpy(j->addr[v], outs[i].data, x->nbytes);
+        if (x->nbytes && outs[i].data != j->addr[v]) memcpy(j->addr[v], outs[i].data, x->nbytes);
     }
     for (uint32_t i = 0; i < nout; i++) qo_tensor_free(&outs[i]);
     free(outs);

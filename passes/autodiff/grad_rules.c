@@ -231,6 +231,8 @@ static qo_val reshape_typed(ad *a, qo_val x, int32_t r, const int64_t *d, qo_val
 
 /* MatMul: dA = dY B^T, dB = A^T dY (last two axes), summed over broadcast batch axes. A 1-D A is
  * [1, K] and a 1-D B is [K, 1] (numpy), with dY reshaped to match and the results reshaped back. */
+static qo_val gemm(ad *a, qo_val x, qo_val y, bool ta, bool tb, double alpha);
+
 static qo_status rule_matmul(ad *a, qo_node n, qo_val gy) {
     int32_t ar, br, yr;
     int64_t ad_[QO_AD_MAXR], bd[QO_AD_MAXR], yd[QO_AD_MAXR];
@@ -239,6 +241,20 @@ static qo_status rule_matmul(ad *a, qo_node n, qo_val gy) {
     QO_TRY(qo_ad_need_shape(a, OUT(0), "the MatMul result", &yr, yd));
     if (ar < 1 || br < 1) return qo_ad_err(a, QO_ERR_INVALID_MODEL, "MatMul with a scalar operand");
     qo_val A = IN(0), B = IN(1);
+    if (ar == 2 && br == 2) { /* dA = dY B^T, dB = A^T dY as Gemm with transposed operands (BLAS reads
+                                 them transposed; no Transpose materialized) */
+        if (NEEDS(0)) {
+            qo_val c = gemm(a, gy, B, false, true, 1.0);
+            qo_ad_type_like(a, c, A);
+            qo_ad_add_grad(a, A, c);
+        }
+        if (NEEDS(1)) {
+            qo_val c = gemm(a, A, gy, true, false, 1.0);
+            qo_ad_type_like(a, c, B);
+            qo_ad_add_grad(a, B, c);
+        }
+        return QO_OK;
+    }
     if (ar == 1 || br == 1) {
         /* y's batch dims, then M (1 for a 1-D A) and N (1 for a 1-D B) */
         int32_t nb = yr - (ar >= 2) - (br >= 2);
@@ -536,52 +552,24 @@ static void ints_attr(ad *a, qo_node n, const char *name, int cnt, int64_t dflt,
 
 /* The gradient of Conv weights W (wd) for input x (xr, xd) and result gradient dy (dims yd) with the
  * Conv's strides, dilations, pads and group: dW[m, c, k] = sum over n, o of dy[n, m, o]
- * x[n, grp(m) C/group + c, o*s - pb + k*d]. Group 1: a Conv of x with the batch and channel axes
- * swapped (C images of N channels) by dy likewise swapped (M filters of N channels, kernel = dy's
- * extent), strides d, dilations s, x's pads; its first kernel-extent results, axes swapped back (the
- * optimized Conv kernel runs it). Other groups: ConvGradWeight. */
+ * x[n, grp(m) C/group + c, o*s - pb + k*d], one ConvGradWeight (its optimized kernel is one sgemm
+ * per image and group on an im2col of x, runtime/kernels/conv_grad.c). */
 static qo_status weight_grad(ad *a, qo_val x, int32_t xr, const int64_t *xd, qo_val dy, const int64_t *yd, qo_val w,
                              const int64_t *wd, const int64_t *str, const int64_t *dil, const int64_t *pads, int64_t group,
                              qo_val *out) {
     qo_graph *g = a->g;
     int nsp = xr - 2;
-    if (group != 1) {
-        qo_val ins[3] = {dy, x, w};
-        qo_val c = qo_ad_op(a, QO_OP_TRAIN_CONVGRADWEIGHT, 3, ins);
-        qo_node t = g->vals[c].def;
-        qo_node_set_attr_ints(g, t, "strides", str, (uint32_t)nsp);
-        qo_node_set_attr_ints(g, t, "dilations", dil, (uint32_t)nsp);
-        qo_node_set_attr_ints(g, t, "pads", pads, (uint32_t)(2 * nsp));
-        qo_node_set_attr_int(g, t, "group", group);
-        qo_ad_type_like(a, c, w);
-        *out = c;
-        return QO_OK;
-    }
-    int64_t perm[QO_AD_MAXR], ext[QO_AD_MAXR], zero[QO_AD_MAXR], axes[QO_AD_MAXR];
-    for (int32_t i = 0; i < xr; i++) perm[i] = i;
-    perm[0] = 1, perm[1] = 0;
-    qo_val xt = qo_ad_op1(a, QO_OP_TRANSPOSE, x), dyt = qo_ad_op1(a, QO_OP_TRANSPOSE, dy);
-    qo_node_set_attr_ints(g, g->vals[xt].def, "perm", perm, (uint32_t)xr);
-    qo_node_set_attr_ints(g, g->vals[dyt].def, "perm", perm, (uint32_t)xr);
-    qo_val cw = qo_ad_op2(a, QO_OP_CONV, xt, dyt);
-    qo_node t = g->vals[cw].def;
-    qo_node_set_attr_ints(g, t, "strides", dil, (uint32_t)nsp);
-    qo_node_set_attr_ints(g, t, "dilations", str, (uint32_t)nsp);
-    qo_node_set_attr_ints(g, t, "pads", pads, (uint32_t)(2 * nsp));
-    qo_node_set_attr_ints(g, t, "kernel_shape", yd + 2, (uint32_t)nsp);
-    bool crop = false;
     for (int i = 0; i < nsp; i++) {
         int64_t full = (xd[2 + i] + pads[i] + pads[nsp + i] - ((yd[2 + i] - 1) * str[i] + 1)) / dil[i] + 1;
         if (full < wd[2 + i]) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "weight gradient: inconsistent geometry");
-        crop |= full != wd[2 + i];
-        ext[i] = wd[2 + i], zero[i] = 0, axes[i] = 2 + i;
     }
-    if (crop) {
-        qo_val ins[4] = {cw, qo_ad_ints(a, nsp, zero), qo_ad_ints(a, nsp, ext), qo_ad_ints(a, nsp, axes)};
-        cw = qo_ad_op(a, QO_OP_SLICE, 4, ins);
-    }
-    qo_val c = qo_ad_op1(a, QO_OP_TRANSPOSE, cw);
-    qo_node_set_attr_ints(g, g->vals[c].def, "perm", perm, (uint32_t)xr);
+    qo_val ins[3] = {dy, x, w};
+    qo_val c = qo_ad_op(a, QO_OP_TRAIN_CONVGRADWEIGHT, 3, ins);
+    qo_node t = g->vals[c].def;
+    qo_node_set_attr_ints(g, t, "strides", str, (uint32_t)nsp);
+    qo_node_set_attr_ints(g, t, "dilations", dil, (uint32_t)nsp);
+    qo_node_set_attr_ints(g, t, "pads", pads, (uint32_t)(2 * nsp));
+    qo_node_set_attr_int(g, t, "group", group);
     qo_ad_type_like(a, c, w);
     *out = c;
     return QO_OK;

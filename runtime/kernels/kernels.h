@@ -150,7 +150,9 @@ void qo_k_softmax_f32(int64_t outer, int64_t len, int64_t inner, int is_log, con
  * Indices), AveragePool, GlobalAveragePool, GlobalMaxPool, Softmax, LogSoftmax on float32; `act`
  * (NULL = none) is fused into Conv/Gemm/MatMul. Semantics, output shapes and attribute handling
  * match the reference kernel of the op. Returns QO_ERR_UNSUPPORTED with no diagnostic (and out
- * untouched) for forms it does not cover and for malformed nodes: run the reference kernel then. */
+ * untouched) for forms it does not cover and for malformed nodes: run the reference kernel then.
+ * The training-step ops (QuantGrad, MaxPoolGrad, ConvGradWeight, ReduceSum; no act) go to
+ * train_kernels.h's adapter, which writes outputs that arrive as views of the right shape in place. */
 qo_status qo_k_node_run(qo_kctx *k, qo_pool *pool, const qo_k_act *act, const qo_tensor *const *in,
                         uint32_t nin, qo_tensor *out, uint32_t nout);
 /* True if qo_k_node_run may handle op (it can still decline a particular node). */

@@ -4,6 +4,7 @@
  * fails declines the node (QO_ERR_UNSUPPORTED, no diagnostic): the reference kernel then runs and
  * reports malformed nodes with its own messages. */
 #include "runtime/kernels/kernels.h"
+#include "runtime/kernels/train_kernels.h"
 #include "runtime/ref/geom.h"
 
 #include <string.h>
@@ -163,6 +164,7 @@ static qo_status plan_softmax(qo_kctx *k, bool is_log, const qo_tensor *x, qo_k_
 }
 
 bool qo_k_node_supported(qo_op op) {
+    if (qo_k_train_supported(op)) return true; /* train_kernels.c */
     switch (op) {
     case QO_OP_CONV: case QO_OP_CONVTRANSPOSE: case QO_OP_GEMM: case QO_OP_MATMUL: case QO_OP_MAXPOOL:
     case QO_OP_AVERAGEPOOL: case QO_OP_GLOBALAVERAGEPOOL: case QO_OP_GLOBALMAXPOOL: case QO_OP_SOFTMAX:
@@ -234,6 +236,8 @@ void qo_k_plan_run(const qo_k_plan *pl, const float *x, const float *w, const fl
 
 qo_status qo_k_node_run(qo_kctx *k, qo_pool *pool, const qo_k_act *act, const qo_tensor *const *in,
                         uint32_t nin, qo_tensor *out, uint32_t nout) {
+    if (qo_k_train_supported((qo_op)qo_node_get(k->g, k->n)->op))
+        return act && act->kind != QO_K_ACT_NONE ? DECLINE : qo_k_train_node_run(k, pool, in, nin, out, nout);
     qo_k_plan pl;
     QO_TRY(qo_k_node_plan(k, act, in, nin, nout, &pl));
     QO_TRY(qo_tensor_make(k->cx, &out[0], QO_F32, pl.rank, pl.dims));

@@ -1,0 +1,35 @@
+/* runtime/kernels/train_kernels.h — optimized float32 kernels of the training ops (domain
+ * "ai.qopt.train", reference kernels in runtime/ref/train.c) and their node adapter.
+ *
+ * Numerics: QuantGrad, MaxPoolGrad and ReduceSum give results bit-identical to the reference kernels (the same
+ * float/double expressions per element; MaxPoolGrad accumulates overlapping windows in double in the
+ * reference's order). ConvGradWeight sums in float through sgemm (one product per image and group,
+ * images added in a fixed order for a given thread count), so it agrees with the reference's double
+ * sums to about 1e-6 relative and is deterministic for a given pool size.
+ *
+ * The adapter has the reference-kernel signature and declines (QO_ERR_UNSUPPORTED, no diagnostic)
+ * every form it does not cover (f64 operands, scale broadcasts over more than one axis, malformed
+ * nodes); the caller then runs the reference kernel, which reports errors. An output that arrives
+ * as a float32 view (owned 0) of exactly the result's shape is written in place (the LLVM JIT passes
+ * its planned buffers so); other outputs are made (qo_tensor_make) as usual. */
+#ifndef QOPT_RUNTIME_KERNELS_TRAIN_KERNELS_H
+#define QOPT_RUNTIME_KERNELS_TRAIN_KERNELS_H
+
+#include "runtime/kernels/kernels.h"
+#include "runtime/rt.h"
+
+/* True for the ops of training steps the adapter may run (QuantGrad, MaxPoolGrad, ConvGradWeight,
+ * and float32 ReduceSum with an axes input, bit-identical to the reference). */
+bool qo_k_train_supported(qo_op op);
+
+/* Runs k's node (one of qo_k_train_supported) on pool (NULL: the calling thread) into freshly made
+ * outputs, or returns QO_ERR_UNSUPPORTED without a diagnostic for the forms it does not cover. */
+qo_status qo_k_train_node_run(qo_kctx *k, qo_pool *pool, const qo_tensor *const *in, uint32_t nin, qo_tensor *out,
+                              uint32_t nout);
+
+/* ConvGradWeight: dw[M, C/group, ker...] = sum over n and output positions o of
+ * dy[n, m, o] * x[n, grp(m) * C/group + c, o * str - pad + k * dil] (zero outside x), with p's
+ * geometry as for qo_k_conv_f32 (p->act and p->res are ignored). */
+void qo_k_convgradweight_f32(const qo_k_conv_params *p, const float *dy, const float *x, float *dw, qo_pool *pool);
+
+#endif

@@ -1,0 +1,309 @@
+/* tests/runtime/kernels/test_train_kernels.c — the optimized training-op kernels
+ * (runtime/kernels/train_kernels.c, conv_grad.c) against the reference kernels (runtime/ref/train.c,
+ * the oracle) on seeded random odd shapes and attributes, each case without a pool and on 2- and
+ * 3-thread pools:
+ *   QuantGrad   bit for bit (all three outputs, or dX only): per-tensor and per-channel scales on
+ *               several axes, zero points, 1..30 bits, signed/unsigned/narrow, every rounding mode,
+ *               exact ties, values far outside the range, NaN and infinities;
+ *   MaxPoolGrad bit for bit: kernels, strides, pads, dilations, ceil_mode, overlapping windows;
+ *   ReduceSum   (float32, axes input) bit for bit: every subset of axes, negative axes, keepdims;
+ *   ConvGradWeight to 1e-5 of the largest magnitude (sgemm reorders the sums): 1-D, 2-D, 3-D,
+ *               groups, strides, dilations, asymmetric pads, batch 1..6.
+ * usage: test_train_kernels [-v] [-n CASES] [-s SEED]. Prints "N passed, N failed". */
+#include "runtime/kernels/train_kernels.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool verbose;
+static int npass, nfail, nskip;
+static uint64_t rng_state = 0x243f6a8885a308d3ull;
+
+static uint64_t rnd(void) {
+    uint64_t x = rng_state;
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    return rng_state = x;
+}
+static int64_t ri(int64_t lo, int64_t hi) { return lo + (int64_t)(rnd() % (uint64_t)(hi - lo + 1)); }
+static float rf(void) { return (float)((double)(rnd() >> 11) / 9007199254740992.0 * 2.0 - 1.0); }
+
+static void quiet(void *ud, qo_diag_kind kind, const qo_loc *loc, const char *msg) {
+    (void)ud, (void)kind, (void)loc;
+    if (verbose) fprintf(stderr, "    diag: %s\n", msg);
+}
+
+typedef struct tcase {
+    qo_module *m;
+    qo_graph *g;
+    qo_node n;
+    qo_tensor in[5];
+    uint32_t nin, nout;
+    char desc[256];
+} tcase;
+
+static void tc_init(tcase *t, qo_op op, uint32_t nin, uint32_t nout) {
+    memset(t, 0, sizeof *t);
+    t->m = qo_module_new();
+    qo_module_set_opset(t->m, "", 13);
+    t->g = qo_graph_new(t->m, NULL, 0, "main");
+    int64_t d1 = 1;
+    qo_val ins[5];
+    for (uint32_t i = 0; i < nin; i++) {
+        char nm[8];
+        snprintf(nm, sizeof nm, "i%u", i);
+        ins[i] = qo_graph_add_input(t->g, nm, qo_type_tensor(t->m, QO_F32, 1, &d1, NULL));
+    }
+    t->n = qo_node_new(t->g, op, op == QO_OP_REDUCESUM ? NULL : "ai.qopt.train", NULL, nin, ins, nout);
+    t->nin = nin, t->nout = nout;
+}
+
+static float *tc_input(qo_ctx *cx, tcase *t, uint32_t i, int rank, const int64_t *dims) {
+    QO_ASSERT(qo_tensor_make(cx, &t->in[i], QO_F32, rank, dims) == QO_OK);
+    float *p = t->in[i].data;
+    for (int64_t j = 0; j < qo_tensor_numel(&t->in[i]); j++) p[j] = rf();
+    return p;
+}
+
+static void tc_free(tcase *t) {
+    for (int i = 0; i < 5; i++) qo_tensor_free(&t->in[i]);
+    qo_module_free(t->m);
+}
+
+/* Bitwise equality (NaN equals NaN) when tol < 0, else max |got - want| / max |want| <= tol. */
+static bool same(const qo_tensor *got, const qo_tensor *want, double tol, double *err) {
+    *err = INFINITY;
+    if (got->rank != want->rank || got->elem != want->elem) return false;
+    for (int i = 0; i < got->rank; i++)
+        if (got->dims[i] != want->dims[i]) return false;
+    int64_t n = qo_tensor_numel(want);
+    const float *a = got->data, *b = want->data;
+    double md = 0, mx = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (isnan(a[i]) || isnan(b[i])) {
+            if (isnan(a[i]) != isnan(b[i])) return false;
+            continue;
+        }
+        if (tol < 0 && memcmp(&a[i], &b[i], sizeof(float)) != 0) {
+            *err = fabs((double)a[i] - (double)b[i]);
+            return false;
+        }
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (d > md) md = d;
+        if (fabs((double)b[i]) > mx) mx = fabs((double)b[i]);
+    }
+    *err = md == 0 ? 0 : md / (mx > 0 ? mx : 1);
+    return tol < 0 || *err <= tol;
+}
+
+static void run_case(qo_ctx *cx, tcase *t, qo_pool **pools, int npools, double tol) {
+    qo_kctx k = {cx, t->g, t->n, 13};
+    const qo_tensor *ins[5];
+    for (uint32_t i = 0; i < t->nin; i++) ins[i] = &t->in[i];
+    qo_tensor want[3] = {{0}};
+    qo_ref_kernel ref = qo_ref_kernel_for((qo_op)qo_node_get(t->g, t->n)->op);
+    unsigned ne = cx->nerrors;
+    if (ref(&k, ins, t->nin, want, t->nout) != QO_OK) { /* the generator made an invalid node */
+        cx->nerrors = ne;
+        nskip++;
+        for (uint32_t o = 0; o < 3; o++) qo_tensor_free(&want[o]);
+        if (verbose) fprintf(stderr, "skip %s\n", t->desc);
+        return;
+    }
+    for (int pi = 0; pi < npools; pi++) {
+        qo_tensor got[3] = {{0}};
+        qo_status s = qo_k_node_run(&k, pools[pi], NULL, ins, t->nin, got, t->nout);
+        bool ok = s == QO_OK;
+        double err = 0;
+        for (uint32_t o = 0; ok && o < t->nout; o++) ok = same(&got[o], &want[o], tol, &err);
+        if (ok) {
+            npass++;
+        } else {
+            nfail++;
+            fprintf(stderr, "FAIL %s threads=%d: %s (error %.3g)\n", t->desc, qo_pool_size(pools[pi]),
+                    s == QO_OK ? "mismatch" : qo_status_str(s), err);
+        }
+        for (uint32_t o = 0; o < 3; o++) qo_tensor_free(&got[o]);
+    }
+    for (uint32_t o = 0; o < 3; o++) qo_tensor_free(&want[o]);
+}
+
+static const char *const rmodes[] = {"ROUND", "HALF_EVEN", "HALF_UP", "HALF_DOWN", "CEIL", "FLOOR", "UP", "DOWN"};
+
+static void gen_quantgrad(qo_ctx *cx, qo_pool **pools, int npools) {
+    tcase t;
+    uint32_t nout = ri(0, 2) ? 3 : 1;
+    tc_init(&t, QO_OP_TRAIN_QUANTGRAD, 5, nout);
+    int rank = (int)ri(1, 4);
+    int64_t d[4];
+    for (int i = 0; i < rank; i++) d[i] = ri(1, i == rank - 1 ? 37 : 7);
+    tc_input(cx, &t, 0, rank, d);
+    float *x = tc_input(cx, &t, 1, rank, d);
+    /* scale: per tensor (rank 0 or [1]) or along one axis of x */
+    int kind = (int)ri(0, 2), axis = (int)ri(0, rank - 1);
+    float *s;
+    if (kind == 0) {
+        s = tc_input(cx, &t, 2, 0, NULL);
+    } else if (kind == 1) {
+        int64_t one = 1;
+        s = tc_input(cx, &t, 2, 1, &one);
+    } else {
+        int64_t sd[4];
+        for (int i = 0; i < rank; i++) sd[i] = i == axis ? d[i] : 1;
+        int drop = (int)ri(0, axis); /* leading 1s may be left out (numpy broadcasting) */
+        s = tc_input(cx, &t, 2, rank - drop, sd + drop);
+    }
+    int64_t ns = qo_tensor_numel(&t.in[2]);
+    for (int64_t i = 0; i < ns; i++) s[i] = ri(0, 5) ? 0.01f + fabsf(s[i]) * 0.5f : 1.0f / (float)(1 << ri(1, 6));
+    float *z = tc_input(cx, &t, 3, 0, NULL);
+    z[0] = ri(0, 2) ? 0.0f : (float)ri(-3, 3);
+    float *b = tc_input(cx, &t, 4, 0, NULL);
+    static const int bits[] = {1, 2, 3, 4, 8, 16, 24, 25, 30};
+    b[0] = (float)bits[ri(0, 8)];
+    bool is_signed = ri(0, 1), narrow = ri(0, 1);
+    qo_node_set_attr_int(t.g, t.n, "signed", is_signed);
+    qo_node_set_attr_int(t.g, t.n, "narrow", narrow);
+    const char *rm = rmodes[ri(0, 7)];
+    if (ri(0, 3)) qo_node_set_attr_string(t.g, t.n, "rounding_mode", rm, strlen(rm));
+    else rm = "(default)";
+    double range = ldexp(1.0, (int)b[0]);
+    int64_t inner = 1;
+    for (int i = axis + 1; i < rank; i++) inner *= d[i];
+    int64_t n = qo_tensor_numel(&t.in[1]);
+    for (int64_t i = 0; i < n; i++) {
+        /* x / s around the integer grid: exact ties, integers, far outside, specials */
+        switch (ri(0, 9)) {
+        case 0: x[i] = (float)((double)ri(-40, 40) + 0.5); break;
+        case 1: x[i] = (float)ri(-40, 40); break;
+        case 2: x[i] = (float)(rf() * 4 * range); break;
+        case 3: x[i] = ri(0, 20) ? rf() * 1e-3f : (ri(0, 2) ? NAN : ri(0, 1) ? INFINITY : -INFINITY); break;
+        case 4: x[i] = -0.0f; break;
+        default: x[i] = (float)(rf() * range * 0.6); break;
+        }
+        /* scaled by the element's scale so that x / s lands on the grid values */
+        if (isfinite(x[i])) x[i] *= s[kind == 2 ? (i / inner) % d[axis] : 0];
+    }
+    snprintf(t.desc, sizeof t.desc, "QuantGrad rank %d dims %lld.. scale kind %d axis %d bits %g signed %d narrow %d "
+             "round %s z %g nout %u", rank, (long long)d[0], kind, axis, (double)b[0], is_signed, narrow, rm,
+             (double)z[0], nout);
+    run_case(cx, &t, pools, npools, -1);
+    tc_free(&t);
+}
+
+static void gen_maxpoolgrad(qo_ctx *cx, qo_pool **pools, int npools) {
+    tcase t;
+    tc_init(&t, QO_OP_TRAIN_MAXPOOLGRAD, 2, 1);
+    int64_t xd[4] = {ri(1, 3), ri(1, 4), ri(1, 13), ri(1, 13)};
+    int64_t k[2] = {ri(1, 4), ri(1, 4)}, st[2] = {ri(1, 3), ri(1, 3)}, dl[2] = {ri(1, 2), ri(1, 2)};
+    int64_t p[4] = {ri(0, k[0] - 1), ri(0, k[1] - 1), ri(0, k[0] - 1), ri(0, k[1] - 1)};
+    int ceil = (int)ri(0, 1);
+    qo_node_set_attr_ints(t.g, t.n, "kernel_shape", k, 2);
+    qo_node_set_attr_ints(t.g, t.n, "strides", st, 2);
+    qo_node_set_attr_ints(t.g, t.n, "dilations", dl, 2);
+    qo_node_set_attr_ints(t.g, t.n, "pads", p, 4);
+    qo_node_set_attr_int(t.g, t.n, "ceil_mode", ceil);
+    int64_t od[4] = {xd[0], xd[1], 0, 0};
+    for (int i = 0; i < 2; i++) {
+        int64_t span = xd[2 + i] + p[i] + p[2 + i] - dl[i] * (k[i] - 1) - 1;
+        if (span < 0) {
+            nskip++;
+            tc_free(&t);
+            return;
+        }
+        od[2 + i] = (ceil ? (span + st[i] - 1) / st[i] : span / st[i]) + 1;
+        if (ceil && (od[2 + i] - 1) * st[i] >= xd[2 + i] + p[i]) od[2 + i]--;
+    }
+    float *dy = tc_input(cx, &t, 0, 4, od);
+    for (int64_t i = 0; i < qo_tensor_numel(&t.in[0]); i++)
+        if (!ri(0, 7)) dy[i] = -0.0f; /* the reference's double sum makes it +0 */
+    float *x = tc_input(cx, &t, 1, 4, xd);
+    for (int64_t i = 0; i < qo_tensor_numel(&t.in[1]); i++)
+        if (!ri(0, 3)) x[i] = (float)ri(-2, 2); /* equal values: the first maximum wins */
+    snprintf(t.desc, sizeof t.desc, "MaxPoolGrad x %lldx%lldx%lldx%lld k %lldx%lld s %lldx%lld d %lldx%lld p %lld,%lld,%lld,%lld ceil %d",
+             (long long)xd[0], (long long)xd[1], (long long)xd[2], (long long)xd[3], (long long)k[0], (long long)k[1],
+             (long long)st[0], (long long)st[1], (long long)dl[0], (long long)dl[1], (long long)p[0], (long long)p[1],
+             (long long)p[2], (long long)p[3], ceil);
+    run_case(cx, &t, pools, npools, -1);
+    tc_free(&t);
+}
+
+static void gen_convgradweight(qo_ctx *cx, qo_pool **pools, int npools) {
+    tcase t;
+    tc_init(&t, QO_OP_TRAIN_CONVGRADWEIGHT, 3, 1);
+    int nsp = (int)ri(1, 3);
+    int64_t grp = ri(1, 3), N = ri(1, 6), Cg = ri(1, 4), Mg = ri(1, 5);
+    int64_t xd[5] = {N, Cg * grp}, wd[5] = {Mg * grp, Cg}, yd[5] = {N, Mg * grp};
+    int64_t st[3], dl[3], p[6];
+    for (int i = 0; i < nsp; i++) {
+        int64_t maxin = nsp == 3 ? 6 : nsp == 2 ? 11 : 19;
+        xd[2 + i] = ri(1, maxin);
+        wd[2 + i] = ri(1, 4);
+        st[i] = ri(1, 3), dl[i] = ri(1, 2);
+        p[i] = ri(0, 2), p[nsp + i] = ri(0, 2);
+        int64_t span = xd[2 + i] + p[i] + p[nsp + i] - dl[i] * (wd[2 + i] - 1) - 1;
+        if (span < 0) {
+            nskip++;
+            tc_free(&t);
+            return;
+        }
+        yd[2 + i] = span / st[i] + 1;
+    }
+    qo_node_set_attr_ints(t.g, t.n, "strides", st, (uint32_t)nsp);
+    qo_node_set_attr_ints(t.g, t.n, "dilations", dl, (uint32_t)nsp);
+    qo_node_set_attr_ints(t.g, t.n, "pads", p, (uint32_t)(2 * nsp));
+    qo_node_set_attr_int(t.g, t.n, "group", grp);
+    tc_input(cx, &t, 0, nsp + 2, yd);
+    tc_input(cx, &t, 1, nsp + 2, xd);
+    tc_input(cx, &t, 2, nsp + 2, wd);
+    snprintf(t.desc, sizeof t.desc, "ConvGradWeight nsp %d N %lld C %lld M %lld group %lld in %lld k %lld s %lld d %lld p %lld,%lld",
+             nsp, (long long)N, (long long)xd[1], (long long)wd[0], (long long)grp, (long long)xd[2], (long long)wd[2],
+             (long long)st[0], (long long)dl[0], (long long)p[0], (long long)p[nsp]);
+    run_case(cx, &t, pools, npools, 1e-5);
+    tc_free(&t);
+}
+
+static void gen_reducesum(qo_ctx *cx, qo_pool **pools, int npools) {
+    tcase t;
+    tc_init(&t, QO_OP_REDUCESUM, 2, 1);
+    int rank = (int)ri(1, 5);
+    int64_t d[5], ax[5];
+    for (int i = 0; i < rank; i++) d[i] = ri(1, 9);
+    float *x = tc_input(cx, &t, 0, rank, d);
+    for (int64_t i = 0; i < qo_tensor_numel(&t.in[0]); i++) x[i] *= (float)(1 << ri(0, 12)); /* rounding matters */
+    int nax = 0;
+    for (int i = 0; i < rank; i++)
+        if (ri(0, 1)) ax[nax++] = ri(0, 1) ? i : i - rank;
+    if (!nax) ax[nax++] = ri(0, rank - 1);
+    QO_ASSERT(qo_tensor_make(cx, &t.in[1], QO_I64, 1, (int64_t[]){nax}) == QO_OK);
+    memcpy(t.in[1].data, ax, sizeof(int64_t) * (size_t)nax);
+    int keep = (int)ri(0, 1);
+    qo_node_set_attr_int(t.g, t.n, "keepdims", keep);
+    snprintf(t.desc, sizeof t.desc, "ReduceSum rank %d (%lld..) %d axes first %lld keepdims %d", rank, (long long)d[0],
+             nax, (long long)ax[0], keep);
+    run_case(cx, &t, pools, npools, -1);
+    tc_free(&t);
+}
+
+int main(int argc, char **argv) {
+    int cases = 60;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-v")) verbose = true;
+        else if (!strcmp(argv[i], "-n") && i + 1 < argc) cases = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-s") && i + 1 < argc) rng_state = strtoull(argv[++i], NULL, 0) | 1;
+    }
+    qo_ctx cx;
+    qo_ctx_init(&cx);
+    cx.diag = quiet;
+    qo_pool *pools[3] = {NULL, qo_pool_new(2), qo_pool_new(3)};
+    for (int c = 0; c < cases; c++) {
+        gen_quantgrad(&cx, pools, 3);
+        gen_maxpoolgrad(&cx, pools, 3);
+        gen_convgradweight(&cx, pools, 3);
+        gen_reducesum(&cx, pools, 3);
+    }
+    qo_pool_free(pools[1]);
+    qo_pool_free(pools[2]);
+    printf("%d passed, %d failed, %d skipped\n", npass, nfail, nskip);
+    return nfail || npass == 0 ? 1 : 0;
+}
