@@ -148,8 +148,10 @@ QO_K_SIMD static void im2col(const qo_k_geom3 *g, int64_t Cg, const float *xg, i
                             memset(dst, 0, (size_t)run * sizeof *dst);
                         } else {
                             const float *row = xc + (id * IH + ih) * IW + woff;
-                            int64_t a = qo_k_max64(ow, wlo), b = qo_k_min64(ow + run, whi);
-                            if (a > b) a = b;
+                            /* valid part [a, b) within [ow, ow + run) (a run entirely left or right
+                             * of the valid columns is all zeros: a == b) */
+                            int64_t a = qo_k_min64(qo_k_max64(ow, wlo), ow + run);
+                            int64_t b = qo_k_max64(a, qo_k_min64(ow + run, whi));
                             int64_t t0 = a - ow, t1 = b - ow;
                             for (int64_t q = 0; q < t0; q++) dst[q] = 0.0f;
                             if (sw == 1) {
@@ -195,8 +197,7 @@ static void conv_multi(conv_job *cj, int64_t n0, int64_t ni, int64_t grp, float 
         else
             im2col(&cj->g, Cg, xg, 0, osz, col + i * osz, W);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Mg, (int)W, (int)K, 1.0f, cj->w + grp * Mg * K, (int)K,
-                col, (int)W, 0.0f, outb, (int)W);
+    qo_k_sgemm_epi(Mg, W, K, cj->w + grp * Mg * K, K, col, W, outb, W, NULL, NULL, 0, (qo_k_act){QO_K_ACT_NONE, 0, 0});
     for (int64_t i = 0; i < ni; i++) {
         float *yd = cj->y + ((n0 + i) * p->M + grp * Mg) * osz;
         for (int64_t m = 0; m < Mg; m++) memcpy(yd + m * osz, outb + m * W + i * osz, (size_t)osz * sizeof(float));
@@ -216,9 +217,8 @@ static void conv_mrows_task(void *ctx, int64_t begin, int64_t end, int tid) {
         int64_t rows = qo_k_min64(p->M, m0 + cj->mb) - m0;
         const float *B = cj->direct_b ? cj->x + n * p->C * cj->g.isz : cj->col + n * K * osz;
         float *yb = cj->y + (n * p->M + m0) * osz;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)osz, (int)K, 1.0f, cj->w + m0 * K, (int)K,
-                    B, (int)osz, 0.0f, yb, (int)osz);
-        qo_k_epilogue(yb, rows, osz, osz, cj->b ? cj->b + m0 : NULL, p->res ? p->res + (yb - cj->y) : NULL, p->act);
+        qo_k_sgemm_epi(rows, osz, K, cj->w + m0 * K, K, B, osz, yb, osz, cj->b ? cj->b + m0 : NULL,
+                       p->res ? p->res + (yb - cj->y) : NULL, osz, p->act);
     }
 }
 
@@ -252,10 +252,8 @@ static void conv_task(void *ctx, int64_t begin, int64_t end, int tid) {
             B = col, ldb = cbw;
         }
         float *yb = cj->y + (n * p->M + grp * Mg) * osz + j0;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Mg, (int)cbw, (int)K, 1.0f,
-                    cj->w + grp * Mg * K, (int)K, B, (int)ldb, 0.0f, yb, (int)osz);
-        qo_k_epilogue(yb, Mg, cbw, osz, cj->b ? cj->b + grp * Mg : NULL, p->res ? p->res + (yb - cj->y) : NULL,
-                      p->act);
+        qo_k_sgemm_epi(Mg, cbw, K, cj->w + grp * Mg * K, K, B, ldb, yb, osz, cj->b ? cj->b + grp * Mg : NULL,
+                       p->res ? p->res + (yb - cj->y) : NULL, osz, p->act);
     }
     qo_k_scratch_release(owned);
 }
