@@ -45,18 +45,6 @@ int qo_k_sgemm_isa(int force) {
 #endif
 }
 
-/* Packs B[k0.., j0..] (kc rows, nc <= nr columns) into bp[kc][nr], zero columns past nc. */
-static inline void sg_pack(const float *B, int64_t ldb, int64_t kc, int64_t nc, int nr, float *bp) {
-    if (nc == nr) {
-        for (int64_t k = 0; k < kc; k++) memcpy(bp + k * nr, B + k * ldb, (size_t)nr * sizeof(float));
-    } else {
-        for (int64_t k = 0; k < kc; k++) {
-            memcpy(bp + k * nr, B + k * ldb, (size_t)nc * sizeof(float));
-            memset(bp + k * nr + nc, 0, (size_t)(nr - nc) * sizeof(float));
-        }
-    }
-}
-
 #ifdef QO_SG_X86
 /* ---- AVX-512: 8 x 32 ------------------------------------------------------------------------ */
 #define T512 __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma")))
@@ -127,7 +115,18 @@ T512 static void sg_run512(int64_t M, int64_t N, int64_t K, const float *A, int6
             int64_t nc = qo_k_min64(32, N - j0);
             __mmask16 m0 = (__mmask16)(nc >= 16 ? 0xffff : (1u << nc) - 1);
             __mmask16 m1 = (__mmask16)(nc >= 32 ? 0xffff : nc <= 16 ? 0 : (1u << (nc - 16)) - 1);
-            sg_pack(B + k0 * ldb + j0, ldb, kc, nc, 32, bp);
+            const float *bs = B + k0 * ldb + j0;
+            if (nc == 32) {
+                for (int64_t k = 0; k < kc; k++) {
+                    _mm512_store_ps(bp + k * 32, _mm512_loadu_ps(bs + k * ldb));
+                    _mm512_store_ps(bp + k * 32 + 16, _mm512_loadu_ps(bs + k * ldb + 16));
+                }
+            } else {
+                for (int64_t k = 0; k < kc; k++) {
+                    _mm512_store_ps(bp + k * 32, _mm512_maskz_loadu_ps(m0, bs + k * ldb));
+                    _mm512_store_ps(bp + k * 32 + 16, _mm512_maskz_loadu_ps(m1, bs + k * ldb + 16));
+                }
+            }
             for (int64_t i0 = 0; i0 < M; i0 += 8)
                 sg_ukr512(kc, A + i0 * lda + k0, lda, (int)qo_k_min64(8, M - i0), bp, C + i0 * ldc + j0, ldc, m0, m1,
                           first, last, bias ? bias + i0 : NULL, res ? res + i0 * ldr + j0 : NULL, ldr, act);
@@ -203,7 +202,11 @@ T256 static void sg_run256(int64_t M, int64_t N, int64_t K, const float *A, int6
             int nc = (int)qo_k_min64(16, N - j0);
             __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nc), lane);
             __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nc - 8), lane);
-            sg_pack(B + k0 * ldb + j0, ldb, kc, nc, 16, bp);
+            const float *bs = B + k0 * ldb + j0;
+            for (int64_t k = 0; k < kc; k++) {
+                _mm256_store_ps(bp + k * 16, _mm256_maskload_ps(bs + k * ldb, m0));
+                _mm256_store_ps(bp + k * 16 + 8, _mm256_maskload_ps(bs + k * ldb + 8, m1));
+            }
             for (int64_t i0 = 0; i0 < M; i0 += 6)
                 sg_ukr256(kc, A + i0 * lda + k0, lda, (int)qo_k_min64(6, M - i0), bp, C + i0 * ldc + j0, ldc, m0, m1,
                           first, last, bias ? bias + i0 : NULL, res ? res + i0 * ldr + j0 : NULL, ldr, act);
