@@ -401,12 +401,15 @@ QO_K_SIMD static void dw2d_task(void *ctx, int64_t begin, int64_t end, int tid) 
 #undef QO_DW_TAPS
             for (int u = 0; u < nj; u++) {
                 dw_v16 a = acc[u];
-                int64_t n = nn[u];
+                /* a run short of 16 outputs but not in the plane's last row is loaded and stored
+                 * whole: the extra lanes fall on the next rows of this plane, which later runs
+                 * (in order) overwrite; in the last row only the n outputs are touched */
+                int64_t n = yo[u] + 16 <= g->osz ? 16 : nn[u];
                 if (has_b) a = a + bv;
                 if (has_res) {
                     dw_v16 rv = zero;
                     if (n == 16) rv = *(const dw_v16 *)(rp + yo[u]);
-                    else memcpy(&rv, rp + yo[u], (size_t)n * sizeof(float));
+                    else for (int64_t q = 0; q < n; q++) rv[q] = rp[yo[u] + q];
                     a = a + rv;
                 }
                 if (ak == QO_K_ACT_RELU) { /* v < 0 ? 0 : v (NaN and -0 pass) */
@@ -418,7 +421,7 @@ QO_K_SIMD static void dw2d_task(void *ctx, int64_t begin, int64_t end, int tid) 
                     a = (dw_v16)(((dw_i16)a & ~m) | ((dw_i16)hi & m));
                 }
                 if (n == 16) *(dw_v16 *)(yp + yo[u]) = a;
-                else memcpy(yp + yo[u], &a, (size_t)n * sizeof(float));
+                else for (int64_t q = 0; q < n; q++) yp[yo[u] + q] = a[q];
             }
         }
     }
