@@ -464,7 +464,14 @@ void qo_k_conv_f32(const qo_k_conv_params *p, const float *x, const float *w, co
     /* keep the output block (Mg x cb) in L2 so the epilogue does not go back to memory */
     int64_t ocap = qo_k_max64(256, (int64_t)(512u << 10) / (int64_t)sizeof(float) / Mg);
     if (cb > ocap) cb = ocap;
-    if (cb < g.osz) cb = qo_k_min64(g.osz, (cb + 15) / 16 * 16);
+    if (cb < g.osz) {
+        /* equal blocks, and a multiple of the threads when there are few tasks (4 blocks of
+         * 912, 912, 912, 400 on 2 threads would leave one idle a quarter of the time) */
+        int64_t nb = qo_k_cdiv(g.osz, cb);
+        if (ng * nb < 4 * nth)
+            for (int k = 0; k < nth && (ng * nb) % nth; k++) nb++;
+        cb = qo_k_min64(g.osz, (qo_k_cdiv(g.osz, nb) + 15) / 16 * 16);
+    }
     /* tiny problems: one task */
     if (Mg * g.osz * cj.K * ng < 32768) cb = g.osz;
     cj.cb = cb;
