@@ -370,13 +370,18 @@ QO_K_SIMD static void dw2d_task(void *ctx, int64_t begin, int64_t end, int tid) 
         for (int64_t q = (IH + ph) * WP; q < (int64_t)plane; q++) xpad[q] = 0.0f;
         /* 16-wide output runs, four at a time (independent sums: the adds' latency overlaps) */
         int64_t nvec = OWV / 16, njobs = OH * nvec;
+        int64_t noh = 0, now = 0; /* the next run's row and column */
         for (int64_t j0 = 0; j0 < njobs; j0 += 4) {
             int nj = (int)qo_k_min64(4, njobs - j0);
             const float *xb[4];
             int64_t yo[4], nn[4];
             for (int u = 0; u < 4; u++) {
-                int64_t jj = j0 + (u < nj ? u : nj - 1), oh = jj / nvec, ow = jj % nvec * 16;
-                xb[u] = xpad + oh * sh * WP + ow * sw, yo[u] = oh * OW + ow, nn[u] = qo_k_min64(16, OW - ow);
+                if (u < nj) {
+                    xb[u] = xpad + noh * sh * WP + now * sw, yo[u] = noh * OW + now, nn[u] = qo_k_min64(16, OW - now);
+                    if ((now += 16) >= OW) now = 0, noh++;
+                } else {
+                    xb[u] = xb[u - 1], yo[u] = yo[u - 1], nn[u] = nn[u - 1];
+                }
             }
             dw_v16 acc[4] = {zero, zero, zero, zero};
 #define QO_DW_TAPS(LOAD)                                                                           \
