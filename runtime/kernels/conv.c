@@ -376,7 +376,7 @@ QO_K_SIMD static void dw2d_task(void *ctx, int64_t begin, int64_t end, int tid) 
             const float *xb[4];
             int64_t yo[4], nn[4];
             for (int u = 0; u < 4; u++) {
-                if (u < nj) {
+                if (u == 0 || u < nj) { /* nj >= 1 */
                     xb[u] = xpad + noh * sh * WP + now * sw, yo[u] = noh * OW + now, nn[u] = qo_k_min64(16, OW - now);
                     if ((now += 16) >= OW) now = 0, noh++;
                 } else {
