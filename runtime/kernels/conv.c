@@ -503,6 +503,12 @@ void qo_k_conv_f32(const qo_k_conv_params *p, const float *x, const float *w, co
         int64_t ni = qo_k_min64(p->N, qo_k_max64(1, 1024 / g.osz));
         ni = qo_k_min64(ni, qo_k_max64(1, (int64_t)(8u << 20) / (int64_t)sizeof(float) / (cj.K * g.osz)));
         if (p->group < nth) ni = qo_k_min64(ni, qo_k_max64(1, p->N * p->group / nth));
+        if (ni > 1) { /* equal image counts, and few tasks a multiple of the threads (not 5,5,5,1) */
+            int64_t nc = qo_k_cdiv(p->N, ni);
+            if (nc * p->group < 4 * nth)
+                for (int k = 0; k < nth && (nc * p->group) % nth && nc < p->N; k++) nc++;
+            ni = qo_k_cdiv(p->N, nc);
+        }
         if (ni > 1) {
             cj.nimg = ni;
             qo_pool_for(pool, qo_k_cdiv(p->N, ni) * p->group, 1, conv_task, &cj);
