@@ -148,8 +148,10 @@ QO_K_SIMD static void im2col(const qo_k_geom3 *g, int64_t Cg, const float *xg, i
                             memset(dst, 0, (size_t)run * sizeof *dst);
                         } else {
                             const float *row = xc + (id * IH + ih) * IW + woff;
-                            int64_t a = qo_k_max64(ow, wlo), b = qo_k_min64(ow + run, whi);
-                            if (a > b) a = b;
+                            /* valid part [a, b) within [ow, ow + run) (a run entirely left or right
+                             * of the valid columns is all zeros: a == b) */
+                            int64_t a = qo_k_min64(qo_k_max64(ow, wlo), ow + run);
+                            int64_t b = qo_k_max64(a, qo_k_min64(ow + run, whi));
                             int64_t t0 = a - ow, t1 = b - ow;
                             for (int64_t q = 0; q < t0; q++) dst[q] = 0.0f;
                             if (sw == 1) {
@@ -195,8 +197,7 @@ static void conv_multi(conv_job *cj, int64_t n0, int64_t ni, int64_t grp, float 
         else
             im2col(&cj->g, Cg, xg, 0, osz, col + i * osz, W);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Mg, (int)W, (int)K, 1.0f, cj->w + grp * Mg * K, (int)K,
-                col, (int)W, 0.0f, outb, (int)W);
+    qo_k_sgemm_epi(Mg, W, K, cj->w + grp * Mg * K, K, col, W, outb, W, NULL, NULL, 0, (qo_k_act){QO_K_ACT_NONE, 0, 0});
     for (int64_t i = 0; i < ni; i++) {
         float *yd = cj->y + ((n0 + i) * p->M + grp * Mg) * osz;
         for (int64_t m = 0; m < Mg; m++) memcpy(yd + m * osz, outb + m * W + i * osz, (size_t)osz * sizeof(float));
@@ -216,9 +217,8 @@ static void conv_mrows_task(void *ctx, int64_t begin, int64_t end, int tid) {
         int64_t rows = qo_k_min64(p->M, m0 + cj->mb) - m0;
         const float *B = cj->direct_b ? cj->x + n * p->C * cj->g.isz : cj->col + n * K * osz;
         float *yb = cj->y + (n * p->M + m0) * osz;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)osz, (int)K, 1.0f, cj->w + m0 * K, (int)K,
-                    B, (int)osz, 0.0f, yb, (int)osz);
-        qo_k_epilogue(yb, rows, osz, osz, cj->b ? cj->b + m0 : NULL, p->res ? p->res + (yb - cj->y) : NULL, p->act);
+        qo_k_sgemm_epi(rows, osz, K, cj->w + m0 * K, K, B, osz, yb, osz, cj->b ? cj->b + m0 : NULL,
+                       p->res ? p->res + (yb - cj->y) : NULL, osz, p->act);
     }
 }
 
@@ -252,10 +252,8 @@ static void conv_task(void *ctx, int64_t begin, int64_t end, int tid) {
             B = col, ldb = cbw;
         }
         float *yb = cj->y + (n * p->M + grp * Mg) * osz + j0;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Mg, (int)cbw, (int)K, 1.0f,
-                    cj->w + grp * Mg * K, (int)K, B, (int)ldb, 0.0f, yb, (int)osz);
-        qo_k_epilogue(yb, Mg, cbw, osz, cj->b ? cj->b + grp * Mg : NULL, p->res ? p->res + (yb - cj->y) : NULL,
-                      p->act);
+        qo_k_sgemm_epi(Mg, cbw, K, cj->w + grp * Mg * K, K, B, ldb, yb, osz, cj->b ? cj->b + grp * Mg : NULL,
+                       p->res ? p->res + (yb - cj->y) : NULL, osz, p->act);
     }
     qo_k_scratch_release(owned);
 }
@@ -319,71 +317,118 @@ QO_K_SIMD static void dw_task(void *ctx, int64_t begin, int64_t end, int tid) {
 }
 
 /* Depthwise 2-D, the fast form: the input plane is copied into a zero-padded buffer (WP columns,
- * HP rows), so every tap is valid for every output and each tap is one long vector loop. A padded
- * tap adds x * w = +-0 to a sum that starts at +0, which leaves it bit for bit unchanged (a sum of
- * floats is -0 only if both terms are), so the result is the reference's, whose sums skip those
- * taps; unless w is Inf or NaN (0 * w = NaN): such channels take dw_task. Stride 1 runs over the
- * flattened rows (output pitch WP, the WP - OW extra columns are dropped); other strides by rows. */
+ * HP rows, slack after the last row), so every tap is valid for every output. A padded tap adds
+ * x * w = +-0 to a sum that starts at +0, which leaves it bit for bit unchanged (a sum of floats is
+ * -0 only if both terms are), so the result is the reference's, whose sums skip those taps; unless
+ * w is Inf or NaN (0 * w = NaN): such channels take dw_task. Each 16-wide run of an output row is
+ * summed in registers over the taps (a multiply and an add each, in tap order), then gets the
+ * epilogue (bias, residual, activation: one float operation each, as qo_k_epilogue) and is stored
+ * once; lanes past the row end read the slack and are dropped. */
+typedef float dw_v16 __attribute__((vector_size(64), aligned(4)));
+typedef int32_t dw_i16 __attribute__((vector_size(64), aligned(4)));
+
 QO_K_SIMD static void dw2d_task(void *ctx, int64_t begin, int64_t end, int tid) {
     dw_job *dj = ctx;
     const qo_k_geom3 *g = &dj->g;
     const qo_k_conv_params *p = dj->p;
     int64_t OH = g->out[1], OW = g->out[2], IH = g->in[1], IW = g->in[2], KH = g->ker[1], KW = g->ker[2];
     int64_t sh = g->str[1], sw = g->str[2], dh = g->dil[1], dw = g->dil[2], ph = g->pad[1], pw = g->pad[2];
+    int64_t OWV = qo_k_cdiv(OW, 16) * 16;
     int64_t WP = qo_k_max64(IW + pw, (OW - 1) * sw + (KW - 1) * dw + 1);
-    int64_t HP = qo_k_max64(IH + ph, (OH - 1) * sh + (KH - 1) * dh + 1) + 1; /* +1: the flat overrun */
-    bool flat = sh == 1 && sw == 1;
-    /* output rows per chunk: the accumulator chunk stays within ~16 KB */
-    int64_t R = qo_k_max64(1, 4096 / (flat ? WP : OW));
-    int64_t acc_n = R * (flat ? WP : OW);
+    int64_t HP = qo_k_max64(IH + ph, (OH - 1) * sh + (KH - 1) * dh + 1);
+    int64_t slack = (OWV - OW) * sw + 16 * sw + 16; /* the last row's vector overrun */
+    size_t plane = (size_t)(HP * WP + slack);
     void *owned = NULL;
-    float *xpad = qo_k_scratch(dj->pool, tid, (size_t)(HP * WP + acc_n) * sizeof(float), &owned);
-    float *acc = xpad + HP * WP;
+    float *xpad = qo_k_scratch(dj->pool, tid, plane * sizeof(float), &owned);
+    bool has_res = p->res != NULL, has_b = dj->b != NULL;
+    int ak = p->act.kind;
+    const dw_v16 zero = {0}, lo = zero + p->act.lo, hi = zero + p->act.hi;
+    const dw_i16 ev = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
     for (int64_t t = begin; t < end; t++) {
         int64_t c = t % p->C;
         const float *xp = dj->x + t * g->isz, *wc = dj->w + c * g->ksz;
         bool finite = true;
         for (int64_t k = 0; k < g->ksz; k++) finite = finite && isfinite(wc[k]);
-        if (!finite) {
+        if (!finite || KH * KW > 64) {
             dw_task(ctx, t, t + 1, tid);
             continue;
         }
+        float wt[64];
+        for (int64_t k = 0; k < KH * KW; k++) wt[k] = wc[k];
         float *yp = dj->y + t * g->osz;
-        memset(xpad, 0, (size_t)(HP * WP) * sizeof(float));
-        for (int64_t ih = 0; ih < IH; ih++) memcpy(xpad + (ih + ph) * WP + pw, xp + ih * IW, (size_t)IW * sizeof(float));
-        for (int64_t r0 = 0; r0 < OH; r0 += R) {
-            int64_t r1 = qo_k_min64(OH, r0 + R);
-            if (flat) {
-                int64_t n = (r1 - r0) * WP;
-                float *restrict a = acc;
-                for (int64_t i = 0; i < n; i++) a[i] = 0.0f;
-                for (int64_t kh = 0; kh < KH; kh++)
-                    for (int64_t kw = 0; kw < KW; kw++) {
-                        const float *restrict xs = xpad + (r0 + kh * dh) * WP + kw * dw;
-                        float wv = wc[kh * KW + kw];
-                        for (int64_t i = 0; i < n; i++) a[i] += xs[i] * wv;
-                    }
-                for (int64_t oh = r0; oh < r1; oh++)
-                    memcpy(yp + oh * OW, acc + (oh - r0) * WP, (size_t)OW * sizeof(float));
-            } else {
-                for (int64_t oh = r0; oh < r1; oh++) {
-                    float *restrict a = acc + (oh - r0) * OW;
-                    for (int64_t ow = 0; ow < OW; ow++) a[ow] = 0.0f;
-                    for (int64_t kh = 0; kh < KH; kh++)
-                        for (int64_t kw = 0; kw < KW; kw++) {
-                            const float *restrict xs = xpad + (oh * sh + kh * dh) * WP + kw * dw;
-                            float wv = wc[kh * KW + kw];
-                            if (sw == 2)
-                                for (int64_t ow = 0; ow < OW; ow++) a[ow] += xs[2 * ow] * wv;
-                            else
-                                for (int64_t ow = 0; ow < OW; ow++) a[ow] += xs[ow * sw] * wv;
-                        }
+        const float *rp = has_res ? p->res + t * g->osz : NULL;
+        float bv = has_b ? dj->b[c] : 0.0f;
+        /* the padded plane: pad rows, pad columns and slack zeroed, the rest copied */
+        for (int64_t q = 0; q < ph * WP; q++) xpad[q] = 0.0f;
+        for (int64_t ih = 0; ih < IH; ih++) { /* inline loops: the rows are short, a call each costs */
+            float *restrict row = xpad + (ih + ph) * WP;
+            const float *restrict src = xp + ih * IW;
+            for (int64_t q = 0; q < pw; q++) row[q] = 0.0f;
+            for (int64_t q = 0; q < IW; q++) row[pw + q] = src[q];
+            for (int64_t q = pw + IW; q < WP; q++) row[q] = 0.0f;
+        }
+        for (int64_t q = (IH + ph) * WP; q < (int64_t)plane; q++) xpad[q] = 0.0f;
+        /* 16-wide output runs, four at a time (independent sums: the adds' latency overlaps) */
+        int64_t nvec = OWV / 16, njobs = OH * nvec;
+        int64_t noh = 0, now = 0; /* the next run's row and column */
+        for (int64_t j0 = 0; j0 < njobs; j0 += 4) {
+            int nj = (int)qo_k_min64(4, njobs - j0);
+            const float *xb[4];
+            int64_t yo[4], nn[4];
+            for (int u = 0; u < 4; u++) {
+                if (u == 0 || u < nj) { /* nj >= 1 */
+                    xb[u] = xpad + noh * sh * WP + now * sw, yo[u] = noh * OW + now, nn[u] = qo_k_min64(16, OW - now);
+                    if ((now += 16) >= OW) now = 0, noh++;
+                } else {
+                    xb[u] = xb[u - 1], yo[u] = yo[u - 1], nn[u] = nn[u - 1];
                 }
-                memcpy(yp + r0 * OW, acc, (size_t)((r1 - r0) * OW) * sizeof(float));
+            }
+            dw_v16 acc[4] = {zero, zero, zero, zero};
+#define QO_DW_TAPS(LOAD)                                                                           \
+    for (int64_t kh = 0; kh < KH; kh++)                                                            \
+        for (int64_t kw = 0; kw < KW; kw++) {                                                      \
+            int64_t off = kh * dh * WP + kw * dw;                                                  \
+            float wv = wt[kh * KW + kw];                                                           \
+            for (int u = 0; u < 4; u++) {                                                          \
+                const float *xs = xb[u] + off;                                                     \
+                dw_v16 xv;                                                                         \
+                LOAD;                                                                              \
+                acc[u] = acc[u] + xv * wv;                                                         \
+            }                                                                                      \
+        }
+            if (sw == 1) {
+                QO_DW_TAPS(xv = *(const dw_v16 *)xs)
+            } else if (sw == 2) {
+                QO_DW_TAPS(xv = __builtin_shuffle(*(const dw_v16 *)xs, *(const dw_v16 *)(xs + 16), ev))
+            } else {
+                QO_DW_TAPS(for (int q = 0; q < 16; q++) xv[q] = xs[q * sw])
+            }
+#undef QO_DW_TAPS
+            for (int u = 0; u < nj; u++) {
+                dw_v16 a = acc[u];
+                /* a run short of 16 outputs but not in the plane's last row is loaded and stored
+                 * whole: the extra lanes fall on the next rows of this plane, which later runs
+                 * (in order) overwrite; in the last row only the n outputs are touched */
+                int64_t n = yo[u] + 16 <= g->osz ? 16 : nn[u];
+                if (has_b) a = a + bv;
+                if (has_res) {
+                    dw_v16 rv = zero;
+                    if (n == 16) rv = *(const dw_v16 *)(rp + yo[u]);
+                    else for (int64_t q = 0; q < n; q++) rv[q] = rp[yo[u] + q];
+                    a = a + rv;
+                }
+                if (ak == QO_K_ACT_RELU) { /* v < 0 ? 0 : v (NaN and -0 pass) */
+                    a = (dw_v16)((dw_i16)a & ~(dw_i16)(a < zero));
+                } else if (ak == QO_K_ACT_CLIP) { /* v < lo ? lo : v, then v > hi ? hi : v */
+                    dw_i16 m = a < lo;
+                    a = (dw_v16)(((dw_i16)a & ~m) | ((dw_i16)lo & m));
+                    m = a > hi;
+                    a = (dw_v16)(((dw_i16)a & ~m) | ((dw_i16)hi & m));
+                }
+                if (n == 16) *(dw_v16 *)(yp + yo[u]) = a;
+                else for (int64_t q = 0; q < n; q++) yp[yo[u] + q] = a[q];
             }
         }
-        if (dj->b || p->res || p->act.kind != QO_K_ACT_NONE)
-            qo_k_epilogue(yp, 1, g->osz, g->osz, dj->b ? dj->b + c : NULL, p->res ? p->res + t * g->osz : NULL, p->act);
     }
     qo_k_scratch_release(owned);
 }
@@ -424,7 +469,14 @@ void qo_k_conv_f32(const qo_k_conv_params *p, const float *x, const float *w, co
     /* keep the output block (Mg x cb) in L2 so the epilogue does not go back to memory */
     int64_t ocap = qo_k_max64(256, (int64_t)(512u << 10) / (int64_t)sizeof(float) / Mg);
     if (cb > ocap) cb = ocap;
-    if (cb < g.osz) cb = qo_k_min64(g.osz, (cb + 15) / 16 * 16);
+    if (cb < g.osz) {
+        /* equal blocks, and a multiple of the threads when there are few tasks (4 blocks of
+         * 912, 912, 912, 400 on 2 threads would leave one idle a quarter of the time) */
+        int64_t nb = qo_k_cdiv(g.osz, cb);
+        if (ng * nb < 4 * nth)
+            for (int k = 0; k < nth && (ng * nb) % nth; k++) nb++;
+        cb = qo_k_min64(g.osz, (qo_k_cdiv(g.osz, nb) + 15) / 16 * 16);
+    }
     /* tiny problems: one task */
     if (Mg * g.osz * cj.K * ng < 32768) cb = g.osz;
     cj.cb = cb;
@@ -451,6 +503,12 @@ void qo_k_conv_f32(const qo_k_conv_params *p, const float *x, const float *w, co
         int64_t ni = qo_k_min64(p->N, qo_k_max64(1, 1024 / g.osz));
         ni = qo_k_min64(ni, qo_k_max64(1, (int64_t)(8u << 20) / (int64_t)sizeof(float) / (cj.K * g.osz)));
         if (p->group < nth) ni = qo_k_min64(ni, qo_k_max64(1, p->N * p->group / nth));
+        if (ni > 1) { /* equal image counts, and few tasks a multiple of the threads (not 5,5,5,1) */
+            int64_t nc = qo_k_cdiv(p->N, ni);
+            if (nc * p->group < 4 * nth)
+                for (int k = 0; k < nth && (nc * p->group) % nth && nc < p->N; k++) nc++;
+            ni = qo_k_cdiv(p->N, nc);
+        }
         if (ni > 1) {
             cj.nimg = ni;
             qo_pool_for(pool, qo_k_cdiv(p->N, ni) * p->group, 1, conv_task, &cj);

@@ -66,6 +66,13 @@ static void gemm_task(void *ctx, int64_t begin, int64_t end, int tid) {
         if (K == 0) { /* empty sums: beta * C or zeros */
             for (int64_t i = 0; i < rows; i++)
                 for (int64_t c = 0; c < cols; c++) Y[i * N + c] = beta != 0.0f ? Y[i * N + c] * beta : 0.0f;
+        } else if (rows == 1 && !j->mp) { /* Gemm, one row: sgemv reads B once, no packing */
+            if (j->tb)
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)cols, (int)K, j->alpha, Bb, ldb, Ab, j->ta ? lda : 1, beta, Y,
+                            1);
+            else
+                cblas_sgemv(CblasRowMajor, CblasTrans, (int)K, (int)cols, j->alpha, Bb, ldb, Ab, j->ta ? lda : 1, beta, Y,
+                            1);
         } else {
             cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans,
                         (int)rows, (int)cols, (int)K, j->alpha, Ab, lda, Bb, ldb, beta, Y, (int)N);

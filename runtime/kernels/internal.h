@@ -24,6 +24,18 @@ void qo_k_epilogue(float *y, int64_t rows, int64_t cols, int64_t ld, const float
 void qo_k_epilogue_cols(float *y, int64_t rows, int64_t cols, int64_t ld, const float *bias, const float *res,
                         qo_k_act act);
 
+/* C[M, N] (ldc) = A[M, K] (lda) B[K, N] (ldb), then per element v (+ bias[row], bias may be NULL)
+ * (+ res[row * ldr + col], res may be NULL), then act: the Conv epilogue of qo_k_epilogue, applied
+ * in registers (runtime/kernels/sgemm.c). Single-threaded, no allocation; C must not overlap A, B,
+ * res. Runs the AVX-512 or AVX2 micro-kernel the CPU has (see qo_k_sgemm_isa), else OpenBLAS. */
+void qo_k_sgemm_epi(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
+                    float *C, int64_t ldc, const float *bias, const float *res, int64_t ldr, qo_k_act act);
+/* The micro-kernel qo_k_sgemm_epi uses: 2 AVX-512, 1 AVX2+FMA, 0 OpenBLAS. force -1 only queries
+ * (the forced value, else what the CPU has), -2 restores detection, >= 0 forces it (for tests: the
+ * caller must not force more than an unforced query returned). Returns the level now in use. Not
+ * thread-safe against running kernels. */
+int qo_k_sgemm_isa(int force);
+
 /* Scratch for thread tid: from the pool, or (pool NULL) a buffer the caller frees with
  * qo_k_scratch_release. */
 void *qo_k_scratch(qo_pool *pool, int tid, size_t bytes, void **owned);

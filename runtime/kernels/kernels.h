@@ -32,8 +32,8 @@ typedef struct qo_pool qo_pool;
 typedef void (*qo_pool_fn)(void *ctx, int64_t begin, int64_t end, int tid);
 
 /* Creates a pool of nthreads threads in all (the caller counts as one; 0 = all online cores).
- * Idle workers sleep on a condition variable. Also sets OpenBLAS to one thread. NULL if thread
- * creation fails. */
+ * Idle workers spin briefly (adaptive, at most 100 us), then sleep on a condition variable. Also
+ * sets OpenBLAS to one thread. NULL if thread creation fails. */
 qo_pool *qo_pool_new(int nthreads);
 /* Joins the workers and frees the pool and its scratch. NULL is a no-op. */
 void qo_pool_free(qo_pool *p);

@@ -1,9 +1,13 @@
 /* runtime/kernels/pool.c — fixed-size thread pool with a blocking parallel for.
  *
- * Workers sleep on a condition variable between jobs (no spinning). A job is [0, n) cut into
- * chunks; every thread, the caller included, claims chunks with an atomic counter, so uneven
- * chunks balance themselves. The caller waits on a second condition variable until every worker
- * has left the job. */
+ * A job is [0, n) cut into chunks; every thread, the caller included, claims chunks with an
+ * atomic counter, so uneven chunks balance themselves. Between jobs a worker first spins (with a
+ * pause) watching the job generation, then sleeps on a condition variable; the caller likewise
+ * spins for the workers to leave the job, then sleeps on a second one. So back-to-back kernel
+ * calls (a network's layers) skip the futex wake-up, and an idle pool goes to sleep within
+ * SPIN_NS. The spin budget adapts (spin_adapt) so that a loaded machine does not pay for it. The generation and the busy count are atomics: the job fields are
+ * published by the release store of the generation; the sleeping paths re-check them under the
+ * mutex, and the waker takes the mutex before it signals, so no wake-up is lost. */
 #include "runtime/kernels/kernels.h"
 
 #include <cblas.h>
@@ -11,7 +15,31 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+/* Spin budget before sleeping, at most and at least (adaptive, see spin_adapt), in nanoseconds. */
+#define SPIN_NS 100000
+#define SPIN_MIN_NS 2000
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* One step of a bounded spin (call with i = 1, 2, ...): pauses, and every 64 steps checks the
+ * clock: false once `budget` ns have passed (time to sleep). */
+static bool spin_step(unsigned i, int64_t t0, int64_t budget) {
+    cpu_relax();
+    return (i & 63) || now_ns() - t0 <= budget;
+}
 
 typedef struct scratch {
     void *p;
@@ -25,9 +53,10 @@ struct qo_pool {
     pthread_mutex_t mu;
     pthread_cond_t wake, done;
     pthread_mutex_t job_mu; /* serializes qo_pool_for calls from several application threads */
-    uint64_t gen;          /* job generation, bumped per job */
-    int busy;              /* workers still inside the current job */
-    bool quit;
+    _Atomic uint64_t gen;  /* job generation, bumped per job (under mu, read by spinners without it) */
+    _Atomic int busy;      /* workers still inside the current job */
+    _Atomic bool quit;
+    _Atomic int64_t spin_ns; /* current spin budget */
     /* the current job */
     qo_pool_fn fn;
     void *ctx;
@@ -35,6 +64,16 @@ struct qo_pool {
     _Atomic int64_t next;
     scratch *scr;
 };
+
+/* Adapts the pool's spin budget: a spin that ended in sleep halves it (down to SPIN_MIN_NS, which
+ * keeps probing), one that saw its event doubles it (up to SPIN_NS). On a machine whose cores are
+ * taken by other processes the peer a spinner waits for is often descheduled, so spinning would
+ * only burn the core it needs: the budget then collapses and the pool sleeps at once. */
+static void spin_adapt(qo_pool *p, bool hit) {
+    int64_t b = atomic_load_explicit(&p->spin_ns, memory_order_relaxed);
+    b = hit ? (b * 2 > SPIN_NS ? SPIN_NS : b * 2) : (b / 2 < SPIN_MIN_NS ? SPIN_MIN_NS : b / 2);
+    atomic_store_explicit(&p->spin_ns, b, memory_order_relaxed);
+}
 
 /* Inside a parallel for on this thread (nested calls run inline). */
 static _Thread_local int in_job;
@@ -61,17 +100,27 @@ static void *worker(void *arg) {
     free(arg);
     qo_pool *p = wa.p;
     uint64_t seen = 0;
-    pthread_mutex_lock(&p->mu);
     for (;;) {
-        while (!p->quit && p->gen == seen) pthread_cond_wait(&p->wake, &p->mu);
-        if (p->quit) break;
-        seen = p->gen;
-        pthread_mutex_unlock(&p->mu);
+        /* spin for the next job, then sleep */
+        int64_t t0 = now_ns(), budget = atomic_load_explicit(&p->spin_ns, memory_order_relaxed);
+        for (unsigned i = 1; atomic_load_explicit(&p->gen, memory_order_acquire) == seen && !atomic_load(&p->quit); i++)
+            if (!spin_step(i, t0, budget)) break;
+        bool hit = atomic_load_explicit(&p->gen, memory_order_acquire) != seen || atomic_load(&p->quit);
+        spin_adapt(p, hit);
+        if (!hit) {
+            pthread_mutex_lock(&p->mu);
+            while (!atomic_load(&p->quit) && atomic_load(&p->gen) == seen) pthread_cond_wait(&p->wake, &p->mu);
+            pthread_mutex_unlock(&p->mu);
+        }
+        if (atomic_load(&p->quit)) break;
+        seen = atomic_load_explicit(&p->gen, memory_order_acquire);
         run_chunks(p, wa.tid);
-        pthread_mutex_lock(&p->mu);
-        if (--p->busy == 0) pthread_cond_signal(&p->done);
+        if (atomic_fetch_sub(&p->busy, 1) == 1) { /* the last one out wakes a sleeping caller */
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->mu);
+        }
     }
-    pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
@@ -89,6 +138,7 @@ qo_pool *qo_pool_new(int nthreads) {
         free(p->scr), free(p->threads), free(p);
         return NULL;
     }
+    atomic_init(&p->spin_ns, SPIN_NS);
     pthread_mutex_init(&p->mu, NULL);
     pthread_mutex_init(&p->job_mu, NULL);
     pthread_cond_init(&p->wake, NULL);
@@ -110,7 +160,7 @@ qo_pool *qo_pool_new(int nthreads) {
 void qo_pool_free(qo_pool *p) {
     if (!p) return;
     pthread_mutex_lock(&p->mu);
-    p->quit = true;
+    atomic_store(&p->quit, true);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
     for (int t = 1; t < p->nthreads; t++) pthread_join(p->threads[t], NULL);
@@ -154,13 +204,20 @@ void qo_pool_for(qo_pool *p, int64_t n, int64_t grain, qo_pool_fn fn, void *ctx)
     p->fn = fn, p->ctx = ctx, p->n = n, p->chunk = chunk;
     p->nchunks = (n + chunk - 1) / chunk;
     atomic_store(&p->next, 0);
-    p->busy = p->nthreads - 1;
-    p->gen++;
+    atomic_store(&p->busy, p->nthreads - 1);
+    atomic_fetch_add_explicit(&p->gen, 1, memory_order_release); /* publishes the job */
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
     run_chunks(p, 0);
-    pthread_mutex_lock(&p->mu);
-    while (p->busy > 0) pthread_cond_wait(&p->done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    int64_t t0 = now_ns(), budget = atomic_load_explicit(&p->spin_ns, memory_order_relaxed);
+    for (unsigned i = 1; atomic_load_explicit(&p->busy, memory_order_acquire) > 0; i++)
+        if (!spin_step(i, t0, budget)) break;
+    bool hit = atomic_load_explicit(&p->busy, memory_order_acquire) == 0;
+    spin_adapt(p, hit);
+    if (!hit) {
+        pthread_mutex_lock(&p->mu);
+        while (atomic_load(&p->busy) > 0) pthread_cond_wait(&p->done, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+    }
     pthread_mutex_unlock(&p->job_mu);
 }

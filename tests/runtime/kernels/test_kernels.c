@@ -9,6 +9,7 @@
  * results are not bit-exact); a case passes below 1e-5 with identical shapes.
  *
  * usage: test_kernels [-v] [-n CASES_PER_OP] [-s SEED]. Prints "N passed, N failed". */
+#include "runtime/kernels/internal.h"
 #include "runtime/kernels/kernels.h"
 
 #include <math.h>
@@ -73,7 +74,9 @@ static void tc_free(tcase *t) {
     qo_module_free(t->m);
 }
 
-static double compare(const qo_tensor *got, const qo_tensor *want) {
+/* scale: NULL, or the tensor whose max |.| normalizes the error (the output before Relu/Clip: a
+ * clipped output's max says nothing about the size of the sums, whose rounding the error is). */
+static double compare_scaled(const qo_tensor *got, const qo_tensor *want, const qo_tensor *scale) {
     if (got->rank != want->rank || got->elem != want->elem) return INFINITY;
     for (int i = 0; i < got->rank; i++)
         if (got->dims[i] != want->dims[i]) return INFINITY;
@@ -86,8 +89,12 @@ static double compare(const qo_tensor *got, const qo_tensor *want) {
         if (d > md) md = d;
         if (fabs((double)b[i]) > mx) mx = fabs((double)b[i]);
     }
+    if (scale)
+        for (int64_t i = 0; i < qo_tensor_numel(scale); i++)
+            if (fabs((double)((const float *)scale->data)[i]) > mx) mx = fabs((double)((const float *)scale->data)[i]);
     return md == 0 ? 0 : md / (mx > 0 ? mx : 1);
 }
+
 
 static void apply_act(qo_tensor *t, const qo_k_act *a) {
     float *p = t->data;
@@ -95,6 +102,42 @@ static void apply_act(qo_tensor *t, const qo_k_act *a) {
         if (a->kind == QO_K_ACT_RELU) p[i] = p[i] > 0 ? p[i] : 0;
         if (a->kind == QO_K_ACT_CLIP) p[i] = p[i] < a->lo ? a->lo : p[i] > a->hi ? a->hi : p[i];
     }
+}
+
+/* Conv with a fused residual through qo_k_node_plan / qo_k_plan_run: want (the reference output) +
+ * a random residual, then act, against the kernel. */
+static void run_res(qo_ctx *cx, tcase *t, qo_kctx *k, const qo_tensor *const *ins, const qo_tensor *want,
+                    qo_pool **pools, int npools, const qo_k_act *act) {
+    qo_k_plan pl;
+    if (qo_k_node_plan(k, act, ins, t->nin, 1, &pl) != QO_OK) {
+        nfail++;
+        fprintf(stderr, "FAIL %s: not planned\n", t->desc);
+        return;
+    }
+    qo_tensor res = {0}, w2 = {0}, got = {0};
+    QO_ASSERT(qo_tensor_make(cx, &res, QO_F32, want->rank, want->dims) == QO_OK);
+    QO_ASSERT(qo_tensor_copy(cx, want, &w2) == QO_OK);
+    float *r = res.data, *e = w2.data;
+    for (int64_t i = 0; i < qo_tensor_numel(want); i++) r[i] = rf(), e[i] = e[i] + r[i];
+    qo_tensor pre = {0};
+    QO_ASSERT(qo_tensor_copy(cx, &w2, &pre) == QO_OK);
+    apply_act(&w2, act);
+    for (int pi = 0; pi < npools; pi++) {
+        QO_ASSERT(qo_tensor_make(cx, &got, QO_F32, want->rank, want->dims) == QO_OK);
+        qo_k_plan_run(&pl, ins[0]->data, ins[1]->data, ins[2] ? ins[2]->data : NULL, r, got.data, pools[pi]);
+        double err = compare_scaled(&got, &w2, &pre);
+        if (err < 1e-5) {
+            npass++;
+        } else {
+            nfail++;
+            fprintf(stderr, "FAIL %s act=%d res threads=%d: mismatch (error %.3g)\n", t->desc, act->kind,
+                    qo_pool_size(pools[pi]), err);
+        }
+        qo_tensor_free(&got);
+    }
+    qo_tensor_free(&res);
+    qo_tensor_free(&w2);
+    qo_tensor_free(&pre);
 }
 
 /* Runs the case: reference, then the kernels with several pools (and activations if can_act). */
@@ -120,17 +163,18 @@ static void run_case(qo_ctx *cx, tcase *t, qo_pool **pools, int npools, bool can
         for (int pi = 0; pi < npools; pi++) {
             qo_tensor got[2] = {{0}};
             qo_status s = qo_k_node_run(&k, pools[pi], &acts[ai], ins, t->nin, got, 1);
-            double err = s == QO_OK ? compare(&got[0], &w2) : INFINITY;
+            double err = s == QO_OK ? compare_scaled(&got[0], &w2, &want[0]) : INFINITY;
             if (s == QO_OK && err < 1e-5) {
                 npass++;
             } else {
                 nfail++;
-                fprintf(stderr, "FAIL %s act=%d threads=%d: %s (error %.3g)\n", t->desc, ai, qo_pool_size(pools[pi]),
+                fprintf(stderr, "FAIL %s act=%d threads=%d isa=%d: %s (error %.3g)\n", t->desc, ai, qo_pool_size(pools[pi]), qo_k_sgemm_isa(-1),
                         s == QO_OK ? "mismatch" : qo_status_str(s), err);
             }
             qo_tensor_free(&got[0]);
         }
         qo_tensor_free(&w2);
+        if (qo_node_get(t->g, t->n)->op == QO_OP_CONV) run_res(cx, t, &k, ins, &want[0], pools, npools, &acts[ai]);
     }
     qo_tensor_free(&want[0]);
 }
@@ -155,6 +199,14 @@ static void gen_conv(qo_ctx *cx, qo_pool **pools, int npools, bool transpose, in
     if (shape_class == 1) { /* bigger: exercises column blocks and the 1x1 path */
         N = ri(1, 2), group = 1, Cg = ri(8, 24), Mg = ri(8, 40), nsp = 2;
     }
+    if (shape_class == 2) { /* MobileNet-like: 1x1 pointwise (odd sizes, K = 1, long K) or 3x3 depthwise */
+        nsp = 2, N = ri(0, 3) ? ri(1, 3) : 17;
+        if (ri(0, 1)) {
+            group = 1, Cg = ri(0, 4) == 0 ? 1 : ri(0, 3) == 0 ? ri(150, 400) : ri(2, 70), Mg = ri(1, 70);
+        } else {
+            group = ri(1, 40), Cg = 1, Mg = 1;
+        }
+    }
     int64_t C = Cg * group, M = Mg * group;
     int64_t in[3], ker[3], str[3], dil[3], pads[6], outpad[3];
     for (int i = 0; i < nsp; i++) {
@@ -165,6 +217,10 @@ static void gen_conv(qo_ctx *cx, qo_pool **pools, int npools, bool transpose, in
         pads[i] = ri(0, 2), pads[nsp + i] = ri(0, 2);
         outpad[i] = str[i] > 1 ? ri(0, str[i] - 1) : 0;
         if (shape_class == 1 && ker[i] == 1) str[i] = dil[i] = 1, pads[i] = pads[nsp + i] = 0;
+        if (shape_class == 2) {
+            in[i] = ri(1, 3) == 1 ? ri(1, 9) : ri(5, 40), dil[i] = 1;
+            ker[i] = group == 1 ? 1 : 3, str[i] = group == 1 ? 1 : ri(1, 2), pads[i] = pads[nsp + i] = group == 1 ? 0 : 1;
+        }
     }
     tc_init(&t, transpose ? QO_OP_CONVTRANSPOSE : QO_OP_CONV, bias ? 3 : 2, 1, 13);
     int64_t xd[5] = {N, C}, wd[5] = {transpose ? C : M, transpose ? Mg : Cg}, bd[1] = {M};
@@ -321,8 +377,14 @@ int main(int argc, char **argv) {
     cx.diag = quiet;
     qo_pool *p2 = qo_pool_new(2), *p3 = qo_pool_new(3);
     qo_pool *pools[3] = {p2, p3, NULL};
+    int top = qo_k_sgemm_isa(-1);
+    for (int isa = top; isa >= 0; isa--) {
+        qo_k_sgemm_isa(isa);
+        for (int i = 0; i < per_op / 2; i++) gen_conv(&cx, pools, 3, false, i % 3);
+    }
+    qo_k_sgemm_isa(-2);
     for (int i = 0; i < per_op; i++) {
-        gen_conv(&cx, pools, 3, false, i % 5 == 4);
+        gen_conv(&cx, pools, 3, false, i % 5 == 4 ? 1 : i % 5 == 2 ? 2 : 0);
         gen_conv(&cx, pools, 3, true, 0);
         gen_gemm(&cx, pools, 3);
         gen_matmul(&cx, pools, 3);
