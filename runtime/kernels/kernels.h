@@ -143,11 +143,19 @@ void qo_k_global_maxpool_f32(int64_t NC, int64_t S, const float *x, float *y, qo
 void qo_k_softmax_f32(int64_t outer, int64_t len, int64_t inner, int is_log, const float *x, float *y,
                       qo_pool *pool);
 
+/* ---- LayerNormalization -------------------------------------------------------------------- */
+/* LayerNormalization of x viewed as [outer, inner] over inner: y = (x - mean) / sqrt(var + eps) *
+ * scale[i] (+ bias[i]; bias may be NULL), scale and bias dense [inner]. Sums in 8 partial sums
+ * (about 1e-6 relative to the reference kernel). */
+void qo_k_layernorm_f32(int64_t outer, int64_t inner, float eps, const float *x, const float *scale,
+                        const float *bias, float *y, qo_pool *pool);
+
 /* ---- node adapters (reference-kernel signature) --------------------------------------------- */
 #include "runtime/rt.h"
 
 /* Runs node k->n with the optimized kernels: Conv, ConvTranspose, Gemm, MatMul, MaxPool (without
- * Indices), AveragePool, GlobalAveragePool, GlobalMaxPool, Softmax, LogSoftmax on float32; `act`
+ * Indices), AveragePool, GlobalAveragePool, GlobalMaxPool, Softmax, LogSoftmax, LayerNormalization
+ * (one output, Scale/B covering the normalized dims) on float32; `act`
  * (NULL = none) is fused into Conv/Gemm/MatMul. Semantics, output shapes and attribute handling
  * match the reference kernel of the op. Returns QO_ERR_UNSUPPORTED with no diagnostic (and out
  * untouched) for forms it does not cover and for malformed nodes: run the reference kernel then. */
@@ -160,7 +168,8 @@ bool qo_k_node_supported(qo_op op);
  * the output shape. */
 typedef enum qo_k_plan_kind {
     QO_K_PLAN_NONE = 0, QO_K_PLAN_CONV, QO_K_PLAN_CONVTRANSPOSE, QO_K_PLAN_GEMM, QO_K_PLAN_MATMUL, QO_K_PLAN_MAXPOOL,
-    QO_K_PLAN_AVGPOOL, QO_K_PLAN_GLOBALAVG, QO_K_PLAN_GLOBALMAX, QO_K_PLAN_SOFTMAX, QO_K_PLAN_LOGSOFTMAX
+    QO_K_PLAN_AVGPOOL, QO_K_PLAN_GLOBALAVG, QO_K_PLAN_GLOBALMAX, QO_K_PLAN_SOFTMAX, QO_K_PLAN_LOGSOFTMAX,
+    QO_K_PLAN_LAYERNORM
 } qo_k_plan_kind;
 typedef struct qo_k_plan {
     int32_t kind; /* qo_k_plan_kind */
@@ -172,6 +181,7 @@ typedef struct qo_k_plan {
         qo_k_matmul_params mm;
         qo_k_pool_params pool;
         struct { int64_t outer, len, inner; } red; /* global pools (outer = N*C, len = spatial), softmax */
+        struct { int64_t outer, inner; float eps; } ln; /* LayerNormalization */
     } u;
 } qo_k_plan;
 
@@ -180,7 +190,7 @@ typedef struct qo_k_plan {
 qo_status qo_k_node_plan(qo_kctx *k, const qo_k_act *act, const qo_tensor *const *in, uint32_t nin, uint32_t nout,
                          qo_k_plan *pl);
 /* Runs a plan on dense float32 buffers: x is input 0; w input 1 (Conv/ConvTranspose W, Gemm/MatMul
- * B); b the Conv/ConvTranspose bias or the Gemm C (NULL = none), for MatMul a bias[N] added to every
+ * B, LayerNormalization Scale); b the Conv/ConvTranspose/LayerNormalization bias or the Gemm C (NULL = none), for MatMul a bias[N] added to every
  * row (a fused Add); res NULL or a tensor shaped like y added after the bias (a fused Add; Conv,
  * ConvTranspose, Gemm, MatMul only); y the output (pl->rank/dims). Buffers must not overlap y. */
 void qo_k_plan_run(const qo_k_plan *pl, const float *x, const float *w, const float *b, const float *res, float *y,

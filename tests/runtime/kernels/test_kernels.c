@@ -305,6 +305,45 @@ static void gen_softmax(qo_ctx *cx, qo_pool **pools, int npools, bool is_log) {
     tc_free(&t);
 }
 
+/* LayerNormalization: odd row lengths (tails of the 8 partial sums), axis anywhere, Scale/B with
+ * and without leading 1s, B omitted; broadcast Scale (declined: the reference runs) now and then. */
+static void gen_layernorm(qo_ctx *cx, qo_pool **pools, int npools) {
+    tcase t;
+    int rank = (int)ri(1, 4);
+    int64_t xd[4];
+    for (int i = 0; i < rank; i++) xd[i] = ri(1, i == rank - 1 ? 300 : 9);
+    int64_t axis = ri(0, rank - 1);
+    bool has_b = ri(0, 2) != 0;
+    tc_init(&t, QO_OP_LAYERNORMALIZATION, has_b ? 3 : 2, 1, 17);
+    tc_input(cx, &t, 0, rank, xd);
+    int64_t sd[5];
+    int srank = 0;
+    if (ri(0, 3) == 0) sd[srank++] = 1; /* a leading 1 */
+    for (int i = (int)axis; i < rank; i++) sd[srank++] = xd[i];
+    bool bcast = sd[srank - 1] > 1 && ri(0, 9) == 0;
+    if (bcast) sd[srank - 1] = 1; /* broadcast within the normalized dims: declined */
+    tc_input(cx, &t, 1, srank, sd);
+    if (has_b) tc_input(cx, &t, 2, srank, sd);
+    float *p = t.in[0].data;
+    for (int64_t i = 0; i < qo_tensor_numel(&t.in[0]); i++) p[i] = p[i] * 3.0f + 1.5f;
+    if (axis != rank - 1 || ri(0, 1)) qo_node_set_attr_int(t.g, t.n, "axis", axis - (ri(0, 1) ? rank : 0));
+    if (ri(0, 1)) qo_node_set_attr_float(t.g, t.n, "epsilon", 1e-3f);
+    snprintf(t.desc, sizeof t.desc, "LayerNormalization axis=%lld B=%d", (long long)axis, has_b);
+    append(t.desc, sizeof t.desc, "x", xd, rank);
+    append(t.desc, sizeof t.desc, " scale", sd, srank);
+    if (bcast) {
+        qo_kctx k = {cx, t.g, t.n, t.opset};
+        const qo_tensor *ins[3] = {&t.in[0], &t.in[1], has_b ? &t.in[2] : NULL};
+        qo_tensor got = {0};
+        if (qo_k_node_run(&k, pools[0], NULL, ins, t.nin, &got, 1) == QO_ERR_UNSUPPORTED) npass++;
+        else nfail++, fprintf(stderr, "FAIL %s: broadcast Scale not declined\n", t.desc);
+        qo_tensor_free(&got);
+    } else {
+        run_case(cx, &t, pools, npools, false);
+    }
+    tc_free(&t);
+}
+
 int main(int argc, char **argv) {
     int per_op = 150;
     for (int i = 1; i < argc; i++) {
@@ -332,6 +371,7 @@ int main(int argc, char **argv) {
             gen_global(&cx, pools, 3, i % 2);
             gen_softmax(&cx, pools, 3, i % 2);
         }
+        gen_layernorm(&cx, pools, 3);
     }
     qo_pool_free(p2);
     qo_pool_free(p3);
