@@ -119,6 +119,25 @@ typedef struct qo_k_matmul_params {
 void qo_k_matmul_f32(const qo_k_matmul_params *p, const float *A, const float *B, const float *bias,
                      float *Y, qo_pool *pool);
 
+/* Batched MatMul on strided views (a Transpose folded into the operands or the result): for every
+ * batch index b (row-major over bdims), Y_b = op(A_b) op(B_b) (+ bias[N] per row) (+ res), then
+ * act, where A_b = A + sum(b_i * astr[i]) is [M, K] with row stride lda (transA: stored [K, M],
+ * row stride lda), B_b likewise [K, N] / [N, K] with ldb, and Y_b = Y + sum(b_i * ystr[i]) is
+ * [M, N] with row stride ldy and unit column stride. res (NULL = none) is laid out as the memory
+ * Y points into: element Y[o] gets res[o]. The Y views of distinct batches must not overlap, nor
+ * overlap A, B, res. lda/ldb/ldy >= 1 and at least the stored row length (cblas). */
+typedef struct qo_k_smm_params {
+    int64_t M, N, K;
+    int32_t brank;
+    int64_t bdims[QO_K_MAX_BATCH_RANK];
+    int64_t astr[QO_K_MAX_BATCH_RANK], bstr[QO_K_MAX_BATCH_RANK], ystr[QO_K_MAX_BATCH_RANK];
+    int64_t lda, ldb, ldy;
+    int32_t transA, transB;
+    qo_k_act act;
+} qo_k_smm_params;
+void qo_k_matmul_strided_f32(const qo_k_smm_params *p, const float *A, const float *B, const float *bias,
+                             const float *res, float *Y, qo_pool *pool);
+
 /* ---- pooling -------------------------------------------------------------------------------- */
 typedef struct qo_k_pool_params {
     int32_t nsp;                 /* spatial dims, 1..QO_K_MAX_SP */
@@ -169,7 +188,7 @@ bool qo_k_node_supported(qo_op op);
 typedef enum qo_k_plan_kind {
     QO_K_PLAN_NONE = 0, QO_K_PLAN_CONV, QO_K_PLAN_CONVTRANSPOSE, QO_K_PLAN_GEMM, QO_K_PLAN_MATMUL, QO_K_PLAN_MAXPOOL,
     QO_K_PLAN_AVGPOOL, QO_K_PLAN_GLOBALAVG, QO_K_PLAN_GLOBALMAX, QO_K_PLAN_SOFTMAX, QO_K_PLAN_LOGSOFTMAX,
-    QO_K_PLAN_LAYERNORM
+    QO_K_PLAN_LAYERNORM, QO_K_PLAN_MATMUL_STRIDED
 } qo_k_plan_kind;
 typedef struct qo_k_plan {
     int32_t kind; /* qo_k_plan_kind */
@@ -179,6 +198,7 @@ typedef struct qo_k_plan {
         qo_k_conv_params conv;
         qo_k_gemm_params gemm;
         qo_k_matmul_params mm;
+        qo_k_smm_params smm; /* made by a compiler from a MATMUL plan (not by qo_k_node_plan) */
         qo_k_pool_params pool;
         struct { int64_t outer, len, inner; } red; /* global pools (outer = N*C, len = spatial), softmax */
         struct { int64_t outer, inner; float eps; } ln; /* LayerNormalization */

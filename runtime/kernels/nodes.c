@@ -258,6 +258,7 @@ void qo_k_plan_run(const qo_k_plan *pl, const float *x, const float *w, const fl
     case QO_K_PLAN_LOGSOFTMAX:
         qo_k_softmax_f32(pl->u.red.outer, pl->u.red.len, pl->u.red.inner, pl->kind == QO_K_PLAN_LOGSOFTMAX, x, y, pool);
         break;
+    case QO_K_PLAN_MATMUL_STRIDED: qo_k_matmul_strided_f32(&pl->u.smm, x, w, b, res, y, pool); break;
     case QO_K_PLAN_LAYERNORM: qo_k_layernorm_f32(pl->u.ln.outer, pl->u.ln.inner, pl->u.ln.eps, x, w, b, y, pool); break;
     default: break;
     }

@@ -1,0 +1,75 @@
+/* runtime/kernels/matmul.c — batched MatMul on strided operands (qo_k_matmul_strided_f32): A, B and
+ * Y are views with arbitrary batch strides and row strides, A and B possibly transposed, so a
+ * Transpose feeding a MatMul or following it costs no copy (cblas_sgemm reads op(A) / op(B)
+ * through lda / ldb and writes Y through ldc). Blocking as gemm.c: a task is (batch, row block,
+ * column block); blocks are only cut when there are fewer batches than threads. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3")
+#endif
+#include "runtime/kernels/internal.h"
+
+#include <cblas.h>
+#include <string.h>
+
+typedef struct smm_job {
+    const qo_k_smm_params *p;
+    int64_t rb, cb, nrb, ncb;
+    const float *A, *B, *bias, *res;
+    float *Y;
+} smm_job;
+
+static void smm_offsets(const qo_k_smm_params *p, int64_t bt, int64_t *ao, int64_t *bo, int64_t *yo) {
+    int64_t a = 0, b = 0, y = 0;
+    for (int i = p->brank - 1; i >= 0; i--) {
+        int64_t ix = bt % p->bdims[i];
+        bt /= p->bdims[i];
+        a += ix * p->astr[i], b += ix * p->bstr[i], y += ix * p->ystr[i];
+    }
+    *ao = a, *bo = b, *yo = y;
+}
+
+static void smm_task(void *ctx, int64_t begin, int64_t end, int tid) {
+    smm_job *j = ctx;
+    const qo_k_smm_params *p = j->p;
+    (void)tid;
+    for (int64_t t = begin; t < end; t++) {
+        int64_t cbk = t % j->ncb, r = t / j->ncb, rbk = r % j->nrb, bt = r / j->nrb;
+        int64_t i0 = rbk * j->rb, i1 = qo_k_min64(p->M, i0 + j->rb), c0 = cbk * j->cb, c1 = qo_k_min64(p->N, c0 + j->cb);
+        int64_t rows = i1 - i0, cols = c1 - c0, ao, bo, yo;
+        smm_offsets(p, bt, &ao, &bo, &yo);
+        float *Y = j->Y + yo + i0 * p->ldy + c0;
+        if (p->K == 0) {
+            for (int64_t i = 0; i < rows; i++) memset(Y + i * p->ldy, 0, (size_t)cols * sizeof *Y);
+        } else {
+            /* op(A) rows i0..i1: A + i0*lda (A [M, K]) or A + i0 (A stored [K, M]); op(B) columns alike */
+            const float *Ab = j->A + ao + (p->transA ? i0 : i0 * p->lda);
+            const float *Bb = j->B + bo + (p->transB ? c0 * p->ldb : c0);
+            cblas_sgemm(CblasRowMajor, p->transA ? CblasTrans : CblasNoTrans, p->transB ? CblasTrans : CblasNoTrans,
+                        (int)rows, (int)cols, (int)p->K, 1.0f, Ab, (int)p->lda, Bb, (int)p->ldb, 0.0f, Y, (int)p->ldy);
+        }
+        qo_k_epilogue_cols(Y, rows, cols, p->ldy, j->bias ? j->bias + c0 : NULL, j->res ? j->res + (Y - j->Y) : NULL,
+                           p->act);
+    }
+}
+
+void qo_k_matmul_strided_f32(const qo_k_smm_params *p, const float *A, const float *B, const float *bias,
+                             const float *res, float *Y, qo_pool *pool) {
+    int64_t nb = 1;
+    for (int i = 0; i < p->brank; i++) nb *= p->bdims[i];
+    if (nb == 0 || p->M == 0 || p->N == 0) return;
+    smm_job j = {.p = p, .rb = p->M, .cb = p->N, .nrb = 1, .ncb = 1, .A = A, .B = B, .bias = bias, .res = res, .Y = Y};
+    int nth = qo_pool_size(pool);
+    double flops = 2.0 * (double)p->M * (double)p->N * (double)(p->K ? p->K : 1);
+    if (nb < nth && flops * (double)nb >= 2e5) {
+        int64_t need = qo_k_cdiv(nth, nb);
+        if (p->M >= 4 * need && p->M >= p->N / 4) {
+            j.rb = qo_k_cdiv(p->M, need);
+            if (j.rb > 4) j.rb = (j.rb + 3) / 4 * 4;
+        } else if (p->N >= 16 * need) {
+            j.cb = (qo_k_cdiv(p->N, need) + 15) / 16 * 16;
+        }
+        j.nrb = qo_k_cdiv(p->M, j.rb), j.ncb = qo_k_cdiv(p->N, j.cb);
+    }
+    int64_t grain = flops < 2e5 ? qo_k_max64(1, (int64_t)(2e5 / (flops + 1))) : 1;
+    qo_pool_for(pool, nb * j.nrb * j.ncb, grain, smm_task, &j);
+}
