@@ -86,9 +86,11 @@ typedef struct step {
 
 /* A heavy op resolved at compile time (runtime/kernels qo_k_plan) and called on the planned buffers,
  * with the elementwise ops that follow it fused into its epilogue: for MatMul an Add of a [N] bias,
- * then an Add of a same-shaped tensor (residual), then Relu or Clip (constant bounds). Each fused
+ * then an Add of a same-shaped tensor (residual), then Relu or Clip (constant bounds). A MatMul
+ * also reads Transposes feeding it and writes through a Transpose after it by strides (pro, tout;
+ * plan MATMUL_STRIDED). Each fused
  * op's input from the chain has that op as its only reader. */
-#define KC_MAX_CHAIN 4
+#define KC_MAX_CHAIN 5
 typedef struct kcall {
     qo_node chain[KC_MAX_CHAIN]; /* the heavy node, then the fused nodes in order */
     uint32_t nchain;
