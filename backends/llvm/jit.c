@@ -90,7 +90,7 @@ typedef struct step {
  * also reads Transposes feeding it and writes through a Transpose after it by strides (pro, tout;
  * plan MATMUL_STRIDED). Each fused
  * op's input from the chain has that op as its only reader. */
-#define KC_MAX_CHAIN 5
+#define KC_MAX_CHAIN 8
 typedef struct kcall {
     qo_node chain[KC_MAX_CHAIN]; /* the heavy node, then the fused nodes in order */
     uint32_t nchain;
@@ -1574,6 +1574,78 @@ static qo_node fold_transposes(qo_jit *j, kcall *K) {
     return ot;
 }
 
+/* If n is a float32 binary op `op` with `from` as one operand and a constant scalar as the other
+ * (`from` first if ordered), producing the shape of `from`: the constant. */
+static bool scalar_op(const qo_jit *j, qo_node n, qo_op op, qo_val from, bool ordered, float *c) {
+    const qo_graph *g = j->g;
+    if (!n) return false;
+    const qo_nodedata *nd = qo_node_get(g, n);
+    if (nd->op != op || nd->nin != 2 || nd->nout != 1) return false;
+    qo_val a = qo_node_input(g, n, 0), b = qo_node_input(g, n, 1), o = qo_node_output(g, n, 0);
+    if (a != from && (ordered || b != from)) return false;
+    qo_val k = a == from ? b : a;
+    double d;
+    if (k == from || j->vi[k].elem != QO_F32 || !const_scalar(j, k, &d) || j->vi[k].rank > j->vi[from].rank ||
+        !dense_f32(j, o) || !same_shape(&j->vi[o], &j->vi[from]))
+        return false;
+    *c = (float)d;
+    return true;
+}
+
+/* The only reader of v if it is one node of op `op`, else 0. */
+static qo_node reader_op(const qo_jit *j, qo_val v, qo_op op) {
+    qo_node u = sole_reader(j, v);
+    return u && !j->kc_of[u] && qo_node_get(j->g, u)->op == op && !is_graph_output(j, v) ? u : 0;
+}
+
+/* The erf GELU as PyTorch exports it, reading x (the chain's value so far): Div(x, c1) -> Erf ->
+ * Add(1) -> Mul(x, .) -> Mul(., c3), with x read by exactly the Div and the first Mul. Fills the
+ * five nodes and the act (QO_K_ACT_GELU, lo = c1, hi = c3). */
+static bool gelu_chain(const qo_jit *j, qo_val x, qo_node *nodes, qo_k_act *act) {
+    const qo_graph *g = j->g;
+    if (g->vals[x].nuses != 2 || j->captured[x] || is_graph_output(j, x)) return false;
+    qo_node d = 0, m = 0;
+    QO_FOR_EACH_USE(g, x, u) {
+        qo_node own = g->uses[u].owner;
+        if (!own || j->kc_of[own]) return false;
+        if (qo_node_get(g, own)->op == QO_OP_DIV && !d) d = own;
+        else if (qo_node_get(g, own)->op == QO_OP_MUL && !m) m = own;
+        else return false;
+    }
+    float c1, c2, c3;
+    if (!d || !m || !scalar_op(j, d, QO_OP_DIV, x, true, &c1)) return false;
+    qo_val dv = qo_node_output(g, d, 0);
+    qo_node e = reader_op(j, dv, QO_OP_ERF);
+    if (!e || qo_node_get(g, e)->nin != 1 || !dense_f32(j, qo_node_output(g, e, 0))) return false;
+    qo_val ev = qo_node_output(g, e, 0);
+    qo_node a = reader_op(j, ev, QO_OP_ADD);
+    if (!a || !scalar_op(j, a, QO_OP_ADD, ev, false, &c2) || c2 != 1.0f) return false;
+    qo_val av = qo_node_output(g, a, 0);
+    if (sole_reader(j, av) != m || is_graph_output(j, av)) return false;
+    qo_val m0 = qo_node_input(g, m, 0), m1 = qo_node_input(g, m, 1), mv = qo_node_output(g, m, 0);
+    if (!((m0 == x && m1 == av) || (m0 == av && m1 == x)) || !dense_f32(j, mv) || !same_shape(&j->vi[mv], &j->vi[x]))
+        return false;
+    qo_node h = reader_op(j, mv, QO_OP_MUL);
+    if (!h || !scalar_op(j, h, QO_OP_MUL, mv, false, &c3)) return false;
+    nodes[0] = d, nodes[1] = e, nodes[2] = a, nodes[3] = m, nodes[4] = h;
+    *act = (qo_k_act){QO_K_ACT_GELU, c1, c3};
+    return true;
+}
+
+/* A MATMUL plan as a MATMUL_STRIDED one on the same dense buffers. */
+static void matmul_dense_strided(qo_k_plan *pl) {
+    qo_k_matmul_params mm = pl->u.mm;
+    qo_k_smm_params p = {.M = mm.M, .N = mm.N, .K = mm.K, .brank = mm.brank, .act = mm.act};
+    memcpy(p.bdims, mm.bdims, sizeof p.bdims);
+    memcpy(p.astr, mm.astr, sizeof p.astr);
+    memcpy(p.bstr, mm.bstr, sizeof p.bstr);
+    p.lda = mm.K, p.ldb = mm.N, p.ldy = mm.N;
+    int64_t s = p.M * p.N;
+    for (int32_t b = p.brank - 1; b >= 0; b--) p.ystr[b] = s, s *= p.bdims[b];
+    pl->kind = QO_K_PLAN_MATMUL_STRIDED;
+    pl->u.smm = p;
+}
+
 /* Plans every node that an optimized kernel covers with static float32 shapes, and fuses the
  * epilogue chains (see kcall). */
 static void plan_kcalls(qo_jit *j, bool no_fusion) {
@@ -1635,11 +1707,25 @@ static void plan_kcalls(qo_jit *j, bool no_fusion) {
                 K.bias = other;
             } else if (other && !K.res && same_shape(&j->vi[other], ov)) {
                 K.res = other;
-            } else if (!act_of(j, u, &act)) {
+            } else if (act_of(j, u, &act)) {
+            } else if ((kind == QO_K_PLAN_MATMUL || kind == QO_K_PLAN_MATMUL_STRIDED) &&
+                       scalar_op(j, u, QO_OP_DIV, K.out, true, &act.lo)) {
+                act.kind = QO_K_ACT_DIV;
+            } else {
                 break;
             }
             K.chain[K.nchain++] = u;
             K.out = qo_node_output(g, u, 0);
+        }
+        qo_node gl[5];
+        if ((kind == QO_K_PLAN_MATMUL || kind == QO_K_PLAN_MATMUL_STRIDED) && !no_fusion &&
+            act.kind == QO_K_ACT_NONE && K.nchain + 5 <= KC_MAX_CHAIN && gelu_chain(j, K.out, gl, &act)) {
+            for (int c = 0; c < 5; c++) K.chain[K.nchain++] = gl[c];
+            K.out = qo_node_output(g, gl[4], 0);
+        }
+        if (kind == QO_K_PLAN_MATMUL && (act.kind == QO_K_ACT_DIV || act.kind == QO_K_ACT_GELU)) {
+            matmul_dense_strided(&K.plan);
+            kind = K.plan.kind;
         }
         switch (kind) {
         case QO_K_PLAN_CONV: case QO_K_PLAN_CONVTRANSPOSE: K.plan.u.conv.act = act; break;

@@ -49,7 +49,12 @@ void qo_pool_for(qo_pool *p, int64_t n, int64_t grain, qo_pool_fn fn, void *ctx)
 void *qo_pool_scratch(qo_pool *p, int tid, size_t bytes);
 
 /* ---- fused epilogue ------------------------------------------------------------------------- */
-typedef enum qo_k_act_kind { QO_K_ACT_NONE = 0, QO_K_ACT_RELU = 1, QO_K_ACT_CLIP = 2 } qo_k_act_kind;
+typedef enum qo_k_act_kind {
+    QO_K_ACT_NONE = 0, QO_K_ACT_RELU = 1, QO_K_ACT_CLIP = 2,
+    /* qo_k_matmul_strided_f32 only: */
+    QO_K_ACT_DIV = 3,  /* x / lo (a Div by a constant) */
+    QO_K_ACT_GELU = 4  /* the exported erf GELU, op by op: ((erff(x / lo) + 1) * x) * hi */
+} qo_k_act_kind;
 typedef struct qo_k_act {
     int32_t kind;  /* qo_k_act_kind, applied after the bias: Relu max(x, 0); Clip min(max(x, lo), hi) */
     float lo, hi;  /* Clip bounds */
@@ -124,7 +129,7 @@ void qo_k_matmul_f32(const qo_k_matmul_params *p, const float *A, const float *B
  * act, where A_b = A + sum(b_i * astr[i]) is [M, K] with row stride lda (transA: stored [K, M],
  * row stride lda), B_b likewise [K, N] / [N, K] with ldb, and Y_b = Y + sum(b_i * ystr[i]) is
  * [M, N] with row stride ldy and unit column stride. res (NULL = none) is laid out as the memory
- * Y points into: element Y[o] gets res[o]. The Y views of distinct batches must not overlap, nor
+ * Y points into: element Y[o] gets res[o]. act may also be QO_K_ACT_DIV or QO_K_ACT_GELU. The Y views of distinct batches must not overlap, nor
  * overlap A, B, res. lda/ldb/ldy >= 1 and at least the stored row length (cblas). */
 typedef struct qo_k_smm_params {
     int64_t M, N, K;

@@ -9,6 +9,7 @@
 #include "runtime/kernels/internal.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <string.h>
 
 typedef struct smm_job {
@@ -26,6 +27,22 @@ static void smm_offsets(const qo_k_smm_params *p, int64_t bt, int64_t *ao, int64
         a += ix * p->astr[i], b += ix * p->bstr[i], y += ix * p->ystr[i];
     }
     *ao = a, *bo = b, *yo = y;
+}
+
+/* The activations only this kernel applies (after bias and res, as separate float ops in the
+ * unfused graph's order, so results are those of the unfused ops). */
+QO_K_SIMD static void act_ext(float *y, int64_t rows, int64_t cols, int64_t ld, qo_k_act a) {
+    for (int64_t r = 0; r < rows; r++) {
+        float *yr = y + r * ld;
+        if (a.kind == QO_K_ACT_DIV) {
+            for (int64_t c = 0; c < cols; c++) yr[c] = yr[c] / a.lo;
+        } else {
+            for (int64_t c = 0; c < cols; c++) {
+                float x = yr[c], e = erff(x / a.lo) + 1.0f;
+                yr[c] = (x * e) * a.hi;
+            }
+        }
+    }
 }
 
 static void smm_task(void *ctx, int64_t begin, int64_t end, int tid) {
@@ -47,8 +64,11 @@ static void smm_task(void *ctx, int64_t begin, int64_t end, int tid) {
             cblas_sgemm(CblasRowMajor, p->transA ? CblasTrans : CblasNoTrans, p->transB ? CblasTrans : CblasNoTrans,
                         (int)rows, (int)cols, (int)p->K, 1.0f, Ab, (int)p->lda, Bb, (int)p->ldb, 0.0f, Y, (int)p->ldy);
         }
+        bool ext = p->act.kind == QO_K_ACT_DIV || p->act.kind == QO_K_ACT_GELU;
+        qo_k_act none = {QO_K_ACT_NONE, 0.0f, 0.0f};
         qo_k_epilogue_cols(Y, rows, cols, p->ldy, j->bias ? j->bias + c0 : NULL, j->res ? j->res + (Y - j->Y) : NULL,
-                           p->act);
+                           ext ? none : p->act);
+        if (ext) act_ext(Y, rows, cols, p->ldy, p->act);
     }
 }
 

@@ -218,6 +218,56 @@ int main(void) {
          "    %z2 = ReduceSum(%c) {keepdims = 0} : tensor<f32>\n"
          "    %y2 = Add(%y, %z2) : tensor<3x1x29xf32>\n    return %y2\n",
          {"w", "v"}, {{9, 4}, {4, 9}}, {2, 2}, 0, 0, 0},
+        /* the erf GELU (PyTorch's export) after a MatMul + bias, then a second MatMul */
+        {"matmul_bias_gelu", "%x : tensor<2x5x12xf32>",
+         "    const %c1 : tensor<f32> = [1.41421354]\n    const %c2 : tensor<f32> = [1.0]\n"
+         "    const %c3 : tensor<f32> = [0.5]\n"
+         "    %m = MatMul(%x, %w) : tensor<2x5x33xf32>\n"
+         "    %h = Add(%bias, %m) : tensor<2x5x33xf32>\n"
+         "    %d = Div(%h, %c1) : tensor<2x5x33xf32>\n"
+         "    %e = Erf(%d) : tensor<2x5x33xf32>\n"
+         "    %a = Add(%e, %c2) : tensor<2x5x33xf32>\n"
+         "    %p = Mul(%h, %a) : tensor<2x5x33xf32>\n"
+         "    %g = Mul(%p, %c3) : tensor<2x5x33xf32>\n"
+         "    %y = MatMul(%g, %w2) : tensor<2x5x12xf32>\n    return %y\n",
+         {"w", "bias", "w2"}, {{12, 33}, {33}, {33, 12}}, {2, 1, 2}, 6, 0, 0},
+        {"gelu_large", "%x : tensor<64x12xf32>",
+         "    const %c1 : tensor<f32> = [1.41421354]\n    const %c2 : tensor<f32> = [1.0]\n"
+         "    const %c3 : tensor<f32> = [0.5]\n"
+         "    %h = MatMul(%x, %w) : tensor<64x200xf32>\n"
+         "    %d = Div(%h, %c1) : tensor<64x200xf32>\n"
+         "    %e = Erf(%d) : tensor<64x200xf32>\n"
+         "    %a = Add(%e, %c2) : tensor<64x200xf32>\n"
+         "    %p = Mul(%h, %a) : tensor<64x200xf32>\n"
+         "    %y = Mul(%p, %c3) : tensor<64x200xf32>\n    return %y\n",
+         {"w"}, {{12, 200}}, {2}, 5, 0, 0},
+        /* GELU as the graph output, operands swapped; a GELU-like chain adding 2 is not fused */
+        {"gelu_output", "%x : tensor<6x12xf32>",
+         "    const %c1 : tensor<f32> = [1.41421354]\n    const %c2 : tensor<f32> = [1.0]\n"
+         "    const %c4 : tensor<f32> = [2.0]\n    const %c3 : tensor<f32> = [0.5]\n"
+         "    %h = MatMul(%x, %w) : tensor<6x20xf32>\n"
+         "    %d = Div(%h, %c1) : tensor<6x20xf32>\n"
+         "    %e = Erf(%d) : tensor<6x20xf32>\n"
+         "    %a = Add(%c2, %e) : tensor<6x20xf32>\n"
+         "    %p = Mul(%a, %h) : tensor<6x20xf32>\n"
+         "    %g = Mul(%c3, %p) : tensor<6x20xf32>\n"
+         "    %h2 = MatMul(%x, %w) : tensor<6x20xf32>\n"
+         "    %d2 = Div(%h2, %c1) : tensor<6x20xf32>\n"
+         "    %e2 = Erf(%d2) : tensor<6x20xf32>\n"
+         "    %a2 = Add(%e2, %c4) : tensor<6x20xf32>\n"
+         "    %p2 = Mul(%h2, %a2) : tensor<6x20xf32>\n"
+         "    %g2 = Mul(%p2, %c3) : tensor<6x20xf32>\n"
+         "    %y = Sub(%g, %g2) : tensor<6x20xf32>\n    return %y\n",
+         {"w"}, {{12, 20}}, {2}, 5, 0, 0},
+        /* attention scores: MatMul of head views, Div by sqrt(d) in the epilogue (x * (1 / c) would
+         * differ in some of the 17424 values) */
+        {"scores_div", "%q : tensor<2x33x4x6xf32>, %k : tensor<2x33x4x6xf32>",
+         "    const %sc : tensor<f32> = [2.44948983]\n"
+         "    %qt = Transpose(%q) {perm = [0, 2, 1, 3]} : tensor<2x4x33x6xf32>\n"
+         "    %kt = Transpose(%k) {perm = [0, 2, 3, 1]} : tensor<2x4x6x33xf32>\n"
+         "    %s = MatMul(%qt, %kt) : tensor<2x4x33x33xf32>\n"
+         "    %y = Div(%s, %sc) : tensor<2x4x33x33xf32>\n    return %y\n",
+         {NULL}, {{0}}, {0}, 1, 2, 0},
         {"relu_second_reader", "%x : tensor<2x8x6x6xf32>",
          "    %c = Conv(%x, %w) {kernel_shape = [3, 3], pads = [1, 1, 1, 1]} : tensor<2x8x6x6xf32>\n"
          "    %y0 = Relu(%c) : tensor<2x8x6x6xf32>\n"
