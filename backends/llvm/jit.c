@@ -28,13 +28,15 @@
  *      function `qo_main(void **addr, qo_jit *j)` that runs the steps in order; `addr[v]` holds the
  *      buffer of value v. Scalar math uses LLVM instructions and intrinsics only where they are
  *      exact (IEEE + - * /, sqrt, fabs, floor, ceil, trunc, roundeven, compares, selects); every
- *      libm function (expf, tanhf, erff, fmaxf, ...) is called at its address, so results are bit
- *      for bit those of the reference kernels (runtime/ref/elementwise.c, quant.c);
+ *      libm function (expf, tanhf, fmaxf, ...) is called at its address, and erf is qo_erff's
+ *      polynomial (runtime/ref/erf.h) emitted inline, so results are bit for bit those of the
+ *      reference kernels (runtime/ref/elementwise.c, quant.c);
  *   5. the module is optimized with default<O3> for the host CPU and features and added to LLJIT.
  * No fast-math flags are ever set: LLVM keeps IEEE semantics (no contraction, no reassociation). */
 #include "backends/llvm/jit.h"
 
 #include "passes/pass.h"
+#include "runtime/ref/erf.h"
 #include "runtime/ref/util.h"
 #if defined(__has_include)
 #if __has_include("runtime/kernels/kernels.h")
@@ -694,6 +696,28 @@ static LLVMValueRef ediv(emitter *E, LLVMValueRef a, LLVMValueRef b) { return LL
 
 static LLVMValueRef is_nan(emitter *E, LLVMValueRef x) { return fcmp(E, LLVMRealUNO, x, x); }
 
+static LLVMValueRef ecopysign(emitter *E, LLVMValueRef mag, LLVMValueRef sgn) {
+    const char *name = "llvm.copysign";
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMTypeRef t = LLVMTypeOf(mag);
+    LLVMValueRef f = LLVMGetIntrinsicDeclaration(E->M, id, &t, 1), a[2] = {mag, sgn};
+    return LLVMBuildCall2(E->B, LLVMIntrinsicGetType(E->C, id, &t, 1), f, a, 2, "");
+}
+
+/* qo_erff (runtime/ref/erf.h), the same float operations in the same order: bit-identical to the
+ * reference kernel, and branch-free, so fused loops vectorize. */
+static LLVMValueRef emit_erff(emitter *E, LLVMValueRef x) {
+    LLVMValueRef a = intrin1(E, "llvm.fabs", x), u = esub(E, emul(E, x, x), cf32(E, 0.5f));
+    LLVMValueRef p = cf32(E, qo_erf_pa[QO_ERF_NA - 1]);
+    for (int i = QO_ERF_NA - 2; i >= 0; i--) p = eadd(E, emul(E, p, u), cf32(E, qo_erf_pa[i]));
+    LLVMValueRef ra = eadd(E, x, emul(E, x, p));
+    LLVMValueRef v = esub(E, a, cf32(E, QO_ERF_MID)), q = cf32(E, qo_erf_pb[QO_ERF_NB - 1]);
+    for (int i = QO_ERF_NB - 2; i >= 0; i--) q = eadd(E, emul(E, q, v), cf32(E, qo_erf_pb[i]));
+    LLVMValueRef rb = sel(E, fcmp(E, LLVMRealOGE, a, cf32(E, QO_ERF_CUT)), ecopysign(E, cf32(E, 1.0f), x),
+                          ecopysign(E, esub(E, cf32(E, 1.0f), q), x));
+    return sel(E, fcmp(E, LLVMRealOLT, a, cf32(E, 1.0f)), ra, rb);
+}
+
 /* qo_rne: roundeven is exact (ties to even, keeps the sign of zero, |x| >= 2^23 unchanged). */
 static LLVMValueRef rne(emitter *E, LLVMValueRef x) { return intrin1(E, "llvm.roundeven", x); }
 
@@ -776,7 +800,7 @@ static LLVMValueRef emit_node(emitter *E, qo_node n, LLVMValueRef *a) {
     case QO_OP_FLOOR: return intrin1(E, "llvm.floor", x);
     case QO_OP_CEIL: return intrin1(E, "llvm.ceil", x);
     case QO_OP_ROUND: return rne(E, x);
-    case QO_OP_ERF: return call_f1(E, erff, x);
+    case QO_OP_ERF: return emit_erff(E, x);
     case QO_OP_TANH: return call_f1(E, tanhf, x);
     case QO_OP_SIN: return call_f1(E, sinf, x);
     case QO_OP_COS: return call_f1(E, cosf, x);
@@ -841,7 +865,7 @@ static LLVMValueRef emit_node(emitter *E, qo_node n, LLVMValueRef *a) {
             LLVMValueRef c = emul(E, emul(E, emul(E, cf32(E, 0.044715f), x), x), x);
             t = call_f1(E, tanhf, emul(E, cf32(E, 0.7978845608028654f), eadd(E, x, c)));
         } else {
-            t = call_f1(E, erff, emul(E, x, cf32(E, 0.70710678118654752f)));
+            t = emit_erff(E, emul(E, x, cf32(E, 0.70710678118654752f)));
         }
         return emul(E, hx, eadd(E, one, t));
     }

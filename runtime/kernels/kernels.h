@@ -53,7 +53,7 @@ typedef enum qo_k_act_kind {
     QO_K_ACT_NONE = 0, QO_K_ACT_RELU = 1, QO_K_ACT_CLIP = 2,
     /* qo_k_matmul_strided_f32 only: */
     QO_K_ACT_DIV = 3,  /* x / lo (a Div by a constant) */
-    QO_K_ACT_GELU = 4  /* the exported erf GELU, op by op: ((erff(x / lo) + 1) * x) * hi */
+    QO_K_ACT_GELU = 4  /* the exported erf GELU, op by op: ((qo_erff(x / lo) + 1) * x) * hi (runtime/ref/erf.h) */
 } qo_k_act_kind;
 typedef struct qo_k_act {
     int32_t kind;  /* qo_k_act_kind, applied after the bias: Relu max(x, 0); Clip min(max(x, lo), hi) */

@@ -7,9 +7,9 @@
 #pragma GCC optimize("O3")
 #endif
 #include "runtime/kernels/internal.h"
+#include "runtime/ref/erf.h"
 
 #include <cblas.h>
-#include <math.h>
 #include <string.h>
 
 typedef struct smm_job {
@@ -38,7 +38,7 @@ QO_K_SIMD static void act_ext(float *y, int64_t rows, int64_t cols, int64_t ld, 
             for (int64_t c = 0; c < cols; c++) yr[c] = yr[c] / a.lo;
         } else {
             for (int64_t c = 0; c < cols; c++) {
-                float x = yr[c], e = erff(x / a.lo) + 1.0f;
+                float x = yr[c], e = qo_erff(x / a.lo) + 1.0f;
                 yr[c] = (x * e) * a.hi;
             }
         }
