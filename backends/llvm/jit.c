@@ -1747,7 +1747,7 @@ static void plan_kcalls(qo_jit *j, bool no_fusion) {
             for (int c = 0; c < 5; c++) K.chain[K.nchain++] = gl[c];
             K.out = qo_node_output(g, gl[4], 0);
         }
-        if (kind == QO_K_PLAN_MATMUL && (act.kind == QO_K_ACT_DIV || act.kind == QO_K_ACT_GELU)) {
+        if (kind == QO_K_PLAN_MATMUL) { /* the strided kernel also merges broadcast-B batches into rows */
             matmul_dense_strided(&K.plan);
             kind = K.plan.kind;
         }

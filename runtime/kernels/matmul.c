@@ -10,6 +10,7 @@
 #include "runtime/ref/erf.h"
 
 #include <cblas.h>
+#include <stdint.h>
 #include <string.h>
 
 typedef struct smm_job {
@@ -72,8 +73,20 @@ static void smm_task(void *ctx, int64_t begin, int64_t end, int tid) {
     }
 }
 
-void qo_k_matmul_strided_f32(const qo_k_smm_params *p, const float *A, const float *B, const float *bias,
+void qo_k_matmul_strided_f32(const qo_k_smm_params *pp, const float *A, const float *B, const float *bias,
                              const float *res, float *Y, qo_pool *pool) {
+    /* Inner batch dims over which B is broadcast and whose A and Y matrices follow each other
+     * (row after row) become rows: one [b*M, K] x [K, N] product packs B once, not b times. */
+    qo_k_smm_params mp = *pp;
+    const qo_k_smm_params *p = &mp;
+    while (mp.brank > 0) {
+        int32_t b = mp.brank - 1;
+        if (mp.bstr[b] != 0 || mp.transA || mp.astr[b] != mp.M * mp.lda || mp.ystr[b] != mp.M * mp.ldy ||
+            mp.M * mp.bdims[b] > INT32_MAX)
+            break;
+        mp.M *= mp.bdims[b];
+        mp.brank--;
+    }
     int64_t nb = 1;
     for (int i = 0; i < p->brank; i++) nb *= p->bdims[i];
     if (nb == 0 || p->M == 0 || p->N == 0) return;
