@@ -95,7 +95,10 @@ void qo_k_matmul_strided_f32(const qo_k_smm_params *pp, const float *A, const fl
     double flops = 2.0 * (double)p->M * (double)p->N * (double)(p->K ? p->K : 1);
     if (nb < nth && flops * (double)nb >= 2e5) {
         int64_t need = qo_k_cdiv(nth, nb);
-        if (p->M >= 4 * need && p->M >= p->N / 4) {
+        /* each task packs its rows of A and its columns of B: cut the larger of M and N */
+        if (p->N > p->M && p->N >= 16 * need) {
+            j.cb = (qo_k_cdiv(p->N, need) + 15) / 16 * 16;
+        } else if (p->M >= 4 * need && p->M >= p->N / 4) {
             j.rb = qo_k_cdiv(p->M, need);
             if (j.rb > 4) j.rb = (j.rb + 3) / 4 * 4;
         } else if (p->N >= 16 * need) {
