@@ -88,10 +88,11 @@ typedef struct step {
 
 /* A heavy op resolved at compile time (runtime/kernels qo_k_plan) and called on the planned buffers,
  * with the elementwise ops that follow it fused into its epilogue: for MatMul an Add of a [N] bias,
- * then an Add of a same-shaped tensor (residual), then Relu or Clip (constant bounds). A MatMul
- * also reads Transposes feeding it and writes through a Transpose after it by strides (pro, tout;
- * plan MATMUL_STRIDED). Each fused
- * op's input from the chain has that op as its only reader. */
+ * then an Add of a same-shaped tensor (residual), then Relu or Clip (constant bounds), or for
+ * MatMul a Div by a constant or the erf GELU chain (gelu_chain). Each fused op's input from the
+ * chain has that op as its only reader (the GELU's x: the Div and the Mul). A MatMul also reads
+ * Transposes feeding it and writes through a Transpose after it by strides (pro, tout); MatMuls
+ * run plan MATMUL_STRIDED. */
 #define KC_MAX_CHAIN 8
 typedef struct kcall {
     qo_node chain[KC_MAX_CHAIN]; /* the heavy node, then the fused nodes in order */
