@@ -89,7 +89,7 @@ typedef struct step {
 /* A heavy op resolved at compile time (runtime/kernels qo_k_plan) and called on the planned buffers,
  * with the elementwise ops that follow it fused into its epilogue: for MatMul an Add of a [N] bias,
  * then an Add of a same-shaped tensor (residual), then Relu or Clip (constant bounds), or for
- * MatMul a Div by a constant or the erf GELU chain (gelu_chain). Each fused op's input from the
+ * MatMul a Div by a constant or the erf GELU chain (gelu_chain), then a last-axis Softmax. Each fused op's input from the
  * chain has that op as its only reader (the GELU's x: the Div and the Mul). A MatMul also reads
  * Transposes feeding it and writes through a Transpose after it by strides (pro, tout); MatMuls
  * run plan MATMUL_STRIDED. */
@@ -1657,6 +1657,18 @@ static bool gelu_chain(const qo_jit *j, qo_val x, qo_node *nodes, qo_k_act *act)
     return true;
 }
 
+/* Softmax node n (one output, float32, static shapes) normalizes over the last axis only. */
+static bool last_axis_softmax(const qo_jit *j, qo_node n) {
+    const qo_graph *g = j->g;
+    const qo_nodedata *nd = qo_node_get(g, n);
+    if (nd->nin != 1 || nd->nout != 1) return false;
+    qo_val x = qo_node_input(g, n, 0), o = qo_node_output(g, n, 0);
+    if (!dense_f32(j, x) || !dense_f32(j, o) || !same_shape(&j->vi[x], &j->vi[o]) || j->vi[x].rank < 1) return false;
+    int64_t r = j->vi[x].rank, axis = qo_attr_int(g, n, "axis", j->opset >= 13 ? -1 : 1);
+    if (axis < 0) axis += r;
+    return axis == r - 1;
+}
+
 /* A MATMUL plan as a MATMUL_STRIDED one on the same dense buffers. */
 static void matmul_dense_strided(qo_k_plan *pl) {
     qo_k_matmul_params mm = pl->u.mm;
@@ -1751,6 +1763,12 @@ static void plan_kcalls(qo_jit *j, bool no_fusion) {
         if (kind == QO_K_PLAN_MATMUL) { /* the strided kernel also merges broadcast-B batches into rows */
             matmul_dense_strided(&K.plan);
             kind = K.plan.kind;
+        }
+        qo_node sm = kind == QO_K_PLAN_MATMUL_STRIDED && !no_fusion && K.nchain < KC_MAX_CHAIN ? reader_op(j, K.out, QO_OP_SOFTMAX) : 0;
+        if (sm && last_axis_softmax(j, sm)) { /* a Softmax over the rows of the result */
+            K.plan.u.smm.softmax = 1;
+            K.chain[K.nchain++] = sm;
+            K.out = qo_node_output(g, sm, 0);
         }
         switch (kind) {
         case QO_K_PLAN_CONV: case QO_K_PLAN_CONVTRANSPOSE: K.plan.u.conv.act = act; break;

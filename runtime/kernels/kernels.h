@@ -139,6 +139,7 @@ typedef struct qo_k_smm_params {
     int64_t lda, ldb, ldy;
     int32_t transA, transB;
     qo_k_act act;
+    int32_t softmax;             /* 1: then Softmax over each row of Y, as qo_k_softmax_f32 (rows whole per task) */
 } qo_k_smm_params;
 void qo_k_matmul_strided_f32(const qo_k_smm_params *p, const float *A, const float *B, const float *bias,
                              const float *res, float *Y, qo_pool *pool);

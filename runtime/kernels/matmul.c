@@ -10,6 +10,7 @@
 #include "runtime/ref/erf.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -46,6 +47,19 @@ QO_K_SIMD static void act_ext(float *y, int64_t rows, int64_t cols, int64_t ld, 
     }
 }
 
+/* Softmax of one contiguous row, the operations of qo_k_softmax_f32 (runtime/kernels/pooling.c) in
+ * its order: max, then expf(x - max) summed left to right, then each divided by the sum. */
+static void softmax_row(float *y, int64_t n) {
+    float mx = -INFINITY, sum = 0.0f;
+    for (int64_t k = 0; k < n; k++) mx = y[k] > mx ? y[k] : mx;
+    for (int64_t k = 0; k < n; k++) {
+        float ev = expf(y[k] - mx);
+        y[k] = ev;
+        sum += ev;
+    }
+    for (int64_t k = 0; k < n; k++) y[k] = y[k] / sum;
+}
+
 static void smm_task(void *ctx, int64_t begin, int64_t end, int tid) {
     smm_job *j = ctx;
     const qo_k_smm_params *p = j->p;
@@ -70,6 +84,8 @@ static void smm_task(void *ctx, int64_t begin, int64_t end, int tid) {
         qo_k_epilogue_cols(Y, rows, cols, p->ldy, j->bias ? j->bias + c0 : NULL, j->res ? j->res + (Y - j->Y) : NULL,
                            ext ? none : p->act);
         if (ext) act_ext(Y, rows, cols, p->ldy, p->act);
+        if (p->softmax)
+            for (int64_t i = 0; i < rows; i++) softmax_row(Y + i * p->ldy, cols);
     }
 }
 
@@ -96,12 +112,12 @@ void qo_k_matmul_strided_f32(const qo_k_smm_params *pp, const float *A, const fl
     if (nb < nth && flops * (double)nb >= 2e5) {
         int64_t need = qo_k_cdiv(nth, nb);
         /* each task packs its rows of A and its columns of B: cut the larger of M and N */
-        if (p->N > p->M && p->N >= 16 * need) {
+        if (p->N > p->M && p->N >= 16 * need && !p->softmax) {
             j.cb = (qo_k_cdiv(p->N, need) + 15) / 16 * 16;
-        } else if (p->M >= 4 * need && p->M >= p->N / 4) {
+        } else if (p->M >= 4 * need && (p->M >= p->N / 4 || p->softmax)) {
             j.rb = qo_k_cdiv(p->M, need);
             if (j.rb > 4) j.rb = (j.rb + 3) / 4 * 4;
-        } else if (p->N >= 16 * need) {
+        } else if (p->N >= 16 * need && !p->softmax) {
             j.cb = (qo_k_cdiv(p->N, need) + 15) / 16 * 16;
         }
         j.nrb = qo_k_cdiv(p->M, j.rb), j.ncb = qo_k_cdiv(p->N, j.cb);

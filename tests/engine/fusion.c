@@ -188,7 +188,7 @@ int main(void) {
          "    %ot = Transpose(%o) {perm = [0, 2, 1, 3]} : tensor<2x7x3x5xf32>\n"
          "    %om = Reshape(%ot, %ms) : tensor<2x7x15xf32>\n"
          "    %y = Add(%om, %q1) : tensor<2x7x15xf32>\n    return %y\n",
-         {"wq", "bq", "wk"}, {{15, 15}, {15}, {15, 15}}, {2, 1, 2}, 1, 4, 2},
+         {"wq", "bq", "wk"}, {{15, 15}, {15}, {15, 15}}, {2, 1, 2}, 2, 4, 2},
         /* transposed A (a [K, M] view), rank-2 B broadcast over the batch; the result's Transpose moves
          * the last axis: not folded */
         {"transposed_a_bias", "%x : tensor<3x9x6xf32>",
@@ -268,6 +268,17 @@ int main(void) {
          "    %s = MatMul(%qt, %kt) : tensor<2x4x33x33xf32>\n"
          "    %y = Div(%s, %sc) : tensor<2x4x33x33xf32>\n    return %y\n",
          {NULL}, {{0}}, {0}, 1, 2, 0},
+        /* scores, Div and a last-axis Softmax in one epilogue; a Softmax over another axis is not fused */
+        {"scores_div_softmax", "%q : tensor<2x33x4x6xf32>, %k : tensor<2x33x4x6xf32>",
+         "    const %sc : tensor<f32> = [2.44948983]\n"
+         "    %qt = Transpose(%q) {perm = [0, 2, 1, 3]} : tensor<2x4x33x6xf32>\n"
+         "    %kt = Transpose(%k) {perm = [0, 2, 3, 1]} : tensor<2x4x6x33xf32>\n"
+         "    %s = MatMul(%qt, %kt) : tensor<2x4x33x33xf32>\n"
+         "    %d = Div(%s, %sc) : tensor<2x4x33x33xf32>\n"
+         "    %p = Softmax(%d) {axis = -1} : tensor<2x4x33x33xf32>\n"
+         "    %s2 = MatMul(%p, %p) : tensor<2x4x33x33xf32>\n"
+         "    %y = Softmax(%s2) {axis = 2} : tensor<2x4x33x33xf32>\n    return %y\n",
+         {NULL}, {{0}}, {0}, 2, 2, 0},
         {"relu_second_reader", "%x : tensor<2x8x6x6xf32>",
          "    %c = Conv(%x, %w) {kernel_shape = [3, 3], pads = [1, 1, 1, 1]} : tensor<2x8x6x6xf32>\n"
          "    %y0 = Relu(%c) : tensor<2x8x6x6xf32>\n"

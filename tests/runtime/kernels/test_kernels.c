@@ -309,30 +309,41 @@ static void gen_matmul_strided(qo_ctx *cx, qo_pool **pools, int npools) {
     static const qo_k_act acts[5] = {{QO_K_ACT_NONE, 0, 0}, {QO_K_ACT_RELU, 0, 0}, {QO_K_ACT_CLIP, -0.25f, 0.5f},
                                      {QO_K_ACT_DIV, 2.44948983f, 0}, {QO_K_ACT_GELU, 1.41421354f, 0.5f}};
     p.act = acts[ai];
+    p.softmax = ri(0, 3) == 0;
     snprintf(t.desc, sizeof t.desc, "MatMulStrided M=%lld N=%lld K=%lld tA=%d tB=%d bcast=%d tight=%d rev=%d act=%d "
-             "bias=%d res=%d", (long long)M, (long long)N, (long long)K, p.transA, p.transB, bcast, tight, rev, ai, use_b,
-             use_r);
+             "bias=%d res=%d softmax=%d", (long long)M, (long long)N, (long long)K, p.transA, p.transB, bcast, tight, rev, ai,
+             use_b, use_r, p.softmax);
     append(t.desc, sizeof t.desc, " batch", p.bdims, p.brank);
     for (int pi = 0; pi < npools; pi++) {
         memset(Y, 0, (size_t)sy * sizeof *Y);
         qo_k_matmul_strided_f32(&p, A, B, use_b ? bias : NULL, use_r ? res : NULL, Y, pools[pi]);
         double md = 0, mx = 0;
         const float *w = want.data;
+        float row[160];
         for (int64_t bt = 0; bt < nb; bt++)
-            for (int64_t m = 0; m < M; m++)
+            for (int64_t m = 0; m < M; m++) {
                 for (int64_t n = 0; n < N; n++) {
-                    int64_t o = off[2][bt] + m * p.ldy + n;
                     float v = w[(bt * M + m) * N + n];
                     if (use_b) v = v + bias[n];
-                    if (use_r) v += res[o];
+                    if (use_r) v += res[off[2][bt] + m * p.ldy + n];
                     if (ai == 1) v = v < 0 ? 0 : v;
                     if (ai == 2) v = v < -0.25f ? -0.25f : v > 0.5f ? 0.5f : v;
                     if (ai == 3) v = v / 2.44948983f;
                     if (ai == 4) v = ((qo_erff(v / 1.41421354f) + 1.0f) * v) * 0.5f;
-                    double d = fabs((double)Y[o] - v);
-                    if (d > md) md = d;
-                    if (fabs(v) > mx) mx = fabs(v);
+                    row[n] = v;
                 }
+                if (p.softmax) { /* in double: an oracle independent of the kernel's float order */
+                    double rm = -INFINITY, sum = 0;
+                    for (int64_t n = 0; n < N; n++) rm = row[n] > rm ? row[n] : rm;
+                    for (int64_t n = 0; n < N; n++) sum += exp((double)row[n] - rm);
+                    for (int64_t n = 0; n < N; n++) row[n] = (float)(exp((double)row[n] - rm) / sum);
+                }
+                for (int64_t n = 0; n < N; n++) {
+                    double d = fabs((double)Y[off[2][bt] + m * p.ldy + n] - row[n]);
+                    if (d > md) md = d;
+                    if (fabs(row[n]) > mx) mx = fabs(row[n]);
+                }
+            }
         double err = md == 0 ? 0 : md / (mx > 0 ? mx : 1);
         if (err < 1e-5) {
             npass++;
