@@ -89,7 +89,8 @@ typedef struct step {
 /* A heavy op resolved at compile time (runtime/kernels qo_k_plan) and called on the planned buffers,
  * with the elementwise ops that follow it fused into its epilogue: for MatMul an Add of a [N] bias,
  * then an Add of a same-shaped tensor (residual), then Relu or Clip (constant bounds), or for
- * MatMul a Div by a constant or the erf GELU chain (gelu_chain), then a last-axis Softmax. Each fused op's input from the
+ * MatMul a Div by a constant or the erf GELU chain (gelu_chain), then a last-axis Softmax or
+ * LayerNormalization (constant Scale/B). Each fused op's input from the
  * chain has that op as its only reader (the GELU's x: the Div and the Mul). A MatMul also reads
  * Transposes feeding it and writes through a Transpose after it by strides (pro, tout); MatMuls
  * run plan MATMUL_STRIDED. */
@@ -1669,6 +1670,34 @@ static bool last_axis_softmax(const qo_jit *j, qo_node n) {
     return axis == r - 1;
 }
 
+/* LayerNormalization node n over the last axis (length N) with constant float32 Scale (and B) of N
+ * values, one output: fills p's ln_* fields (the constants live as long as the compiled graph). */
+static bool row_layernorm(const qo_jit *j, qo_node n, int64_t N, qo_k_smm_params *p) {
+    const qo_graph *g = j->g;
+    const qo_nodedata *nd = qo_node_get(g, n);
+    if (nd->nin < 2 || nd->nin > 3) return false;
+    for (uint32_t i = 1; i < nd->nout; i++)
+        if (qo_node_output(g, n, i)) return false;
+    qo_val x = qo_node_input(g, n, 0), o = qo_node_output(g, n, 0);
+    if (!dense_f32(j, x) || !dense_f32(j, o) || !same_shape(&j->vi[x], &j->vi[o]) || j->vi[x].rank < 1) return false;
+    int64_t r = j->vi[x].rank, axis = qo_attr_int(g, n, "axis", -1);
+    if (axis < 0) axis += r;
+    if (axis != r - 1 || j->vi[x].dims[r - 1] != N) return false;
+    const float *sb[2] = {NULL, NULL};
+    for (uint32_t i = 1; i < nd->nin; i++) {
+        qo_val v = qo_node_input(g, n, i);
+        if (!v && i == 2) continue;
+        if (!v || !(g->vals[v].flags & QO_VAL_CONST) || (g->vals[v].flags & QO_VAL_INPUT) ||
+            j->vi[v].elem != QO_F32 || j->vi[v].numel != N || !j->consts[v].data ||
+            j->vi[v].dims[j->vi[v].rank - 1] != N)
+            return false;
+        sb[i - 1] = j->consts[v].data;
+    }
+    p->ln_scale = sb[0], p->ln_bias = sb[1];
+    p->ln_eps = qo_attr_float(g, n, "epsilon", 1e-5f);
+    return true;
+}
+
 /* A MATMUL plan as a MATMUL_STRIDED one on the same dense buffers. */
 static void matmul_dense_strided(qo_k_plan *pl) {
     qo_k_matmul_params mm = pl->u.mm;
@@ -1769,6 +1798,12 @@ static void plan_kcalls(qo_jit *j, bool no_fusion) {
             K.plan.u.smm.softmax = 1;
             K.chain[K.nchain++] = sm;
             K.out = qo_node_output(g, sm, 0);
+        }
+        qo_node ln = kind == QO_K_PLAN_MATMUL_STRIDED && !no_fusion && !K.plan.u.smm.softmax && K.nchain < KC_MAX_CHAIN
+                         ? reader_op(j, K.out, QO_OP_LAYERNORMALIZATION) : 0;
+        if (ln && row_layernorm(j, ln, K.plan.u.smm.N, &K.plan.u.smm)) { /* e.g. residual Add -> LayerNorm */
+            K.chain[K.nchain++] = ln;
+            K.out = qo_node_output(g, ln, 0);
         }
         switch (kind) {
         case QO_K_PLAN_CONV: case QO_K_PLAN_CONVTRANSPOSE: K.plan.u.conv.act = act; break;

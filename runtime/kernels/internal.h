@@ -24,6 +24,11 @@ void qo_k_epilogue(float *y, int64_t rows, int64_t cols, int64_t ld, const float
 void qo_k_epilogue_cols(float *y, int64_t rows, int64_t cols, int64_t ld, const float *bias, const float *res,
                         qo_k_act act);
 
+/* LayerNormalization of `rows` rows of n floats (x and y row strides ldx, ldy; y may be x): the
+ * operations of qo_k_layernorm_f32 (layernorm.c), which runs this. */
+void qo_k_layernorm_rows(const float *x, float *y, int64_t rows, int64_t n, int64_t ldx, int64_t ldy, float eps,
+                         const float *scale, const float *bias);
+
 /* Scratch for thread tid: from the pool, or (pool NULL) a buffer the caller frees with
  * qo_k_scratch_release. */
 void *qo_k_scratch(qo_pool *pool, int tid, size_t bytes, void **owned);

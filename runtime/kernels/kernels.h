@@ -140,6 +140,9 @@ typedef struct qo_k_smm_params {
     int32_t transA, transB;
     qo_k_act act;
     int32_t softmax;             /* 1: then Softmax over each row of Y, as qo_k_softmax_f32 (rows whole per task) */
+    const float *ln_scale;       /* not NULL: then LayerNormalization of each row of Y, as qo_k_layernorm_f32 */
+    const float *ln_bias;        /*   with this Scale [N], B [N] (NULL = none) and epsilon (rows whole per task) */
+    float ln_eps;
 } qo_k_smm_params;
 void qo_k_matmul_strided_f32(const qo_k_smm_params *p, const float *A, const float *B, const float *bias,
                              const float *res, float *Y, qo_pool *pool);

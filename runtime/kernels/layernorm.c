@@ -43,21 +43,25 @@ static inline float sqsum8(const float *p, int64_t n, float m) {
     return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
 }
 
-QO_K_SIMD static void ln_task(void *ctx, int64_t begin, int64_t end, int tid) {
-    ln_job *j = ctx;
-    (void)tid;
-    int64_t n = j->inner;
-    const float *S = j->s, *B = j->b;
-    for (int64_t r = begin; r < end; r++) {
-        const float *xp = j->x + r * n;
-        float *yp = j->y + r * n;
+QO_K_SIMD void qo_k_layernorm_rows(const float *x, float *y, int64_t rows, int64_t n, int64_t ldx, int64_t ldy,
+                                   float eps, const float *S, const float *B) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xp = x + r * ldx;
+        float *yp = y + r * ldy;
         float mean = sum8(xp, n) / (float)n;
-        float sd = sqrtf(sqsum8(xp, n, mean) / (float)n + j->eps);
+        float sd = sqrtf(sqsum8(xp, n, mean) / (float)n + eps);
         if (B)
             for (int64_t i = 0; i < n; i++) yp[i] = (xp[i] - mean) / sd * S[i] + B[i];
         else
             for (int64_t i = 0; i < n; i++) yp[i] = (xp[i] - mean) / sd * S[i];
     }
+}
+
+static void ln_task(void *ctx, int64_t begin, int64_t end, int tid) {
+    ln_job *j = ctx;
+    (void)tid;
+    qo_k_layernorm_rows(j->x + begin * j->inner, j->y + begin * j->inner, end - begin, j->inner, j->inner, j->inner,
+                        j->eps, j->s, j->b);
 }
 
 void qo_k_layernorm_f32(int64_t outer, int64_t inner, float eps, const float *x, const float *scale,

@@ -86,6 +86,7 @@ static void smm_task(void *ctx, int64_t begin, int64_t end, int tid) {
         if (ext) act_ext(Y, rows, cols, p->ldy, p->act);
         if (p->softmax)
             for (int64_t i = 0; i < rows; i++) softmax_row(Y + i * p->ldy, cols);
+        if (p->ln_scale) qo_k_layernorm_rows(Y, Y, rows, cols, p->ldy, p->ldy, p->ln_eps, p->ln_scale, p->ln_bias);
     }
 }
 
@@ -111,13 +112,14 @@ void qo_k_matmul_strided_f32(const qo_k_smm_params *pp, const float *A, const fl
     double flops = 2.0 * (double)p->M * (double)p->N * (double)(p->K ? p->K : 1);
     if (nb < nth && flops * (double)nb >= 2e5) {
         int64_t need = qo_k_cdiv(nth, nb);
+        bool whole = p->softmax || p->ln_scale; /* row epilogues: no column blocks */
         /* each task packs its rows of A and its columns of B: cut the larger of M and N */
-        if (p->N > p->M && p->N >= 16 * need && !p->softmax) {
+        if (p->N > p->M && p->N >= 16 * need && !whole) {
             j.cb = (qo_k_cdiv(p->N, need) + 15) / 16 * 16;
-        } else if (p->M >= 4 * need && (p->M >= p->N / 4 || p->softmax)) {
+        } else if (p->M >= 4 * need && (p->M >= p->N / 4 || whole)) {
             j.rb = qo_k_cdiv(p->M, need);
             if (j.rb > 4) j.rb = (j.rb + 3) / 4 * 4;
-        } else if (p->N >= 16 * need && !p->softmax) {
+        } else if (p->N >= 16 * need && !whole) {
             j.cb = (qo_k_cdiv(p->N, need) + 15) / 16 * 16;
         }
         j.nrb = qo_k_cdiv(p->M, j.rb), j.ncb = qo_k_cdiv(p->N, j.cb);

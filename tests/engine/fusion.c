@@ -279,6 +279,18 @@ int main(void) {
          "    %s2 = MatMul(%p, %p) : tensor<2x4x33x33xf32>\n"
          "    %y = Softmax(%s2) {axis = 2} : tensor<2x4x33x33xf32>\n    return %y\n",
          {NULL}, {{0}}, {0}, 2, 2, 0},
+        /* bias + residual + LayerNorm (constant Scale/B) in one epilogue, then a LayerNorm without B;
+         * a LayerNorm whose Scale is a graph input is not fused */
+        {"matmul_residual_layernorm", "%x : tensor<3x7x40xf32>, %s2 : tensor<40xf32>",
+         "    %m = MatMul(%x, %w) : tensor<3x7x40xf32>\n"
+         "    %b = Add(%m, %bias) : tensor<3x7x40xf32>\n"
+         "    %r = Add(%x, %b) : tensor<3x7x40xf32>\n"
+         "    %l = LayerNormalization(%r, %sc, %bias) {axis = -1, epsilon = 0.001} : tensor<3x7x40xf32>\n"
+         "    %m2 = MatMul(%l, %w) : tensor<3x7x40xf32>\n"
+         "    %l2 = LayerNormalization(%m2, %sc) : tensor<3x7x40xf32>\n"
+         "    %m3 = MatMul(%l2, %w) : tensor<3x7x40xf32>\n"
+         "    %y = LayerNormalization(%m3, %s2, %bias) : tensor<3x7x40xf32>\n    return %y\n",
+         {"w", "bias", "sc"}, {{40, 40}, {40}, {40}}, {2, 1, 1}, 4, 0, 0},
         {"relu_second_reader", "%x : tensor<2x8x6x6xf32>",
          "    %c = Conv(%x, %w) {kernel_shape = [3, 3], pads = [1, 1, 1, 1]} : tensor<2x8x6x6xf32>\n"
          "    %y0 = Relu(%c) : tensor<2x8x6x6xf32>\n"

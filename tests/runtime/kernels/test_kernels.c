@@ -310,9 +310,13 @@ static void gen_matmul_strided(qo_ctx *cx, qo_pool **pools, int npools) {
                                      {QO_K_ACT_DIV, 2.44948983f, 0}, {QO_K_ACT_GELU, 1.41421354f, 0.5f}};
     p.act = acts[ai];
     p.softmax = ri(0, 3) == 0;
+    float lsc[160], lbi[160];
+    for (int64_t i = 0; i < N; i++) lsc[i] = rf() + 1.5f, lbi[i] = rf();
+    /* (rows of at least 16: LayerNorm of a few nearly equal values amplifies GEMM rounding) */
+    if (!p.softmax && N >= 16 && ri(0, 2) == 0) p.ln_scale = lsc, p.ln_bias = ri(0, 1) ? lbi : NULL, p.ln_eps = 1e-5f;
     snprintf(t.desc, sizeof t.desc, "MatMulStrided M=%lld N=%lld K=%lld tA=%d tB=%d bcast=%d tight=%d rev=%d act=%d "
-             "bias=%d res=%d softmax=%d", (long long)M, (long long)N, (long long)K, p.transA, p.transB, bcast, tight, rev, ai,
-             use_b, use_r, p.softmax);
+             "bias=%d res=%d softmax=%d ln=%d", (long long)M, (long long)N, (long long)K, p.transA, p.transB, bcast, tight,
+             rev, ai, use_b, use_r, p.softmax, p.ln_scale ? 1 + (p.ln_bias != NULL) : 0);
     append(t.desc, sizeof t.desc, " batch", p.bdims, p.brank);
     for (int pi = 0; pi < npools; pi++) {
         memset(Y, 0, (size_t)sy * sizeof *Y);
@@ -337,6 +341,15 @@ static void gen_matmul_strided(qo_ctx *cx, qo_pool **pools, int npools) {
                     for (int64_t n = 0; n < N; n++) rm = row[n] > rm ? row[n] : rm;
                     for (int64_t n = 0; n < N; n++) sum += exp((double)row[n] - rm);
                     for (int64_t n = 0; n < N; n++) row[n] = (float)(exp((double)row[n] - rm) / sum);
+                }
+                if (p.ln_scale) { /* in double too */
+                    double mean = 0, var = 0;
+                    for (int64_t n = 0; n < N; n++) mean += row[n];
+                    mean /= (double)N;
+                    for (int64_t n = 0; n < N; n++) var += ((double)row[n] - mean) * ((double)row[n] - mean);
+                    double sd = sqrt(var / (double)N + 1e-5);
+                    for (int64_t n = 0; n < N; n++)
+                        row[n] = (float)(((double)row[n] - mean) / sd * lsc[n] + (p.ln_bias ? lbi[n] : 0.0));
                 }
                 for (int64_t n = 0; n < N; n++) {
                     double d = fabs((double)Y[off[2][bt] + m * p.ldy + n] - row[n]);
@@ -427,6 +440,13 @@ static void gen_layernorm(qo_ctx *cx, qo_pool **pools, int npools) {
     for (int i = 0; i < rank; i++) xd[i] = ri(1, i == rank - 1 ? 300 : 9);
     int64_t axis = ri(0, rank - 1);
     bool has_b = ri(0, 2) != 0;
+    /* rows of at most 20000: beyond, the reference's one running float sum drifts past 1e-5 */
+    for (int64_t inner = 0; inner != 1;) {
+        inner = 1;
+        for (int i = (int)axis; i < rank; i++) inner *= xd[i];
+        if (inner <= 20000) break;
+        xd[rank - 1] = xd[rank - 1] / 2 > 0 ? xd[rank - 1] / 2 : 1;
+    }
     tc_init(&t, QO_OP_LAYERNORMALIZATION, has_b ? 3 : 2, 1, 17);
     tc_input(cx, &t, 0, rank, xd);
     int64_t sd[5];
