@@ -281,8 +281,9 @@ int main(int argc, char **argv) {
     if (jit) {
         qo_jit_stats st;
         qo_jit_get_stats(jj, &st);
-        printf(" compile_s %.3f loops %u loop_ops %u kernel_calls %u fallbacks %u epilogue_ops %u arena_mb %.1f", compile_s,
-               st.fused_groups, st.fused_ops, st.kernel_calls, st.fallback_calls, st.epilogue_ops,
+        printf(" compile_s %.3f loops %u loop_ops %u kernel_calls %u fallbacks %u epilogue_ops %u folded_transposes %u aliased_copies %u arena_mb %.1f",
+               compile_s, st.fused_groups, st.fused_ops, st.kernel_calls, st.fallback_calls, st.epilogue_ops,
+               st.folded_transposes, st.aliased_copies,
                (double)st.arena_bytes / 1048576.0);
     }
     printf(" peak_rss_mb %.1f\n", (double)ru.ru_maxrss / 1024.0);

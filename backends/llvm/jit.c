@@ -28,13 +28,15 @@
  *      function `qo_main(void **addr, qo_jit *j)` that runs the steps in order; `addr[v]` holds the
  *      buffer of value v. Scalar math uses LLVM instructions and intrinsics only where they are
  *      exact (IEEE + - * /, sqrt, fabs, floor, ceil, trunc, roundeven, compares, selects); every
- *      libm function (expf, tanhf, erff, fmaxf, ...) is called at its address, so results are bit
- *      for bit those of the reference kernels (runtime/ref/elementwise.c, quant.c);
+ *      libm function (expf, tanhf, fmaxf, ...) is called at its address, and erf is qo_erff's
+ *      polynomial (runtime/ref/erf.h) emitted inline, so results are bit for bit those of the
+ *      reference kernels (runtime/ref/elementwise.c, quant.c);
  *   5. the module is optimized with default<O3> for the host CPU and features and added to LLJIT.
  * No fast-math flags are ever set: LLVM keeps IEEE semantics (no contraction, no reassociation). */
 #include "backends/llvm/jit.h"
 
 #include "passes/pass.h"
+#include "runtime/ref/erf.h"
 #include "runtime/ref/util.h"
 #if defined(__has_include)
 #if __has_include("runtime/kernels/kernels.h")
@@ -75,6 +77,7 @@ typedef struct vinfo {
     uint32_t idx;      /* L_INPUT/L_OUTPUT: graph input/output index */
     size_t off;        /* L_ARENA: offset */
     int32_t def, last; /* lifetime in steps */
+    qo_val alias;      /* L_ARENA: the value whose buffer this one shares (a copy op's input), 0 = own */
 } vinfo;
 
 typedef struct step {
@@ -85,15 +88,22 @@ typedef struct step {
 
 /* A heavy op resolved at compile time (runtime/kernels qo_k_plan) and called on the planned buffers,
  * with the elementwise ops that follow it fused into its epilogue: for MatMul an Add of a [N] bias,
- * then an Add of a same-shaped tensor (residual), then Relu or Clip (constant bounds). Each fused
- * op's input from the chain has that op as its only reader. */
-#define KC_MAX_CHAIN 4
+ * then an Add of a same-shaped tensor (residual), then Relu or Clip (constant bounds), or for
+ * MatMul a Div by a constant or the erf GELU chain (gelu_chain), then a last-axis Softmax or
+ * LayerNormalization (constant Scale/B). Each fused op's input from the
+ * chain has that op as its only reader (the GELU's x: the Div and the Mul). A MatMul also reads
+ * Transposes feeding it and writes through a Transpose after it by strides (pro, tout); MatMuls
+ * run plan MATMUL_STRIDED. */
+#define KC_MAX_CHAIN 8
 typedef struct kcall {
     qo_node chain[KC_MAX_CHAIN]; /* the heavy node, then the fused nodes in order */
     uint32_t nchain;
     qo_val out;  /* the value written: the last chain node's output */
     qo_val bias; /* MatMul: the fused bias Add's operand (0 = none) */
     qo_val res;  /* the fused residual Add's operand (0 = none) */
+    qo_node pro[2]; /* MatMul: Transposes folded into operand A / B (plan MATMUL_STRIDED; 0 = none) */
+    qo_val src[2];  /* the buffers A and B are read from (the heavy node's inputs, or the Transposes') */
+    uint8_t tout;   /* chain[1] is a Transpose folded into the MatMul's result */
 #ifdef QO_JIT_OPT_KERNELS
     qo_k_plan plan;
 #endif
@@ -537,10 +547,11 @@ static int32_t jit_call(qo_jit *j, int32_t si) {
         if (!j->vi[K->out].numel || !j->addr[K->out]) return 0;
         const float *in[3] = {NULL, NULL, NULL};
         for (uint32_t i = 0; i < hd->nin && i < 3; i++) {
-            qo_val v = qo_node_input(g, h, i);
+            qo_val v = i < 2 ? K->src[i] : qo_node_input(g, h, i);
             in[i] = v ? j->addr[v] : NULL;
         }
-        const float *b = K->plan.kind == QO_K_PLAN_MATMUL ? (K->bias ? j->addr[K->bias] : NULL) : in[2];
+        bool mm = K->plan.kind == QO_K_PLAN_MATMUL || K->plan.kind == QO_K_PLAN_MATMUL_STRIDED;
+        const float *b = mm ? (K->bias ? j->addr[K->bias] : NULL) : in[2];
         qo_k_plan_run(&K->plan, in[0], in[1], b, K->res ? j->addr[K->res] : NULL, j->addr[K->out], j->pool);
         return 0;
     }
@@ -696,6 +707,28 @@ static LLVMValueRef ediv(emitter *E, LLVMValueRef a, LLVMValueRef b) { return LL
 
 static LLVMValueRef is_nan(emitter *E, LLVMValueRef x) { return fcmp(E, LLVMRealUNO, x, x); }
 
+static LLVMValueRef ecopysign(emitter *E, LLVMValueRef mag, LLVMValueRef sgn) {
+    const char *name = "llvm.copysign";
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMTypeRef t = LLVMTypeOf(mag);
+    LLVMValueRef f = LLVMGetIntrinsicDeclaration(E->M, id, &t, 1), a[2] = {mag, sgn};
+    return LLVMBuildCall2(E->B, LLVMIntrinsicGetType(E->C, id, &t, 1), f, a, 2, "");
+}
+
+/* qo_erff (runtime/ref/erf.h), the same float operations in the same order: bit-identical to the
+ * reference kernel, and branch-free, so fused loops vectorize. */
+static LLVMValueRef emit_erff(emitter *E, LLVMValueRef x) {
+    LLVMValueRef a = intrin1(E, "llvm.fabs", x), u = esub(E, emul(E, x, x), cf32(E, 0.5f));
+    LLVMValueRef p = cf32(E, qo_erf_pa[QO_ERF_NA - 1]);
+    for (int i = QO_ERF_NA - 2; i >= 0; i--) p = eadd(E, emul(E, p, u), cf32(E, qo_erf_pa[i]));
+    LLVMValueRef ra = eadd(E, x, emul(E, x, p));
+    LLVMValueRef v = esub(E, a, cf32(E, QO_ERF_MID)), q = cf32(E, qo_erf_pb[QO_ERF_NB - 1]);
+    for (int i = QO_ERF_NB - 2; i >= 0; i--) q = eadd(E, emul(E, q, v), cf32(E, qo_erf_pb[i]));
+    LLVMValueRef rb = sel(E, fcmp(E, LLVMRealOGE, a, cf32(E, QO_ERF_CUT)), ecopysign(E, cf32(E, 1.0f), x),
+                          ecopysign(E, esub(E, cf32(E, 1.0f), q), x));
+    return sel(E, fcmp(E, LLVMRealOLT, a, cf32(E, 1.0f)), ra, rb);
+}
+
 /* qo_rne: roundeven is exact (ties to even, keeps the sign of zero, |x| >= 2^23 unchanged). */
 static LLVMValueRef rne(emitter *E, LLVMValueRef x) { return intrin1(E, "llvm.roundeven", x); }
 
@@ -778,7 +811,7 @@ static LLVMValueRef emit_node(emitter *E, qo_node n, LLVMValueRef *a) {
     case QO_OP_FLOOR: return intrin1(E, "llvm.floor", x);
     case QO_OP_CEIL: return intrin1(E, "llvm.ceil", x);
     case QO_OP_ROUND: return rne(E, x);
-    case QO_OP_ERF: return call_f1(E, erff, x);
+    case QO_OP_ERF: return emit_erff(E, x);
     case QO_OP_TANH: return call_f1(E, tanhf, x);
     case QO_OP_SIN: return call_f1(E, sinf, x);
     case QO_OP_COS: return call_f1(E, cosf, x);
@@ -843,7 +876,7 @@ static LLVMValueRef emit_node(emitter *E, qo_node n, LLVMValueRef *a) {
             LLVMValueRef c = emul(E, emul(E, emul(E, cf32(E, 0.044715f), x), x), x);
             t = call_f1(E, tanhf, emul(E, cf32(E, 0.7978845608028654f), eadd(E, x, c)));
         } else {
-            t = call_f1(E, erff, emul(E, x, cf32(E, 0.70710678118654752f)));
+            t = emit_erff(E, emul(E, x, cf32(E, 0.70710678118654752f)));
         }
         return emul(E, hx, eadd(E, one, t));
     }
@@ -1471,6 +1504,223 @@ static qo_val add_other(const qo_jit *j, qo_node n, qo_val from) {
     return other;
 }
 
+/* Transpose node t on a dense static float32 value: its perm (resolved) and input; false otherwise. */
+static bool transpose_perm(const qo_jit *j, qo_node t, int64_t *perm, qo_val *src) {
+    const qo_graph *g = j->g;
+    const qo_nodedata *nd = qo_node_get(g, t);
+    if (nd->op != QO_OP_TRANSPOSE || nd->nin != 1 || nd->nout != 1) return false;
+    qo_val x = qo_node_input(g, t, 0), o = qo_node_output(g, t, 0);
+    if (!dense_f32(j, x) || !dense_f32(j, o)) return false;
+    int32_t r = j->vi[x].rank;
+    const qo_attr *a = qo_node_attr(g, t, "perm");
+    bool seen[QO_MAX_RANK] = {false};
+    if (a && (a->kind != QO_ATTR_INTS || (int64_t)a->n != r)) return false;
+    for (int32_t i = 0; i < r; i++) {
+        perm[i] = a ? (a->u.is[i] < 0 ? a->u.is[i] + r : a->u.is[i]) : r - 1 - i;
+        if (perm[i] < 0 || perm[i] >= r || seen[perm[i]]) return false;
+        seen[perm[i]] = true;
+    }
+    *src = x;
+    return true;
+}
+
+static bool is_graph_output(const qo_jit *j, qo_val v) {
+    for (uint32_t i = 0; i < j->g->noutputs; i++)
+        if (qo_graph_output(j->g, i) == v) return true;
+    return false;
+}
+
+/* Element strides of Transpose t's output as a view of its dense input; 0 where the extent is 1. */
+static void transpose_strides(const qo_jit *j, qo_val src, const int64_t *perm, int64_t *ostr) {
+    const vinfo *x = &j->vi[src];
+    int64_t xs[QO_MAX_RANK], s = 1;
+    for (int32_t i = x->rank - 1; i >= 0; i--) xs[i] = s, s *= x->dims[i];
+    for (int32_t i = 0; i < x->rank; i++) ostr[i] = x->dims[perm[i]] == 1 ? 0 : xs[perm[i]];
+}
+
+/* Rewrites K's MATMUL plan into MATMUL_STRIDED, folding a Transpose that feeds operand A or B (its
+ * only reader is the MatMul) into the operand's strides, and one that is the MatMul's only reader
+ * and keeps the last axis into the result's. Operands of rank >= 2 only; a view that cblas cannot
+ * read (no unit stride in the two matrix dims) is left alone. Returns the Transpose folded into the
+ * result (0 = none). */
+static qo_node fold_transposes(qo_jit *j, kcall *K) {
+    qo_graph *g = j->g;
+    qo_node n = K->chain[0];
+    qo_k_matmul_params mm = K->plan.u.mm;
+    qo_k_smm_params p = {.M = mm.M, .N = mm.N, .K = mm.K, .brank = mm.brank, .act = mm.act};
+    memcpy(p.bdims, mm.bdims, sizeof p.bdims);
+    memcpy(p.astr, mm.astr, sizeof p.astr);
+    memcpy(p.bstr, mm.bstr, sizeof p.bstr);
+    p.lda = mm.K, p.ldb = mm.N, p.ldy = mm.N;
+    bool folded = false;
+    for (uint32_t i = 0; i < 2; i++) {
+        qo_val v = qo_node_input(g, n, i), src;
+        qo_node t = g->vals[v].def;
+        int64_t perm[QO_MAX_RANK], st[QO_MAX_RANK];
+        int32_t r = j->vi[v].rank;
+        if (!t || r < 2 || j->kc_of[t] || sole_reader(j, v) != n || is_graph_output(j, v) ||
+            !transpose_perm(j, t, perm, &src))
+            continue;
+        transpose_strides(j, src, perm, st);
+        int64_t rows = j->vi[v].dims[r - 2], cols = j->vi[v].dims[r - 1], ld;
+        int32_t tr;
+        if (st[r - 1] == 1 || cols == 1) tr = 0, ld = rows == 1 ? (cols > 1 ? cols : 1) : st[r - 2];
+        else if (st[r - 2] == 1 || rows == 1) tr = 1, ld = cols == 1 ? (rows > 1 ? rows : 1) : st[r - 1];
+        else continue;
+        if (ld < (tr ? rows : cols) || ld < 1 || ld > INT32_MAX) continue;
+        int64_t *bs = i == 0 ? p.astr : p.bstr;
+        for (int32_t b = 0; b < p.brank; b++) {
+            int32_t ob = b - (p.brank - (r - 2));
+            bs[b] = ob < 0 || j->vi[v].dims[ob] == 1 ? 0 : st[ob];
+        }
+        if (i == 0) p.transA = tr, p.lda = ld;
+        else p.transB = tr, p.ldb = ld;
+        K->pro[i] = t, K->src[i] = src;
+        folded = true;
+    }
+    /* result: Y dim d lands at the Transpose output's axis inv[d] */
+    qo_node ot = 0;
+    qo_val out = qo_node_output(g, n, 0), tsrc;
+    qo_node u = sole_reader(j, out);
+    int64_t perm[QO_MAX_RANK];
+    int32_t r = j->vi[out].rank;
+    if (u && r >= 2 && !j->kc_of[u] && !is_graph_output(j, out) && transpose_perm(j, u, perm, &tsrc) &&
+        perm[r - 1] == r - 1 && p.brank == r - 2) {
+        qo_val to = qo_node_output(g, u, 0);
+        int64_t ts[QO_MAX_RANK], s = 1, inv[QO_MAX_RANK];
+        for (int32_t i = r - 1; i >= 0; i--) ts[i] = s, s *= j->vi[to].dims[i];
+        for (int32_t i = 0; i < r; i++) inv[perm[i]] = i;
+        int64_t ld = p.M == 1 ? (p.N > 1 ? p.N : 1) : ts[inv[r - 2]];
+        if (ld >= p.N && ld <= INT32_MAX) {
+            for (int32_t b = 0; b < p.brank; b++) p.ystr[b] = ts[inv[b]];
+            p.ldy = ld;
+            ot = u;
+            folded = true;
+        }
+    }
+    if (!ot) { /* dense result */
+        int64_t s = p.M * p.N;
+        for (int32_t b = p.brank - 1; b >= 0; b--) p.ystr[b] = s, s *= p.bdims[b];
+    }
+    if (folded) {
+        K->plan.kind = QO_K_PLAN_MATMUL_STRIDED;
+        K->plan.u.smm = p;
+    }
+    return ot;
+}
+
+/* If n is a float32 binary op `op` with `from` as one operand and a constant scalar as the other
+ * (`from` first if ordered), producing the shape of `from`: the constant. */
+static bool scalar_op(const qo_jit *j, qo_node n, qo_op op, qo_val from, bool ordered, float *c) {
+    const qo_graph *g = j->g;
+    if (!n) return false;
+    const qo_nodedata *nd = qo_node_get(g, n);
+    if (nd->op != op || nd->nin != 2 || nd->nout != 1) return false;
+    qo_val a = qo_node_input(g, n, 0), b = qo_node_input(g, n, 1), o = qo_node_output(g, n, 0);
+    if (a != from && (ordered || b != from)) return false;
+    qo_val k = a == from ? b : a;
+    double d;
+    if (k == from || j->vi[k].elem != QO_F32 || !const_scalar(j, k, &d) || j->vi[k].rank > j->vi[from].rank ||
+        !dense_f32(j, o) || !same_shape(&j->vi[o], &j->vi[from]))
+        return false;
+    *c = (float)d;
+    return true;
+}
+
+/* The only reader of v if it is one node of op `op`, else 0. */
+static qo_node reader_op(const qo_jit *j, qo_val v, qo_op op) {
+    qo_node u = sole_reader(j, v);
+    return u && !j->kc_of[u] && qo_node_get(j->g, u)->op == op && !is_graph_output(j, v) ? u : 0;
+}
+
+/* The erf GELU as PyTorch exports it, reading x (the chain's value so far): Div(x, c1) -> Erf ->
+ * Add(1) -> Mul(x, .) -> Mul(., c3), with x read by exactly the Div and the first Mul. Fills the
+ * five nodes and the act (QO_K_ACT_GELU, lo = c1, hi = c3). */
+static bool gelu_chain(const qo_jit *j, qo_val x, qo_node *nodes, qo_k_act *act) {
+    const qo_graph *g = j->g;
+    if (g->vals[x].nuses != 2 || j->captured[x] || is_graph_output(j, x)) return false;
+    qo_node d = 0, m = 0;
+    QO_FOR_EACH_USE(g, x, u) {
+        qo_node own = g->uses[u].owner;
+        if (!own || j->kc_of[own]) return false;
+        if (qo_node_get(g, own)->op == QO_OP_DIV && !d) d = own;
+        else if (qo_node_get(g, own)->op == QO_OP_MUL && !m) m = own;
+        else return false;
+    }
+    float c1, c2, c3;
+    if (!d || !m || !scalar_op(j, d, QO_OP_DIV, x, true, &c1)) return false;
+    qo_val dv = qo_node_output(g, d, 0);
+    qo_node e = reader_op(j, dv, QO_OP_ERF);
+    if (!e || qo_node_get(g, e)->nin != 1 || !dense_f32(j, qo_node_output(g, e, 0))) return false;
+    qo_val ev = qo_node_output(g, e, 0);
+    qo_node a = reader_op(j, ev, QO_OP_ADD);
+    if (!a || !scalar_op(j, a, QO_OP_ADD, ev, false, &c2) || c2 != 1.0f) return false;
+    qo_val av = qo_node_output(g, a, 0);
+    if (sole_reader(j, av) != m || is_graph_output(j, av)) return false;
+    qo_val m0 = qo_node_input(g, m, 0), m1 = qo_node_input(g, m, 1), mv = qo_node_output(g, m, 0);
+    if (!((m0 == x && m1 == av) || (m0 == av && m1 == x)) || !dense_f32(j, mv) || !same_shape(&j->vi[mv], &j->vi[x]))
+        return false;
+    qo_node h = reader_op(j, mv, QO_OP_MUL);
+    if (!h || !scalar_op(j, h, QO_OP_MUL, mv, false, &c3)) return false;
+    nodes[0] = d, nodes[1] = e, nodes[2] = a, nodes[3] = m, nodes[4] = h;
+    *act = (qo_k_act){QO_K_ACT_GELU, c1, c3};
+    return true;
+}
+
+/* Softmax node n (one output, float32, static shapes) normalizes over the last axis only. */
+static bool last_axis_softmax(const qo_jit *j, qo_node n) {
+    const qo_graph *g = j->g;
+    const qo_nodedata *nd = qo_node_get(g, n);
+    if (nd->nin != 1 || nd->nout != 1) return false;
+    qo_val x = qo_node_input(g, n, 0), o = qo_node_output(g, n, 0);
+    if (!dense_f32(j, x) || !dense_f32(j, o) || !same_shape(&j->vi[x], &j->vi[o]) || j->vi[x].rank < 1) return false;
+    int64_t r = j->vi[x].rank, axis = qo_attr_int(g, n, "axis", j->opset >= 13 ? -1 : 1);
+    if (axis < 0) axis += r;
+    return axis == r - 1;
+}
+
+/* LayerNormalization node n over the last axis (length N) with constant float32 Scale (and B) of N
+ * values, one output: fills p's ln_* fields (the constants live as long as the compiled graph). */
+static bool row_layernorm(const qo_jit *j, qo_node n, int64_t N, qo_k_smm_params *p) {
+    const qo_graph *g = j->g;
+    const qo_nodedata *nd = qo_node_get(g, n);
+    if (nd->nin < 2 || nd->nin > 3) return false;
+    for (uint32_t i = 1; i < nd->nout; i++)
+        if (qo_node_output(g, n, i)) return false;
+    qo_val x = qo_node_input(g, n, 0), o = qo_node_output(g, n, 0);
+    if (!dense_f32(j, x) || !dense_f32(j, o) || !same_shape(&j->vi[x], &j->vi[o]) || j->vi[x].rank < 1) return false;
+    int64_t r = j->vi[x].rank, axis = qo_attr_int(g, n, "axis", -1);
+    if (axis < 0) axis += r;
+    if (axis != r - 1 || j->vi[x].dims[r - 1] != N) return false;
+    const float *sb[2] = {NULL, NULL};
+    for (uint32_t i = 1; i < nd->nin; i++) {
+        qo_val v = qo_node_input(g, n, i);
+        if (!v && i == 2) continue;
+        if (!v || !(g->vals[v].flags & QO_VAL_CONST) || (g->vals[v].flags & QO_VAL_INPUT) ||
+            j->vi[v].elem != QO_F32 || j->vi[v].numel != N || !j->consts[v].data ||
+            j->vi[v].dims[j->vi[v].rank - 1] != N)
+            return false;
+        sb[i - 1] = j->consts[v].data;
+    }
+    p->ln_scale = sb[0], p->ln_bias = sb[1];
+    p->ln_eps = qo_attr_float(g, n, "epsilon", 1e-5f);
+    return true;
+}
+
+/* A MATMUL plan as a MATMUL_STRIDED one on the same dense buffers. */
+static void matmul_dense_strided(qo_k_plan *pl) {
+    qo_k_matmul_params mm = pl->u.mm;
+    qo_k_smm_params p = {.M = mm.M, .N = mm.N, .K = mm.K, .brank = mm.brank, .act = mm.act};
+    memcpy(p.bdims, mm.bdims, sizeof p.bdims);
+    memcpy(p.astr, mm.astr, sizeof p.astr);
+    memcpy(p.bstr, mm.bstr, sizeof p.bstr);
+    p.lda = mm.K, p.ldb = mm.N, p.ldy = mm.N;
+    int64_t s = p.M * p.N;
+    for (int32_t b = p.brank - 1; b >= 0; b--) p.ystr[b] = s, s *= p.bdims[b];
+    pl->kind = QO_K_PLAN_MATMUL_STRIDED;
+    pl->u.smm = p;
+}
+
 /* Plans every node that an optimized kernel covers with static float32 shapes, and fuses the
  * epilogue chains (see kcall). */
 static void plan_kcalls(qo_jit *j, bool no_fusion) {
@@ -1500,7 +1750,7 @@ static void plan_kcalls(qo_jit *j, bool no_fusion) {
         for (uint32_t r = 1; r < nd->nout; r++)
             if (qo_node_output(g, n, r)) ok = false;
         if (!ok) continue;
-        kcall K = {.chain = {n}, .nchain = 1, .out = out};
+        kcall K = {.chain = {n}, .nchain = 1, .out = out, .src = {qo_node_input(g, n, 0), nd->nin > 1 ? qo_node_input(g, n, 1) : 0}};
         qo_kctx kc = {.cx = j->cx, .g = g, .n = n, .opset = j->opset};
         if (qo_k_node_plan(&kc, NULL, ins, nd->nin, nd->nout, &K.plan) != QO_OK) continue;
         const vinfo *ov = &j->vi[out];
@@ -1512,31 +1762,70 @@ static void plan_kcalls(qo_jit *j, bool no_fusion) {
         bool heavy = kind == QO_K_PLAN_CONV || kind == QO_K_PLAN_CONVTRANSPOSE || kind == QO_K_PLAN_GEMM ||
                      kind == QO_K_PLAN_MATMUL;
         qo_k_act act = {QO_K_ACT_NONE, 0.0f, 0.0f};
+        if (kind == QO_K_PLAN_MATMUL && !no_fusion) {
+            qo_node ot = fold_transposes(j, &K);
+            kind = K.plan.kind;
+            if (ot) {
+                K.tout = 1;
+                K.chain[K.nchain++] = ot;
+                K.out = qo_node_output(g, ot, 0);
+                ov = &j->vi[K.out];
+            }
+        }
         while (heavy && !no_fusion && K.nchain < KC_MAX_CHAIN && act.kind == QO_K_ACT_NONE) {
             qo_node u = sole_reader(j, K.out);
             if (!u || j->kc_of[u]) break;
             qo_val other = add_other(j, u, K.out);
-            if (other && !K.bias && !K.res && kind == QO_K_PLAN_MATMUL && j->vi[other].numel == ov->dims[ov->rank - 1] &&
+            if (other && !K.bias && !K.res && (kind == QO_K_PLAN_MATMUL || kind == QO_K_PLAN_MATMUL_STRIDED) && j->vi[other].numel == ov->dims[ov->rank - 1] &&
                 j->vi[other].rank >= 1 && ov->rank >= 1 && j->vi[other].dims[j->vi[other].rank - 1] == ov->dims[ov->rank - 1] &&
                 j->vi[other].rank <= ov->rank && !same_shape(&j->vi[other], ov)) {
                 K.bias = other;
             } else if (other && !K.res && same_shape(&j->vi[other], ov)) {
                 K.res = other;
-            } else if (!act_of(j, u, &act)) {
+            } else if (act_of(j, u, &act)) {
+            } else if ((kind == QO_K_PLAN_MATMUL || kind == QO_K_PLAN_MATMUL_STRIDED) &&
+                       scalar_op(j, u, QO_OP_DIV, K.out, true, &act.lo)) {
+                act.kind = QO_K_ACT_DIV;
+            } else {
                 break;
             }
             K.chain[K.nchain++] = u;
             K.out = qo_node_output(g, u, 0);
         }
+        qo_node gl[5];
+        if ((kind == QO_K_PLAN_MATMUL || kind == QO_K_PLAN_MATMUL_STRIDED) && !no_fusion &&
+            act.kind == QO_K_ACT_NONE && K.nchain + 5 <= KC_MAX_CHAIN && gelu_chain(j, K.out, gl, &act)) {
+            for (int c = 0; c < 5; c++) K.chain[K.nchain++] = gl[c];
+            K.out = qo_node_output(g, gl[4], 0);
+        }
+        if (kind == QO_K_PLAN_MATMUL) { /* the strided kernel also merges broadcast-B batches into rows */
+            matmul_dense_strided(&K.plan);
+            kind = K.plan.kind;
+        }
+        qo_node sm = kind == QO_K_PLAN_MATMUL_STRIDED && !no_fusion && K.nchain < KC_MAX_CHAIN ? reader_op(j, K.out, QO_OP_SOFTMAX) : 0;
+        if (sm && last_axis_softmax(j, sm)) { /* a Softmax over the rows of the result */
+            K.plan.u.smm.softmax = 1;
+            K.chain[K.nchain++] = sm;
+            K.out = qo_node_output(g, sm, 0);
+        }
+        qo_node ln = kind == QO_K_PLAN_MATMUL_STRIDED && !no_fusion && !K.plan.u.smm.softmax && K.nchain < KC_MAX_CHAIN
+                         ? reader_op(j, K.out, QO_OP_LAYERNORMALIZATION) : 0;
+        if (ln && row_layernorm(j, ln, K.plan.u.smm.N, &K.plan.u.smm)) { /* e.g. residual Add -> LayerNorm */
+            K.chain[K.nchain++] = ln;
+            K.out = qo_node_output(g, ln, 0);
+        }
         switch (kind) {
         case QO_K_PLAN_CONV: case QO_K_PLAN_CONVTRANSPOSE: K.plan.u.conv.act = act; break;
         case QO_K_PLAN_GEMM: K.plan.u.gemm.act = act; break;
         case QO_K_PLAN_MATMUL: K.plan.u.mm.act = act; break;
+        case QO_K_PLAN_MATMUL_STRIDED: K.plan.u.smm.act = act; break;
         default: break;
         }
         if (j->nkcalls == cap) j->kcalls = qo_realloc(j->kcalls, (cap = cap ? 2 * cap : 16) * sizeof *j->kcalls);
         j->kcalls[j->nkcalls++] = K;
         for (uint32_t c = 0; c < K.nchain; c++) j->kc_of[K.chain[c]] = j->nkcalls;
+        for (uint32_t c = 0; c < 2; c++)
+            if (K.pro[c]) j->kc_of[K.pro[c]] = j->nkcalls;
     }
 }
 #else
@@ -1615,7 +1904,7 @@ static void build_steps(qo_jit *j, uint32_t *gid, bool no_fusion) {
     free(is_gout);
 }
 
-static qo_status plan_memory(qo_jit *j, const uint32_t *gid) {
+static qo_status plan_memory(qo_jit *j, const uint32_t *gid, bool no_alias) {
     qo_graph *g = j->g;
     int32_t *stepof = qo_calloc(g->nnodes ? g->nnodes : 1, sizeof *stepof);
     for (uint32_t s = 0; s < j->nsteps; s++) {
@@ -1626,6 +1915,8 @@ static qo_status plan_memory(qo_jit *j, const uint32_t *gid) {
         } else if (st->kind == S_KCALL) {
             const kcall *K = &j->kcalls[st->group];
             for (uint32_t k = 0; k < K->nchain; k++) stepof[K->chain[k]] = (int32_t)s;
+            for (uint32_t k = 0; k < 2; k++)
+                if (K->pro[k]) stepof[K->pro[k]] = (int32_t)s;
         } else {
             stepof[st->node] = (int32_t)s;
         }
@@ -1681,13 +1972,25 @@ static qo_status plan_memory(qo_jit *j, const uint32_t *gid) {
             if (j->vi[cs[k]].last < stepof[n]) j->vi[cs[k]].last = stepof[n];
         free(cs);
     }
+    for (qo_val v = 1; v < g->nvals; v++)
+        if (j->vi[v].loc == L_ARENA && j->vi[v].last < j->vi[v].def) j->vi[v].last = j->vi[v].def;
+    /* a Reshape-like copy whose input buffer nobody reads afterwards shares that buffer (no copy) */
+    for (uint32_t s = 0; s < j->nsteps && !no_alias; s++) {
+        if (j->steps[s].kind != S_COPY) continue;
+        qo_val iv = qo_node_input(g, j->steps[s].node, 0), ov = qo_node_output(g, j->steps[s].node, 0);
+        if (j->vi[iv].loc != L_ARENA || j->vi[ov].loc != L_ARENA || j->captured[iv] || j->captured[ov]) continue;
+        qo_val root = j->vi[iv].alias ? j->vi[iv].alias : iv;
+        if (j->vi[root].last > (int32_t)s) continue;
+        j->vi[ov].alias = root;
+        if (j->vi[root].last < j->vi[ov].last) j->vi[root].last = j->vi[ov].last;
+        j->st.aliased_copies++;
+    }
     buf *bs = qo_calloc(g->nvals ? g->nvals : 1, sizeof *bs);
     uint32_t nb = 0;
     size_t naive = 0;
     for (qo_val v = 1; v < g->nvals; v++) {
         vinfo *x = &j->vi[v];
-        if (x->loc != L_ARENA) continue;
-        if (x->last < x->def) x->last = x->def;
+        if (x->loc != L_ARENA || x->alias) continue;
         bs[nb++] = (buf){.v = v, .size = x->nbytes, .def = x->def, .last = x->last};
         naive += align_up(x->nbytes);
     }
@@ -1700,7 +2003,7 @@ static qo_status plan_memory(qo_jit *j, const uint32_t *gid) {
     char *base = (char *)(((uintptr_t)j->arena + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1));
     j->addr = qo_calloc(g->nvals ? g->nvals : 1, sizeof *j->addr);
     for (qo_val v = 1; v < g->nvals; v++) {
-        if (j->vi[v].loc == L_ARENA) j->addr[v] = base + j->vi[v].off;
+        if (j->vi[v].loc == L_ARENA) j->addr[v] = base + j->vi[j->vi[v].alias ? j->vi[v].alias : v].off;
         else if (j->vi[v].loc == L_CONST) j->addr[v] = j->consts[v].data;
     }
     /* default initializers of inputs */
@@ -1795,7 +2098,7 @@ static qo_status codegen(qo_jit *j, const uint32_t *gid, const qo_jit_opts *o) {
             free(pt);
         } else if (st->kind == S_COPY) {
             qo_val iv = qo_node_input(j->g, st->node, 0), ov = qo_node_output(j->g, st->node, 0);
-            if (!j->vi[ov].nbytes || j->vi[ov].loc == L_NONE) continue;
+            if (!j->vi[ov].nbytes || j->vi[ov].loc == L_NONE || j->vi[ov].alias) continue;
             LLVMBuildMemCpy(E.B, load_addr(&E, addr, ov), 1, load_addr(&E, addr, iv), 1,
                             ci64(&E, (int64_t)j->vi[ov].nbytes));
         } else {
@@ -1897,14 +2200,16 @@ qo_status qo_jit_compile(qo_ctx *cx, const qo_module *m, const qo_jit_opts *opts
     gid = qo_calloc(j->g->nnodes ? j->g->nnodes : 1, sizeof *gid);
     plan_kcalls(j, opts && opts->no_fusion);
     build_steps(j, gid, opts && opts->no_fusion);
-    if ((s = plan_memory(j, gid)) != QO_OK) goto fail;
+    if ((s = plan_memory(j, gid, opts && opts->no_fusion)) != QO_OK) goto fail;
     if ((s = codegen(j, gid, opts)) != QO_OK) goto fail;
     for (uint32_t i = 0; i < j->ngroups; i++) j->st.fused_ops += j->groups[i].nmembers;
     j->st.fused_groups = j->ngroups;
     for (uint32_t i = 0; i < j->nsteps; i++)
         if (j->steps[i].kind == S_KCALL) {
             j->st.kernel_calls++;
-            j->st.epilogue_ops += j->kcalls[j->steps[i].group].nchain - 1;
+            const kcall *K = &j->kcalls[j->steps[i].group];
+            j->st.epilogue_ops += K->nchain - 1 - K->tout;
+            j->st.folded_transposes += K->tout + (K->pro[0] != 0) + (K->pro[1] != 0);
         } else if (j->steps[i].kind == S_KERNEL) {
             j->st.kernel_calls++;
 #ifdef QO_JIT_OPT_KERNELS

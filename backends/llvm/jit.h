@@ -42,10 +42,12 @@ qo_status qo_jit_output_shape(const qo_jit *j, uint32_t i, qo_tensor *shape);
 
 /* Statistics: fused loop count, kernel calls, arena bytes (planned peak), compile seconds.
  * epilogue_ops: elementwise ops (Add, Relu, Clip) fused into the epilogue of a Conv/Gemm/MatMul call
- * (counted in neither fused_ops nor kernel_calls). */
+ * (counted in neither fused_ops nor kernel_calls; nor are folded_transposes and aliased_copies). */
 typedef struct qo_jit_stats {
     uint32_t fused_groups, fused_ops, kernel_calls, fallback_calls;
     uint32_t epilogue_ops;
+    uint32_t folded_transposes; /* Transposes read or written through MatMul strides (no copy) */
+    uint32_t aliased_copies;    /* Reshape-like copies that share their input's buffer (no copy) */
     size_t arena_bytes, naive_bytes; /* planned peak vs sum of all intermediates */
     double compile_seconds;
 } qo_jit_stats;

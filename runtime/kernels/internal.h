@@ -35,6 +35,10 @@ void qo_k_sgemm_epi(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda
  * caller must not force more than an unforced query returned). Returns the level now in use. Not
  * thread-safe against running kernels. */
 int qo_k_sgemm_isa(int force);
+/* LayerNormalization of `rows` rows of n floats (x and y row strides ldx, ldy; y may be x): the
+ * operations of qo_k_layernorm_f32 (layernorm.c), which runs this. */
+void qo_k_layernorm_rows(const float *x, float *y, int64_t rows, int64_t n, int64_t ldx, int64_t ldy, float eps,
+                         const float *scale, const float *bias);
 
 /* Scratch for thread tid: from the pool, or (pool NULL) a buffer the caller frees with
  * qo_k_scratch_release. */

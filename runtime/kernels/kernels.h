@@ -49,7 +49,12 @@ void qo_pool_for(qo_pool *p, int64_t n, int64_t grain, qo_pool_fn fn, void *ctx)
 void *qo_pool_scratch(qo_pool *p, int tid, size_t bytes);
 
 /* ---- fused epilogue ------------------------------------------------------------------------- */
-typedef enum qo_k_act_kind { QO_K_ACT_NONE = 0, QO_K_ACT_RELU = 1, QO_K_ACT_CLIP = 2 } qo_k_act_kind;
+typedef enum qo_k_act_kind {
+    QO_K_ACT_NONE = 0, QO_K_ACT_RELU = 1, QO_K_ACT_CLIP = 2,
+    /* qo_k_matmul_strided_f32 only: */
+    QO_K_ACT_DIV = 3,  /* x / lo (a Div by a constant) */
+    QO_K_ACT_GELU = 4  /* the exported erf GELU, op by op: ((qo_erff(x / lo) + 1) * x) * hi (runtime/ref/erf.h) */
+} qo_k_act_kind;
 typedef struct qo_k_act {
     int32_t kind;  /* qo_k_act_kind, applied after the bias: Relu max(x, 0); Clip min(max(x, lo), hi) */
     float lo, hi;  /* Clip bounds */
@@ -119,6 +124,29 @@ typedef struct qo_k_matmul_params {
 void qo_k_matmul_f32(const qo_k_matmul_params *p, const float *A, const float *B, const float *bias,
                      float *Y, qo_pool *pool);
 
+/* Batched MatMul on strided views (a Transpose folded into the operands or the result): for every
+ * batch index b (row-major over bdims), Y_b = op(A_b) op(B_b) (+ bias[N] per row) (+ res), then
+ * act, where A_b = A + sum(b_i * astr[i]) is [M, K] with row stride lda (transA: stored [K, M],
+ * row stride lda), B_b likewise [K, N] / [N, K] with ldb, and Y_b = Y + sum(b_i * ystr[i]) is
+ * [M, N] with row stride ldy and unit column stride. res (NULL = none) is laid out as the memory
+ * Y points into: element Y[o] gets res[o]. act may also be QO_K_ACT_DIV or QO_K_ACT_GELU. The Y views of distinct batches must not overlap, nor
+ * overlap A, B, res. lda/ldb/ldy >= 1 and at least the stored row length (cblas). */
+typedef struct qo_k_smm_params {
+    int64_t M, N, K;
+    int32_t brank;
+    int64_t bdims[QO_K_MAX_BATCH_RANK];
+    int64_t astr[QO_K_MAX_BATCH_RANK], bstr[QO_K_MAX_BATCH_RANK], ystr[QO_K_MAX_BATCH_RANK];
+    int64_t lda, ldb, ldy;
+    int32_t transA, transB;
+    qo_k_act act;
+    int32_t softmax;             /* 1: then Softmax over each row of Y, as qo_k_softmax_f32 (rows whole per task) */
+    const float *ln_scale;       /* not NULL: then LayerNormalization of each row of Y, as qo_k_layernorm_f32 */
+    const float *ln_bias;        /*   with this Scale [N], B [N] (NULL = none) and epsilon (rows whole per task) */
+    float ln_eps;
+} qo_k_smm_params;
+void qo_k_matmul_strided_f32(const qo_k_smm_params *p, const float *A, const float *B, const float *bias,
+                             const float *res, float *Y, qo_pool *pool);
+
 /* ---- pooling -------------------------------------------------------------------------------- */
 typedef struct qo_k_pool_params {
     int32_t nsp;                 /* spatial dims, 1..QO_K_MAX_SP */
@@ -143,11 +171,19 @@ void qo_k_global_maxpool_f32(int64_t NC, int64_t S, const float *x, float *y, qo
 void qo_k_softmax_f32(int64_t outer, int64_t len, int64_t inner, int is_log, const float *x, float *y,
                       qo_pool *pool);
 
+/* ---- LayerNormalization -------------------------------------------------------------------- */
+/* LayerNormalization of x viewed as [outer, inner] over inner: y = (x - mean) / sqrt(var + eps) *
+ * scale[i] (+ bias[i]; bias may be NULL), scale and bias dense [inner]. Sums in 8 partial sums
+ * (about 1e-6 relative to the reference kernel). */
+void qo_k_layernorm_f32(int64_t outer, int64_t inner, float eps, const float *x, const float *scale,
+                        const float *bias, float *y, qo_pool *pool);
+
 /* ---- node adapters (reference-kernel signature) --------------------------------------------- */
 #include "runtime/rt.h"
 
 /* Runs node k->n with the optimized kernels: Conv, ConvTranspose, Gemm, MatMul, MaxPool (without
- * Indices), AveragePool, GlobalAveragePool, GlobalMaxPool, Softmax, LogSoftmax on float32; `act`
+ * Indices), AveragePool, GlobalAveragePool, GlobalMaxPool, Softmax, LogSoftmax, LayerNormalization
+ * (one output, Scale/B covering the normalized dims) on float32; `act`
  * (NULL = none) is fused into Conv/Gemm/MatMul. Semantics, output shapes and attribute handling
  * match the reference kernel of the op. Returns QO_ERR_UNSUPPORTED with no diagnostic (and out
  * untouched) for forms it does not cover and for malformed nodes: run the reference kernel then.
@@ -162,7 +198,8 @@ bool qo_k_node_supported(qo_op op);
  * the output shape. */
 typedef enum qo_k_plan_kind {
     QO_K_PLAN_NONE = 0, QO_K_PLAN_CONV, QO_K_PLAN_CONVTRANSPOSE, QO_K_PLAN_GEMM, QO_K_PLAN_MATMUL, QO_K_PLAN_MAXPOOL,
-    QO_K_PLAN_AVGPOOL, QO_K_PLAN_GLOBALAVG, QO_K_PLAN_GLOBALMAX, QO_K_PLAN_SOFTMAX, QO_K_PLAN_LOGSOFTMAX
+    QO_K_PLAN_AVGPOOL, QO_K_PLAN_GLOBALAVG, QO_K_PLAN_GLOBALMAX, QO_K_PLAN_SOFTMAX, QO_K_PLAN_LOGSOFTMAX,
+    QO_K_PLAN_LAYERNORM, QO_K_PLAN_MATMUL_STRIDED
 } qo_k_plan_kind;
 typedef struct qo_k_plan {
     int32_t kind; /* qo_k_plan_kind */
@@ -172,8 +209,10 @@ typedef struct qo_k_plan {
         qo_k_conv_params conv;
         qo_k_gemm_params gemm;
         qo_k_matmul_params mm;
+        qo_k_smm_params smm; /* made by a compiler from a MATMUL plan (not by qo_k_node_plan) */
         qo_k_pool_params pool;
         struct { int64_t outer, len, inner; } red; /* global pools (outer = N*C, len = spatial), softmax */
+        struct { int64_t outer, inner; float eps; } ln; /* LayerNormalization */
     } u;
 } qo_k_plan;
 
@@ -182,7 +221,7 @@ typedef struct qo_k_plan {
 qo_status qo_k_node_plan(qo_kctx *k, const qo_k_act *act, const qo_tensor *const *in, uint32_t nin, uint32_t nout,
                          qo_k_plan *pl);
 /* Runs a plan on dense float32 buffers: x is input 0; w input 1 (Conv/ConvTranspose W, Gemm/MatMul
- * B); b the Conv/ConvTranspose bias or the Gemm C (NULL = none), for MatMul a bias[N] added to every
+ * B, LayerNormalization Scale); b the Conv/ConvTranspose/LayerNormalization bias or the Gemm C (NULL = none), for MatMul a bias[N] added to every
  * row (a fused Add); res NULL or a tensor shaped like y added after the bias (a fused Add; Conv,
  * ConvTranspose, Gemm, MatMul only); y the output (pl->rank/dims). Buffers must not overlap y. */
 void qo_k_plan_run(const qo_k_plan *pl, const float *x, const float *w, const float *b, const float *res, float *y,

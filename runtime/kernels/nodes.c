@@ -163,12 +163,41 @@ static qo_status plan_softmax(qo_kctx *k, bool is_log, const qo_tensor *x, qo_k_
     return QO_OK;
 }
 
+/* LayerNormalization with one output whose Scale (and B) are dense over the normalized dims (leading
+ * 1s allowed); broadcast Scale/B, Mean and InvStdDev outputs decline. */
+static bool covers_trailing(const qo_tensor *t, const qo_tensor *x, int64_t axis) {
+    if (!is_f32(t)) return false;
+    for (int i = 0; i < t->rank; i++) {
+        int xi = x->rank - (t->rank - i);
+        if (xi < axis ? t->dims[i] != 1 : t->dims[i] != x->dims[xi]) return false;
+    }
+    return prod(t->dims, 0, t->rank) == prod(x->dims, (int)axis, x->rank); /* no broadcast within them */
+}
+
+static qo_status plan_layernorm(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, uint32_t nout, qo_k_plan *pl) {
+    const qo_tensor *x = in[0], *sc = nin > 1 ? in[1] : NULL, *bi = nin > 2 ? in[2] : NULL;
+    if (!is_f32(x) || !sc || nin > 3 || x->rank < 1) return DECLINE;
+    for (uint32_t i = 1; i < nout; i++)
+        if (qo_node_output(k->g, k->n, i)) return DECLINE;
+    int64_t axis = qo_attr_int(k->g, k->n, "axis", -1);
+    if (axis < 0) axis += x->rank;
+    if (axis < 0 || axis >= x->rank) return DECLINE;
+    if (!covers_trailing(sc, x, axis) || (bi && !covers_trailing(bi, x, axis))) return DECLINE;
+    pl->kind = QO_K_PLAN_LAYERNORM;
+    pl->rank = x->rank;
+    memcpy(pl->dims, x->dims, sizeof(int64_t) * (size_t)x->rank);
+    pl->u.ln.outer = prod(x->dims, 0, (int)axis);
+    pl->u.ln.inner = prod(x->dims, (int)axis, x->rank);
+    pl->u.ln.eps = qo_attr_float(k->g, k->n, "epsilon", 1e-5f);
+    return QO_OK;
+}
+
 bool qo_k_node_supported(qo_op op) {
     if (qo_k_train_supported(op)) return true; /* train_kernels.c */
     switch (op) {
     case QO_OP_CONV: case QO_OP_CONVTRANSPOSE: case QO_OP_GEMM: case QO_OP_MATMUL: case QO_OP_MAXPOOL:
     case QO_OP_AVERAGEPOOL: case QO_OP_GLOBALAVERAGEPOOL: case QO_OP_GLOBALMAXPOOL: case QO_OP_SOFTMAX:
-    case QO_OP_LOGSOFTMAX:
+    case QO_OP_LOGSOFTMAX: case QO_OP_LAYERNORMALIZATION:
         return true;
     default:
         return false;
@@ -196,6 +225,7 @@ qo_status qo_k_node_plan(qo_kctx *k, const qo_k_act *act, const qo_tensor *const
     case QO_OP_GLOBALMAXPOOL: return plan_global(true, in[0], pl);
     case QO_OP_SOFTMAX: return plan_softmax(k, false, in[0], pl);
     case QO_OP_LOGSOFTMAX: return plan_softmax(k, true, in[0], pl);
+    case QO_OP_LAYERNORMALIZATION: return plan_layernorm(k, in, nin, nout, pl);
     default: return DECLINE;
     }
 }
@@ -230,6 +260,8 @@ void qo_k_plan_run(const qo_k_plan *pl, const float *x, const float *w, const fl
     case QO_K_PLAN_LOGSOFTMAX:
         qo_k_softmax_f32(pl->u.red.outer, pl->u.red.len, pl->u.red.inner, pl->kind == QO_K_PLAN_LOGSOFTMAX, x, y, pool);
         break;
+    case QO_K_PLAN_MATMUL_STRIDED: qo_k_matmul_strided_f32(&pl->u.smm, x, w, b, res, y, pool); break;
+    case QO_K_PLAN_LAYERNORM: qo_k_layernorm_f32(pl->u.ln.outer, pl->u.ln.inner, pl->u.ln.eps, x, w, b, y, pool); break;
     default: break;
     }
 }

@@ -1,10 +1,12 @@
 /* runtime/ref/elementwise.c — reference kernels: arithmetic, activations, comparisons, logic,
  * Where, Clip, Cast.
  *
- * Numerics: float32 tensors compute in float32 with libm float functions (expf, tanhf, erff, ...);
+ * Numerics: float32 tensors compute in float32 with libm float functions (expf, tanhf, ...; erf is
+ * qo_erff, runtime/ref/erf.h);
  * float16/bfloat16 compute in float32 and round (to nearest even) after each op, as onnxruntime's
  * MLFloat16 kernels do; float64 computes in double; integers compute in (u)int64 and wrap to the
  * element width on store. Broadcasting is numpy's multidirectional rule (runtime/ref/util.h). */
+#include "runtime/ref/erf.h"
 #include "runtime/ref/ref.h"
 #include "runtime/ref/util.h"
 
@@ -70,7 +72,7 @@ static float un_f32(qo_op op, float x, const unattr *a) {
     case QO_OP_FLOOR: return floorf(x);
     case QO_OP_CEIL: return ceilf(x);
     case QO_OP_ROUND: return qo_rne(x);
-    case QO_OP_ERF: return erff(x);
+    case QO_OP_ERF: return qo_erff(x);
     case QO_OP_TANH: return tanhf(x);
     case QO_OP_SIGMOID: return x >= 0 ? 1.0f / (1.0f + expf(-x)) : expf(x) / (1.0f + expf(x));
     case QO_OP_HARDSIGMOID: return fmaxf(0.0f, fminf(1.0f, a->alpha * x + a->beta));
@@ -87,7 +89,7 @@ static float un_f32(qo_op op, float x, const unattr *a) {
     case QO_OP_GELU:
         if (a->approx_tanh)
             return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
-        return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+        return 0.5f * x * (1.0f + qo_erff(x * 0.70710678118654752f));
     case QO_OP_SHRINK: return x < -a->alpha ? x + a->beta : x > a->alpha ? x - a->beta : 0.0f;
     case QO_OP_SIGN: return x > 0 ? 1.0f : x < 0 ? -1.0f : x == 0 ? 0.0f : x;
     case QO_OP_SIN: return sinf(x);

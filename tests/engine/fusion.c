@@ -3,7 +3,10 @@
  * the kernel, then each op in its own loop), on graphs that reach every Conv path (im2col, 1x1,
  * depthwise, several images per sgemm, output-channel split at batch 1), residual Adds on either
  * side, MatMul bias Adds, Relu and Clip; and the fusion really happened (epilogue_ops). Inputs hold
- * a few NaN and +-Inf. Also: a Relu whose input has a second reader is not fused. Prints "N passed,
+ * a few NaN and +-Inf. Also: a Relu whose input has a second reader is not fused. Transposes
+ * folded into MatMul strides (operand A, transposed operand B, the result; multi-head attention
+ * shapes) and Reshapes sharing their input's buffer give the result of the unfused program too
+ * (Transpose by the reference kernel, dense sgemm, copied Reshape). Prints "N passed,
  * N failed". */
 #include "backends/llvm/jit.h"
 #include "ir/ir.h"
@@ -54,6 +57,8 @@ typedef struct tcase {
     int64_t cdims[4][4];
     int crank[4];
     uint32_t want_epilogue; /* ops fused into epilogues */
+    uint32_t want_folded;   /* Transposes folded into MatMul strides */
+    uint32_t want_aliased;  /* Reshapes sharing their input's buffer */
 } tcase;
 
 static void run_case(const tcase *tc) {
@@ -110,6 +115,11 @@ static void run_case(const tcase *tc) {
         CHECK(st[0].epilogue_ops == tc->want_epilogue, "%s: %u ops fused into epilogues, want %u", tc->name,
               st[0].epilogue_ops, tc->want_epilogue);
         CHECK(st[1].epilogue_ops == 0, "%s: no_fusion still fused %u ops", tc->name, st[1].epilogue_ops);
+        CHECK(st[0].folded_transposes == tc->want_folded && st[0].aliased_copies == tc->want_aliased,
+              "%s: %u Transposes folded, %u copies aliased; want %u, %u", tc->name, st[0].folded_transposes,
+              st[0].aliased_copies, tc->want_folded, tc->want_aliased);
+        CHECK(st[1].folded_transposes == 0 && st[1].aliased_copies == 0, "%s: no_fusion still folded/aliased",
+              tc->name);
         int64_t n = qo_tensor_numel(&out[0]), bad = -1;
         const uint32_t *a = out[0].data, *b = out[1].data;
         const float *af = out[0].data, *bf = out[1].data;
@@ -129,40 +139,163 @@ int main(void) {
          "    %c = Conv(%x, %w, %b) {kernel_shape = [3, 3], pads = [1, 1, 1, 1]} : tensor<2x16x10x10xf32>\n"
          "    %s = Add(%r, %c) : tensor<2x16x10x10xf32>\n"
          "    %y = Relu(%s) : tensor<2x16x10x10xf32>\n    return %y\n",
-         {"w", "b"}, {{16, 8, 3, 3}, {16}}, {4, 1}, 2},
+         {"w", "b"}, {{16, 8, 3, 3}, {16}}, {4, 1}, 2, 0, 0},
         {"conv_big_images", "%x : tensor<4x8x40x40xf32>, %r : tensor<4x16x20x20xf32>",
          "    %c = Conv(%x, %w, %b) {kernel_shape = [3, 3], pads = [1, 1, 1, 1], strides = [2, 2]} : tensor<4x16x20x20xf32>\n"
          "    %s = Add(%c, %r) : tensor<4x16x20x20xf32>\n"
          "    %y = Clip(%s, %lo, %hi) : tensor<4x16x20x20xf32>\n    return %y\n",
-         {"w", "b", "lo", "hi"}, {{16, 8, 3, 3}, {16}}, {4, 1, 0, 0}, 2},
+         {"w", "b", "lo", "hi"}, {{16, 8, 3, 3}, {16}}, {4, 1, 0, 0}, 2, 0, 0},
         {"conv1x1_clip", "%x : tensor<4x16x6x6xf32>",
          "    %c = Conv(%x, %w) : tensor<4x32x6x6xf32>\n"
          "    %y = Clip(%c, %lo, %hi) : tensor<4x32x6x6xf32>\n    return %y\n",
-         {"w", "lo", "hi"}, {{32, 16, 1, 1}}, {4, 0, 0}, 1},
+         {"w", "lo", "hi"}, {{32, 16, 1, 1}}, {4, 0, 0}, 1, 0, 0},
         {"conv_channel_split_b1", "%x : tensor<1x64x4x4xf32>",
          "    %c = Conv(%x, %w, %b) {kernel_shape = [3, 3], pads = [1, 1, 1, 1]} : tensor<1x128x4x4xf32>\n"
          "    %y = Relu(%c) : tensor<1x128x4x4xf32>\n    return %y\n",
-         {"w", "b"}, {{128, 64, 3, 3}, {128}}, {4, 1}, 1},
+         {"w", "b"}, {{128, 64, 3, 3}, {128}}, {4, 1}, 1, 0, 0},
         {"depthwise_add_clip", "%x : tensor<2x6x12x12xf32>, %r : tensor<2x6x12x12xf32>",
          "    %c = Conv(%x, %w, %b) {group = 6, kernel_shape = [3, 3], pads = [1, 1, 1, 1]} : tensor<2x6x12x12xf32>\n"
          "    %s = Add(%c, %r) : tensor<2x6x12x12xf32>\n"
          "    %y = Clip(%s, %lo, %hi) : tensor<2x6x12x12xf32>\n    return %y\n",
-         {"w", "b", "lo", "hi"}, {{6, 1, 3, 3}, {6}}, {4, 1, 0, 0}, 2},
+         {"w", "b", "lo", "hi"}, {{6, 1, 3, 3}, {6}}, {4, 1, 0, 0}, 2, 0, 0},
         {"matmul_bias_residual_relu", "%a : tensor<2x9x24xf32>, %r : tensor<2x9x20xf32>",
          "    %m = MatMul(%a, %w) : tensor<2x9x20xf32>\n"
          "    %s = Add(%bias, %m) : tensor<2x9x20xf32>\n"
          "    %t = Add(%s, %r) : tensor<2x9x20xf32>\n"
          "    %y = Relu(%t) : tensor<2x9x20xf32>\n    return %y\n",
-         {"w", "bias"}, {{24, 20}, {20}}, {2, 1}, 3},
+         {"w", "bias"}, {{24, 20}, {20}}, {2, 1}, 3, 0, 0},
         {"gemm_relu", "%a : tensor<7x24xf32>",
          "    %m = Gemm(%a, %w, %c) {transB = 1} : tensor<7x20xf32>\n"
          "    %y = Relu(%m) : tensor<7x20xf32>\n    return %y\n",
-         {"w", "c"}, {{20, 24}, {20}}, {2, 1}, 1},
+         {"w", "c"}, {{20, 24}, {20}}, {2, 1}, 1, 0, 0},
+        /* multi-head attention, 3 heads of 5: head split (Reshape, aliased) + Transpose into A, into a
+         * transposed B (K^T) and into B, head merge Transpose written through the result's strides */
+        {"attention_heads", "%x : tensor<2x7x15xf32>",
+         "    const %hs : tensor<4xi64> = [2, 7, 3, 5]\n"
+         "    const %ms : tensor<3xi64> = [2, 7, 15]\n"
+         "    %q0 = MatMul(%x, %wq) : tensor<2x7x15xf32>\n"
+         "    %q1 = Add(%bq, %q0) : tensor<2x7x15xf32>\n"
+         "    %q2 = Reshape(%q1, %hs) : tensor<2x7x3x5xf32>\n"
+         "    %q = Transpose(%q2) {perm = [0, 2, 1, 3]} : tensor<2x3x7x5xf32>\n"
+         "    %k0 = MatMul(%x, %wk) : tensor<2x7x15xf32>\n"
+         "    %k2 = Reshape(%k0, %hs) : tensor<2x7x3x5xf32>\n"
+         "    %k = Transpose(%k2) {perm = [0, 2, 3, 1]} : tensor<2x3x5x7xf32>\n"
+         "    %v2 = Reshape(%x, %hs) : tensor<2x7x3x5xf32>\n"
+         "    %v = Transpose(%v2) {perm = [0, 2, 1, 3]} : tensor<2x3x7x5xf32>\n"
+         "    %s = MatMul(%q, %k) : tensor<2x3x7x7xf32>\n"
+         "    %p = Softmax(%s) {axis = -1} : tensor<2x3x7x7xf32>\n"
+         "    %o = MatMul(%p, %v) : tensor<2x3x7x5xf32>\n"
+         "    %ot = Transpose(%o) {perm = [0, 2, 1, 3]} : tensor<2x7x3x5xf32>\n"
+         "    %om = Reshape(%ot, %ms) : tensor<2x7x15xf32>\n"
+         "    %y = Add(%om, %q1) : tensor<2x7x15xf32>\n    return %y\n",
+         {"wq", "bq", "wk"}, {{15, 15}, {15}, {15, 15}}, {2, 1, 2}, 2, 4, 2},
+        /* transposed A (a [K, M] view), rank-2 B broadcast over the batch; the result's Transpose moves
+         * the last axis: not folded */
+        {"transposed_a_bias", "%x : tensor<3x9x6xf32>",
+         "    %a = Transpose(%x) {perm = [0, 2, 1]} : tensor<3x6x9xf32>\n"
+         "    %m = MatMul(%a, %w) : tensor<3x6x11xf32>\n"
+         "    %s = Add(%m, %bias) : tensor<3x6x11xf32>\n"
+         "    %y = Transpose(%s) {perm = [0, 2, 1]} : tensor<3x11x6xf32>\n    return %y\n",
+         {"w", "bias"}, {{9, 11}, {11}}, {2, 1}, 1, 1, 0},
+        /* batch axes swapped on both sides, then bias, residual and Relu in the epilogue */
+        {"batch_swap_epilogue", "%x : tensor<3x4x6xf32>, %r : tensor<3x4x7xf32>",
+         "    %a = Transpose(%x) {perm = [1, 0, 2]} : tensor<4x3x6xf32>\n"
+         "    %m = MatMul(%a, %w) : tensor<4x3x7xf32>\n"
+         "    %t = Transpose(%m) {perm = [1, 0, 2]} : tensor<3x4x7xf32>\n"
+         "    %s = Add(%bias, %t) : tensor<3x4x7xf32>\n"
+         "    %u = Add(%s, %r) : tensor<3x4x7xf32>\n"
+         "    %y = Relu(%u) : tensor<3x4x7xf32>\n    return %y\n",
+         {"w", "bias"}, {{6, 7}, {7}}, {2, 1}, 3, 2, 0},
+        /* one-row matrices (M = 1: any row stride), and a Transpose with a second reader (not folded) */
+        {"single_row_second_reader", "%x : tensor<3x9x1xf32>, %z : tensor<5x9xf32>",
+         "    %a = Transpose(%x) {perm = [0, 2, 1]} : tensor<3x1x9xf32>\n"
+         "    %m = MatMul(%a, %w) : tensor<3x1x4xf32>\n"
+         "    %b = Transpose(%z) {perm = [1, 0]} : tensor<9x5xf32>\n"
+         "    %n = MatMul(%a, %b) : tensor<3x1x5xf32>\n"
+         "    %c = Neg(%b) : tensor<9x5xf32>\n"
+         "    %o = MatMul(%m, %v) : tensor<3x1x9xf32>\n"
+         "    %y = Concat(%o, %n, %n, %n, %n) {axis = 2} : tensor<3x1x29xf32>\n"
+         "    %z2 = ReduceSum(%c) {keepdims = 0} : tensor<f32>\n"
+         "    %y2 = Add(%y, %z2) : tensor<3x1x29xf32>\n    return %y2\n",
+         {"w", "v"}, {{9, 4}, {4, 9}}, {2, 2}, 0, 0, 0},
+        /* the erf GELU (PyTorch's export) after a MatMul + bias, then a second MatMul */
+        {"matmul_bias_gelu", "%x : tensor<2x5x12xf32>",
+         "    const %c1 : tensor<f32> = [1.41421354]\n    const %c2 : tensor<f32> = [1.0]\n"
+         "    const %c3 : tensor<f32> = [0.5]\n"
+         "    %m = MatMul(%x, %w) : tensor<2x5x33xf32>\n"
+         "    %h = Add(%bias, %m) : tensor<2x5x33xf32>\n"
+         "    %d = Div(%h, %c1) : tensor<2x5x33xf32>\n"
+         "    %e = Erf(%d) : tensor<2x5x33xf32>\n"
+         "    %a = Add(%e, %c2) : tensor<2x5x33xf32>\n"
+         "    %p = Mul(%h, %a) : tensor<2x5x33xf32>\n"
+         "    %g = Mul(%p, %c3) : tensor<2x5x33xf32>\n"
+         "    %y = MatMul(%g, %w2) : tensor<2x5x12xf32>\n    return %y\n",
+         {"w", "bias", "w2"}, {{12, 33}, {33}, {33, 12}}, {2, 1, 2}, 6, 0, 0},
+        {"gelu_large", "%x : tensor<64x12xf32>",
+         "    const %c1 : tensor<f32> = [1.41421354]\n    const %c2 : tensor<f32> = [1.0]\n"
+         "    const %c3 : tensor<f32> = [0.5]\n"
+         "    %h = MatMul(%x, %w) : tensor<64x200xf32>\n"
+         "    %d = Div(%h, %c1) : tensor<64x200xf32>\n"
+         "    %e = Erf(%d) : tensor<64x200xf32>\n"
+         "    %a = Add(%e, %c2) : tensor<64x200xf32>\n"
+         "    %p = Mul(%h, %a) : tensor<64x200xf32>\n"
+         "    %y = Mul(%p, %c3) : tensor<64x200xf32>\n    return %y\n",
+         {"w"}, {{12, 200}}, {2}, 5, 0, 0},
+        /* GELU as the graph output, operands swapped; a GELU-like chain adding 2 is not fused */
+        {"gelu_output", "%x : tensor<6x12xf32>",
+         "    const %c1 : tensor<f32> = [1.41421354]\n    const %c2 : tensor<f32> = [1.0]\n"
+         "    const %c4 : tensor<f32> = [2.0]\n    const %c3 : tensor<f32> = [0.5]\n"
+         "    %h = MatMul(%x, %w) : tensor<6x20xf32>\n"
+         "    %d = Div(%h, %c1) : tensor<6x20xf32>\n"
+         "    %e = Erf(%d) : tensor<6x20xf32>\n"
+         "    %a = Add(%c2, %e) : tensor<6x20xf32>\n"
+         "    %p = Mul(%a, %h) : tensor<6x20xf32>\n"
+         "    %g = Mul(%c3, %p) : tensor<6x20xf32>\n"
+         "    %h2 = MatMul(%x, %w) : tensor<6x20xf32>\n"
+         "    %d2 = Div(%h2, %c1) : tensor<6x20xf32>\n"
+         "    %e2 = Erf(%d2) : tensor<6x20xf32>\n"
+         "    %a2 = Add(%e2, %c4) : tensor<6x20xf32>\n"
+         "    %p2 = Mul(%h2, %a2) : tensor<6x20xf32>\n"
+         "    %g2 = Mul(%p2, %c3) : tensor<6x20xf32>\n"
+         "    %y = Sub(%g, %g2) : tensor<6x20xf32>\n    return %y\n",
+         {"w"}, {{12, 20}}, {2}, 5, 0, 0},
+        /* attention scores: MatMul of head views, Div by sqrt(d) in the epilogue (x * (1 / c) would
+         * differ in some of the 17424 values) */
+        {"scores_div", "%q : tensor<2x33x4x6xf32>, %k : tensor<2x33x4x6xf32>",
+         "    const %sc : tensor<f32> = [2.44948983]\n"
+         "    %qt = Transpose(%q) {perm = [0, 2, 1, 3]} : tensor<2x4x33x6xf32>\n"
+         "    %kt = Transpose(%k) {perm = [0, 2, 3, 1]} : tensor<2x4x6x33xf32>\n"
+         "    %s = MatMul(%qt, %kt) : tensor<2x4x33x33xf32>\n"
+         "    %y = Div(%s, %sc) : tensor<2x4x33x33xf32>\n    return %y\n",
+         {NULL}, {{0}}, {0}, 1, 2, 0},
+        /* scores, Div and a last-axis Softmax in one epilogue; a Softmax over another axis is not fused */
+        {"scores_div_softmax", "%q : tensor<2x33x4x6xf32>, %k : tensor<2x33x4x6xf32>",
+         "    const %sc : tensor<f32> = [2.44948983]\n"
+         "    %qt = Transpose(%q) {perm = [0, 2, 1, 3]} : tensor<2x4x33x6xf32>\n"
+         "    %kt = Transpose(%k) {perm = [0, 2, 3, 1]} : tensor<2x4x6x33xf32>\n"
+         "    %s = MatMul(%qt, %kt) : tensor<2x4x33x33xf32>\n"
+         "    %d = Div(%s, %sc) : tensor<2x4x33x33xf32>\n"
+         "    %p = Softmax(%d) {axis = -1} : tensor<2x4x33x33xf32>\n"
+         "    %s2 = MatMul(%p, %p) : tensor<2x4x33x33xf32>\n"
+         "    %y = Softmax(%s2) {axis = 2} : tensor<2x4x33x33xf32>\n    return %y\n",
+         {NULL}, {{0}}, {0}, 2, 2, 0},
+        /* bias + residual + LayerNorm (constant Scale/B) in one epilogue, then a LayerNorm without B;
+         * a LayerNorm whose Scale is a graph input is not fused */
+        {"matmul_residual_layernorm", "%x : tensor<3x7x40xf32>, %s2 : tensor<40xf32>",
+         "    %m = MatMul(%x, %w) : tensor<3x7x40xf32>\n"
+         "    %b = Add(%m, %bias) : tensor<3x7x40xf32>\n"
+         "    %r = Add(%x, %b) : tensor<3x7x40xf32>\n"
+         "    %l = LayerNormalization(%r, %sc, %bias) {axis = -1, epsilon = 0.001} : tensor<3x7x40xf32>\n"
+         "    %m2 = MatMul(%l, %w) : tensor<3x7x40xf32>\n"
+         "    %l2 = LayerNormalization(%m2, %sc) : tensor<3x7x40xf32>\n"
+         "    %m3 = MatMul(%l2, %w) : tensor<3x7x40xf32>\n"
+         "    %y = LayerNormalization(%m3, %s2, %bias) : tensor<3x7x40xf32>\n    return %y\n",
+         {"w", "bias", "sc"}, {{40, 40}, {40}, {40}}, {2, 1, 1}, 4, 0, 0},
         {"relu_second_reader", "%x : tensor<2x8x6x6xf32>",
          "    %c = Conv(%x, %w) {kernel_shape = [3, 3], pads = [1, 1, 1, 1]} : tensor<2x8x6x6xf32>\n"
          "    %y0 = Relu(%c) : tensor<2x8x6x6xf32>\n"
          "    %y = Add(%y0, %c) : tensor<2x8x6x6xf32>\n    return %y\n",
-         {"w"}, {{8, 8, 3, 3}}, {4}, 0},
+         {"w"}, {{8, 8, 3, 3}}, {4}, 0, 0, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) run_case(&cases[i]);
     printf("%d passed, %d failed\n", npass, nfail);

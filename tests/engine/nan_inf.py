@@ -31,7 +31,7 @@ SPECIAL = [NAN, INF, -INF, 0.0, -0.0, 1.5, -2.5, F32MAX, -F32MAX, 1e-40, -7.0, 0
 # Known differences from onnxruntime (docs/PERFORMANCE.md, engine section). The JIT is bit-identical to
 # the reference kernels (runtime/ref) here, so both engines differ the same way.
 WHY = {
-    "erf": "onnxruntime's Erf returns 1 for NaN (its approximation clamps the input); qopt returns erff(NaN) = NaN",
+    "erf": "onnxruntime's Erf returns 1 for NaN (its approximation clamps the input); qopt returns qo_erff(NaN) = NaN",
     "maxpool": "a NaN in a MaxPool window is skipped unless it comes first (the reference's v > best); "
                "onnxruntime returns NaN",
     "averagepool": "windows holding both +FLT_MAX and -FLT_MAX: the sum overflows or cancels depending on the "

@@ -11,6 +11,7 @@
  * usage: test_kernels [-v] [-n CASES_PER_OP] [-s SEED]. Prints "N passed, N failed". */
 #include "runtime/kernels/internal.h"
 #include "runtime/kernels/kernels.h"
+#include "runtime/ref/erf.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -300,6 +301,131 @@ static void gen_matmul(qo_ctx *cx, qo_pool **pools, int npools) {
     tc_free(&t);
 }
 
+/* qo_k_matmul_strided_f32 against the reference MatMul on dense copies: A and B stored transposed
+ * or not with padded rows, batch matrices in shuffled order with gaps, B broadcast over the batch
+ * (the kernel then merges batches into rows when A and Y are row-contiguous), Y written with a
+ * padded row stride and shuffled batches, bias, res and every activation (DIV and GELU applied
+ * here op by op, as the unfused graph). */
+static void gen_matmul_strided(qo_ctx *cx, qo_pool **pools, int npools) {
+    int64_t M = ri(1, 40), N = ri(1, 40), K = ri(1, 40);
+    if (ri(0, 5) == 0) M = ri(64, 160), N = ri(64, 160), K = ri(32, 100);
+    qo_k_smm_params p = {.M = M, .N = N, .K = K, .brank = (int32_t)ri(0, 2)};
+    p.transA = ri(0, 2) == 0, p.transB = ri(0, 1) == 1;
+    bool bcast = ri(0, 1), tight = ri(0, 1); /* tight: no padding, batches in order (mergeable) */
+    int64_t ar = p.transA ? K : M, ac = p.transA ? M : K, br = p.transB ? N : K, bc = p.transB ? K : N;
+    p.lda = ac + (tight ? 0 : ri(0, 3)), p.ldb = bc + (tight ? 0 : ri(0, 3)), p.ldy = N + (tight ? 0 : ri(0, 3));
+    int64_t nb = 1, dims[4];
+    for (int i = 0; i < p.brank; i++) p.bdims[i] = dims[i] = ri(1, 3), nb *= p.bdims[i];
+    /* batch strides: dense over the padded matrices, dims in order or reversed (shuffled batches) */
+    int64_t sa = ar * p.lda + (tight || ri(0, 1) ? 0 : ri(1, 5)), sb = br * p.ldb;
+    int64_t sy = M * p.ldy + (tight || ri(0, 1) ? 0 : ri(1, 3));
+    bool rev = !tight && p.brank == 2 && ri(0, 1);
+    for (int k = 0; k < p.brank; k++) {
+        int i = rev ? k : p.brank - 1 - k;
+        p.astr[i] = sa, sa *= p.bdims[i];
+        p.bstr[i] = bcast ? 0 : sb, sb *= bcast ? 1 : p.bdims[i];
+        p.ystr[i] = sy, sy *= p.bdims[i];
+    }
+    float *A = calloc((size_t)sa, sizeof *A), *B = calloc((size_t)sb, sizeof *B);
+    float *Y = calloc((size_t)sy, sizeof *Y), *res = calloc((size_t)sy, sizeof *res);
+    float bias[160];
+    for (int64_t i = 0; i < sa; i++) A[i] = rf();
+    for (int64_t i = 0; i < sb; i++) B[i] = rf();
+    for (int64_t i = 0; i < sy; i++) res[i] = rf();
+    for (int64_t i = 0; i < N; i++) bias[i] = rf();
+    /* dense logical copies for the reference */
+    tcase t;
+    tc_init(&t, QO_OP_MATMUL, 2, 1, 13);
+    dims[p.brank] = M, dims[p.brank + 1] = K;
+    QO_ASSERT(qo_tensor_make(cx, &t.in[0], QO_F32, p.brank + 2, dims) == QO_OK);
+    int64_t bdr[4] = {K, N};
+    if (!bcast) memcpy(bdr, dims, sizeof(int64_t) * (size_t)p.brank), bdr[p.brank] = K, bdr[p.brank + 1] = N;
+    QO_ASSERT(qo_tensor_make(cx, &t.in[1], QO_F32, bcast ? 2 : p.brank + 2, bdr) == QO_OK);
+    float *Ad = t.in[0].data, *Bd = t.in[1].data;
+    int64_t off[3][9]; /* nb <= 9 */
+    for (int64_t bt = 0; bt < nb; bt++) {
+        int64_t r = bt, ao = 0, bo = 0, yo = 0;
+        for (int i = p.brank - 1; i >= 0; i--) {
+            int64_t ix = r % p.bdims[i];
+            r /= p.bdims[i];
+            ao += ix * p.astr[i], bo += ix * p.bstr[i], yo += ix * p.ystr[i];
+        }
+        off[0][bt] = ao, off[1][bt] = bo, off[2][bt] = yo;
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t k = 0; k < K; k++) Ad[(bt * M + m) * K + k] = A[ao + (p.transA ? k * p.lda + m : m * p.lda + k)];
+        if (!bcast || bt == 0)
+            for (int64_t k = 0; k < K; k++)
+                for (int64_t n = 0; n < N; n++) Bd[(bt * K + k) * N + n] = B[bo + (p.transB ? n * p.ldb + k : k * p.ldb + n)];
+    }
+    qo_kctx k = {cx, t.g, t.n, t.opset};
+    const qo_tensor *ins[2] = {&t.in[0], &t.in[1]};
+    qo_tensor want = {0};
+    QO_ASSERT(qo_ref_kernel_for(QO_OP_MATMUL)(&k, ins, 2, &want, 1) == QO_OK);
+    int ai = (int)ri(0, 4), use_b = (int)ri(0, 1), use_r = (int)ri(0, 1);
+    static const qo_k_act acts[5] = {{QO_K_ACT_NONE, 0, 0}, {QO_K_ACT_RELU, 0, 0}, {QO_K_ACT_CLIP, -0.25f, 0.5f},
+                                     {QO_K_ACT_DIV, 2.44948983f, 0}, {QO_K_ACT_GELU, 1.41421354f, 0.5f}};
+    p.act = acts[ai];
+    p.softmax = ri(0, 3) == 0;
+    float lsc[160], lbi[160];
+    for (int64_t i = 0; i < N; i++) lsc[i] = rf() + 1.5f, lbi[i] = rf();
+    /* (rows of at least 16: LayerNorm of a few nearly equal values amplifies GEMM rounding) */
+    if (!p.softmax && N >= 16 && ri(0, 2) == 0) p.ln_scale = lsc, p.ln_bias = ri(0, 1) ? lbi : NULL, p.ln_eps = 1e-5f;
+    snprintf(t.desc, sizeof t.desc, "MatMulStrided M=%lld N=%lld K=%lld tA=%d tB=%d bcast=%d tight=%d rev=%d act=%d "
+             "bias=%d res=%d softmax=%d ln=%d", (long long)M, (long long)N, (long long)K, p.transA, p.transB, bcast, tight,
+             rev, ai, use_b, use_r, p.softmax, p.ln_scale ? 1 + (p.ln_bias != NULL) : 0);
+    append(t.desc, sizeof t.desc, " batch", p.bdims, p.brank);
+    for (int pi = 0; pi < npools; pi++) {
+        memset(Y, 0, (size_t)sy * sizeof *Y);
+        qo_k_matmul_strided_f32(&p, A, B, use_b ? bias : NULL, use_r ? res : NULL, Y, pools[pi]);
+        double md = 0, mx = 0;
+        const float *w = want.data;
+        float row[160];
+        for (int64_t bt = 0; bt < nb; bt++)
+            for (int64_t m = 0; m < M; m++) {
+                for (int64_t n = 0; n < N; n++) {
+                    float v = w[(bt * M + m) * N + n];
+                    if (use_b) v = v + bias[n];
+                    if (use_r) v += res[off[2][bt] + m * p.ldy + n];
+                    if (ai == 1) v = v < 0 ? 0 : v;
+                    if (ai == 2) v = v < -0.25f ? -0.25f : v > 0.5f ? 0.5f : v;
+                    if (ai == 3) v = v / 2.44948983f;
+                    if (ai == 4) v = ((qo_erff(v / 1.41421354f) + 1.0f) * v) * 0.5f;
+                    row[n] = v;
+                }
+                if (p.softmax) { /* in double: an oracle independent of the kernel's float order */
+                    double rm = -INFINITY, sum = 0;
+                    for (int64_t n = 0; n < N; n++) rm = row[n] > rm ? row[n] : rm;
+                    for (int64_t n = 0; n < N; n++) sum += exp((double)row[n] - rm);
+                    for (int64_t n = 0; n < N; n++) row[n] = (float)(exp((double)row[n] - rm) / sum);
+                }
+                if (p.ln_scale) { /* in double too */
+                    double mean = 0, var = 0;
+                    for (int64_t n = 0; n < N; n++) mean += row[n];
+                    mean /= (double)N;
+                    for (int64_t n = 0; n < N; n++) var += ((double)row[n] - mean) * ((double)row[n] - mean);
+                    double sd = sqrt(var / (double)N + 1e-5);
+                    for (int64_t n = 0; n < N; n++)
+                        row[n] = (float)(((double)row[n] - mean) / sd * lsc[n] + (p.ln_bias ? lbi[n] : 0.0));
+                }
+                for (int64_t n = 0; n < N; n++) {
+                    double d = fabs((double)Y[off[2][bt] + m * p.ldy + n] - row[n]);
+                    if (d > md) md = d;
+                    if (fabs(row[n]) > mx) mx = fabs(row[n]);
+                }
+            }
+        double err = md == 0 ? 0 : md / (mx > 0 ? mx : 1);
+        if (err < 1e-5) {
+            npass++;
+        } else {
+            nfail++;
+            fprintf(stderr, "FAIL %s threads=%d: error %.3g\n", t.desc, qo_pool_size(pools[pi]), err);
+        }
+    }
+    qo_tensor_free(&want);
+    tc_free(&t);
+    free(A), free(B), free(Y), free(res);
+}
+
 static void gen_pool(qo_ctx *cx, qo_pool **pools, int npools, bool is_max) {
     tcase t;
     int nsp = ri(0, 9) == 0 ? 1 : ri(0, 9) == 0 ? 3 : 2;
@@ -361,6 +487,52 @@ static void gen_softmax(qo_ctx *cx, qo_pool **pools, int npools, bool is_log) {
     tc_free(&t);
 }
 
+/* LayerNormalization: odd row lengths (tails of the 8 partial sums), axis anywhere, Scale/B with
+ * and without leading 1s, B omitted; broadcast Scale (declined: the reference runs) now and then. */
+static void gen_layernorm(qo_ctx *cx, qo_pool **pools, int npools) {
+    tcase t;
+    int rank = (int)ri(1, 4);
+    int64_t xd[4];
+    for (int i = 0; i < rank; i++) xd[i] = ri(1, i == rank - 1 ? 300 : 9);
+    int64_t axis = ri(0, rank - 1);
+    bool has_b = ri(0, 2) != 0;
+    /* rows of at most 20000: beyond, the reference's one running float sum drifts past 1e-5 */
+    for (int64_t inner = 0; inner != 1;) {
+        inner = 1;
+        for (int i = (int)axis; i < rank; i++) inner *= xd[i];
+        if (inner <= 20000) break;
+        xd[rank - 1] = xd[rank - 1] / 2 > 0 ? xd[rank - 1] / 2 : 1;
+    }
+    tc_init(&t, QO_OP_LAYERNORMALIZATION, has_b ? 3 : 2, 1, 17);
+    tc_input(cx, &t, 0, rank, xd);
+    int64_t sd[5];
+    int srank = 0;
+    if (ri(0, 3) == 0) sd[srank++] = 1; /* a leading 1 */
+    for (int i = (int)axis; i < rank; i++) sd[srank++] = xd[i];
+    bool bcast = sd[srank - 1] > 1 && ri(0, 9) == 0;
+    if (bcast) sd[srank - 1] = 1; /* broadcast within the normalized dims: declined */
+    tc_input(cx, &t, 1, srank, sd);
+    if (has_b) tc_input(cx, &t, 2, srank, sd);
+    float *p = t.in[0].data;
+    for (int64_t i = 0; i < qo_tensor_numel(&t.in[0]); i++) p[i] = p[i] * 3.0f + 1.5f;
+    if (axis != rank - 1 || ri(0, 1)) qo_node_set_attr_int(t.g, t.n, "axis", axis - (ri(0, 1) ? rank : 0));
+    if (ri(0, 1)) qo_node_set_attr_float(t.g, t.n, "epsilon", 1e-3f);
+    snprintf(t.desc, sizeof t.desc, "LayerNormalization axis=%lld B=%d", (long long)axis, has_b);
+    append(t.desc, sizeof t.desc, "x", xd, rank);
+    append(t.desc, sizeof t.desc, " scale", sd, srank);
+    if (bcast) {
+        qo_kctx k = {cx, t.g, t.n, t.opset};
+        const qo_tensor *ins[3] = {&t.in[0], &t.in[1], has_b ? &t.in[2] : NULL};
+        qo_tensor got = {0};
+        if (qo_k_node_run(&k, pools[0], NULL, ins, t.nin, &got, 1) == QO_ERR_UNSUPPORTED) npass++;
+        else nfail++, fprintf(stderr, "FAIL %s: broadcast Scale not declined\n", t.desc);
+        qo_tensor_free(&got);
+    } else {
+        run_case(cx, &t, pools, npools, false);
+    }
+    tc_free(&t);
+}
+
 int main(int argc, char **argv) {
     int per_op = 150;
     for (int i = 1; i < argc; i++) {
@@ -376,6 +548,7 @@ int main(int argc, char **argv) {
     qo_ctx_init(&cx);
     cx.diag = quiet;
     qo_pool *p2 = qo_pool_new(2), *p3 = qo_pool_new(3);
+    uint64_t own_state = rng_state ^ 0x5851f42d4c957f2dull;
     qo_pool *pools[3] = {p2, p3, NULL};
     int top = qo_k_sgemm_isa(-1);
     for (int isa = top; isa >= 0; isa--) {
@@ -394,6 +567,13 @@ int main(int argc, char **argv) {
             gen_global(&cx, pools, 3, i % 2);
             gen_softmax(&cx, pools, 3, i % 2);
         }
+        /* own random stream: the cases of the generators above stay those of earlier versions */
+        uint64_t saved = rng_state;
+        rng_state = own_state;
+        gen_layernorm(&cx, pools, 3);
+        gen_matmul_strided(&cx, pools, 3);
+        own_state = rng_state;
+        rng_state = saved;
     }
     qo_pool_free(p2);
     qo_pool_free(p3);
