@@ -188,8 +188,12 @@ static qo_status quantize_const(qo_ctx *cx, qo_graph *g, const plan *pl, int64_t
     bool bipolar = p->bits == 1 && p->is_signed;
     int64_t *q = qo_malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
     qo_status st = QO_OK;
+    int64_t ch = 0, left = inner; /* channel of element i, and elements left in its run */
     for (int64_t i = 0; i < n && st == QO_OK; i++) {
-        int64_t ch = p->axis >= 0 ? (i / inner) % p->n : 0;
+        if (p->axis >= 0 && left-- == 0) {
+            left = inner - 1;
+            if (++ch == (int64_t)p->n) ch = 0;
+        }
         float s = p->scales[ch], z = (float)p->zps[ch];
         float y = xf[i] / s;
         y = y + z;

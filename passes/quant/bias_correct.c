@@ -83,12 +83,12 @@ static qo_status channel_means(qo_ctx *cx, const qo_tensor *t, int64_t C, double
 }
 
 /* Floor division for a possibly negative numerator (b > 0). */
-static int64_t fdiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+static int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 /* Outputs o in [*lo, *hi) whose tap at offset off (input index o * s + off) falls inside [0, in). */
 static void tap_range(int64_t in, int64_t out, int64_t s, int64_t off, int64_t *lo, int64_t *hi) {
-    int64_t l = -fdiv(off, s); /* ceil(-off / s) */
-    int64_t h = fdiv(in - 1 - off, s) + 1;
+    int64_t l = -floor_div(off, s); /* ceil(-off / s) */
+    int64_t h = floor_div(in - 1 - off, s) + 1;
     *lo = l < 0 ? 0 : l;
     *hi = h > out ? out : h;
     if (*hi < *lo) *hi = *lo;

@@ -348,13 +348,7 @@ float qo_qspec_scale_from_stat(const qo_qspec *s, float stat) {
 int64_t qo_qspec_to_int(const qo_qspec *s, float x, float scale, int32_t zp) {
     int64_t lo, hi;
     qo_qspec_int_range(s, &lo, &hi);
-    float y = x / scale;
-    y = y + (float)zp;
-    y = qo_round_apply(y, (qo_round)s->round);
-    if (y != y) return 0; /* NaN: Brevitas would propagate it; the integer code is undefined */
-    if (y <= (float)lo) return lo;
-    if (y >= (float)hi) return hi;
-    return (int64_t)y;
+    return qo_qspec_to_int_in(x, scale, zp, (qo_round)s->round, lo, hi);
 }
 
 int32_t qo_qspec_zp_from_min(const qo_qspec *s, float scale, float neg_min) {

@@ -33,6 +33,7 @@
 #define QOPT_PASSES_QUANT_QUANTIZER_H
 
 #include "ir/ir.h"
+#include "runtime/ref/util.h"
 #include "runtime/rt.h"
 
 /* ---- the spec --------------------------------------------------------------------------------- */
@@ -120,6 +121,18 @@ int32_t qo_qspec_zp_from_min(const qo_qspec *s, float scale, float neg_min);
 
 /* Quantizes one value: clamp(round(x / scale + zp)) as an integer (Brevitas to_int). */
 int64_t qo_qspec_to_int(const qo_qspec *s, float x, float scale, int32_t zp);
+
+/* qo_qspec_to_int for loops: the rounding mode and the integer range [lo, hi] (qo_qspec_int_range)
+ * given once. NaN gives 0. */
+static inline int64_t qo_qspec_to_int_in(float x, float scale, int32_t zp, qo_round mode, int64_t lo, int64_t hi) {
+    float y = x / scale;
+    y = y + (float)zp;
+    y = qo_round_apply(y, mode);
+    if (y != y) return 0; /* NaN: Brevitas would propagate it; the integer code is undefined */
+    if (y <= (float)lo) return lo;
+    if (y >= (float)hi) return hi;
+    return (int64_t)y;
+}
 
 /* Builds the IR descriptor: bits/signed/narrow/round/pow2 copied; per-tensor: scale and zp; per-
  * channel: `n` scales as an f32 vector constant and the zero points as an i32 vector constant

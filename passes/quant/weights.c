@@ -81,10 +81,12 @@ qo_status qo_quant_weight(qo_ctx *cx, const qo_loc *loc, const qo_qspec *s, cons
         int32_t zp = qo_qspec_zp_from_min(s, sc, neg);
         out->scales[c] = sc;
         out->zps[c] = zp;
+        int64_t lo, hi;
+        qo_qspec_int_range(s, &lo, &hi);
         for (int64_t o = 0; o < l.outer; o++)
             for (int64_t i = 0; i < l.inner; i++) {
                 int64_t idx = (o * l.nch + c) * l.inner + i;
-                qo_store_i64(out->q.data, out->q.elem, idx, qo_qspec_to_int(s, x[idx], sc, zp));
+                qo_store_i64(out->q.data, out->q.elem, idx, qo_qspec_to_int_in(x[idx], sc, zp, (qo_round)s->round, lo, hi));
             }
     }
     qo_free(buf);

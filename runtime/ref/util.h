@@ -270,6 +270,7 @@ static inline float qo_rne(float x) {
  *   half_up); DPU negative ties toward +inf, other values to nearest even (Brevitas dpu_round).
  * NaN and infinities pass through. */
 static inline float qo_round_apply(float x, qo_round mode) {
+    if (mode == QO_ROUND_HALF_EVEN) return qo_rne(x); /* the common case, without the tie setup below */
     if (!(fabsf(x) < 0x1p23f)) return x;
     float f = floorf(x), h = f + 0.5f, r; /* exact: x is above, below or on the midpoint h */
     int side = x > h ? 1 : x < h ? -1 : 0;
