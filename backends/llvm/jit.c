@@ -143,6 +143,7 @@ struct qo_jit {
     qo_pool *pool; /* threads of the optimized kernels */
 #endif
     int32_t (*fn)(void **addr, qo_jit *j);
+    uint32_t par_loops; /* elementwise loops split over the kernel threads */
     qo_jit_stats st;
 };
 
@@ -1049,7 +1050,11 @@ static LLVMValueRef const_reg(emitter *E, qo_val v) {
 }
 
 /* Emits group gi as `internal void @gN(ptr noalias out, ptr noalias in...)`; returns it. */
-static LLVMValueRef emit_group(emitter *E, const uint32_t *gid, uint32_t gi, operand **ops_out, uint32_t *nops_out) {
+/* Emits group gi as a function g<gi>(out, operands..., lo, hi) of nested loops over the coalesced
+ * output dims; the outermost runs over [lo, hi) of its *ext0_out extent (0: no loop, a single
+ * element), so disjoint ranges can run on several threads (every element is computed on its own). */
+static LLVMValueRef emit_group(emitter *E, const uint32_t *gid, uint32_t gi, operand **ops_out, uint32_t *nops_out,
+                               int64_t *ext0_out) {
     qo_jit *j = E->j;
     const qo_graph *g = j->g;
     group *G = &j->groups[gi];
@@ -1118,9 +1123,11 @@ static LLVMValueRef emit_group(emitter *E, const uint32_t *gid, uint32_t gi, ope
     }
     /* function */
     uint32_t np = 1 + nops;
-    LLVMTypeRef *pt = qo_calloc(np, sizeof *pt);
+    LLVMTypeRef *pt = qo_calloc(np + 2, sizeof *pt);
     for (uint32_t k = 0; k < np; k++) pt[k] = E->ptr;
-    LLVMTypeRef ft = LLVMFunctionType(E->v, pt, np, 0);
+    pt[np] = pt[np + 1] = E->i64;
+    LLVMTypeRef ft = LLVMFunctionType(E->v, pt, np + 2, 0);
+    *ext0_out = nd > 0 && o->numel > 0 ? ext[0] : 0;
     char name[32];
     snprintf(name, sizeof name, "g%u", gi);
     LLVMValueRef fn = LLVMAddFunction(E->M, name, ft);
@@ -1130,7 +1137,7 @@ static LLVMValueRef emit_group(emitter *E, const uint32_t *gid, uint32_t gi, ope
         LLVMAddAttributeAtIndex(fn, k + 1, LLVMCreateEnumAttribute(E->C, noalias, 0));
     LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(E->C, fn, "entry");
     LLVMPositionBuilderAtEnd(E->B, entry);
-    LLVMValueRef outp = LLVMGetParam(fn, 0);
+    LLVMValueRef outp = LLVMGetParam(fn, 0), lo = LLVMGetParam(fn, np), hi = LLVMGetParam(fn, np + 1);
     for (uint32_t k = 0; k < nops; k++) ops[k].base = LLVMGetParam(fn, k + 1);
     if (o->numel > 0) {
         /* nested do-while loops (every extent >= 2) */
@@ -1198,8 +1205,8 @@ static LLVMValueRef emit_group(emitter *E, const uint32_t *gid, uint32_t gi, ope
             LLVMValueRef nx = LLVMBuildAdd(E->B, idx[q], ci64(E, 1), "");
             LLVMBasicBlockRef latch = LLVMGetInsertBlock(E->B);
             LLVMBasicBlockRef exit = LLVMAppendBasicBlockInContext(E->C, fn, "exit");
-            LLVMBuildCondBr(E->B, LLVMBuildICmp(E->B, LLVMIntSLT, nx, ci64(E, ext[q]), ""), hdr[q], exit);
-            LLVMValueRef iv[2] = {ci64(E, 0), nx};
+            LLVMBuildCondBr(E->B, LLVMBuildICmp(E->B, LLVMIntSLT, nx, q ? ci64(E, ext[q]) : hi, ""), hdr[q], exit);
+            LLVMValueRef iv[2] = {q ? ci64(E, 0) : lo, nx};
             LLVMBasicBlockRef ib[2] = {pre[q], latch};
             LLVMAddIncoming(idx[q], iv, ib, 2);
             LLVMPositionBuilderAtEnd(E->B, exit);
@@ -2015,6 +2022,65 @@ static qo_status plan_memory(qo_jit *j, const uint32_t *gid, bool no_alias) {
     return QO_OK;
 }
 
+/* Elementwise loops with at least this many elements are split over the kernel threads. */
+#define PAR_MIN_ELEMS 32768
+/* Elements per chunk at least (a chunk is a range of the outermost loop). */
+#define PAR_GRAIN_ELEMS 16384
+
+typedef void (*group_wrapper)(void **args, int64_t lo, int64_t hi);
+typedef struct par_ctx {
+    group_wrapper f;
+    void **args;
+} par_ctx;
+
+static void par_task(void *ctx, int64_t b, int64_t e, int tid) {
+    (void)tid;
+    par_ctx *c = ctx;
+    c->f(c->args, b, e);
+}
+
+/* Runs a group's loop (wrapper f over its pointer array) over [0, n) of its outermost dim, inner
+ * elements per index, on the kernel threads when there are several (called from JIT code). */
+static void jit_par_loop(qo_jit *j, group_wrapper f, void **args, int64_t n, int64_t inner) {
+#ifdef QO_JIT_OPT_KERNELS
+    if (j->pool && qo_pool_size(j->pool) > 1) {
+        par_ctx c = {f, args};
+        int64_t grain = PAR_GRAIN_ELEMS / (inner > 0 ? inner : 1);
+        qo_pool_for(j->pool, n, grain > 0 ? grain : 1, par_task, &c);
+        return;
+    }
+#else
+    (void)j;
+#endif
+    f(args, 0, n);
+}
+
+/* w<gi>(args, lo, hi): calls g<gi> with the np pointers of args and the range. */
+static LLVMValueRef emit_wrapper(emitter *E, LLVMValueRef g, uint32_t gi, uint32_t np) {
+    LLVMTypeRef wt[3] = {E->ptr, E->i64, E->i64};
+    char name[32];
+    snprintf(name, sizeof name, "w%u", gi);
+    LLVMValueRef w = LLVMAddFunction(E->M, name, LLVMFunctionType(E->v, wt, 3, 0));
+    LLVMBasicBlockRef saved = LLVMGetInsertBlock(E->B);
+    LLVMPositionBuilderAtEnd(E->B, LLVMAppendBasicBlockInContext(E->C, w, "entry"));
+    LLVMValueRef *a = qo_calloc(np + 2, sizeof *a);
+    LLVMTypeRef *pt = qo_calloc(np + 2, sizeof *pt);
+    for (uint32_t k = 0; k < np; k++) {
+        LLVMValueRef ix = ci64(E, k);
+        a[k] = LLVMBuildLoad2(E->B, E->ptr, LLVMBuildGEP2(E->B, E->ptr, LLVMGetParam(w, 0), &ix, 1, ""), "");
+        pt[k] = E->ptr;
+    }
+    a[np] = LLVMGetParam(w, 1);
+    a[np + 1] = LLVMGetParam(w, 2);
+    pt[np] = pt[np + 1] = E->i64;
+    LLVMBuildCall2(E->B, LLVMFunctionType(E->v, pt, np + 2, 0), g, a, np + 2, "");
+    LLVMBuildRetVoid(E->B);
+    free(a);
+    free(pt);
+    if (saved) LLVMPositionBuilderAtEnd(E->B, saved);
+    return w;
+}
+
 static LLVMValueRef load_addr(emitter *E, LLVMValueRef addr, qo_val v) {
     LLVMValueRef i = ci64(E, (int64_t)v);
     LLVMValueRef p = LLVMBuildGEP2(E->B, E->ptr, addr, &i, 1, "");
@@ -2069,7 +2135,13 @@ static qo_status codegen(qo_jit *j, const uint32_t *gid, const qo_jit_opts *o) {
     LLVMValueRef *gfn = qo_calloc(j->ngroups ? j->ngroups : 1, sizeof *gfn);
     operand **gops = qo_calloc(j->ngroups ? j->ngroups : 1, sizeof *gops);
     uint32_t *gnops = qo_calloc(j->ngroups ? j->ngroups : 1, sizeof *gnops);
-    for (uint32_t gi = 0; gi < j->ngroups; gi++) gfn[gi] = emit_group(&E, gid, gi, &gops[gi], &gnops[gi]);
+    int64_t *gext = qo_calloc(j->ngroups ? j->ngroups : 1, sizeof *gext);
+    LLVMValueRef *gwrap = qo_calloc(j->ngroups ? j->ngroups : 1, sizeof *gwrap);
+    for (uint32_t gi = 0; gi < j->ngroups; gi++) {
+        gfn[gi] = emit_group(&E, gid, gi, &gops[gi], &gnops[gi], &gext[gi]);
+        qo_val ov = qo_node_output(j->g, j->groups[gi].root, 0);
+        if (gext[gi] >= 2 && j->vi[ov].numel >= PAR_MIN_ELEMS) gwrap[gi] = emit_wrapper(&E, gfn[gi], gi, 1 + gnops[gi]);
+    }
 
     /* main */
     LLVMTypeRef mps[2] = {E.ptr, E.ptr};
@@ -2087,13 +2159,31 @@ static qo_status codegen(qo_jit *j, const uint32_t *gid, const qo_jit_opts *o) {
             qo_val ov = qo_node_output(j->g, st->node, 0);
             if (!j->vi[ov].numel || j->vi[ov].loc == L_NONE) continue; /* empty or unread */
             uint32_t np = 1 + gnops[gi];
-            LLVMValueRef *args = qo_calloc(np, sizeof *args);
-            LLVMTypeRef *pt = qo_calloc(np, sizeof *pt);
+            LLVMValueRef *args = qo_calloc(np + 2, sizeof *args);
+            LLVMTypeRef *pt = qo_calloc(np + 2, sizeof *pt);
             args[0] = load_addr(&E, addr, ov);
             for (uint32_t k = 0; k < gnops[gi]; k++)
                 args[k + 1] = gops[gi][k].konst ? LLVMConstPointerNull(E.ptr) : load_addr(&E, addr, gops[gi][k].v);
             for (uint32_t k = 0; k < np; k++) pt[k] = E.ptr;
-            LLVMBuildCall2(E.B, LLVMFunctionType(E.v, pt, np, 0), gfn[gi], args, np, "");
+            if (gwrap[gi]) {
+                /* the pointers go to an array; jit_par_loop splits [0, ext0) over the kernel threads */
+                LLVMTypeRef at = LLVMArrayType(E.ptr, np);
+                LLVMValueRef arr = LLVMBuildAlloca(E.B, at, "");
+                for (uint32_t k = 0; k < np; k++) {
+                    LLVMValueRef ix = ci64(&E, k);
+                    LLVMBuildStore(E.B, args[k], LLVMBuildGEP2(E.B, E.ptr, arr, &ix, 1, ""));
+                }
+                qo_val rv = qo_node_output(j->g, j->groups[gi].root, 0);
+                LLVMValueRef pa[5] = {jp, gwrap[gi], arr, ci64(&E, gext[gi]), ci64(&E, j->vi[rv].numel / gext[gi])};
+                LLVMTypeRef ppt[5] = {E.ptr, E.ptr, E.ptr, E.i64, E.i64};
+                LLVMBuildCall2(E.B, LLVMFunctionType(E.v, ppt, 5, 0), fn_addr(&E, (uintptr_t)jit_par_loop), pa, 5, "");
+                j->par_loops++;
+            } else {
+                pt[np] = pt[np + 1] = E.i64;
+                args[np] = ci64(&E, 0);
+                args[np + 1] = ci64(&E, gext[gi]);
+                LLVMBuildCall2(E.B, LLVMFunctionType(E.v, pt, np + 2, 0), gfn[gi], args, np + 2, "");
+            }
             free(args);
             free(pt);
         } else if (st->kind == S_COPY) {
@@ -2117,6 +2207,8 @@ static qo_status codegen(qo_jit *j, const uint32_t *gid, const qo_jit_opts *o) {
     free(gops);
     free(gnops);
     free(gfn);
+    free(gext);
+    free(gwrap);
     free(E.sv);
     LLVMDisposeBuilder(E.B);
 
@@ -2218,7 +2310,7 @@ qo_status qo_jit_compile(qo_ctx *cx, const qo_module *m, const qo_jit_opts *opts
             j->st.fallback_calls++;
         }
 #ifdef QO_JIT_OPT_KERNELS
-    if (j->st.kernel_calls > j->st.fallback_calls) {
+    if (j->st.kernel_calls > j->st.fallback_calls || j->par_loops) {
         j->pool = qo_pool_new(opts ? opts->threads : 0);
         if (!j->pool) {
             qo_loc gl = graph_loc(j->m);
