@@ -110,9 +110,9 @@ static void conv_patch_sums(const float *x, int64_t N, int64_t C, int64_t H, int
             const float *pl = x + (n * C + c) * H * W;
             for (int64_t r = 0; r < H; r++)
                 for (int64_t kw = 0; kw < KW; kw++) {
-                    const float *row = pl + r * W + kw * d[1] - p[1];
+                    int64_t b0 = r * W + kw * d[1] - p[1]; /* element of output column 0 (may be padding) */
                     double a = 0.0;
-                    for (int64_t q = wr[2 * kw]; q < wr[2 * kw + 1]; q++) a += row[q * s[1]];
+                    for (int64_t q = wr[2 * kw]; q < wr[2 * kw + 1]; q++) a += pl[b0 + q * s[1]];
                     S[r * KW + kw] = a;
                 }
             double *Pc = P + c * T;
@@ -302,22 +302,19 @@ static bool const_tensor(qo_ctx *cx, const qo_graph *g, qo_val v, qo_tensor *t) 
  * tensor the JIT computes too. false if an input is not constant or the kernel fails. */
 static bool eval_quant(qo_ctx *cx, const qo_graph *g, int64_t opset, qo_node q, qo_tensor *out) {
     uint32_t nin = g->nodes[q].nin;
-    qo_tensor in[4];
+    qo_tensor in[4] = {{0}};
     const qo_tensor *inp[4];
     bool ok = nin <= 4;
-    uint32_t got = 0;
-    for (; ok && got < nin; got++) {
-        ok = const_tensor(cx, g, qo_node_input(g, q, got), &in[got]);
-        inp[got] = &in[got];
+    for (uint32_t i = 0; ok && i < nin; i++) {
+        ok = const_tensor(cx, g, qo_node_input(g, q, i), &in[i]); /* zeroed when it fails */
+        inp[i] = &in[i];
     }
-    if (ok) got = nin;
-    else if (got) got--;
     qo_ref_kernel kf = ok ? qo_ref_kernel_for((qo_op)g->nodes[q].op) : NULL;
     qo_kctx k = {.cx = cx, .g = g, .n = q, .opset = opset};
     memset(out, 0, sizeof *out);
     ok = kf && kf(&k, inp, nin, out, 1) == QO_OK && out->elem == QO_F32;
     if (!ok) qo_tensor_free(out);
-    for (uint32_t i = 0; i < got; i++) qo_tensor_free(&in[i]);
+    for (uint32_t i = 0; i < 4; i++) qo_tensor_free(&in[i]);
     return ok;
 }
 
