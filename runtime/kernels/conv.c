@@ -326,6 +326,12 @@ QO_K_SIMD static void dw_task(void *ctx, int64_t begin, int64_t end, int tid) {
  * once; lanes past the row end read the slack and are dropped. */
 typedef float dw_v16 __attribute__((vector_size(64), aligned(4)));
 typedef int32_t dw_i16 __attribute__((vector_size(64), aligned(4)));
+/* The even lanes of the 32 floats a:b (stride-2 taps): GCC's and clang's spelling of a shuffle. */
+#if defined(__clang__)
+#define DW_EVEN(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+#else
+#define DW_EVEN(a, b) __builtin_shuffle(a, b, (dw_i16){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30})
+#endif
 
 QO_K_SIMD static void dw2d_task(void *ctx, int64_t begin, int64_t end, int tid) {
     dw_job *dj = ctx;
@@ -343,7 +349,6 @@ QO_K_SIMD static void dw2d_task(void *ctx, int64_t begin, int64_t end, int tid) 
     bool has_res = p->res != NULL, has_b = dj->b != NULL;
     int ak = p->act.kind;
     const dw_v16 zero = {0}, lo = zero + p->act.lo, hi = zero + p->act.hi;
-    const dw_i16 ev = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
     for (int64_t t = begin; t < end; t++) {
         int64_t c = t % p->C;
         const float *xp = dj->x + t * g->isz, *wc = dj->w + c * g->ksz;
@@ -399,7 +404,7 @@ QO_K_SIMD static void dw2d_task(void *ctx, int64_t begin, int64_t end, int tid) 
             if (sw == 1) {
                 QO_DW_TAPS(xv = *(const dw_v16 *)xs)
             } else if (sw == 2) {
-                QO_DW_TAPS(xv = __builtin_shuffle(*(const dw_v16 *)xs, *(const dw_v16 *)(xs + 16), ev))
+                QO_DW_TAPS(xv = DW_EVEN(*(const dw_v16 *)xs, *(const dw_v16 *)(xs + 16)))
             } else {
                 QO_DW_TAPS(for (int q = 0; q < 16; q++) xv[q] = xs[q * sw])
             }
