@@ -41,6 +41,8 @@ void qo_pass_stat(qo_pass_ctx *pc, const char *counter, int64_t delta);
  * value_float(s)/value_int(s) forms are not covered here: see qo_pass_constant_node_tensor).
  * NULL if v is not constant or is a captured outer value. */
 const qo_constdata *qo_pass_val_const(const qo_graph *g, qo_val v);
+/* The constant pool entry behind v, by the same rules as qo_pass_val_const; 0 if none. */
+qo_cref qo_pass_val_cref(const qo_graph *g, qo_val v);
 /* Reads an integer (i64/i32/i16/i8/u8 ...) constant vector into out (at most cap entries); returns
  * the number of elements, or -1 if v is not an integer constant or has more than cap entries. */
 int64_t qo_pass_const_ints(const qo_graph *g, qo_val v, int64_t *out, int64_t cap);

@@ -6,16 +6,21 @@
 #include <stdio.h>
 #include <string.h>
 
-const qo_constdata *qo_pass_val_const(const qo_graph *g, qo_val v) {
-    if (!v) return NULL;
+qo_cref qo_pass_val_cref(const qo_graph *g, qo_val v) {
+    if (!v) return 0;
     const qo_value *vd = &g->vals[v];
-    if (vd->flags & QO_VAL_DEAD) return NULL;
-    if ((vd->flags & QO_VAL_CONST) && !(vd->flags & QO_VAL_INPUT) && vd->cref) return qo_const_get(g->m, vd->cref);
+    if (vd->flags & QO_VAL_DEAD) return 0;
+    if ((vd->flags & QO_VAL_CONST) && !(vd->flags & QO_VAL_INPUT) && vd->cref) return vd->cref;
     if (vd->def && g->nodes[vd->def].op == QO_OP_CONSTANT) {
         const qo_attr *a = qo_node_attr(g, vd->def, "value");
-        if (a && a->kind == QO_ATTR_TENSOR && a->u.t) return qo_const_get(g->m, a->u.t);
+        if (a && a->kind == QO_ATTR_TENSOR && a->u.t) return a->u.t;
     }
-    return NULL;
+    return 0;
+}
+
+const qo_constdata *qo_pass_val_const(const qo_graph *g, qo_val v) {
+    qo_cref c = qo_pass_val_cref(g, v);
+    return c ? qo_const_get(g->m, c) : NULL;
 }
 
 static float half_to_float(uint16_t h) {

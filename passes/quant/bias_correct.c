@@ -291,11 +291,8 @@ static void bc_free(bc *b) {
 /* The constant behind v (an initializer or a Constant node) as a tensor; false if v is not one. */
 static bool const_tensor(qo_ctx *cx, const qo_graph *g, qo_val v, qo_tensor *t) {
     memset(t, 0, sizeof *t);
-    if (!qo_pass_val_const(g, v)) return false;
-    const qo_value *vd = &g->vals[v];
-    qo_cref c = vd->cref;
-    if (!((vd->flags & QO_VAL_CONST) && c)) c = qo_node_attr(g, vd->def, "value")->u.t;
-    return qo_tensor_from_const(cx, g->m, c, t) == QO_OK;
+    qo_cref c = qo_pass_val_cref(g, v);
+    return c && qo_tensor_from_const(cx, g->m, c, t) == QO_OK;
 }
 
 /* Runs Quant node q, whose inputs are all constants, with its reference kernel: the dequantized
