@@ -538,6 +538,38 @@ typedef struct convt_job {
     int64_t Cg, Mg, mb, nmb;
 } convt_job;
 
+/* Adds one output channel's column block cm ([ksz, isz]: tap-major, the input positions within) onto
+ * ym at the positions the taps reach (col2im). The stride-1 runs are plain vector adds. */
+static void col2im_add(const qo_k_geom3 *g, const float *cm, float *ym) {
+    int64_t isz = g->isz, kp = 0;
+    for (int64_t kd = 0; kd < g->ker[0]; kd++)
+        for (int64_t kh = 0; kh < g->ker[1]; kh++)
+            for (int64_t kw = 0; kw < g->ker[2]; kw++, kp++) {
+                const float *cr = cm + kp * isz;
+                int64_t woff = kw * g->dil[2] - g->pad[2], sw = g->str[2];
+                int64_t a = woff < 0 ? qo_k_cdiv(-woff, sw) : 0;
+                int64_t e = g->out[2] - 1 - woff < 0 ? 0 : (g->out[2] - 1 - woff) / sw + 1;
+                if (e > g->in[2]) e = g->in[2];
+                for (int64_t id = 0; id < g->in[0]; id++) {
+                    int64_t pd = id * g->str[0] - g->pad[0] + kd * g->dil[0];
+                    if (pd < 0 || pd >= g->out[0]) continue;
+                    for (int64_t ih = 0; ih < g->in[1]; ih++) {
+                        int64_t ph = ih * g->str[1] - g->pad[1] + kh * g->dil[1];
+                        if (ph < 0 || ph >= g->out[1]) continue;
+                        const float *restrict cx = cr + (id * g->in[1] + ih) * g->in[2];
+                        float *restrict yr = ym + (pd * g->out[1] + ph) * g->out[2];
+                        if (sw == 1) { /* a + woff >= 0 */
+                            float *restrict yo = yr + a + woff;
+                            const float *restrict cs = cx + a;
+                            for (int64_t i = 0; i < e - a; i++) yo[i] += cs[i];
+                        } else {
+                            for (int64_t iw = a; iw < e; iw++) yr[iw * sw + woff] += cx[iw];
+                        }
+                    }
+                }
+            }
+}
+
 static void convt_task(void *ctx, int64_t begin, int64_t end, int tid) {
     convt_job *cj = ctx;
     const qo_k_conv_params *p = cj->p;
@@ -557,28 +589,7 @@ static void convt_task(void *ctx, int64_t begin, int64_t end, int tid) {
             int64_t mo = grp * Mg + m;
             float *ym = cj->y + (n * p->M + mo) * osz;
             memset(ym, 0, (size_t)osz * sizeof *ym);
-            const float *cm = col + (m - m0) * ksz * isz;
-            int64_t kp = 0;
-            for (int64_t kd = 0; kd < g->ker[0]; kd++)
-                for (int64_t kh = 0; kh < g->ker[1]; kh++)
-                    for (int64_t kw = 0; kw < g->ker[2]; kw++, kp++) {
-                        const float *cr = cm + kp * isz;
-                        for (int64_t id = 0; id < g->in[0]; id++) {
-                            int64_t pd = id * g->str[0] - g->pad[0] + kd * g->dil[0];
-                            if (pd < 0 || pd >= g->out[0]) continue;
-                            for (int64_t ih = 0; ih < g->in[1]; ih++) {
-                                int64_t ph = ih * g->str[1] - g->pad[1] + kh * g->dil[1];
-                                if (ph < 0 || ph >= g->out[1]) continue;
-                                const float *cx = cr + (id * g->in[1] + ih) * g->in[2];
-                                float *yr = ym + (pd * g->out[1] + ph) * g->out[2];
-                                int64_t woff = kw * g->dil[2] - g->pad[2], sw = g->str[2];
-                                int64_t a = woff < 0 ? qo_k_cdiv(-woff, sw) : 0;
-                                int64_t e = g->out[2] - 1 - woff < 0 ? 0 : (g->out[2] - 1 - woff) / sw + 1;
-                                if (e > g->in[2]) e = g->in[2];
-                                for (int64_t iw = a; iw < e; iw++) yr[iw * sw + woff] += cx[iw];
-                            }
-                        }
-                    }
+            col2im_add(g, col + (m - m0) * ksz * isz, ym);
             qo_k_epilogue(ym, 1, osz, osz, cj->b ? cj->b + mo : NULL, p->res ? p->res + (ym - cj->y) : NULL, p->act);
         }
     }
