@@ -26,6 +26,9 @@ Everything is seeded; the outputs are committed.
      mlp_kd    the MLP distilled from a fixed MLP teacher (train_mlp_kd_teacher_<P>.npy): loss =
                0.7 * 2^2 * kl_div(log_softmax(s/2), softmax(t/2), batchmean) + 0.3 * cross-entropy,
                SGD lr 0.1, momentum 0.9
+     qat_lb    QMLPLearnedBits through the trainer with learned bit widths (Brevitas's BitWidthParameter)
+               and learned scales, SGD lr 0.2, momentum 0.9 (scales small enough that every quantizer
+               clamps, so every bit width gets a gradient)
    Files: train_<run>_x.npy [20, N, ...] float32, train_<run>_y.npy [20, N] int64,
    train_<run>_loss.npy [20] (loss of each step, before its update), and per parameter P (names in
    train_runs.txt: "run param...") train_<run>_<P>_init.npy and train_<run>_<P>_final.npy (after
@@ -195,6 +198,60 @@ class QMLP(nn.Module):
                 ('s_w1', self.s_w1), ('s_a', self.s_a), ('s_w2', self.s_w2)]
 
 
+class AbsBinarySignGrad(torch.autograd.Function):
+    """Brevitas's abs_binary_sign_grad: |x| forward; backward the sign with sign(0) = +1."""
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.abs(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        return g * torch.where(x < 0, -torch.ones_like(x), torch.ones_like(x))
+
+
+class QMLPLearnedBits(nn.Module):
+    """QMLP trained as qo_trainer does with learn_bits (and learned scales, the input's too): every
+    quantizer's bit width is Brevitas's BitWidthParameter (min_bit_width 2, IntRestrictValue(RoundSte)):
+    round_ste(abs_binary_sign_grad(offset) + 2), the offset starting at bits - 2; the scales enter as
+    |s| (positive here, so abs_binary_sign_grad and torch.abs agree). Starts: input 8 bits, fc1 weights
+    4 (offset 1.52, as the test sets it, not bits - 2: it crosses 1.5 and ends at 3 bits), hidden
+    activation 4, fc2 weights 2 (offset 0: only the binary sign lets it move)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(8, 16)
+        self.fc2 = nn.Linear(16, 4)
+        self.s_in = nn.Parameter(torch.tensor(0.02))
+        self.s_w1 = nn.Parameter(torch.tensor(0.03))
+        self.s_a = nn.Parameter(torch.tensor(0.05))
+        self.s_w2 = nn.Parameter(torch.tensor(0.1))
+        self.o_x = nn.Parameter(torch.tensor(6.0))
+        self.o_w1 = nn.Parameter(torch.tensor(1.52))  # set by the test: near a rounding boundary
+        self.o_a = nn.Parameter(torch.tensor(2.0))
+        self.o_w2 = nn.Parameter(torch.tensor(0.0))
+
+    @staticmethod
+    def bits(o):
+        return RoundSte.apply(AbsBinarySignGrad.apply(o) + 2.0)
+
+    def forward(self, x):
+        z, a = torch.tensor(0.0), torch.abs
+        x = int_quant(x, a(self.s_in), z, self.bits(self.o_x), True, False, RoundSte)
+        w1 = int_quant(self.fc1.weight, a(self.s_w1), z, self.bits(self.o_w1), True, True, RoundSte)
+        h = F.relu(F.linear(x, w1, self.fc1.bias))
+        h = int_quant(h, a(self.s_a), z, self.bits(self.o_a), False, False, RoundSte)
+        w2 = int_quant(self.fc2.weight, a(self.s_w2), z, self.bits(self.o_w2), True, True, RoundSte)
+        return F.linear(h, w2, self.fc2.bias)
+
+    def named(self):
+        return [('fc1_w', self.fc1.weight), ('fc1_b', self.fc1.bias), ('fc2_w', self.fc2.weight), ('fc2_b', self.fc2.bias),
+                ('s_in', self.s_in), ('s_w1', self.s_w1), ('s_a', self.s_a), ('s_w2', self.s_w2),
+                ('xq.bit_width_offset', self.o_x), ('w1q.bit_width_offset', self.o_w1),
+                ('aq.bit_width_offset', self.o_a), ('w2q.bit_width_offset', self.o_w2)]
+
+
 def batches(seed, steps, n, shape, ncls):
     g = torch.Generator().manual_seed(seed)
     xs = torch.randn((steps, n) + shape, generator=g)
@@ -279,6 +336,14 @@ def gen_train():
     torch.manual_seed(14)
     run('mlp_kd', MLP(), lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9), None, xs, ys, lines,
         teacher=teacher, kd=(2.0, 0.7))
+    # learned bit widths through the trainer (qo_train_opts.learn_bits): QMLPLearnedBits, SGD lr 0.2,
+    # momentum 0.9; the final bit widths round(|offset| + 2) are compared too
+    xs, ys = batches(16, 20, 16, (8,), 4)
+    torch.manual_seed(17)
+    m = QMLPLearnedBits()
+    run('qat_lb', m, lambda p: torch.optim.SGD(p, lr=0.2, momentum=0.9), None, xs, ys, lines)
+    print('qat_lb final bit widths', [float(m.bits(o)) for o in (m.o_x, m.o_w1, m.o_a, m.o_w2)],
+          'offsets', [float(o) for o in (m.o_x, m.o_w1, m.o_a, m.o_w2)])
     with open(os.path.join(OUT, 'train_runs.txt'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
 

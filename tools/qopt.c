@@ -138,7 +138,7 @@ static const char *const usage_train =
     "usage: qopt train MODEL.onnx --data TRAIN.npz -o OUT.onnx [--val VAL.npz] [--epochs N] [--batch B]\n"
     "                  [--lr X] [--optimizer sgd|adam] [--momentum M] [--weight-decay W]\n"
     "                  [--schedule cosine|constant] [--weights SPEC] [--acts SPEC] [--bias SPEC] [--config FILE]\n"
-    "                  [--set KEY=VALUE]... [--float] [--no-learn-scales] [--seed S] [--threads N]\n"
+    "                  [--set KEY=VALUE]... [--float] [--no-learn-scales] [--learn-bits] [--seed S] [--threads N]\n"
     "                  [--format qcdq|qonnx] [--resume CKPT.npz] [--distill] [--distill-temp T]\n"
     "                  [--distill-alpha A] [--quiet]\n"
     "\n"
@@ -153,6 +153,10 @@ static const char *const usage_train =
     "--distill adds knowledge distillation from MODEL as it is given (the float network, run by the JIT on\n"
     "each batch): loss = A * T^2 * KL(softmax(teacher / T) || softmax(student / T)) (batch mean) +\n"
     "(1 - A) * cross-entropy with the labels.\n"
+    "--learn-bits learns the bit width of every weight and activation quantizer too, as Brevitas's\n"
+    "BitWidthParameter (minimum 2 bits): the quantizer uses round(|o| + 2) with o trained from bits - 2\n"
+    "(straight-through rounding); OUT gets the rounded widths. Nothing penalizes wider quantizers: add\n"
+    "your own constraint if the widths must stay bounded (QCDQ export needs at most 8 bits, 16 at opset 21).\n"
     "Defaults: --epochs 10 --batch 64 --lr 1e-3 --optimizer adam --schedule cosine (per epoch), --seed 0,\n"
     "--distill-temp 1 --distill-alpha 0.5.\n";
 
@@ -1033,13 +1037,28 @@ static qo_status load_ckpt(qo_ctx *cx, qo_trainer *tr, const char *path) {
         }
         qo_tensor_free(&t);
     }
+    /* and nothing this run would drop (e.g. learned bit widths resumed without --learn-bits) */
+    zip_int64_t ne = s == QO_OK ? zip_get_num_entries(z, 0) : 0;
+    for (zip_int64_t e = 0; e < ne && s == QO_OK; e++) {
+        const char *mn = zip_get_name(z, (zip_uint64_t)e, 0);
+        size_t ml = mn ? strlen(mn) : 0;
+        if (ml < 5 || strcmp(mn + ml - 4, ".npy")) continue;
+        bool known = ml - 4 == strlen("qopt_steps") && !strncmp(mn, "qopt_steps", ml - 4);
+        for (uint32_t i = 0; i < qo_trainer_nstate(tr) && !known; i++) {
+            const char *nm = qo_trainer_state_name(tr, i);
+            known = nm && strlen(nm) == ml - 4 && !strncmp(nm, mn, ml - 4);
+        }
+        if (!known)
+            s = qo_error(cx, QO_ERR_USAGE, &l, "the checkpoint has '%.*s', which this run does not train%s", (int)(ml - 4),
+                         mn, strstr(mn, QO_TRAIN_BITS_SUFFIX) ? " (resume with --learn-bits)" : " (another model or settings?)");
+    }
     zip_discard(z);
     return s;
 }
 
 static int cmd_train(int argc, char **argv, qo_ctx *cx) {
     enum { O_DATA = 256, O_VAL, O_EPOCHS, O_BATCH, O_LR, O_OPT, O_MOM, O_WD, O_SCHED, O_W, O_A, O_B, O_CFG, O_SET,
-           O_FLOAT, O_NOLS, O_SEED, O_THR, O_FMT, O_RESUME, O_QUIET, O_KD, O_KDT, O_KDA };
+           O_FLOAT, O_NOLS, O_LBITS, O_SEED, O_THR, O_FMT, O_RESUME, O_QUIET, O_KD, O_KDT, O_KDA };
     static const struct option lo[] = {{"data", required_argument, 0, O_DATA},
                                        {"val", required_argument, 0, O_VAL},
                                        {"epochs", required_argument, 0, O_EPOCHS},
@@ -1056,6 +1075,7 @@ static int cmd_train(int argc, char **argv, qo_ctx *cx) {
                                        {"set", required_argument, 0, O_SET},
                                        {"float", no_argument, 0, O_FLOAT},
                                        {"no-learn-scales", no_argument, 0, O_NOLS},
+                                       {"learn-bits", no_argument, 0, O_LBITS},
                                        {"seed", required_argument, 0, O_SEED},
                                        {"threads", required_argument, 0, O_THR},
                                        {"format", required_argument, 0, O_FMT},
@@ -1148,6 +1168,7 @@ static int cmd_train(int argc, char **argv, qo_ctx *cx) {
         case O_SET: sets[qo.nset++] = optarg; break;
         case O_FLOAT: is_float = true; break;
         case O_NOLS: to.learn_scales = false; break;
+        case O_LBITS: to.learn_bits = true; break;
         case O_FMT:
             if (!strcmp(optarg, "qcdq")) qo.format = QO_QFORMAT_QCDQ;
             else if (!strcmp(optarg, "qonnx")) qo.format = QO_QFORMAT_QONNX;

@@ -8,6 +8,7 @@
 #include "passes/quant/qgraph.h"
 
 #include "passes/pass_impl.h"
+#include "runtime/ref/util.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -81,6 +82,52 @@ static qo_val kd_node(qo_graph *g, qo_op op, qo_val a, qo_val b, qo_type ty) {
     return y;
 }
 
+/* Brevitas's learned bit width (BitWidthParameter with min_bit_width 2 and IntRestrictValue(RoundSte)):
+ * every weight and activation Quant with a constant scalar bit width b >= 2 reads
+ * round_ste(abs_binary_sign_grad(o) + 2) instead, where the new parameter o (the step input
+ * "<Quant output>" QO_TRAIN_BITS_SUFFIX) starts at b - 2. abs_binary_sign_grad is spelled o * (o < 0 ?
+ * -1 : 1): |o| forward, the binary sign (+1 at 0, so a 2-bit start can grow) backward; the Round is a
+ * straight-through estimator in passes/autodiff since it feeds only bit widths. Appends the
+ * parameter names (module-owned) to pn[*np..] (room for one per Quant). */
+static void add_learned_bits(qo_graph *g, const char **pn, uint32_t *np) {
+    qo_module *m = g->m;
+    qo_type t0 = qo_type_tensor(m, QO_F32, 0, NULL, NULL), tb = qo_type_tensor(m, QO_BOOL, 0, NULL, NULL);
+    float zero = 0.0f, neg = -1.0f, pos = 1.0f, base = 2.0f;
+    qo_val zc = 0, nc = 0, pc = 0, bc = 0;
+    char nm[512];
+    QO_FOR_EACH_NODE(g, q) {
+        if (!qo_qnode_is_quant(g, q) || g->nodes[q].op != QO_OP_QONNX_QUANT) continue;
+        qo_qspec sp;
+        qo_ctx quiet;
+        qo_ctx_init(&quiet);
+        quiet.quiet = true;
+        if (qo_qnode_spec(&quiet, g, q, &sp) && sp.role == QO_QROLE_BIAS) continue;
+        qo_use_id u = qo_node_use(g, q, 3);
+        float b;
+        if (!u || qo_pass_const_floats(g, g->uses[u].val, &b, 1) != 1 || !(b >= 2.0f) || !isfinite(b)) continue;
+        if (!zc) {
+            zc = qo_pass_add_const(g, "qopt_bits_zero", QO_F32, 0, NULL, &zero);
+            nc = qo_pass_add_const(g, "qopt_bits_neg", QO_F32, 0, NULL, &neg);
+            pc = qo_pass_add_const(g, "qopt_bits_pos", QO_F32, 0, NULL, &pos);
+            bc = qo_pass_add_const(g, "qopt_bits_min", QO_F32, 0, NULL, &base);
+        }
+        snprintf(nm, sizeof nm, "%s%s", qo_val_name(g, qo_node_output(g, q, 0)), QO_TRAIN_BITS_SUFFIX);
+        float off = b - base;
+        qo_val o = qo_pass_add_const(g, nm, QO_F32, 0, NULL, &off);
+        qo_node saved = g->insert_before;
+        g->insert_before = q;
+        qo_val lt = kd_node(g, QO_OP_LESS, o, zc, tb);
+        qo_val ins[3] = {lt, nc, pc};
+        qo_node wn = qo_node_new(g, QO_OP_WHERE, NULL, NULL, 3, ins, 1);
+        qo_val sg = qo_node_output(g, wn, 0);
+        g->vals[sg].type = t0;
+        qo_val bits = kd_node(g, QO_OP_ROUND, kd_node(g, QO_OP_ADD, kd_node(g, QO_OP_MUL, o, sg, t0), bc, t0), 0, t0);
+        g->insert_before = saved;
+        qo_set_input(g, u, bits);
+        pn[(*np)++] = qo_val_name(g, o);
+    }
+}
+
 /* Replaces the loss ce (cross-entropy, renamed "ce_loss") by alpha * T^2 / N * sum(pt * (lt - ls)) +
  * (1 - alpha) * ce, with ls / lt the log-softmax of the logits / the "teacher_logits" input over T and
  * pt = exp(lt) (see qo_train_opts). Returns the new loss value. */
@@ -143,8 +190,15 @@ static qo_status build_step(qo_trainer *t, int64_t batch, qo_module **out) {
     qo_val_set_name(g, loss, "loss");
     g->vals[loss].type = qo_type_tensor(m, QO_F32, 0, NULL, NULL);
     if (!qo_module_opset(m, QO_TRAIN_DOMAIN)) qo_module_set_opset(m, QO_TRAIN_DOMAIN, 1);
-    uint32_t np;
+    uint32_t np, nq = 0;
     const char **pn = param_names(g, t->o.learn_scales, &np);
+    if (t->o.learn_bits) {
+        QO_FOR_EACH_NODE(g, q) nq += qo_qnode_is_quant(g, q);
+        const char **all = qo_calloc(np + nq + 1, sizeof *all);
+        memcpy(all, pn, np * sizeof *pn);
+        qo_free(pn);
+        pn = all;
+    }
     if (t->o.teacher) loss = add_distill(g, &t->o, logits, loss, batch, lt->dims[1]); /* after param_names: its
                                                                                    constants are not trained */
     qo_graph_add_output(g, loss);
@@ -168,7 +222,8 @@ static qo_status build_step(qo_trainer *t, int64_t batch, qo_module **out) {
             u = next;
         }
     }
-    qo_autodiff_opts ao = {.loss = "loss", .params = pn, .nparams = np};
+    if (t->o.learn_bits) add_learned_bits(g, pn, &np); /* after the Abs insertion: its parameters are not scales */
+    qo_autodiff_opts ao = {.loss = "loss", .params = pn, .nparams = np, .learn_bitwidth = t->o.learn_bits};
     qo_optim_opts oo = {.kind = t->o.optimizer, .lr = t->o.lr, .momentum = t->o.momentum,
                         .weight_decay = t->o.weight_decay};
     st = qo_autodiff(cx, g, &ao);
@@ -402,7 +457,22 @@ qo_status qo_trainer_model(qo_trainer *t, qo_module **out) {
     qo_graph *fg = qo_module_main(*out), *sg = qo_module_main(t->fn[0].m);
     for (uint32_t i = 0; i < t->nin; i++) {
         if (t->kind[i] != IN_STATE || t->fed_by[i] < 0) continue;
-        qo_val v = qo_graph_find(fg, qo_val_name(sg, sg->inputs[i]));
+        const char *sname = qo_val_name(sg, sg->inputs[i]);
+        size_t sl = strlen(sname), bl = strlen(QO_TRAIN_BITS_SUFFIX);
+        if (sl > bl && !strcmp(sname + sl - bl, QO_TRAIN_BITS_SUFFIX) && t->state[i].elem == QO_F32 &&
+            qo_tensor_numel(&t->state[i]) == 1) {
+            /* a learned bit width: the Quant gets its own constant round_half_even(|o| + 2) */
+            char qn[512];
+            snprintf(qn, sizeof qn, "%.*s", (int)(sl - bl), sname);
+            qo_val qv = qo_graph_find(fg, qn);
+            qo_node q = qv ? fg->vals[qv].def : 0;
+            if (!q || !qo_qnode_is_quant(fg, q)) continue;
+            float bits = qo_round_apply(fabsf(*(const float *)t->state[i].data) + 2.0f, QO_ROUND_HALF_EVEN); /* as the step */
+            qo_val bc = qo_pass_add_const_named(fg, qn, "_bitwidth", QO_F32, 0, NULL, &bits);
+            qo_set_input(fg, qo_node_use(fg, q, 3), bc);
+            continue;
+        }
+        qo_val v = qo_graph_find(fg, sname);
         if (!v || !(fg->vals[v].flags & QO_VAL_CONST)) continue; /* optimizer state */
         const qo_tensor *s = &t->state[i];
         qo_type ty = qo_const_get(*out, fg->vals[v].cref)->type;

@@ -16,6 +16,9 @@
 
 typedef struct qo_trainer qo_trainer;
 
+/* Name suffix of the learned bit-width parameters (qo_train_opts.learn_bits), after the Quant's output. */
+#define QO_TRAIN_BITS_SUFFIX ".bit_width_offset"
+
 typedef struct qo_train_opts {
     qo_optim_kind optimizer;  /* QO_OPTIM_SGD or QO_OPTIM_ADAM */
     float lr;                 /* base learning rate */
@@ -24,6 +27,10 @@ typedef struct qo_train_opts {
     int threads;              /* 0 = all cores */
     bool learn_scales;        /* Quant scales of weights and activations are parameters (Brevitas's
                                  learned scales); bias scales never are (s_in x s_w) */
+    bool learn_bits;          /* Brevitas's learned bit width on every weight and activation Quant with a
+                                 constant bit width >= 2: the parameter "<Quant output>" QO_TRAIN_BITS_SUFFIX
+                                 o starts at bits - 2 and the Quant reads round_ste(|o| + 2) (|.| with
+                                 the binary-sign gradient); the trained model gets the rounded value */
     /* Knowledge distillation (Hinton et al.): with a teacher (a model with the same input and logits
        shape, e.g. the float model before quantization; run by the JIT on each batch, never trained),
        the loss is alpha * T^2 * KL(softmax(t / T) || softmax(s / T)) averaged over the batch (torch's

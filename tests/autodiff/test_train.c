@@ -21,9 +21,13 @@
  *             (float, logits as output 0) against a fixed MLP teacher, loss = 0.7 * 2^2 * KL(teacher ||
  *             student at T = 2, batch mean) + 0.3 * cross-entropy, SGD momentum; every step's loss and
  *             the final parameters vs torch (kl_div(log_softmax, softmax, "batchmean")), same tolerances.
+ *   qat_lb    learned bit widths (qo_train_opts.learn_bits: Brevitas's BitWidthParameter) and learned
+ *             scales through the trainer vs torch; QAT free-running tolerances; the trained model's bit
+ *             widths (one crosses a rounding boundary) equal torch's.
  * Usage: test_autodiff_train DATA_DIR */
 #include "backends/llvm/jit.h"
 #include "passes/autodiff/autodiff.h"
+#include "passes/pass_impl.h"
 #include "passes/train/trainer.h"
 #include "runtime/npy.h"
 #include "runtime/rt.h"
@@ -392,6 +396,152 @@ out:
     qo_tensor_free(&xs), qo_tensor_free(&ys), qo_tensor_free(&ref_loss);
 }
 
+static const char QMLP_FWD[] =
+    "module {\n  opset \"\" = 17\n  graph @main(%%x : tensor<16x8xf32>) {\n%s"
+    "    const %%zero : tensor<f32> = [0.0]\n    const %%b_x : tensor<f32> = [8.0]\n"
+    "    const %%b_w1 : tensor<f32> = [4.0]\n    const %%b_a : tensor<f32> = [4.0]\n    const %%b_w2 : tensor<f32> = [2.0]\n"
+    "    %%xq = \"qonnx.custom_op.general.Quant\"(%%x, %%s_in, %%zero, %%b_x) {narrow = 0, rounding_mode = \"ROUND\", signed = 1}\n"
+    "    %%w1q = \"qonnx.custom_op.general.Quant\"(%%fc1_w, %%s_w1, %%zero, %%b_w1) {narrow = 1, rounding_mode = \"ROUND\", signed = 1}\n"
+    "    %%h = Gemm(%%xq, %%w1q, %%fc1_b) {transB = 1}\n    %%a = Relu(%%h)\n"
+    "    %%aq = \"qonnx.custom_op.general.Quant\"(%%a, %%s_a, %%zero, %%b_a) {narrow = 0, rounding_mode = \"ROUND\", signed = 0}\n"
+    "    %%w2q = \"qonnx.custom_op.general.Quant\"(%%fc2_w, %%s_w2, %%zero, %%b_w2) {narrow = 1, rounding_mode = \"ROUND\", signed = 1}\n"
+    "    %%o = Gemm(%%aq, %%w2q, %%fc2_b) {transB = 1}\n    return %%o\n  }\n}\n";
+
+/* The quantized MLP forward model of qat_lb with the initial values of the parameters that are
+ * model constants (names without '.': the bit-width offsets are made by the trainer). */
+static qo_module *qmlp_model(qo_ctx *cx, char params[][32], int np) {
+    static char decl[1 << 16], text[1 << 17];
+    char nm[96];
+    size_t o = 0;
+    bool ok = true;
+    decl[0] = 0;
+    for (int i = 0; i < np && ok; i++) {
+        if (strchr(params[i], '.')) continue;
+        qo_tensor t = {0};
+        snprintf(nm, sizeof nm, "%s_init", params[i]);
+        ok = !load(cx, "qat_lb", nm, &t) && t.elem == QO_F32 && t.rank <= 2;
+        o += (size_t)snprintf(decl + o, sizeof decl - o, "    const %%%s : tensor<", params[i]);
+        for (int k = 0; ok && k < t.rank; k++) o += (size_t)snprintf(decl + o, sizeof decl - o, "%lldx", (long long)t.dims[k]);
+        o += (size_t)snprintf(decl + o, sizeof decl - o, "f32> = [");
+        for (int64_t e = 0; ok && e < qo_tensor_numel(&t); e++)
+            o += (size_t)snprintf(decl + o, sizeof decl - o, "%s%.9g", e ? ", " : "", (double)((float *)t.data)[e]);
+        o += (size_t)snprintf(decl + o, sizeof decl - o, "]\n");
+        qo_tensor_free(&t);
+    }
+    qo_module *m = NULL;
+    snprintf(text, sizeof text, QMLP_FWD, decl);
+    if (ok && qo_parse_module(cx, "qat_lb.qir", text, strlen(text), &m) != QO_OK) m = NULL;
+    return m;
+}
+
+/* The bit width the Quant producing `name` reads in m (a constant), or -1. */
+static float quant_bits(const qo_module *m, const char *name) {
+    const qo_graph *g = qo_module_main((qo_module *)m);
+    qo_val v = qo_graph_find(g, name);
+    qo_node q = v ? g->vals[v].def : 0;
+    float b = -1;
+    if (!q || g->nodes[q].nin < 4 || qo_pass_const_floats(g, qo_node_input(g, q, 3), &b, 1) != 1) return -1;
+    return b;
+}
+
+/* qat_lb: learned bit widths (qo_train_opts.learn_bits) and scales through the trainer vs torch's
+ * BitWidthParameter transcription: the offsets start at bits - 2 (checked), fc1's is then set to
+ * torch's 1.52; every step's loss and the final parameters within the QAT free-running tolerance of
+ * run_train; the trained model's bit widths equal torch's round(|offset| + 2) (fc1's weights end at
+ * 3 bits, the others where they started). */
+static void run_learned_bits(char params[][32], int np) {
+    qt_current = "qat_lb/trainer";
+    qo_ctx cx;
+    qt_diags d;
+    qt_ctx(&cx, &d);
+    qo_tensor xs = {0}, ys = {0}, ref_loss = {0};
+    CHECK(!load(&cx, "qat_lb", "x", &xs) && !load(&cx, "qat_lb", "y", &ys) && !load(&cx, "qat_lb", "loss", &ref_loss));
+    qo_module *fwd = qmlp_model(&cx, params, np), *trained = NULL;
+    qo_trainer *tr = NULL;
+    CHECK(fwd != NULL);
+    if (!fwd) {
+        qt_dump(&d);
+        goto out;
+    }
+    qo_train_opts o = {.optimizer = QO_OPTIM_SGD, .lr = 0.2f, .momentum = 0.9f, .threads = 1, .learn_scales = true,
+                       .learn_bits = true};
+    CHECK(qo_trainer_new(&cx, fwd, 16, &o, &tr) == QO_OK);
+    if (!tr) {
+        qt_dump(&d);
+        goto out;
+    }
+    static const char *const qn[4] = {"xq", "w1q", "aq", "w2q"};
+    static const float start[4] = {6, 2, 2, 0};
+    int seen = 0;
+    for (uint32_t i = 0; i < qo_trainer_nstate(tr); i++)
+        for (int k = 0; k < 4; k++) {
+            char nm[64];
+            snprintf(nm, sizeof nm, "%s%s", qn[k], QO_TRAIN_BITS_SUFFIX);
+            const char *sn = qo_trainer_state_name(tr, i);
+            if (!sn || strcmp(sn, nm)) continue;
+            seen++;
+            const qo_tensor *s = qo_trainer_state(tr, i);
+            CHECK(qo_tensor_numel(s) == 1 && *(const float *)s->data == start[k]);
+        }
+    CHECK_EQ(seen, 4);
+    qo_tensor w1o = {0};
+    CHECK(load(&cx, "qat_lb", "w1q.bit_width_offset_init", &w1o) == QO_OK);
+    CHECK(qo_trainer_set_state(tr, "w1q" QO_TRAIN_BITS_SUFFIX, &w1o) == QO_OK);
+    qo_tensor_free(&w1o);
+    double max_loss = 0, max_p = 0;
+    for (int t = 0; t < STEPS; t++) {
+        qo_tensor xb = slice(&xs, t), yb = slice(&ys, t);
+        float l = 0;
+        CHECK(qo_trainer_step(tr, &xb, &yb, 0.2f, &l, NULL) == QO_OK);
+        double rl = ((float *)ref_loss.data)[t], e = fabs(l - rl) / fabs(rl);
+        if (e > max_loss) max_loss = e;
+        if (!(e <= 1e-3)) fprintf(stderr, "[qat_lb] step %d: loss %.8g, torch %.8g\n", t, (double)l, rl);
+        CHECK(e <= 1e-3);
+    }
+    int found = 0;
+    for (uint32_t i = 0; i < qo_trainer_nstate(tr); i++) {
+        const char *nm = qo_trainer_state_name(tr, i);
+        for (int p = 0; nm && p < np; p++) {
+            if (strcmp(nm, params[p])) continue;
+            found++;
+            qo_tensor fin = {0};
+            char w[96];
+            snprintf(w, sizeof w, "%s_final", params[p]);
+            CHECK(load(&cx, "qat_lb", w, &fin) == QO_OK);
+            const qo_tensor *cur = qo_trainer_state(tr, i);
+            CHECK(qo_tensor_numel(cur) == qo_tensor_numel(&fin));
+            for (int64_t k = 0; k < qo_tensor_numel(&fin) && qo_tensor_numel(cur) == qo_tensor_numel(&fin); k++) {
+                double a = ((const float *)cur->data)[k], b = ((float *)fin.data)[k], e = fabs(a - b);
+                if (e > max_p) max_p = e;
+                if (!(e <= 1e-3 + 1e-3 * fabs(b))) fprintf(stderr, "[qat_lb] %s[%lld] %.8g, torch %.8g\n", nm, (long long)k, a, b);
+                CHECK(e <= 1e-3 + 1e-3 * fabs(b));
+            }
+            qo_tensor_free(&fin);
+        }
+    }
+    CHECK_EQ(found, np);
+    CHECK(qo_trainer_model(tr, &trained) == QO_OK);
+    for (int k = 0; trained && k < 4; k++) {
+        char w[96];
+        qo_tensor fin = {0};
+        snprintf(w, sizeof w, "%s%s_final", qn[k], QO_TRAIN_BITS_SUFFIX);
+        CHECK(load(&cx, "qat_lb", w, &fin) == QO_OK);
+        /* torch: round_ste(|o| + 2) rounds half to even (torch.round); no tie here */
+        float want = fin.data ? rintf(fabsf(*(float *)fin.data) + 2.0f) : -2;
+        CHECK_EQ(quant_bits(trained, qn[k]), want);
+        qo_tensor_free(&fin);
+    }
+    CHECK_EQ(quant_bits(trained, "w1q"), 3.0f);
+    printf("%-18s %2d steps  max loss rel err %.3g  max |param - torch| %.3g  bits %g %g %g %g\n", "qat_lb/trainer", STEPS,
+           max_loss, max_p, (double)quant_bits(trained, "xq"), (double)quant_bits(trained, "w1q"),
+           (double)quant_bits(trained, "aq"), (double)quant_bits(trained, "w2q"));
+out:
+    qo_module_free(trained);
+    qo_trainer_free(tr);
+    qo_module_free(fwd);
+    qo_tensor_free(&xs), qo_tensor_free(&ys), qo_tensor_free(&ref_loss);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s DATA_DIR\n", argv[0]);
@@ -411,6 +561,8 @@ int main(int argc, char **argv) {
         while (np < MAXP && sscanf(q, "%31s%n", params[np], &k) == 1) q += k, np++;
         if (strcmp(run, "mlp_kd") == 0) {
             run_distill(params, np);
+        } else if (strcmp(run, "qat_lb") == 0) {
+            run_learned_bits(params, np);
         } else {
             run_train(run, params, np, true);
             run_train(run, params, np, false);
@@ -418,6 +570,6 @@ int main(int argc, char **argv) {
         nruns++;
     }
     if (f) fclose(f);
-    CHECK(nruns == 5);
+    CHECK(nruns == 6);
     return qt_finish();
 }

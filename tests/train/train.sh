@@ -8,6 +8,7 @@
 #     is 97.85 %);
 #   * determinism: the same seed and thread count give byte-identical output files;
 #   * --resume: 1 epoch + 1 resumed epoch == 2 epochs, byte for byte;
+#   * --learn-bits (learned bit widths): the written file runs bit-exactly in onnxruntime;
 #   * bad input: missing labels, float labels, wrong input shape -> message, exit 1, no output.
 # Usage: train.sh QOPT DIGITS_DIR ORT_DIR EPOCHS. Prints "N passed, N failed".
 set -u
@@ -54,6 +55,28 @@ run2 --epochs 2 --seed 7 -o "$t/a.onnx" && run2 --epochs 2 --seed 7 -o "$t/b.onn
 run2 --epochs 2 --seed 8 -o "$t/c.onnx" && ! cmp -s "$t/a.onnx" "$t/c.onnx" && ok "another seed: another model" || bad "seed has no effect"
 run2 --epochs 1 --seed 7 -o "$t/r1.onnx" && run2 --epochs 2 --seed 7 --resume "$t/r1.onnx.ckpt.npz" -o "$t/r2.onnx" \
   && cmp -s "$t/a.onnx" "$t/r2.onnx" && ok "1 epoch + resumed epoch == 2 epochs" || bad "resume $(tail -2 "$t/err")"
+# --learn-bits: the written QCDQ file runs in onnxruntime bit for bit as qopt runs it, and the checkpoint
+# holds one bit-width offset per weight/activation quantizer (bits - 2 at the start, moved by training)
+if run2 --epochs 2 --seed 7 --learn-bits -o "$t/lb.onnx"; then
+  node "$ort/../quantize/ort_run.js" "$t/lb.onnx" "$d/digits_test_x.npy" "$t/lb_ort.npy"
+  rm -rf "$t/lb_run"; "$q" run "$t/lb.onnx" --input "$d/digits_test_x.npy" --output-dir "$t/lb_run" >/dev/null
+  if r=$(/usr/bin/python3 - "$t" <<'PY'
+import numpy as np, sys
+t = sys.argv[1]
+a = np.load(f"{t}/lb_ort.npy"); b = np.load(f"{t}/lb_run/logits.npy")
+z = np.load(f"{t}/lb.onnx.ckpt.npz")
+offs = {k: float(z[k]) for k in z.files if k.endswith(".bit_width_offset")}
+moved = sum(1 for v in offs.values() if v not in (0.0, 6.0, 2.0))
+print(f"--learn-bits: {len(offs)} bit-width offsets, {moved} moved by training; onnxruntime == qopt: {np.array_equal(a, b)}")
+sys.exit(0 if np.array_equal(a, b) and len(offs) >= 8 and moved >= 1 else 1)
+PY
+  ); then ok "$r"; else bad "$r"; fi
+else bad "--learn-bits: $(tail -2 "$t/err")"; fi
+rm -f "$t/o.onnx"
+if "$q" train "$d/digits_float.onnx" --data "$t/small.npz" --batch 32 --epochs 3 $w4 --resume "$t/lb.onnx.ckpt.npz" \
+    -o "$t/o.onnx" --quiet >"$t/log" 2>&1; then bad "learned bit widths resumed without --learn-bits: succeeded"
+elif grep -q "resume with --learn-bits" "$t/log" && [ ! -e "$t/o.onnx" ]; then ok "learned bit widths resumed without --learn-bits rejected"
+else bad "resume without --learn-bits: $(cat "$t/log")"; fi
 expect() { # expect NAME PATTERN DATA
   rm -f "$t/o.onnx"
   if "$q" train "$d/digits_float.onnx" --data "$3" --epochs 1 -o "$t/o.onnx" --quiet >"$t/log" 2>&1; then bad "$1: succeeded"
