@@ -128,6 +128,100 @@ static void add_learned_bits(qo_graph *g, const char **pn, uint32_t *np) {
     }
 }
 
+/* The scale value of the per-tensor, zero-point-free Quant that v reads through scale-preserving ops
+ * (qo_calib_input_scale's walk, on the nodes instead of the types), or 0. */
+static qo_val input_scale_val(const qo_graph *g, qo_val v) {
+    for (int hops = 0; v && hops < 64; hops++) {
+        qo_node d = g->vals[v].def;
+        if (!d) return 0;
+        if (qo_qnode_is_quant(g, d)) {
+            if (g->nodes[d].op != QO_OP_QONNX_QUANT || g->nodes[d].nin < 4) return 0;
+            qo_val sc = qo_node_input(g, d, 1);
+            float zp = 1;
+            const qo_typedata *st = qo_type_get(g->m, g->vals[sc].type);
+            if (!st || st->kind != QO_TY_TENSOR || qo_type_numel(g->m, g->vals[sc].type) != 1) return 0;
+            if (qo_pass_const_floats(g, qo_node_input(g, d, 2), &zp, 1) != 1 || zp != 0.0f) return 0;
+            return sc;
+        }
+        switch (g->nodes[d].op) {
+        case QO_OP_MAXPOOL:
+        case QO_OP_FLATTEN:
+        case QO_OP_RESHAPE:
+        case QO_OP_TRANSPOSE:
+        case QO_OP_SQUEEZE:
+        case QO_OP_UNSQUEEZE:
+        case QO_OP_IDENTITY:
+        case QO_OP_DROPOUT:
+        case QO_OP_SLICE:
+        case QO_OP_DEPTHTOSPACE:
+        case QO_OP_SPACETODEPTH:
+            if (g->vals[v].res != 0) return 0;
+            v = qo_node_input(g, d, 0);
+            break;
+        default: return 0;
+        }
+    }
+    return 0;
+}
+
+/* Bias scales follow the learned scales every step, as Brevitas's IntBias (scale = input scale x
+ * weight scale, the accumulator's): each bias Quant (qopt_spec role bias) of a Conv, ConvTranspose
+ * or Gemm whose input comes from a per-tensor zero-point-free Quant and whose weight is a Quant reads
+ * Reshape(Mul(s_in, s_w)) (the float32 product quant-bias computes at export) instead of its PTQ
+ * constant, and moves right before the layer; gradients reach both scales through it. Other biases
+ * keep their constant scale. */
+static void bias_scales_per_step(qo_graph *g) {
+    qo_module *m = g->m;
+    uint32_t nq = 0, k = 0;
+    QO_FOR_EACH_NODE(g, n) nq += qo_qnode_is_quant(g, n);
+    qo_node *qs = qo_calloc(nq + 1, sizeof *qs); /* collected first: the loop below moves nodes */
+    QO_FOR_EACH_NODE(g, n) if (qo_qnode_is_quant(g, n)) qs[k++] = n;
+    for (uint32_t i = 0; i < k; i++) {
+        qo_node q = qs[i];
+        if (g->nodes[q].op != QO_OP_QONNX_QUANT || g->nodes[q].nin < 4) continue;
+        qo_qspec sp;
+        qo_ctx quiet;
+        qo_ctx_init(&quiet);
+        quiet.quiet = true;
+        if (!qo_qnode_spec(&quiet, g, q, &sp) || sp.role != QO_QROLE_BIAS) continue;
+        qo_val y = qo_node_output(g, q, 0);
+        qo_node L = 0;
+        QO_FOR_EACH_USE(g, y, u) {
+            qo_node o = g->uses[u].owner;
+            qo_op op = o ? (qo_op)g->nodes[o].op : QO_OP_UNKNOWN;
+            if (o && (op == QO_OP_CONV || op == QO_OP_CONVTRANSPOSE || op == QO_OP_GEMM) && u == qo_node_use(g, o, 2)) L = o;
+        }
+        if (!L || g->vals[y].nuses != 1) continue;
+        qo_node wq = qo_qnode_of(g, qo_node_input(g, L, 1));
+        qo_val sin = input_scale_val(g, qo_node_input(g, L, 0));
+        if (!wq || !sin || g->nodes[wq].op != QO_OP_QONNX_QUANT) continue;
+        qo_val sw = qo_node_input(g, wq, 1), sb = qo_node_input(g, q, 1);
+        int64_t nw = qo_type_numel(m, g->vals[sw].type), nb = qo_type_numel(m, g->vals[sb].type);
+        const qo_typedata *bt = qo_type_get(m, g->vals[sb].type), *wt = qo_type_get(m, g->vals[sw].type);
+        const qo_typedata *it = qo_type_get(m, g->vals[sin].type);
+        if (!bt || !wt || !it || it->rank > wt->rank || nw < 1 || (nw != 1 && nw != nb)) continue;
+        /* a per-channel weight scale must run along the layer's output channels (quant-bias checks it too) */
+        qo_op lop = (qo_op)g->nodes[L].op;
+        int want = lop == QO_OP_CONVTRANSPOSE ? 1 : lop == QO_OP_GEMM ? (qo_attr_int(g, L, "transB", 0) ? 0 : 1) : 0;
+        bool along = nw == 1;
+        for (int d = 0; !along && d < wt->rank; d++) along = wt->dims[d] == nw && d == want;
+        if (!along) continue;
+        qo_node saved = g->insert_before;
+        g->insert_before = L;
+        qo_val prod = kd_node(g, QO_OP_MUL, sin, sw, g->vals[sw].type);
+        if (bt->rank != wt->rank || memcmp(bt->dims, wt->dims, sizeof(int64_t) * (size_t)bt->rank)) {
+            int64_t sh[QO_MAX_RANK], one = bt->rank;
+            memcpy(sh, bt->dims, sizeof(int64_t) * (size_t)bt->rank);
+            qo_val shc = qo_pass_add_const(g, NULL, QO_I64, 1, &one, sh);
+            prod = kd_node(g, QO_OP_RESHAPE, prod, shc, g->vals[sb].type);
+        }
+        g->insert_before = saved;
+        qo_node_move_before(g, q, L);
+        qo_set_input(g, qo_node_use(g, q, 1), prod);
+    }
+    qo_free(qs);
+}
+
 /* Replaces the loss ce (cross-entropy, renamed "ce_loss") by alpha * T^2 / N * sum(pt * (lt - ls)) +
  * (1 - alpha) * ce, with ls / lt the log-softmax of the logits / the "teacher_logits" input over T and
  * pt = exp(lt) (see qo_train_opts). Returns the new loss value. */
@@ -222,6 +316,7 @@ static qo_status build_step(qo_trainer *t, int64_t batch, qo_module **out) {
             u = next;
         }
     }
+    bias_scales_per_step(g);
     if (t->o.learn_bits) add_learned_bits(g, pn, &np); /* after the Abs insertion: its parameters are not scales */
     qo_autodiff_opts ao = {.loss = "loss", .params = pn, .nparams = np, .learn_bitwidth = t->o.learn_bits};
     qo_optim_opts oo = {.kind = t->o.optimizer, .lr = t->o.lr, .momentum = t->o.momentum,
@@ -418,8 +513,8 @@ qo_status qo_trainer_step(qo_trainer *t, const qo_tensor *x, const qo_tensor *y,
 }
 
 /* After training, the QuantTensor metadata of the quantized IR is refreshed from the learned scale
- * constants, and the int32 bias quantizers get scale = input scale x weight scale again (Brevitas
- * derives the bias scale from the current scales; the step graph held it constant). */
+ * constants, and the bias quantizers get scale = input scale x weight scale again, the product the
+ * step graph computed (bias_scales_per_step). */
 static qo_status refresh_quant(qo_ctx *cx, qo_graph *g) {
     bool any = false;
     for (qo_val v = 1; v < g->nvals; v++) {
@@ -490,7 +585,9 @@ qo_status qo_trainer_model(qo_trainer *t, qo_module **out) {
             fg->vals[v].cref = qo_const_new(*out, ty, s->data, s->nbytes, true);
         }
     }
-    qo_status st = refresh_quant(t->cx, fg);
+    /* types first: the quantizers' metadata (and from it the bias scales) hang on them */
+    qo_status st = qo_pipeline_run(t->cx, *out, "shape-infer", NULL);
+    if (st == QO_OK) st = refresh_quant(t->cx, fg);
     if (st == QO_OK) st = qo_verify(t->cx, *out);
     if (st != QO_OK) {
         qo_module_free(*out);

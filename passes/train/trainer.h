@@ -26,7 +26,8 @@ typedef struct qo_train_opts {
     float weight_decay;
     int threads;              /* 0 = all cores */
     bool learn_scales;        /* Quant scales of weights and activations are parameters (Brevitas's
-                                 learned scales); bias scales never are (s_in x s_w) */
+                                 learned scales); bias scales never are: they follow s_in x s_w every
+                                 step, as Brevitas's IntBias */
     bool learn_bits;          /* Brevitas's learned bit width on every weight and activation Quant with a
                                  constant bit width >= 2: the parameter "<Quant output>" QO_TRAIN_BITS_SUFFIX
                                  o starts at bits - 2 and the Quant reads round_ste(|o| + 2) (|.| with
