@@ -205,6 +205,27 @@ static void mpg_task(void *ctx, int64_t begin, int64_t end, int tid) {
     if (!disjoint)
         acc = J->pool ? qo_pool_scratch(J->pool, tid, (size_t)isz * sizeof(double))
                       : qo_malloc((size_t)(isz ? isz : 1) * sizeof(double));
+    /* the common 2x2 / stride 2 window without padding: the same scan (first strict maximum in
+       (kh, kw) order) without the bounds checks */
+    bool k2 = g->ker[0] == 2 && g->ker[1] == 2 && g->str[0] == 2 && g->str[1] == 2 && g->dil[0] == 1 &&
+              g->dil[1] == 1 && g->pb[0] == 0 && g->pb[1] == 0 && 2 * OH <= H && 2 * OW <= W;
+    for (int64_t nc = begin; k2 && nc < end; nc++) {
+        const float *x = J->x + nc * isz, *dy = J->dy + nc * osz;
+        float *dx = J->dx + nc * isz;
+        memset(dx, 0, (size_t)isz * sizeof(float));
+        for (int64_t oh = 0; oh < OH; oh++) {
+            const float *r0 = x + 2 * oh * W, *r1 = r0 + W;
+            for (int64_t ow = 0; ow < OW; ow++) {
+                int64_t i = 2 * ow, best = 2 * oh * W + i;
+                float bv = r0[i];
+                if (r0[i + 1] > bv) bv = r0[i + 1], best = 2 * oh * W + i + 1;
+                if (r1[i] > bv) bv = r1[i], best = (2 * oh + 1) * W + i;
+                if (r1[i + 1] > bv) best = (2 * oh + 1) * W + i + 1;
+                dx[best] = dy[oh * OW + ow] + 0.0f;
+            }
+        }
+    }
+    if (k2) return;
     for (int64_t nc = begin; nc < end; nc++) {
         const float *x = J->x + nc * isz, *dy = J->dy + nc * osz;
         float *dx = J->dx + nc * isz;

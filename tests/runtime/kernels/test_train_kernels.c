@@ -5,7 +5,8 @@
  *   QuantGrad   bit for bit (all three outputs, or dX only): per-tensor and per-channel scales on
  *               several axes, zero points, 1..30 bits, signed/unsigned/narrow, every rounding mode,
  *               exact ties, values far outside the range, NaN and infinities;
- *   MaxPoolGrad bit for bit: kernels, strides, pads, dilations, ceil_mode, overlapping windows;
+ *   MaxPoolGrad bit for bit: kernels, strides, pads, dilations, ceil_mode, overlapping windows, the
+ *   2x2 / stride 2 path (a third of the cases);
  *   ReduceSum   (float32, axes input) bit for bit: every subset of axes, negative axes, keepdims;
  *   ConvGradWeight to 1e-5 of the largest magnitude (sgemm reorders the sums): 1-D, 2-D, 3-D,
  *               groups, strides, dilations, asymmetric pads, batch 1..6.
@@ -198,6 +199,10 @@ static void gen_maxpoolgrad(qo_ctx *cx, qo_pool **pools, int npools) {
     int64_t k[2] = {ri(1, 4), ri(1, 4)}, st[2] = {ri(1, 3), ri(1, 3)}, dl[2] = {ri(1, 2), ri(1, 2)};
     int64_t p[4] = {ri(0, k[0] - 1), ri(0, k[1] - 1), ri(0, k[0] - 1), ri(0, k[1] - 1)};
     int ceil = (int)ri(0, 1);
+    if (!ri(0, 2)) { /* the 2x2 / stride 2 window of most CNNs (its own kernel path), odd extents too */
+        k[0] = k[1] = st[0] = st[1] = 2, dl[0] = dl[1] = 1, ceil = 0;
+        p[0] = p[1] = p[2] = p[3] = 0;
+    }
     qo_node_set_attr_ints(t.g, t.n, "kernel_shape", k, 2);
     qo_node_set_attr_ints(t.g, t.n, "strides", st, 2);
     qo_node_set_attr_ints(t.g, t.n, "dilations", dl, 2);
