@@ -1,6 +1,6 @@
-/* runtime/kernels/train_kernels.c — optimized float32 QuantGrad and MaxPoolGrad (bit-identical to
- * runtime/ref/train.c), and the node adapter of the training ops (ConvGradWeight's kernel is in
- * conv_grad.c). See train_kernels.h. */
+/* runtime/kernels/train_kernels.c — optimized float32 QuantGrad, MaxPoolGrad and ReduceSum
+ * (bit-identical to runtime/ref/train.c and reduce.c), and the node adapter of the training ops
+ * (ConvGradWeight's kernel is in conv_grad.c). See train_kernels.h. */
 #include "runtime/kernels/train_kernels.h"
 
 #include "runtime/ref/fsum.h"

@@ -3,9 +3,10 @@
  *
  * Reductions accumulate each output in input (row-major) order, in float32 for float32 data, double
  * for float64, int64 for integer types; float32 ReduceSum instead sums in the blocked order of
- * runtime/ref/fsum.h (shared with the optimized kernel, so the two agree bit for bit). ReduceLogSumExp subtracts the maximum first, as
- * onnxruntime does. Axes come from the `axes` input when it is given (ReduceSum opset >= 13, the
- * others opset >= 18) and from the `axes` attribute otherwise. */
+ * runtime/ref/fsum.h (shared with the optimized kernel, so the two agree bit for bit).
+ * ReduceLogSumExp subtracts the maximum first, as onnxruntime does. Axes come from the `axes` input
+ * when it is given (ReduceSum opset >= 13, the others opset >= 18) and from the `axes` attribute
+ * otherwise. */
 #include "runtime/ref/fsum.h"
 #include "runtime/ref/ref.h"
 #include "runtime/ref/util.h"

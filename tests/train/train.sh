@@ -31,7 +31,8 @@ w2io8="--weights int8_weight_per_channel_float:bits=2,narrow=0 --acts int8_act_p
 qat() { # [seeds="S ..."] qat LABEL BREVITAS_ACC ARGS...: the mean test accuracy over the seeds (default 0)
   local label=$1 ref=$2 s runs=""; shift 2
   for s in ${seeds:-0}; do
-    if "$q" train "$d/digits_float.onnx" --data "$t/train.npz" --epochs "$epochs" "$@" --seed "$s" --threads 2 -o "$t/m$s.onnx" --quiet 2>"$t/err"; then
+    if "$q" train "$d/digits_float.onnx" --data "$t/train.npz" --epochs "$epochs" "$@" --seed "$s" --threads 2 \
+         -o "$t/m$s.onnx" --quiet 2>"$t/err"; then
       rm -rf "$t/m${s}_run"
       node "$ort/../quantize/ort_run.js" "$t/m$s.onnx" "$d/digits_test_x.npy" "$t/m${s}_ort.npy"
       "$q" run "$t/m$s.onnx" --input "$d/digits_test_x.npy" --output-dir "$t/m${s}_run" >/dev/null

@@ -380,7 +380,8 @@ static void rs_paths(qo_ctx *cx, qo_pool **pools, int npools) {
                          (int)ri(0, 1), pos, &blk, &seq);
         }
         /* a large full sum over several axes (tensor of rank 4, the activation-scale gradient) */
-        rs_shape(cx, pools, npools, 4, (int64_t[]){8, 16, 33, 31}, (bool[]){true, true, true, true}, 0, pos, &blk, &seq);
+        rs_shape(cx, pools, npools, 4, (int64_t[]){8, 16, 33, 31}, (bool[]){true, true, true, true}, 0, pos, &blk,
+                 &seq);
         /* R, K strips (K odd: partial strips) and K0, R, K */
         static const int64_t rows[] = {1, 7, 33, 4096, 4100, 9000};
         for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
