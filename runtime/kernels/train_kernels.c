@@ -1,8 +1,9 @@
-/* runtime/kernels/train_kernels.c — optimized float32 QuantGrad and MaxPoolGrad (bit-identical to
- * runtime/ref/train.c), and the node adapter of the training ops (ConvGradWeight's kernel is in
- * conv_grad.c). See train_kernels.h. */
+/* runtime/kernels/train_kernels.c — optimized float32 QuantGrad, MaxPoolGrad and ReduceSum
+ * (bit-identical to runtime/ref/train.c and reduce.c), and the node adapter of the training ops
+ * (ConvGradWeight's kernel is in conv_grad.c). See train_kernels.h. */
 #include "runtime/kernels/train_kernels.h"
 
+#include "runtime/ref/fsum.h"
 #include "runtime/ref/geom.h"
 #include "runtime/ref/util.h"
 
@@ -297,27 +298,113 @@ static qo_status convgradweight(qo_kctx *k, qo_pool *pool, const qo_tensor *cons
 }
 
 /* ---- ReduceSum ---------------------------------------------------------------------------------- */
-/* float32 ReduceSum with the axes input (opset 13), in the reference's order (runtime/ref/reduce.c:
- * one float accumulator per output element, the input added in row-major order), so the result is
- * bit-identical. The dims are coalesced into runs of reduced and kept axes; the innermost run is
- * either summed into one accumulator or added element-wise into a row of accumulators. */
+/* float32 ReduceSum with the axes input (opset 13) in the summation order of runtime/ref/fsum.h
+ * (chunks of 4096 elements, 32 lanes, pairwise folds), which the reference kernel uses too: the
+ * result is bit-identical to it and independent of the thread count. The dims are coalesced into
+ * runs of reduced (R) and kept (K) axes, then:
+ *   [K,] R      each output sums a contiguous run: its chunks are summed in parallel (32
+ *               independent lanes vectorize), then combined per output (qo_fsum_tree);
+ *   [K0,] R, K  the outputs are contiguous: strips of RS_W outputs keep their 32 lanes side by side
+ *               (rows added element-wise into lane r % 32), in parallel over strips;
+ *   R, K, R     (a bias gradient over N, H, W): in parallel over blocks of RS_B outputs, each block
+ *               read in memory order, its runs fed to one qo_fsum state per output;
+ *   otherwise   in parallel over outputs, each streamed through qo_fsum_strided. */
+#define RS_W 16
+#define RS_B 32
+
 typedef struct rs_job {
     const float *x;
-    float *acc;
-    int64_t r0, nk, r1;
+    float *y, *part;                 /* outputs; chunk partials of the [K,] R path (NULL: one chunk) */
+    int64_t L, nch;                  /* [K,] R: run length, chunks per output */
+    int64_t R, K, nstrip;            /* [K0,] R, K: rows, columns, strips per K0 slab */
+    int64_t r0, r1;                  /* R, K, R: the reduced extents (K is the kept one) */
+    int nk, nr;                      /* generic: kept and reduced runs */
+    int64_t kext[QO_MAX_RANK], kstr[QO_MAX_RANK], rext[QO_MAX_RANK], rstr[QO_MAX_RANK];
 } rs_job;
 
-static void rs_task(void *ctx, int64_t begin, int64_t end, int tid) {
-    (void)tid;
-    const rs_job *J = ctx;
-    for (int64_t c = begin; c < end; c++) {
-        float a = 0.0f;
-        for (int64_t n = 0; n < J->r0; n++) {
-            const float *xp = J->x + (n * J->nk + c) * J->r1;
-            for (int64_t j = 0; j < J->r1; j++) a += xp[j];
-        }
-        J->acc[c] = a;
+/* [K,] R: items [begin, end) are (output, chunk) pairs. */
+QO_TK_SIMD static void rs_chunks(const rs_job *J, int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; i++) {
+        int64_t o = i / J->nch, c = i % J->nch, n = J->L - c * QO_FSUM_CHUNK;
+        float v = qo_fsum_chunk(J->x + o * J->L + c * QO_FSUM_CHUNK, n < QO_FSUM_CHUNK ? n : QO_FSUM_CHUNK);
+        if (J->part) J->part[i] = v;
+        else J->y[i] = v;
     }
+}
+
+static void rs_chunks_task(void *ctx, int64_t begin, int64_t end, int tid) {
+    (void)tid;
+    rs_chunks(ctx, begin, end);
+}
+
+/* [K0,] R, K: items [begin, end) are (K0 index, strip of RS_W columns) pairs; lane[j][c] is lane j of
+ * column c, so every column follows qo_fsum's steps exactly. */
+QO_TK_SIMD static void rs_strips(const rs_job *J, int64_t begin, int64_t end) {
+    float lane[QO_FSUM_LANES][RS_W];
+    qo_fsum_stk stk[RS_W];
+    const int64_t R = J->R, K = J->K;
+    for (int64_t it = begin; it < end; it++) {
+        int64_t k0 = it / J->nstrip, c0 = it % J->nstrip * RS_W, w = K - c0 < RS_W ? K - c0 : RS_W;
+        const float *x = J->x + k0 * R * K + c0;
+        for (int64_t c = 0; c < w; c++) qo_fsum_stk_init(&stk[c]);
+        for (int64_t r0 = 0; r0 < R; r0 += QO_FSUM_CHUNK) {
+            int64_t nr = R - r0 < QO_FSUM_CHUNK ? R - r0 : QO_FSUM_CHUNK;
+            memset(lane, 0, sizeof lane);
+            if (w == RS_W) {
+                for (int64_t r = 0; r < nr; r++) {
+                    float *l = lane[r % QO_FSUM_LANES];
+                    const float *xr = x + (r0 + r) * K;
+                    for (int c = 0; c < RS_W; c++) l[c] += xr[c];
+                }
+            } else {
+                for (int64_t r = 0; r < nr; r++)
+                    for (int64_t c = 0; c < w; c++) lane[r % QO_FSUM_LANES][c] += x[(r0 + r) * K + c];
+            }
+            for (int h = QO_FSUM_LANES / 2; h >= 1; h /= 2) /* qo_fsum_fold, column by column */
+                for (int j = 0; j < h; j++)
+                    for (int c = 0; c < RS_W; c++) lane[j][c] += lane[j + h][c];
+            for (int64_t c = 0; c < w; c++) qo_fsum_stk_push(&stk[c], lane[0][c]);
+        }
+        for (int64_t c = 0; c < w; c++) J->y[k0 * K + c0 + c] = qo_fsum_stk_total(&stk[c]);
+    }
+}
+
+static void rs_strips_task(void *ctx, int64_t begin, int64_t end, int tid) {
+    (void)tid;
+    rs_strips(ctx, begin, end);
+}
+
+/* R, K, R: outputs [begin, end), RS_B at a time, each block's runs read in memory order. */
+QO_TK_SIMD static void rs_bias(const rs_job *J, int64_t begin, int64_t end) {
+    qo_fsum st[RS_B];
+    for (int64_t b = begin; b < end; b += RS_B) {
+        int64_t nb = end - b < RS_B ? end - b : RS_B;
+        for (int64_t c = 0; c < nb; c++) qo_fsum_init(&st[c]);
+        for (int64_t n = 0; n < J->r0; n++) {
+            const float *xp = J->x + (n * J->K + b) * J->r1;
+            for (int64_t c = 0; c < nb; c++) qo_fsum_feed(&st[c], xp + c * J->r1, J->r1);
+        }
+        for (int64_t c = 0; c < nb; c++) J->y[b + c] = qo_fsum_end(&st[c]);
+    }
+}
+
+static void rs_bias_task(void *ctx, int64_t begin, int64_t end, int tid) {
+    (void)tid;
+    rs_bias(ctx, begin, end);
+}
+
+/* Generic: outputs [begin, end), each qo_fsum_strided over the reduced runs. */
+QO_TK_SIMD static void rs_outputs(const rs_job *J, int64_t begin, int64_t end) {
+    for (int64_t o = begin; o < end; o++) {
+        int64_t off = 0, q = o;
+        for (int i = J->nk - 1; i >= 0; i--) off += q % J->kext[i] * J->kstr[i], q /= J->kext[i];
+        J->y[o] = qo_fsum_strided(J->x + off, J->nr, J->rext, J->rstr);
+    }
+}
+
+static void rs_outputs_task(void *ctx, int64_t begin, int64_t end, int tid) {
+    (void)tid;
+    rs_outputs(ctx, begin, end);
 }
 
 static qo_status reducesum(qo_kctx *k, qo_pool *pool, const qo_tensor *const *in, uint32_t nin, qo_tensor *out,
@@ -340,8 +427,9 @@ static qo_status reducesum(qo_kctx *k, qo_pool *pool, const qo_tensor *const *in
     for (int i = 0; i < r; i++)
         if (!mask[i]) odims[orank++] = x->dims[i];
         else if (keep) odims[orank++] = 1;
-    /* runs of equal mask (dims of extent 1 join any run) */
-    int64_t ext[QO_MAX_RANK], ostr[QO_MAX_RANK];
+    /* runs of equal mask (dims of extent 1 join any run; they do not change the row-major order of
+       an output's elements) */
+    int64_t ext[QO_MAX_RANK], str[QO_MAX_RANK];
     bool red[QO_MAX_RANK];
     int ns = 0;
     for (int i = 0; i < r; i++) {
@@ -350,41 +438,36 @@ static qo_status reducesum(qo_kctx *k, qo_pool *pool, const qo_tensor *const *in
         else ext[ns] = x->dims[i], red[ns] = mask[i], ns++;
     }
     if (ns == 0) ext[0] = 1, red[0] = true, ns = 1;
-    int64_t st = 1;
-    for (int i = ns - 1; i >= 0; i--) {
-        ostr[i] = red[i] ? 0 : st;
-        if (!red[i]) st *= ext[i];
-    }
+    for (int64_t i = ns - 1, s = 1; i >= 0; i--) str[i] = s, s *= ext[i];
     QO_TRY(out_make(k, &out[0], orank, odims));
-    float *acc = out[0].data;
-    if (ns >= 2 && !red[ns - 2] && red[ns - 1] && (ns == 2 || (ns == 3 && red[0]))) {
-        /* [reduced,] kept, reduced (a bias gradient over N, C, H, W): accumulators in parallel, each
-           in the reference's order */
-        rs_job J = {.x = x->data, .acc = acc, .r0 = ns == 3 ? ext[0] : 1, .nk = ext[ns - 2], .r1 = ext[ns - 1]};
-        qo_pool_for(pool, J.nk, 1 + (1 << 14) / (J.r0 * J.r1), rs_task, &J);
+    rs_job J = {.x = x->data, .y = out[0].data};
+    int64_t ny = qo_tensor_numel(&out[0]), cnt = qo_tensor_numel(x) / ny;
+    if (red[ns - 1] && (ns == 1 || (ns == 2 && !red[0]))) { /* [K,] R */
+        J.L = ext[ns - 1], J.nch = (J.L + QO_FSUM_CHUNK - 1) / QO_FSUM_CHUNK;
+        int64_t items = ny * J.nch, per = J.L < QO_FSUM_CHUNK ? J.L : QO_FSUM_CHUNK;
+        if (J.nch > 1) J.part = qo_malloc((size_t)items * sizeof(float));
+        qo_pool_for(pool, items, 1 + (1 << 14) / per, rs_chunks_task, &J);
+        if (J.part)
+            for (int64_t o = 0; o < ny; o++) J.y[o] = qo_fsum_tree(J.part + o * J.nch, J.nch);
+        qo_free(J.part);
         return QO_OK;
     }
-    memset(acc, 0, (size_t)qo_tensor_numel(&out[0]) * sizeof(float));
-    const float *xp = x->data;
-    int64_t L = ext[ns - 1], nouter = qo_tensor_numel(x) / L, idx[QO_MAX_RANK] = {0}, off = 0;
-    for (int64_t o = 0; o < nouter; o++, xp += L) {
-        if (red[ns - 1]) {
-            float a = acc[off];
-            for (int64_t j = 0; j < L; j++) a += xp[j];
-            acc[off] = a;
-        } else {
-            float *ar = acc + off;
-            for (int64_t j = 0; j < L; j++) ar[j] += xp[j];
-        }
-        for (int i = ns - 2; i >= 0; i--) { /* next outer index */
-            if (++idx[i] < ext[i]) {
-                off += ostr[i];
-                break;
-            }
-            off -= (ext[i] - 1) * ostr[i];
-            idx[i] = 0;
-        }
+    if (ns >= 2 && !red[ns - 1] && red[ns - 2] && (ns == 2 || (ns == 3 && !red[0]))) { /* [K0,] R, K */
+        J.R = ext[ns - 2], J.K = ext[ns - 1], J.nstrip = (J.K + RS_W - 1) / RS_W;
+        int64_t items = (ns == 3 ? ext[0] : 1) * J.nstrip;
+        qo_pool_for(pool, items, 1 + (1 << 14) / (J.R * RS_W), rs_strips_task, &J);
+        return QO_OK;
     }
+    if (ns == 3 && red[0] && !red[1] && red[2]) { /* R, K, R */
+        J.r0 = ext[0], J.K = ext[1], J.r1 = ext[2];
+        qo_pool_for(pool, J.K, 1 + (1 << 14) / cnt, rs_bias_task, &J);
+        return QO_OK;
+    }
+    for (int i = 0; i < ns; i++) {
+        if (red[i]) J.rext[J.nr] = ext[i], J.rstr[J.nr++] = str[i];
+        else J.kext[J.nk] = ext[i], J.kstr[J.nk++] = str[i];
+    }
+    qo_pool_for(pool, ny, 1 + (1 << 14) / cnt, rs_outputs_task, &J);
     return QO_OK;
 }
 

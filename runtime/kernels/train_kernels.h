@@ -3,9 +3,11 @@
  *
  * Numerics: QuantGrad, MaxPoolGrad and ReduceSum give results bit-identical to the reference kernels (the same
  * float/double expressions per element; MaxPoolGrad accumulates overlapping windows in double in the
- * reference's order). ConvGradWeight sums in float through sgemm (one product per image and group,
- * images added in a fixed order for a given thread count), so it agrees with the reference's double
- * sums to about 1e-6 relative and is deterministic for a given pool size.
+ * reference's order; ReduceSum sums in the blocked order of runtime/ref/fsum.h, which the reference
+ * uses too, so its result does not depend on the pool size either). ConvGradWeight sums in float
+ * through sgemm (one product per image and group, images added in a fixed order for a given thread
+ * count), so it agrees with the reference's double sums to about 1e-6 relative and is deterministic
+ * for a given pool size.
  *
  * The adapter has the reference-kernel signature and declines (QO_ERR_UNSUPPORTED, no diagnostic)
  * every form it does not cover (f64 operands, scale broadcasts over more than one axis, malformed

@@ -2,9 +2,12 @@
  * ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp ReduceSumSquare, ArgMax/ArgMin, TopK.
  *
  * Reductions accumulate each output in input (row-major) order, in float32 for float32 data, double
- * for float64, int64 for integer types. ReduceLogSumExp subtracts the maximum first, as
- * onnxruntime does. Axes come from the `axes` input when it is given (ReduceSum opset >= 13, the
- * others opset >= 18) and from the `axes` attribute otherwise. */
+ * for float64, int64 for integer types; float32 ReduceSum instead sums in the blocked order of
+ * runtime/ref/fsum.h (shared with the optimized kernel, so the two agree bit for bit).
+ * ReduceLogSumExp subtracts the maximum first, as onnxruntime does. Axes come from the `axes` input
+ * when it is given (ReduceSum opset >= 13, the others opset >= 18) and from the `axes` attribute
+ * otherwise. */
+#include "runtime/ref/fsum.h"
 #include "runtime/ref/ref.h"
 #include "runtime/ref/util.h"
 
@@ -116,6 +119,29 @@ static void step(int64_t *idx, const int64_t *ext, const int64_t *str, int n, in
         qo_free(mx);                                                                               \
     } while (0)
 
+/* float32 ReduceSum: each output is the qo_fsum_strided sum of its elements (row-major over the
+ * reduced axes). */
+static void sum_f32(const qo_tensor *x, const bool *mask, float *y) {
+    int r = x->rank, nr = 0, nk = 0;
+    int64_t str[QO_MAX_RANK], rext[QO_MAX_RANK], rstr[QO_MAX_RANK], kext[QO_MAX_RANK], kstr[QO_MAX_RANK];
+    int64_t s = 1;
+    for (int i = r - 1; i >= 0; i--) str[i] = s, s *= x->dims[i];
+    for (int i = 0; i < r; i++) {
+        if (mask[i]) rext[nr] = x->dims[i], rstr[nr++] = str[i];
+        else kext[nk] = x->dims[i], kstr[nk++] = str[i];
+    }
+    int64_t nout = 1, idx[QO_MAX_RANK] = {0}, off = 0;
+    for (int i = 0; i < nk; i++) nout *= kext[i];
+    if (qo_tensor_numel(x) == 0) { /* an empty reduction: +0 */
+        for (int64_t o = 0; o < nout; o++) y[o] = 0.0f;
+        return;
+    }
+    for (int64_t o = 0; o < nout; o++) {
+        y[o] = qo_fsum_strided((const float *)x->data + off, nr, rext, rstr);
+        step(idx, kext, kstr, nk, &off);
+    }
+}
+
 static double sqrt_i(int64_t v) { return sqrt((double)v); }
 static double log_i(int64_t v) { return log((double)v); }
 static double exp_i(int64_t v) { return exp((double)v); }
@@ -160,7 +186,8 @@ static qo_status reduce(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, qo
 #define ST_HALF(o, v) qo_store_f64(Y, e, o, (double)(v))
 #define LD_INT(i) qo_load_i64(X, e, i)
 #define ST_INT(o, v) qo_store_i64(Y, e, o, (v))
-    if (e == QO_F32) REDUCE_LOOP(float, LD_F32, -INFINITY, INFINITY, sqrtf, logf, expf, ST_F32);
+    if (e == QO_F32 && op == R_SUM) sum_f32(x, mask, Y);
+    else if (e == QO_F32) REDUCE_LOOP(float, LD_F32, -INFINITY, INFINITY, sqrtf, logf, expf, ST_F32);
     else if (e == QO_F64) REDUCE_LOOP(double, LD_F64, -INFINITY, INFINITY, sqrt, log, exp, ST_F64);
     else if (isf) REDUCE_LOOP(float, LD_HALF, -INFINITY, INFINITY, sqrtf, logf, expf, ST_HALF);
     else REDUCE_LOOP(int64_t, LD_INT, INT64_MIN, INT64_MAX, sqrt_i, log_i, exp_i, ST_INT);

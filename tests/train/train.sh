@@ -3,9 +3,9 @@
 #   * QAT (Brevitas's recipe: PTQ start, Adam 1e-3, cosine, batch 64) of uniform W4A4 and io8 W2A2
 #     reaches at least Brevitas's mean QAT accuracy (PEERS_README.md table: 99.11 %, 96.30 %) —
 #     measured by onnxruntime on the written QCDQ file, which qopt's own run matches bit for bit;
-#   * --distill (knowledge distillation from the float model, T = 1, alpha = 0.5) of fl8 W2A2 reaches at
-#     least Brevitas's mean QAT accuracy for fl8 W2A2 (98.22 %; without distillation qopt's 3-seed mean
-#     is 97.85 %);
+#   * --distill (knowledge distillation from the float model, T = 1, alpha = 0.5) of fl8 W2A2 reaches, as
+#     a mean over seeds 0-2, at least Brevitas's mean QAT accuracy over the same seeds for fl8 W2A2
+#     (98.22 %; without distillation qopt's 3-seed mean is 97.85 %);
 #   * determinism: the same seed and thread count give byte-identical output files;
 #   * --resume: 1 epoch + 1 resumed epoch == 2 epochs, byte for byte;
 #   * --learn-bits (learned bit widths): the written file runs bit-exactly in onnxruntime;
@@ -29,26 +29,39 @@ np.savez(f"{t}/wrongshape.npz", x=np.zeros((64, 3, 8, 8), np.float32), y=y[:64])
 PY
 w4="--weights int8_weight_per_channel_float:bits=4,narrow=0 --acts int8_act_per_tensor_float:bits=4"
 w2io8="--weights int8_weight_per_channel_float:bits=2,narrow=0 --acts int8_act_per_tensor_float:bits=2 --set io_bits=8"
-qat() { # qat LABEL BREVITAS_ACC ARGS...
-  local label=$1 ref=$2; shift 2
-  if "$q" train "$d/digits_float.onnx" --data "$t/train.npz" --epochs "$epochs" "$@" --threads 2 -o "$t/m.onnx" --quiet 2>"$t/err"; then
-    rm -rf "$t/m_run"
-    node "$ort/../quantize/ort_run.js" "$t/m.onnx" "$d/digits_test_x.npy" "$t/m_ort.npy"
-    "$q" run "$t/m.onnx" --input "$d/digits_test_x.npy" --output-dir "$t/m_run" >/dev/null
-    if r=$(/usr/bin/python3 - "$t" "$d" "$label" "$ref" <<'PY'
+qat() { # [seeds="S ..."] qat LABEL BREVITAS_ACC ARGS...: the mean test accuracy over the seeds (default 0)
+  local label=$1 ref=$2 s runs=""; shift 2
+  for s in ${seeds:-0}; do
+    if "$q" train "$d/digits_float.onnx" --data "$t/train.npz" --epochs "$epochs" "$@" --seed "$s" --threads 2 \
+         -o "$t/m$s.onnx" --quiet 2>"$t/err"; then
+      rm -rf "$t/m${s}_run"
+      node "$ort/../quantize/ort_run.js" "$t/m$s.onnx" "$d/digits_test_x.npy" "$t/m${s}_ort.npy"
+      "$q" run "$t/m$s.onnx" --input "$d/digits_test_x.npy" --output-dir "$t/m${s}_run" >/dev/null
+      runs="$runs $s"
+    else bad "qopt train $label seed $s: $(tail -3 "$t/err")"; return; fi
+  done
+  if r=$(/usr/bin/python3 - "$t" "$d" "$label" "$ref" $runs <<'PY'
 import numpy as np, sys
-t, d, label, ref = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
-a = np.load(f"{t}/m_ort.npy"); b = np.load(f"{t}/m_run/logits.npy"); y = np.load(f"{d}/digits_test_y.npy")
-acc = 100 * (a.argmax(1) == y).mean()
-print(f"QAT {label} test accuracy {acc:.2f}% (Brevitas {ref:.2f}%), onnxruntime == qopt: {np.array_equal(a, b)}")
-sys.exit(0 if acc >= ref - 1e-9 and np.array_equal(a, b) else 1)
+t, d, label, ref, seeds = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5:]
+y = np.load(f"{d}/digits_test_y.npy")
+accs, same = [], True
+for s in seeds:
+    a = np.load(f"{t}/m{s}_ort.npy"); b = np.load(f"{t}/m{s}_run/logits.npy")
+    accs.append(100 * (a.argmax(1) == y).mean()); same = same and np.array_equal(a, b)
+acc = float(np.mean(accs))
+per = f" (seeds {' '.join(seeds)}: {' '.join(f'{v:.2f}' for v in accs)})" if len(seeds) > 1 else ""
+print(f"QAT {label} test accuracy {acc:.2f}%{per} (Brevitas {ref:.2f}%), onnxruntime == qopt: {same}")
+sys.exit(0 if acc >= ref - 1e-9 and same else 1)
 PY
-    ); then ok "$r"; else bad "$r"; fi
-  else bad "qopt train $label: $(tail -3 "$t/err")"; fi
+  ); then ok "$r"; else bad "$r"; fi
 }
 qat "uniform W4A4" 99.11 $w4
 qat "io8 W2A2" 96.30 $w2io8
-qat "fl8 W2A2 --distill" 98.22 $w2io8 --set keep_first_last_8bit=1 --distill
+# fl8 W2A2 with distillation is compared as Brevitas measured it: the mean over seeds 0, 1, 2 (Brevitas
+# per seed: 97.56, 97.78, 99.33 %; qopt's runs spread as much, so one seed against that mean is a
+# coin flip: with the blocked float32 ReduceSum order qopt gets 97.56, 98.22, 98.89 on seeds 0-2,
+# 98.25 % over seeds 0-6; with the former sequential order 98.67, 98.44, 98.00, and 98.09 % over 0-6)
+seeds="0 1 2" qat "fl8 W2A2 --distill" 98.22 $w2io8 --set keep_first_last_8bit=1 --distill
 run2() { "$q" train "$d/digits_float.onnx" --data "$t/small.npz" --batch 32 --threads 2 $w4 --quiet "$@" 2>>"$t/err"; }
 run2 --epochs 2 --seed 7 -o "$t/a.onnx" && run2 --epochs 2 --seed 7 -o "$t/b.onnx" && cmp -s "$t/a.onnx" "$t/b.onnx" \
   && ok "same seed and threads: byte-identical models" || bad "determinism $(tail -2 "$t/err")"

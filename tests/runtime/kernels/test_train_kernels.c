@@ -8,6 +8,12 @@
  *   MaxPoolGrad bit for bit: kernels, strides, pads, dilations, ceil_mode, overlapping windows, the
  *   2x2 / stride 2 path (a third of the cases);
  *   ReduceSum   (float32, axes input) bit for bit: every subset of axes, negative axes, keepdims;
+ *               and larger shapes for each path of the kernel (full sums, [K,] R, [K0,] R, K strips,
+ *               R, K, R bias blocks, other patterns) with odd sizes around the 4096-element chunks
+ *               and 32 lanes of runtime/ref/fsum.h: bit for bit equal to the reference at 0, 2 and 3
+ *               threads (so independent of the thread count), and every output within the float
+ *               error bound of the blocked order from a double sum computed here, its total error
+ *               below sequential float summation's;
  *   ConvGradWeight to 1e-5 of the largest magnitude (sgemm reorders the sums): 1-D, 2-D, 3-D,
  *               groups, strides, dilations, asymmetric pads, batch 1..6.
  * usage: test_train_kernels [-v] [-n CASES] [-s SEED]. Prints "N passed, N failed". */
@@ -290,6 +296,127 @@ static void gen_reducesum(qo_ctx *cx, qo_pool **pools, int npools) {
     tc_free(&t);
 }
 
+/* ReduceSum of x[dims] over the axes in mask (keepdims 0/1): the kernel at every pool size bit for
+ * bit equal to the reference (hence to each other), then every output against a double sum taken
+ * here. The error bound: fsum.h's order adds, on any path from an element to the result, at most
+ * min(n - 1, ceil(min(n, 4096) / 32) - 1 + 5 + ceil(log2(chunks))) times (lane, 5 lane folds, chunk
+ * tree; an addition of +0 from an empty lane is exact, and no tree over n terms is deeper than
+ * n - 1), so |sum - exact| <= gamma_k * sum |x| with gamma_k = k u / (1 - k u), u = 2^-24 (Higham,
+ * Accuracy and Stability, 4.2); the double sum's own error (n 2^-53 sum |x|) is added. The
+ * sequential float sum's error is accumulated too: *blk_err / *seq_err get the summed errors. */
+static void rs_shape(qo_ctx *cx, qo_pool **pools, int npools, int rank, const int64_t *d, const bool *mask, int keep,
+                     bool positive, double *blk_err, double *seq_err) {
+    tcase t;
+    tc_init(&t, QO_OP_REDUCESUM, 2, 1);
+    float *x = tc_input(cx, &t, 0, rank, d);
+    int64_t nx = qo_tensor_numel(&t.in[0]);
+    for (int64_t i = 0; i < nx; i++) x[i] = (positive ? fabsf(x[i]) : x[i]) * (float)(1 << ri(0, 12));
+    int64_t ax[8];
+    int nax = 0, p = snprintf(t.desc, sizeof t.desc, "ReduceSum dims");
+    for (int i = 0; i < rank; i++) {
+        if (mask[i]) ax[nax++] = ri(0, 1) ? i : i - rank;
+        p += snprintf(t.desc + p, sizeof t.desc - (size_t)p, " %s%lld", mask[i] ? "R" : "", (long long)d[i]);
+    }
+    snprintf(t.desc + p, sizeof t.desc - (size_t)p, " keepdims %d%s", keep, positive ? " positive" : "");
+    QO_ASSERT(qo_tensor_make(cx, &t.in[1], QO_I64, 1, (int64_t[]){nax}) == QO_OK);
+    memcpy(t.in[1].data, ax, sizeof(int64_t) * (size_t)nax);
+    qo_node_set_attr_int(t.g, t.n, "keepdims", keep);
+    qo_kctx k = {cx, t.g, t.n, 13};
+    const qo_tensor *ins[2] = {&t.in[0], &t.in[1]};
+    qo_tensor want = {0};
+    QO_ASSERT(qo_ref_kernel_for(QO_OP_REDUCESUM)(&k, ins, 2, &want, 1) == QO_OK);
+    int64_t ny = qo_tensor_numel(&want), n = ny ? nx / ny : 0;
+    bool ok = true;
+    for (int pi = 0; pi < npools; pi++) {
+        qo_tensor got = {0};
+        double err = 0;
+        if (qo_k_node_run(&k, pools[pi], NULL, ins, 2, &got, 1) != QO_OK || !same(&got, &want, -1, &err)) {
+            fprintf(stderr, "FAIL %s threads=%d: not bit for bit the reference (error %.3g)\n", t.desc,
+                    qo_pool_size(pools[pi]), err);
+            ok = false;
+        }
+        qo_tensor_free(&got);
+    }
+    /* exact (double) and sequential float sums per output, by the output index of every element */
+    double *ex = calloc((size_t)ny, sizeof(double)), *ab = calloc((size_t)ny, sizeof(double));
+    float *sq = calloc((size_t)ny, sizeof(float));
+    int64_t idx[8] = {0};
+    for (int64_t i = 0; i < nx; i++) {
+        int64_t o = 0;
+        for (int a = 0; a < rank; a++)
+            if (!mask[a]) o = o * d[a] + idx[a];
+        ex[o] += x[i], ab[o] += fabs(x[i]), sq[o] += x[i];
+        for (int a = rank - 1; a >= 0 && ++idx[a] == d[a]; a--) idx[a] = 0;
+    }
+    int64_t chunks = (n + 4095) / 4096, depth = (((n < 4096 ? n : 4096) + 31) / 32) - 1 + 5, lg = 0;
+    while ((1ll << lg) < chunks) lg++;
+    depth += lg;
+    if (depth > n - 1) depth = n - 1;
+    double u = 0x1p-24, gam = depth * u / (1 - depth * u);
+    const float *y = want.data;
+    bool in_bound = true;
+    for (int64_t o = 0; o < ny; o++) {
+        double e = fabs((double)y[o] - ex[o]), bound = gam * ab[o] + (double)n * 0x1p-53 * ab[o];
+        *blk_err += e, *seq_err += fabs((double)sq[o] - ex[o]);
+        if (e > bound && in_bound) {
+            in_bound = ok = false;
+            fprintf(stderr, "FAIL %s: output %lld = %.9g, double sum %.17g: error %.3g above the bound %.3g\n", t.desc,
+                    (long long)o, (double)y[o], ex[o], e, bound);
+        }
+    }
+    if (ok) npass++;
+    else nfail++;
+    if (verbose) fprintf(stderr, "%s %s\n", ok ? "ok  " : "FAIL", t.desc);
+    free(ex), free(ab), free(sq);
+    qo_tensor_free(&want);
+    tc_free(&t);
+}
+
+/* The ReduceSum paths at sizes around the chunk (4096) and lane (32) boundaries; positive inputs
+ * (no cancellation: sequential summation's error grows with n) and signed ones. */
+static void rs_paths(qo_ctx *cx, qo_pool **pools, int npools) {
+    static const int64_t lens[] = {1, 3, 31, 32, 33, 100, 4095, 4096, 4097, 8191, 8192, 12293, 20480, 29000, 70001};
+    double blk = 0, seq = 0;
+    for (int pos = 0; pos < 2; pos++) {
+        for (size_t i = 0; i < sizeof lens / sizeof *lens; i++) { /* R (full sum) and K, R */
+            rs_shape(cx, pools, npools, 1, (int64_t[]){lens[i]}, (bool[]){true}, (int)ri(0, 1), pos, &blk, &seq);
+            if (lens[i] < 30000)
+                rs_shape(cx, pools, npools, 3, (int64_t[]){ri(2, 5), 1, lens[i]}, (bool[]){false, true, true},
+                         (int)ri(0, 1), pos, &blk, &seq);
+        }
+        /* a large full sum over several axes (tensor of rank 4, the activation-scale gradient) */
+        rs_shape(cx, pools, npools, 4, (int64_t[]){8, 16, 33, 31}, (bool[]){true, true, true, true}, 0, pos, &blk,
+                 &seq);
+        /* R, K strips (K odd: partial strips) and K0, R, K */
+        static const int64_t rows[] = {1, 7, 33, 4096, 4100, 9000};
+        for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+            int64_t K = i % 2 ? ri(1, 15) : ri(17, 40);
+            rs_shape(cx, pools, npools, 2, (int64_t[]){rows[i], K}, (bool[]){true, false}, (int)ri(0, 1), pos, &blk,
+                     &seq);
+            if (rows[i] < 5000)
+                rs_shape(cx, pools, npools, 3, (int64_t[]){ri(2, 3), rows[i], ri(1, 20)}, (bool[]){false, true, false},
+                         (int)ri(0, 1), pos, &blk, &seq);
+        }
+        /* R, K, R bias gradients: runs of odd lengths (chunks and lanes not aligned with runs), channel
+           counts around the 32-output blocks, N H W split over several axes */
+        static const int64_t runs[][3] = {{150, 3, 33}, {64, 33, 64}, {7, 65, 100}, {5, 1, 9000}, {2, 40, 4097},
+                                          {64, 16, 256}, {3, 31, 1}};
+        for (size_t i = 0; i < sizeof runs / sizeof *runs; i++)
+            rs_shape(cx, pools, npools, 3, runs[i], (bool[]){true, false, true}, (int)ri(0, 1), pos, &blk, &seq);
+        rs_shape(cx, pools, npools, 4, (int64_t[]){32, 17, 12, 11}, (bool[]){true, false, true, true}, 1, pos, &blk,
+                 &seq);
+        /* other patterns: K, R, K, R and R, K, R, K (a strided innermost run) */
+        rs_shape(cx, pools, npools, 4, (int64_t[]){3, 70, 5, 33}, (bool[]){false, true, false, true}, 0, pos, &blk,
+                 &seq);
+        rs_shape(cx, pools, npools, 4, (int64_t[]){70, 5, 33, 3}, (bool[]){true, false, true, false}, 1, pos, &blk,
+                 &seq);
+    }
+    /* over all these cases the blocked order must be more accurate than sequential summation */
+    if (blk < seq) npass++;
+    else nfail++, fprintf(stderr, "FAIL ReduceSum total error %.3g not below sequential summation's %.3g\n", blk, seq);
+    if (verbose) fprintf(stderr, "ReduceSum total error %.3g, sequential float %.3g\n", blk, seq);
+}
+
 int main(int argc, char **argv) {
     int cases = 60;
     for (int i = 1; i < argc; i++) {
@@ -301,6 +428,7 @@ int main(int argc, char **argv) {
     qo_ctx_init(&cx);
     cx.diag = quiet;
     qo_pool *pools[3] = {NULL, qo_pool_new(2), qo_pool_new(3)};
+    rs_paths(&cx, pools, 3);
     for (int c = 0; c < cases; c++) {
         gen_quantgrad(&cx, pools, 3);
         gen_maxpoolgrad(&cx, pools, 3);
