@@ -272,6 +272,53 @@ static qo_status maxpoolgrad(qo_kctx *k, qo_pool *pool, const qo_tensor *const *
     return QO_OK;
 }
 
+/* ---- AveragePoolGrad ---------------------------------------------------------------------------- */
+/* 2-D, no padding, windows that cannot overlap (stride >= kernel extent) and lie inside X: every
+ * input element gets at most one term, dY / count with count the window's elements, computed as
+ * the reference does, (float)(0.0 + (double)dY / count); elements no window covers get 0. Other
+ * geometries decline to the reference. */
+static void apg_task(void *ctx, int64_t begin, int64_t end, int tid) {
+    (void)tid;
+    const mpg_job *J = ctx;
+    const qo_geom *g = J->g;
+    int64_t H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1], isz = H * W, osz = OH * OW;
+    int64_t KH = g->ker[0], KW = g->ker[1], SH = g->str[0], SW = g->str[1];
+    double cnt = (double)(KH * KW);
+    for (int64_t nc = begin; nc < end; nc++) {
+        const float *dy = J->dy + nc * osz;
+        float *dx = J->dx + nc * isz;
+        memset(dx, 0, (size_t)isz * sizeof(float));
+        for (int64_t oh = 0; oh < OH; oh++)
+            for (int64_t ow = 0; ow < OW; ow++) {
+                float v = (float)(0.0 + (double)dy[oh * OW + ow] / cnt);
+                for (int64_t kh = 0; kh < KH; kh++) {
+                    float *r = dx + (oh * SH + kh) * W + ow * SW;
+                    for (int64_t kw = 0; kw < KW; kw++) r[kw] = v;
+                }
+            }
+    }
+}
+
+static qo_status avgpoolgrad(qo_kctx *k, qo_pool *pool, const qo_tensor *const *in, uint32_t nin, qo_tensor *out,
+                             uint32_t nout) {
+    if (nin < 2 || nout < 1 || !is_f32(in[0]) || !is_f32(in[1]) || in[1]->rank != 4) return DECLINE;
+    const qo_tensor *dy = in[0], *x = in[1];
+    qo_geom g;
+    if (qo_geom_pool(k, x, 0, &g) != QO_OK || g.nsp != 2) return DECLINE;
+    for (int i = 0; i < 2; i++)
+        if (g.pb[i] || g.pe[i] || g.dil[i] != 1 || g.str[i] < g.ker[i] || g.ker[i] < 1 ||
+            (g.out[i] - 1) * g.str[i] + g.ker[i] > g.in[i])
+            return DECLINE;
+    int64_t od[QO_MAX_RANK];
+    int r = qo_geom_out_dims(&g, x->dims[0], x->dims[1], od);
+    if (!same_dims(dy, r, od)) return DECLINE;
+    QO_TRY(out_make(k, &out[0], x->rank, x->dims));
+    mpg_job J = {.g = &g, .dy = dy->data, .x = x->data, .dx = out[0].data, .pool = pool};
+    int64_t NC = x->dims[0] * x->dims[1];
+    if (NC && qo_tensor_numel(x)) qo_pool_for(pool, NC, 1, apg_task, &J);
+    return QO_OK;
+}
+
 /* ---- ConvGradWeight ----------------------------------------------------------------------------- */
 static qo_status convgradweight(qo_kctx *k, qo_pool *pool, const qo_tensor *const *in, uint32_t nin, qo_tensor *out,
                                 uint32_t nout) {
@@ -473,7 +520,8 @@ static qo_status reducesum(qo_kctx *k, qo_pool *pool, const qo_tensor *const *in
 
 /* ---- node adapter ------------------------------------------------------------------------------- */
 bool qo_k_train_supported(qo_op op) {
-    return op == QO_OP_TRAIN_QUANTGRAD || op == QO_OP_TRAIN_MAXPOOLGRAD || op == QO_OP_TRAIN_CONVGRADWEIGHT ||
+    return op == QO_OP_TRAIN_QUANTGRAD || op == QO_OP_TRAIN_MAXPOOLGRAD || op == QO_OP_TRAIN_AVERAGEPOOLGRAD ||
+           op == QO_OP_TRAIN_CONVGRADWEIGHT ||
            op == QO_OP_REDUCESUM;
 }
 
@@ -482,6 +530,7 @@ qo_status qo_k_train_node_run(qo_kctx *k, qo_pool *pool, const qo_tensor *const 
     switch ((qo_op)qo_node_get(k->g, k->n)->op) {
     case QO_OP_TRAIN_QUANTGRAD: return quantgrad(k, pool, in, nin, out, nout);
     case QO_OP_TRAIN_MAXPOOLGRAD: return maxpoolgrad(k, pool, in, nin, out, nout);
+    case QO_OP_TRAIN_AVERAGEPOOLGRAD: return avgpoolgrad(k, pool, in, nin, out, nout);
     case QO_OP_TRAIN_CONVGRADWEIGHT: return convgradweight(k, pool, in, nin, out, nout);
     case QO_OP_REDUCESUM: return k->opset >= 13 ? reducesum(k, pool, in, nin, out, nout) : DECLINE;
     default: return DECLINE;

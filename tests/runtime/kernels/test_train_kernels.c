@@ -7,6 +7,7 @@
  *               exact ties, values far outside the range, NaN and infinities;
  *   MaxPoolGrad bit for bit: kernels, strides, pads, dilations, ceil_mode, overlapping windows, the
  *   2x2 / stride 2 path (a third of the cases);
+ *   AveragePoolGrad bit for bit: the kernel's disjoint unpadded windows (global pools too) and others;
  *   ReduceSum   (float32, axes input) bit for bit: every subset of axes, negative axes, keepdims;
  *               and larger shapes for each path of the kernel (full sums, [K,] R, [K0,] R, K strips,
  *               R, K, R bias blocks, other patterns) with odd sizes around the 4096-element chunks
@@ -239,6 +240,49 @@ static void gen_maxpoolgrad(qo_ctx *cx, qo_pool **pools, int npools) {
     tc_free(&t);
 }
 
+/* AveragePoolGrad in the kernel's geometry (no pads, stride >= kernel, windows inside X: global pools
+ * and 2x2 / stride 2 among them; the JIT runs the reference for any other, which qo_k_node_run
+ * reports as unsupported). */
+static void gen_avgpoolgrad(qo_ctx *cx, qo_pool **pools, int npools) {
+    tcase t;
+    tc_init(&t, QO_OP_TRAIN_AVERAGEPOOLGRAD, 2, 1);
+    int64_t xd[4] = {ri(1, 3), ri(1, 4), ri(1, 13), ri(1, 13)};
+    int64_t k[2] = {ri(1, 4), ri(1, 4)}, st[2] = {ri(1, 3), ri(1, 3)};
+    int64_t p[4];
+    int ceil = 0, incl = (int)ri(0, 1);
+    for (int i = 0; i < 2; i++) {
+        k[i] = ri(1, xd[2 + i] < 4 ? xd[2 + i] : 4), st[i] = k[i] + ri(0, 1);
+        if (!ri(0, 3)) k[i] = st[i] = xd[2 + i]; /* a global pool */
+    }
+    p[0] = p[1] = p[2] = p[3] = 0;
+    qo_node_set_attr_ints(t.g, t.n, "kernel_shape", k, 2);
+    qo_node_set_attr_ints(t.g, t.n, "strides", st, 2);
+    qo_node_set_attr_ints(t.g, t.n, "pads", p, 4);
+    qo_node_set_attr_int(t.g, t.n, "ceil_mode", ceil);
+    qo_node_set_attr_int(t.g, t.n, "count_include_pad", incl);
+    int64_t od[4] = {xd[0], xd[1], 0, 0};
+    for (int i = 0; i < 2; i++) {
+        int64_t span = xd[2 + i] + p[i] + p[2 + i] - k[i];
+        if (span < 0) {
+            nskip++;
+            tc_free(&t);
+            return;
+        }
+        od[2 + i] = (ceil ? (span + st[i] - 1) / st[i] : span / st[i]) + 1;
+        if (ceil && (od[2 + i] - 1) * st[i] >= xd[2 + i] + p[i]) od[2 + i]--;
+    }
+    float *dy = tc_input(cx, &t, 0, 4, od);
+    for (int64_t i = 0; i < qo_tensor_numel(&t.in[0]); i++)
+        if (!ri(0, 7)) dy[i] = -0.0f; /* the reference's double sum makes it +0 */
+    tc_input(cx, &t, 1, 4, xd);
+    snprintf(t.desc, sizeof t.desc, "AveragePoolGrad x %lldx%lldx%lldx%lld k %lldx%lld s %lldx%lld p %lld,%lld,%lld,%lld ceil %d incl %d",
+             (long long)xd[0], (long long)xd[1], (long long)xd[2], (long long)xd[3], (long long)k[0], (long long)k[1],
+             (long long)st[0], (long long)st[1], (long long)p[0], (long long)p[1], (long long)p[2], (long long)p[3], ceil,
+             incl);
+    run_case(cx, &t, pools, npools, -1);
+    tc_free(&t);
+}
+
 static void gen_convgradweight(qo_ctx *cx, qo_pool **pools, int npools) {
     tcase t;
     tc_init(&t, QO_OP_TRAIN_CONVGRADWEIGHT, 3, 1);
@@ -432,6 +476,7 @@ int main(int argc, char **argv) {
     for (int c = 0; c < cases; c++) {
         gen_quantgrad(&cx, pools, 3);
         gen_maxpoolgrad(&cx, pools, 3);
+        gen_avgpoolgrad(&cx, pools, 3);
         gen_convgradweight(&cx, pools, 3);
         gen_reducesum(&cx, pools, 3);
     }
