@@ -121,8 +121,44 @@ void qo_k_scratch_release(void *owned) { qo_free(owned); }
 /* ---- im2col --------------------------------------------------------------------------------- */
 /* Copies columns [j0, j1) of the im2col matrix of one image/group (Cg channels at xg) into col
  * (row-major, K = Cg * ksz rows of j1 - j0). */
+/* im2col's 2-D stride-1 "same" case (output plane = input plane, dilation 1): row (c, kh, kw) is the
+ * plane shifted by d = (kh - pad_h) * W + (kw - pad_w), so columns [j0, j1) are one copy of
+ * x[j0 + d, j1 + d) clipped to the plane, zeros outside it, then the columns whose tap leaves the
+ * input row (ow + kw - pad_w outside [0, W), at most |kw - pad_w| per output row) zeroed. */
+static void im2col_same(const qo_k_geom3 *g, int64_t Cg, const float *xg, int64_t j0, int64_t j1, float *col,
+                        int64_t ldc) {
+    int64_t W = g->in[2], isz = g->isz, n = j1 - j0;
+    float *dst = col;
+    for (int64_t c = 0; c < Cg; c++) {
+        const float *xc = xg + c * isz;
+        for (int64_t kh = 0; kh < g->ker[1]; kh++)
+            for (int64_t kw = 0; kw < g->ker[2]; kw++, dst += ldc) {
+                int64_t dw = kw - g->pad[2], d = (kh - g->pad[1]) * W + dw;
+                int64_t a = qo_k_min64(n, qo_k_max64(0, -(j0 + d))), b = qo_k_max64(a, qo_k_min64(n, isz - (j0 + d)));
+                if (a > 0) memset(dst, 0, (size_t)a * sizeof *dst);
+                if (b > a) memcpy(dst + a, xc + j0 + d + a, (size_t)(b - a) * sizeof *dst);
+                if (n > b) memset(dst + b, 0, (size_t)(n - b) * sizeof *dst);
+                if (dw == 0) continue;
+                /* columns ow in [0, -dw) (dw < 0) or [W - dw, W) (dw > 0) of every output row */
+                int64_t lo = dw < 0 ? 0 : W - dw, hi = dw < 0 ? -dw : W;
+                if (lo < 0) lo = 0;
+                if (hi > W) hi = W;
+                for (int64_t r0 = j0 - j0 % W; r0 < j1; r0 += W)
+                    for (int64_t ow = lo; ow < hi; ow++) {
+                        int64_t j = r0 + ow;
+                        if (j >= j0 && j < j1) dst[j - j0] = 0.0f;
+                    }
+            }
+    }
+}
+
 QO_K_SIMD static void im2col(const qo_k_geom3 *g, int64_t Cg, const float *xg, int64_t j0, int64_t j1, float *col,
                              int64_t ldc) {
+    if (g->in[0] == 1 && g->out[0] == 1 && g->ker[0] == 1 && g->str[1] == 1 && g->str[2] == 1 && g->dil[1] == 1 &&
+        g->dil[2] == 1 && g->out[1] == g->in[1] && g->out[2] == g->in[2] && g->pad[1] >= 0 && g->pad[2] >= 0) {
+        im2col_same(g, Cg, xg, j0, j1, col, ldc);
+        return;
+    }
     int64_t OW = g->out[2], OH = g->out[1];
     int64_t IW = g->in[2], IH = g->in[1], ID = g->in[0];
     int64_t sw = g->str[2];
