@@ -8,8 +8,11 @@
  *   MaxPoolGrad bit for bit: kernels, strides, pads, dilations, ceil_mode, overlapping windows;
  *   ReduceSum   (float32, axes input) bit for bit: every subset of axes, negative axes, keepdims;
  *   ConvGradWeight to 1e-5 of the largest magnitude (sgemm reorders the sums): 1-D, 2-D, 3-D,
- *               groups, strides, dilations, asymmetric pads, batch 1..6.
+ *               groups, strides, dilations, asymmetric pads, batch 1..6; and larger cases (up to 40
+ *               output channels per group, outputs longer than a K block) under each sgemm ISA
+ *               (AVX-512, AVX2, OpenBLAS: qo_k_sgemm_isa) the CPU has.
  * usage: test_train_kernels [-v] [-n CASES] [-s SEED]. Prints "N passed, N failed". */
+#include "runtime/kernels/internal.h"
 #include "runtime/kernels/train_kernels.h"
 
 #include <math.h>
@@ -228,15 +231,17 @@ static void gen_maxpoolgrad(qo_ctx *cx, qo_pool **pools, int npools) {
     tc_free(&t);
 }
 
-static void gen_convgradweight(qo_ctx *cx, qo_pool **pools, int npools) {
+/* big: up to 40 output channels per group (several sgemm column tiles, 16-wide tails) and long
+ * outputs (several K blocks). */
+static void gen_convgradweight(qo_ctx *cx, qo_pool **pools, int npools, bool big) {
     tcase t;
     tc_init(&t, QO_OP_TRAIN_CONVGRADWEIGHT, 3, 1);
     int nsp = (int)ri(1, 3);
-    int64_t grp = ri(1, 3), N = ri(1, 6), Cg = ri(1, 4), Mg = ri(1, 5);
+    int64_t grp = ri(1, 3), N = ri(1, big ? 4 : 6), Cg = ri(1, big ? 9 : 4), Mg = ri(1, big ? 40 : 5);
     int64_t xd[5] = {N, Cg * grp}, wd[5] = {Mg * grp, Cg}, yd[5] = {N, Mg * grp};
     int64_t st[3], dl[3], p[6];
     for (int i = 0; i < nsp; i++) {
-        int64_t maxin = nsp == 3 ? 6 : nsp == 2 ? 11 : 19;
+        int64_t maxin = big ? (nsp == 3 ? 9 : nsp == 2 ? 24 : 400) : nsp == 3 ? 6 : nsp == 2 ? 11 : 19;
         xd[2 + i] = ri(1, maxin);
         wd[2 + i] = ri(1, 4);
         st[i] = ri(1, 3), dl[i] = ri(1, 2);
@@ -256,8 +261,9 @@ static void gen_convgradweight(qo_ctx *cx, qo_pool **pools, int npools) {
     tc_input(cx, &t, 0, nsp + 2, yd);
     tc_input(cx, &t, 1, nsp + 2, xd);
     tc_input(cx, &t, 2, nsp + 2, wd);
-    snprintf(t.desc, sizeof t.desc, "ConvGradWeight nsp %d N %lld C %lld M %lld group %lld in %lld k %lld s %lld d %lld p %lld,%lld",
-             nsp, (long long)N, (long long)xd[1], (long long)wd[0], (long long)grp, (long long)xd[2], (long long)wd[2],
+    snprintf(t.desc, sizeof t.desc,
+             "ConvGradWeight isa %d nsp %d N %lld C %lld M %lld group %lld in %lld k %lld s %lld d %lld p %lld,%lld",
+             qo_k_sgemm_isa(-1), nsp, (long long)N, (long long)xd[1], (long long)wd[0], (long long)grp, (long long)xd[2], (long long)wd[2],
              (long long)st[0], (long long)dl[0], (long long)p[0], (long long)p[nsp]);
     run_case(cx, &t, pools, npools, 1e-5);
     tc_free(&t);
@@ -299,9 +305,18 @@ int main(int argc, char **argv) {
     for (int c = 0; c < cases; c++) {
         gen_quantgrad(&cx, pools, 3);
         gen_maxpoolgrad(&cx, pools, 3);
-        gen_convgradweight(&cx, pools, 3);
+        gen_convgradweight(&cx, pools, 3, false);
         gen_reducesum(&cx, pools, 3);
     }
+    int top = qo_k_sgemm_isa(-1);
+    for (int isa = top; isa >= 0; isa--) {
+        qo_k_sgemm_isa(isa);
+        for (int c = 0; c < cases / 3; c++) {
+            gen_convgradweight(&cx, pools, 3, false);
+            gen_convgradweight(&cx, pools, 3, true);
+        }
+    }
+    qo_k_sgemm_isa(-2);
     qo_pool_free(pools[1]);
     qo_pool_free(pools[2]);
     printf("%d passed, %d failed, %d skipped\n", npass, nfail, nskip);
