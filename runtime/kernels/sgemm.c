@@ -15,7 +15,9 @@
  *
  * qo_k_sgemm_acc (the weight gradient of Conv) runs the same kernels without an epilogue, with B
  * optionally given transposed (B^T row-major [N, K]: the packing step transposes it into the panel)
- * and optionally accumulating into C (the first K block starts from C). On AVX-512 a column tile of
+ * and optionally accumulating into C: as BLAS with beta 1, each K block's products are summed from
+ * zero in registers and then added to C (sums of at most SG_KC terms before they meet C, so long
+ * accumulations keep the accuracy of a blocked sum). On AVX-512 a column tile of
  * at most 16 columns (M >= 16) runs a 16 x 16 kernel instead of half-masked 8 x 32 tiles. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")
@@ -34,6 +36,9 @@
 #define SG_KC 160
 
 static int sg_isa_forced = -1; /* -1: detect */
+
+/* How a K block starts and ends (see sg_ukr512). */
+enum { SG_ZERO, SG_LOAD, SG_ADD };
 
 int qo_k_sgemm_isa(int force) {
     if (force >= 0) sg_isa_forced = force;
@@ -64,16 +69,17 @@ T512 static inline __m512 sg_act512(__m512 v, qo_k_act act) {
 }
 
 /* One 8 x 32 tile over kc: A rows at A + i*lda (mr valid), the packed panel bp, C at C (ldc);
- * first: start from 0 (else from C); last: apply the epilogue. */
+ * cm: SG_ZERO start from 0, SG_LOAD start from C, SG_ADD start from 0 and add C at the store; last:
+ * apply the epilogue. */
 T512 static void sg_ukr512(int64_t kc, const float *A, int64_t lda, int mr, const float *bp, float *C, int64_t ldc,
-                           __mmask16 k0m, __mmask16 k1m, bool first, bool last, const float *bias, const float *res,
+                           __mmask16 k0m, __mmask16 k1m, int cm, bool last, const float *bias, const float *res,
                            int64_t ldr, qo_k_act act) {
     __m512 c0[8], c1[8];
     const float *a[8];
 #pragma GCC unroll 8
     for (int i = 0; i < 8; i++) {
         a[i] = A + (i < mr ? i : 0) * lda;
-        if (first || i >= mr) {
+        if (cm != SG_LOAD || i >= mr) {
             c0[i] = _mm512_setzero_ps(), c1[i] = _mm512_setzero_ps();
         } else {
             c0[i] = _mm512_maskz_loadu_ps(k0m, C + i * ldc);
@@ -93,6 +99,10 @@ T512 static void sg_ukr512(int64_t kc, const float *A, int64_t lda, int mr, cons
     for (int i = 0; i < 8; i++) {
         if (i >= mr) break;
         __m512 v0 = c0[i], v1 = c1[i];
+        if (cm == SG_ADD) {
+            v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(k0m, C + i * ldc), v0);
+            v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(k1m, C + i * ldc + 16), v1);
+        }
         if (last) {
             if (bias) {
                 __m512 bv = _mm512_set1_ps(bias[i]);
@@ -113,11 +123,11 @@ T512 static void sg_ukr512(int64_t kc, const float *A, int64_t lda, int mr, cons
  * (all readable), storing rows [skip, 16) of C only. The rows are addressed from four bases at 0,
  * 1, 2, 3 lda, so the row pointers stay in registers. */
 T512 static void sg_ukr512n(int64_t kc, const float *A, int64_t lda, int skip, const float *bp, float *C,
-                            int64_t ldc, __mmask16 km, bool first) {
+                            int64_t ldc, __mmask16 km, int cm) {
     __m512 c[16];
 #pragma GCC unroll 16
     for (int i = 0; i < 16; i++)
-        c[i] = first || i < skip ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(km, C + i * ldc);
+        c[i] = cm != SG_LOAD || i < skip ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(km, C + i * ldc);
     const float *b0 = A, *b1 = A + 4 * lda, *b2 = A + 8 * lda, *b3 = A + 12 * lda;
     int64_t l1 = lda, l2 = 2 * lda, l3 = 3 * lda;
     for (int64_t k = 0; k < kc; k++) {
@@ -141,7 +151,9 @@ T512 static void sg_ukr512n(int64_t kc, const float *A, int64_t lda, int skip, c
     }
 #pragma GCC unroll 16
     for (int i = 0; i < 16; i++)
-        if (i >= skip) _mm512_mask_storeu_ps(C + i * ldc, km, c[i]);
+        if (i >= skip)
+            _mm512_mask_storeu_ps(C + i * ldc, km,
+                                  cm == SG_ADD ? _mm512_add_ps(_mm512_maskz_loadu_ps(km, C + i * ldc), c[i]) : c[i]);
 }
 
 /* Packs the transposed panel: bp[k * w + j] = Bt[j * ldb + k] for j < nc, k < kc, 0 for nc <= j < w
@@ -188,12 +200,13 @@ T512 static void sg_pack_t512(const float *Bt, int64_t ldb, int64_t nc, int64_t 
 
 T512 static void sg_run512(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
                            float *C, int64_t ldc, const float *bias, const float *res, int64_t ldr, qo_k_act act,
-                           bool bt, bool accum, bool narrow) {
+                           bool bt, bool accum, bool add, bool narrow) {
     float bp[SG_KC * 32] __attribute__((aligned(64)));
     int64_t nkb = qo_k_cdiv(K, SG_KC), kcb = qo_k_cdiv(K, nkb);
     for (int64_t k0 = 0; k0 < K; k0 += kcb) {
         int64_t kc = qo_k_min64(kcb, K - k0);
-        bool first = k0 == 0 && !accum, last = k0 + kc == K;
+        int cm = k0 == 0 && !accum ? SG_ZERO : add ? SG_ADD : SG_LOAD;
+        bool last = k0 + kc == K;
         for (int64_t j0 = 0; j0 < N; j0 += 32) {
             int64_t nc = qo_k_min64(32, N - j0);
             __mmask16 m0 = (__mmask16)(nc >= 16 ? 0xffff : (1u << nc) - 1);
@@ -206,7 +219,7 @@ T512 static void sg_run512(int64_t M, int64_t N, int64_t K, const float *A, int6
                 /* the last tile ends at M, overlapping the one before (its overlap rows are not stored) */
                 for (int64_t i0 = 0; i0 < M; i0 += 16) {
                     int64_t t0 = qo_k_min64(i0, M - 16);
-                    sg_ukr512n(kc, A + t0 * lda + k0, lda, (int)(i0 - t0), bp, C + t0 * ldc + j0, ldc, m0, first);
+                    sg_ukr512n(kc, A + t0 * lda + k0, lda, (int)(i0 - t0), bp, C + t0 * ldc + j0, ldc, m0, cm);
                 }
                 continue;
             }
@@ -226,7 +239,7 @@ T512 static void sg_run512(int64_t M, int64_t N, int64_t K, const float *A, int6
             }
             for (int64_t i0 = 0; i0 < M; i0 += 8)
                 sg_ukr512(kc, A + i0 * lda + k0, lda, (int)qo_k_min64(8, M - i0), bp, C + i0 * ldc + j0, ldc, m0, m1,
-                          first, last, bias ? bias + i0 : NULL, res ? res + i0 * ldr + j0 : NULL, ldr, act);
+                          cm, last, bias ? bias + i0 : NULL, res ? res + i0 * ldr + j0 : NULL, ldr, act);
         }
     }
 }
@@ -244,14 +257,14 @@ T256 static inline __m256 sg_act256(__m256 v, qo_k_act act) {
 }
 
 T256 static void sg_ukr256(int64_t kc, const float *A, int64_t lda, int mr, const float *bp, float *C, int64_t ldc,
-                           __m256i k0m, __m256i k1m, bool first, bool last, const float *bias, const float *res,
+                           __m256i k0m, __m256i k1m, int cm, bool last, const float *bias, const float *res,
                            int64_t ldr, qo_k_act act) {
     __m256 c0[6], c1[6];
     const float *a[6];
 #pragma GCC unroll 6
     for (int i = 0; i < 6; i++) {
         a[i] = A + (i < mr ? i : 0) * lda;
-        if (first || i >= mr) {
+        if (cm != SG_LOAD || i >= mr) {
             c0[i] = _mm256_setzero_ps(), c1[i] = _mm256_setzero_ps();
         } else {
             c0[i] = _mm256_maskload_ps(C + i * ldc, k0m);
@@ -271,6 +284,10 @@ T256 static void sg_ukr256(int64_t kc, const float *A, int64_t lda, int mr, cons
     for (int i = 0; i < 6; i++) {
         if (i >= mr) break;
         __m256 v0 = c0[i], v1 = c1[i];
+        if (cm == SG_ADD) {
+            v0 = _mm256_add_ps(_mm256_maskload_ps(C + i * ldc, k0m), v0);
+            v1 = _mm256_add_ps(_mm256_maskload_ps(C + i * ldc + 8, k1m), v1);
+        }
         if (last) {
             if (bias) {
                 __m256 bv = _mm256_set1_ps(bias[i]);
@@ -325,13 +342,14 @@ T256 static void sg_pack_t256(const float *Bt, int64_t ldb, int nc, int64_t kc, 
 
 T256 static void sg_run256(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
                            float *C, int64_t ldc, const float *bias, const float *res, int64_t ldr, qo_k_act act,
-                           bool bt, bool accum) {
+                           bool bt, bool accum, bool add) {
     float bp[SG_KC * 16] __attribute__((aligned(32)));
     int64_t nkb = qo_k_cdiv(K, SG_KC), kcb = qo_k_cdiv(K, nkb);
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     for (int64_t k0 = 0; k0 < K; k0 += kcb) {
         int64_t kc = qo_k_min64(kcb, K - k0);
-        bool first = k0 == 0 && !accum, last = k0 + kc == K;
+        int cm = k0 == 0 && !accum ? SG_ZERO : add ? SG_ADD : SG_LOAD;
+        bool last = k0 + kc == K;
         for (int64_t j0 = 0; j0 < N; j0 += 16) {
             int nc = (int)qo_k_min64(16, N - j0);
             __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nc), lane);
@@ -345,7 +363,7 @@ T256 static void sg_run256(int64_t M, int64_t N, int64_t K, const float *A, int6
                 }
             for (int64_t i0 = 0; i0 < M; i0 += 6)
                 sg_ukr256(kc, A + i0 * lda + k0, lda, (int)qo_k_min64(6, M - i0), bp, C + i0 * ldc + j0, ldc, m0, m1,
-                          first, last, bias ? bias + i0 : NULL, res ? res + i0 * ldr + j0 : NULL, ldr, act);
+                          cm, last, bias ? bias + i0 : NULL, res ? res + i0 * ldr + j0 : NULL, ldr, act);
         }
     }
 }
@@ -362,11 +380,11 @@ void qo_k_sgemm_epi(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda
 #ifdef QO_SG_X86
     int isa = qo_k_sgemm_isa(-1);
     if (isa == 2) {
-        sg_run512(M, N, K, A, lda, B, ldb, C, ldc, bias, res, ldr, act, false, false, false);
+        sg_run512(M, N, K, A, lda, B, ldb, C, ldc, bias, res, ldr, act, false, false, false, false);
         return;
     }
     if (isa == 1) {
-        sg_run256(M, N, K, A, lda, B, ldb, C, ldc, bias, res, ldr, act, false, false);
+        sg_run256(M, N, K, A, lda, B, ldb, C, ldc, bias, res, ldr, act, false, false, false);
         return;
     }
 #endif
@@ -392,11 +410,11 @@ void qo_k_sgemm_acc(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda
     const qo_k_act none = {QO_K_ACT_NONE, 0, 0};
     int isa = qo_k_sgemm_isa(-1);
     if (isa == 2) {
-        sg_run512(M, N, K, A, lda, B, ldb, C, ldc, NULL, NULL, 0, none, bt, accum, true);
+        sg_run512(M, N, K, A, lda, B, ldb, C, ldc, NULL, NULL, 0, none, bt, accum, true, true);
         return;
     }
     if (isa == 1) {
-        sg_run256(M, N, K, A, lda, B, ldb, C, ldc, NULL, NULL, 0, none, bt, accum);
+        sg_run256(M, N, K, A, lda, B, ldb, C, ldc, NULL, NULL, 0, none, bt, accum, true);
         return;
     }
 #endif
