@@ -1,7 +1,8 @@
 /* runtime/kernels/conv_grad.c — the weight gradient of Conv (ConvGradWeight) on float32: per image,
  * group and chunk of output rows, im2col of the chunk into col [C/group * kernel, chunk] and one
  * qo_k_sgemm_acc (sgemm.c) dW^T += col dY_chunk^T (col read in place, dY given transposed: cheap to
- * pack), accumulated over the images of a range and transposed into dW once per range. Each
+ * pack), accumulated over the images of a range and transposed into dW once per range (or, for at
+ * most 8 output channels per group, dW += dY_chunk col^T). Each
  * element's sum runs over images and outputs in order. With AVX-512 (qo_k_sgemm_isa 2) the rows of
  * col are copied with masked loads and stores (im2col3_512). The batch is split into one contiguous range per pool thread, each summed into
  * its own buffer; the buffers are added in range order, so results depend on the pool size but not
@@ -162,6 +163,9 @@ static void cgw_task(void *ctx, int64_t begin, int64_t end, int tid) {
     int64_t nrows = out[0] * out[1], rpc = qo_k_max64(1, CGW_CHUNK / out[2]); /* output rows per chunk */
     if (rpc > nrows) rpc = nrows;
     bool avx512 = qo_k_sgemm_isa(-1) == 2;
+    /* Mg > 8: dW^T = col dY^T (col as A, read in place; Mg the vector width); else dW = dY col^T
+     * (col packed as B^T, its rows the vector width: fewer idle lanes for LeNet's 6 channels) */
+    bool tr = Mg > 8;
     /* col [CK, rpc * out[2]], then dW^T [group][CK, Mg] */
     size_t cn = (size_t)(CK * rpc * out[2]), bytes = (cn + (size_t)J->wsz) * sizeof(float);
     float *col = J->pool ? qo_pool_scratch(J->pool, tid, bytes) : qo_malloc(bytes), *wt = col + cn;
@@ -177,9 +181,10 @@ static void cgw_task(void *ctx, int64_t begin, int64_t end, int tid) {
                             avx512);
                     const float *dyg = J->dy + (n * p->M + grp * Mg) * osz + r0 * out[2];
                     bool more = n > n0 || r0 > 0;
-                    qo_k_sgemm_acc(CK, Mg, len, col, len, dyg, osz, true, more, wt + grp * Mg * CK, Mg);
+                    if (tr) qo_k_sgemm_acc(CK, Mg, len, col, len, dyg, osz, true, more, wt + grp * Mg * CK, Mg);
+                    else qo_k_sgemm_acc(Mg, CK, len, dyg, osz, col, len, true, more, acc + grp * Mg * CK, CK);
                 }
-        if (n1 > n0) /* dW = (dW^T)^T */
+        if (tr && n1 > n0) /* dW = (dW^T)^T */
             for (int64_t grp = 0; grp < p->group; grp++)
                 for (int64_t m = 0; m < Mg; m++)
                     for (int64_t k = 0; k < CK; k++) acc[(grp * Mg + m) * CK + k] = wt[grp * Mg * CK + k * Mg + m];
