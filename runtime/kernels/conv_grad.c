@@ -47,6 +47,48 @@ static inline __mmask16 cgw_bits(int64_t lo, int64_t hi) {
     return (__mmask16)(hi > lo ? ((1u << hi) - 1) & ~((1u << lo) - 1) : 0);
 }
 
+/* dst[t] = src[t] for t in [lo, hi), 0 for the other t < n (src is read only in [lo, hi)). */
+T512 static void cgw_copy512(float *dst, const float *src, int64_t n, int64_t lo, int64_t hi) {
+    int64_t t = 0;
+    for (; t + 16 <= n; t += 16) {
+        if (t >= lo && t + 16 <= hi) _mm512_storeu_ps(dst + t, _mm512_loadu_ps(src + t));
+        else _mm512_storeu_ps(dst + t, _mm512_maskz_loadu_ps(cgw_bits(lo - t, hi - t), src + t));
+    }
+    if (t < n) _mm512_mask_storeu_ps(dst + t, cgw_bits(0, n - t), _mm512_maskz_loadu_ps(cgw_bits(lo - t, hi - t), src + t));
+}
+
+/* im2col3 for 1-D and 2-D stride 1 along the rows with out[2] == in[2] (same padding along the
+ * rows): an output o of the chunk reads x at o + a constant per kernel tap, so each tap's row of col
+ * is one contiguous copy, then the columns that wrap around (iw outside the input row) and the
+ * rows outside the input are zeroed. */
+T512 static void im2col3_512s(const int64_t *in, const int64_t *out, const int64_t *ker, const int64_t *dil,
+                              const int64_t *pad, int64_t C, const float *x, int64_t r0, int64_t r1, float *col) {
+    int64_t W = out[2], H = in[1], isz = H * W, len = (r1 - r0) * W;
+    float *row = col;
+    for (int64_t c = 0; c < C; c++) {
+        const float *xc = x + c * isz;
+        for (int64_t kh = 0; kh < ker[1]; kh++)
+            for (int64_t kw = 0; kw < ker[2]; kw++, row += len) {
+                int64_t hoff = kh * dil[1] - pad[1], w0 = kw * dil[2] - pad[2];
+                /* rows oh with 0 <= oh + hoff < H, within [r0, r1) */
+                int64_t v0 = qo_k_min64(r1, qo_k_max64(r0, -hoff)), v1 = qo_k_max64(v0, qo_k_min64(r1, H - hoff));
+                /* chunk output t reads xc[(r0 * W + t) + hoff * W + w0]; reads stay inside the channel */
+                const float *src = xc + (r0 + hoff) * W + w0;
+                int64_t lo = qo_k_max64((v0 - r0) * W, -((r0 + hoff) * W + w0));
+                int64_t hi = qo_k_min64((v1 - r0) * W, isz - ((r0 + hoff) * W + w0));
+                cgw_copy512(row, src, len, lo, hi);
+                /* columns ow outside [a, e) read a neighbouring row: zero */
+                int64_t a = qo_k_min64(W, qo_k_max64(0, -w0)), e = qo_k_max64(a, qo_k_min64(W, W - w0));
+                if (a > 0 || e < W)
+                    for (int64_t r = v0; r < v1; r++) {
+                        float *rr = row + (r - r0) * W;
+                        for (int64_t ow = 0; ow < a; ow++) rr[ow] = 0.0f;
+                        for (int64_t ow = e; ow < W; ow++) rr[ow] = 0.0f;
+                    }
+            }
+    }
+}
+
 /* im2col3 (below) for out[2] <= 64 and str[2] 1 or 2: each row by masked AVX-512 loads (the
  * masked-off lanes are not read) and stores, the masks computed once per kernel tap. */
 T512 static void im2col3_512(const int64_t *in, const int64_t *out, const int64_t *ker, const int64_t *str,
@@ -110,6 +152,10 @@ T512 static void im2col3_512(const int64_t *in, const int64_t *out, const int64_
 static void im2col3(const int64_t *in, const int64_t *out, const int64_t *ker, const int64_t *str, const int64_t *dil,
                     const int64_t *pad, int64_t C, const float *x, int64_t r0, int64_t r1, float *col, bool avx512) {
 #ifdef CGW_X86
+    if (avx512 && in[0] == 1 && out[0] == 1 && ker[0] == 1 && pad[0] == 0 && str[1] == 1 && str[2] == 1 && in[2] == out[2]) {
+        im2col3_512s(in, out, ker, dil, pad, C, x, r0, r1, col);
+        return;
+    }
     if (avx512 && out[2] <= 64 && (str[2] == 1 || str[2] == 2)) {
         im2col3_512(in, out, ker, str, dil, pad, C, x, r0, r1, col);
         return;

@@ -234,12 +234,13 @@ static void gen_maxpoolgrad(qo_ctx *cx, qo_pool **pools, int npools) {
 
 /* size 1: up to 40 output channels per group (several sgemm column tiles, 16-wide tails) and long
  * outputs (several K blocks); size 2: 1-D, 180k..320k positive products per weight, where one
- * running float sum would be off by more than the tolerance (the kernel sums blocks). */
+ * running float sum would be off by more than the tolerance (the kernel sums blocks); size 3:
+ * 1-D/2-D "same" convolutions (stride 1, pads dil * (k - 1) / 2), ResNet's shape. */
 static void gen_convgradweight(qo_ctx *cx, qo_pool **pools, int npools, int size) {
     tcase t;
     tc_init(&t, QO_OP_TRAIN_CONVGRADWEIGHT, 3, 1);
-    bool big = size == 1;
-    int nsp = size == 2 ? 1 : (int)ri(1, 3);
+    bool big = size == 1 || size == 3;
+    int nsp = size == 2 ? 1 : size == 3 ? (int)ri(1, 2) : (int)ri(1, 3);
     int64_t grp = ri(1, 3), N = ri(1, big ? 4 : 6), Cg = ri(1, big ? 9 : 4), Mg = ri(1, big ? 40 : 5);
     if (size == 2) grp = 1, N = ri(6, 8), Cg = ri(1, 2), Mg = ri(1, 3);
     int64_t xd[5] = {N, Cg * grp}, wd[5] = {Mg * grp, Cg}, yd[5] = {N, Mg * grp};
@@ -251,6 +252,11 @@ static void gen_convgradweight(qo_ctx *cx, qo_pool **pools, int npools, int size
         if (size == 2) xd[2 + i] = ri(30000, 40000), wd[2 + i] = ri(1, 3);
         st[i] = size == 2 ? 1 : ri(1, 3), dl[i] = size == 2 ? 1 : ri(1, 2);
         p[i] = ri(0, 2), p[nsp + i] = ri(0, 2);
+        if (size == 3) {
+            wd[2 + i] = 2 * ri(0, 2) + 1, st[i] = 1;
+            p[i] = p[nsp + i] = dl[i] * (wd[2 + i] - 1) / 2;
+            if (i == nsp - 1) xd[2 + i] = ri(1, 40);
+        }
         int64_t span = xd[2 + i] + p[i] + p[nsp + i] - dl[i] * (wd[2 + i] - 1) - 1;
         if (span < 0) {
             nskip++;
@@ -324,6 +330,7 @@ int main(int argc, char **argv) {
             gen_convgradweight(&cx, pools, 3, 1);
         }
         for (int c = 0; c < 3; c++) gen_convgradweight(&cx, pools, 3, 2);
+        for (int c = 0; c < cases / 3; c++) gen_convgradweight(&cx, pools, 3, 3);
     }
     qo_k_sgemm_isa(-2);
     qo_pool_free(pools[1]);
