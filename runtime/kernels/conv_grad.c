@@ -2,11 +2,12 @@
  * group and chunk of output rows, im2col of the chunk into col [C/group * kernel, chunk] and one
  * qo_k_sgemm_acc (sgemm.c) dW^T += col dY_chunk^T (col read in place, dY given transposed: cheap to
  * pack), accumulated over the images of a range and transposed into dW once per range (or, for at
- * most 8 output channels per group, dW += dY_chunk col^T). Each
- * element's sum runs over images and outputs in order. With AVX-512 (qo_k_sgemm_isa 2) the rows of
- * col are copied with masked loads and stores (im2col3_512). The batch is split into one contiguous range per pool thread, each summed into
- * its own buffer; the buffers are added in range order, so results depend on the pool size but not
- * on scheduling. */
+ * most 8 output channels per group, dW += dY_chunk col^T). Each K block of the sgemm is summed from
+ * zero and added to the accumulator (BLAS beta 1). With AVX-512 (qo_k_sgemm_isa 2) im2col copies
+ * with masked loads and stores: stride-1 same-width rows as one contiguous copy per kernel tap
+ * (im2col3_512s), else row by row (im2col3_512). The batch is split into one contiguous range per
+ * pool thread, each summed into its own buffer; the buffers are added in range order, so results
+ * depend on the pool size but not on scheduling. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")
 #endif
