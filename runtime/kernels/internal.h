@@ -30,6 +30,12 @@ void qo_k_epilogue_cols(float *y, int64_t rows, int64_t cols, int64_t ld, const 
  * res. Runs the AVX-512 or AVX2 micro-kernel the CPU has (see qo_k_sgemm_isa), else OpenBLAS. */
 void qo_k_sgemm_epi(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
                     float *C, int64_t ldc, const float *bias, const float *res, int64_t ldr, qo_k_act act);
+/* C[M, N] (ldc) = A[M, K] (lda) B[K, N], or (accum) C += A B, without an epilogue: B is B[K, N]
+ * row-major at ldb, or (bt) given transposed, B^T[N, K] row-major at ldb. The kernels of
+ * qo_k_sgemm_epi (same ISA choice; OpenBLAS without AVX2); each element's sum runs over k in order
+ * (in K blocks), so the result does not depend on M, N tiling. C must not overlap A, B. */
+void qo_k_sgemm_acc(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb, bool bt,
+                    bool accum, float *C, int64_t ldc);
 /* The micro-kernel qo_k_sgemm_epi uses: 2 AVX-512, 1 AVX2+FMA, 0 OpenBLAS. force -1 only queries
  * (the forced value, else what the CPU has), -2 restores detection, >= 0 forces it (for tests: the
  * caller must not force more than an unforced query returned). Returns the level now in use. Not

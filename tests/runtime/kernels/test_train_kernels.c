@@ -16,8 +16,12 @@
  *               error bound of the blocked order from a double sum computed here, its total error
  *               below sequential float summation's;
  *   ConvGradWeight to 1e-5 of the largest magnitude (sgemm reorders the sums): 1-D, 2-D, 3-D,
- *               groups, strides, dilations, asymmetric pads, batch 1..6.
+ *               groups, strides, dilations, asymmetric pads, batch 1..6; and larger cases (up to 40
+ *               output channels per group, outputs longer than a K block) under each sgemm ISA
+ *               (AVX-512, AVX2, OpenBLAS: qo_k_sgemm_isa) the CPU has, with long positive sums
+ *               (blocked summation) among them.
  * usage: test_train_kernels [-v] [-n CASES] [-s SEED]. Prints "N passed, N failed". */
+#include "runtime/kernels/internal.h"
 #include "runtime/kernels/train_kernels.h"
 
 #include <math.h>
@@ -283,19 +287,31 @@ static void gen_avgpoolgrad(qo_ctx *cx, qo_pool **pools, int npools) {
     tc_free(&t);
 }
 
-static void gen_convgradweight(qo_ctx *cx, qo_pool **pools, int npools) {
+/* size 1: up to 40 output channels per group (several sgemm column tiles, 16-wide tails) and long
+ * outputs (several K blocks); size 2: 1-D, 180k..320k positive products per weight, where one
+ * running float sum would be off by more than the tolerance (the kernel sums blocks); size 3:
+ * 1-D/2-D "same" convolutions (stride 1, pads dil * (k - 1) / 2), ResNet's shape. */
+static void gen_convgradweight(qo_ctx *cx, qo_pool **pools, int npools, int size) {
     tcase t;
     tc_init(&t, QO_OP_TRAIN_CONVGRADWEIGHT, 3, 1);
-    int nsp = (int)ri(1, 3);
-    int64_t grp = ri(1, 3), N = ri(1, 6), Cg = ri(1, 4), Mg = ri(1, 5);
+    bool big = size == 1 || size == 3;
+    int nsp = size == 2 ? 1 : size == 3 ? (int)ri(1, 2) : (int)ri(1, 3);
+    int64_t grp = ri(1, 3), N = ri(1, big ? 4 : 6), Cg = ri(1, big ? 9 : 4), Mg = ri(1, big ? 40 : 5);
+    if (size == 2) grp = 1, N = ri(6, 8), Cg = ri(1, 2), Mg = ri(1, 3);
     int64_t xd[5] = {N, Cg * grp}, wd[5] = {Mg * grp, Cg}, yd[5] = {N, Mg * grp};
     int64_t st[3], dl[3], p[6];
     for (int i = 0; i < nsp; i++) {
-        int64_t maxin = nsp == 3 ? 6 : nsp == 2 ? 11 : 19;
+        int64_t maxin = big ? (nsp == 3 ? 9 : nsp == 2 ? 24 : 400) : nsp == 3 ? 6 : nsp == 2 ? 11 : 19;
         xd[2 + i] = ri(1, maxin);
         wd[2 + i] = ri(1, 4);
-        st[i] = ri(1, 3), dl[i] = ri(1, 2);
+        if (size == 2) xd[2 + i] = ri(30000, 40000), wd[2 + i] = ri(1, 3);
+        st[i] = size == 2 ? 1 : ri(1, 3), dl[i] = size == 2 ? 1 : ri(1, 2);
         p[i] = ri(0, 2), p[nsp + i] = ri(0, 2);
+        if (size == 3) {
+            wd[2 + i] = 2 * ri(0, 2) + 1, st[i] = 1;
+            p[i] = p[nsp + i] = dl[i] * (wd[2 + i] - 1) / 2;
+            if (i == nsp - 1) xd[2 + i] = ri(1, 40);
+        }
         int64_t span = xd[2 + i] + p[i] + p[nsp + i] - dl[i] * (wd[2 + i] - 1) - 1;
         if (span < 0) {
             nskip++;
@@ -308,11 +324,15 @@ static void gen_convgradweight(qo_ctx *cx, qo_pool **pools, int npools) {
     qo_node_set_attr_ints(t.g, t.n, "dilations", dl, (uint32_t)nsp);
     qo_node_set_attr_ints(t.g, t.n, "pads", p, (uint32_t)(2 * nsp));
     qo_node_set_attr_int(t.g, t.n, "group", grp);
-    tc_input(cx, &t, 0, nsp + 2, yd);
-    tc_input(cx, &t, 1, nsp + 2, xd);
+    float *dy = tc_input(cx, &t, 0, nsp + 2, yd), *x = tc_input(cx, &t, 1, nsp + 2, xd);
     tc_input(cx, &t, 2, nsp + 2, wd);
-    snprintf(t.desc, sizeof t.desc, "ConvGradWeight nsp %d N %lld C %lld M %lld group %lld in %lld k %lld s %lld d %lld p %lld,%lld",
-             nsp, (long long)N, (long long)xd[1], (long long)wd[0], (long long)grp, (long long)xd[2], (long long)wd[2],
+    if (size == 2) {
+        for (int64_t i = 0; i < qo_tensor_numel(&t.in[0]); i++) dy[i] = 0.5f + 0.5f * dy[i];
+        for (int64_t i = 0; i < qo_tensor_numel(&t.in[1]); i++) x[i] = 0.5f + 0.5f * x[i];
+    }
+    snprintf(t.desc, sizeof t.desc,
+             "ConvGradWeight isa %d nsp %d N %lld C %lld M %lld group %lld in %lld k %lld s %lld d %lld p %lld,%lld",
+             qo_k_sgemm_isa(-1), nsp, (long long)N, (long long)xd[1], (long long)wd[0], (long long)grp, (long long)xd[2], (long long)wd[2],
              (long long)st[0], (long long)dl[0], (long long)p[0], (long long)p[nsp]);
     run_case(cx, &t, pools, npools, 1e-5);
     tc_free(&t);
@@ -477,9 +497,20 @@ int main(int argc, char **argv) {
         gen_quantgrad(&cx, pools, 3);
         gen_maxpoolgrad(&cx, pools, 3);
         gen_avgpoolgrad(&cx, pools, 3);
-        gen_convgradweight(&cx, pools, 3);
+        gen_convgradweight(&cx, pools, 3, 0);
         gen_reducesum(&cx, pools, 3);
     }
+    int top = qo_k_sgemm_isa(-1);
+    for (int isa = top; isa >= 0; isa--) {
+        qo_k_sgemm_isa(isa);
+        for (int c = 0; c < cases / 3; c++) {
+            gen_convgradweight(&cx, pools, 3, 0);
+            gen_convgradweight(&cx, pools, 3, 1);
+        }
+        for (int c = 0; c < 3; c++) gen_convgradweight(&cx, pools, 3, 2);
+        for (int c = 0; c < cases / 3; c++) gen_convgradweight(&cx, pools, 3, 3);
+    }
+    qo_k_sgemm_isa(-2);
     qo_pool_free(pools[1]);
     qo_pool_free(pools[2]);
     printf("%d passed, %d failed, %d skipped\n", npass, nfail, nskip);
