@@ -136,6 +136,9 @@ qo_status qo_calib_run(qo_ctx *cx, const qo_module *orig, const qo_module *varia
  * it comes from through ops that keep values (MaxPool, Flatten, Reshape, Transpose, Squeeze,
  * Unsqueeze, Identity, Dropout, Slice, DepthToSpace, SpaceToDepth). false if none or per-axis. */
 bool qo_calib_input_scale(const qo_graph *g, qo_val v, float *scale, int32_t *zp);
+/* True for the ops whose output has their input 0's scale and zero point (MaxPool, the reshape
+ * family, Slice, Identity, Dropout, depth/space moves): the walk of qo_calib_input_scale. */
+bool qo_quant_keeps_scale(qo_op op);
 /* The pass forms' data source: the `data` option's file (the model must have one input), read in
  * batches of the `batch` option (qo_batch_source_file). */
 struct qo_pass_ctx;

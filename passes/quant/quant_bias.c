@@ -12,6 +12,23 @@
 
 #include <string.h>
 
+bool qo_quant_keeps_scale(qo_op op) {
+    switch (op) {
+    case QO_OP_MAXPOOL:
+    case QO_OP_FLATTEN:
+    case QO_OP_RESHAPE:
+    case QO_OP_TRANSPOSE:
+    case QO_OP_SQUEEZE:
+    case QO_OP_UNSQUEEZE:
+    case QO_OP_IDENTITY:
+    case QO_OP_DROPOUT:
+    case QO_OP_SLICE:
+    case QO_OP_DEPTHTOSPACE:
+    case QO_OP_SPACETODEPTH: return true;
+    default: return false;
+    }
+}
+
 bool qo_calib_input_scale(const qo_graph *g, qo_val v, float *scale, int32_t *zp) {
     for (int hops = 0; v && hops < 64; hops++) {
         const qo_typedata *td = qo_type_get(g->m, g->vals[v].type);
@@ -22,24 +39,8 @@ bool qo_calib_input_scale(const qo_graph *g, qo_val v, float *scale, int32_t *zp
             return true;
         }
         qo_node d = g->vals[v].def;
-        if (!d) return false;
-        switch (g->nodes[d].op) {
-        case QO_OP_MAXPOOL:
-        case QO_OP_FLATTEN:
-        case QO_OP_RESHAPE:
-        case QO_OP_TRANSPOSE:
-        case QO_OP_SQUEEZE:
-        case QO_OP_UNSQUEEZE:
-        case QO_OP_IDENTITY:
-        case QO_OP_DROPOUT:
-        case QO_OP_SLICE:
-        case QO_OP_DEPTHTOSPACE:
-        case QO_OP_SPACETODEPTH:
-            if (g->vals[v].res != 0) return false;
-            v = qo_node_input(g, d, 0);
-            break;
-        default: return false;
-        }
+        if (!d || !qo_quant_keeps_scale((qo_op)g->nodes[d].op) || g->vals[v].res != 0) return false;
+        v = qo_node_input(g, d, 0);
     }
     return false;
 }

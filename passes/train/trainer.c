@@ -143,23 +143,8 @@ static qo_val input_scale_val(const qo_graph *g, qo_val v) {
             if (qo_pass_const_floats(g, qo_node_input(g, d, 2), &zp, 1) != 1 || zp != 0.0f) return 0;
             return sc;
         }
-        switch (g->nodes[d].op) {
-        case QO_OP_MAXPOOL:
-        case QO_OP_FLATTEN:
-        case QO_OP_RESHAPE:
-        case QO_OP_TRANSPOSE:
-        case QO_OP_SQUEEZE:
-        case QO_OP_UNSQUEEZE:
-        case QO_OP_IDENTITY:
-        case QO_OP_DROPOUT:
-        case QO_OP_SLICE:
-        case QO_OP_DEPTHTOSPACE:
-        case QO_OP_SPACETODEPTH:
-            if (g->vals[v].res != 0) return 0;
-            v = qo_node_input(g, d, 0);
-            break;
-        default: return 0;
-        }
+        if (!qo_quant_keeps_scale((qo_op)g->nodes[d].op) || g->vals[v].res != 0) return 0;
+        v = qo_node_input(g, d, 0);
     }
     return 0;
 }
