@@ -194,9 +194,9 @@ static void bias_scales_per_step(qo_graph *g) {
         qo_node saved = g->insert_before;
         g->insert_before = L;
         qo_val prod = kd_node(g, QO_OP_MUL, sin, sw, g->vals[sw].type);
-        if (bt->rank != wt->rank || memcmp(bt->dims, wt->dims, sizeof(int64_t) * (size_t)bt->rank)) {
-            int64_t sh[QO_MAX_RANK], one = bt->rank;
-            memcpy(sh, bt->dims, sizeof(int64_t) * (size_t)bt->rank);
+        if (bt->rank != wt->rank || (bt->rank > 0 && memcmp(bt->dims, wt->dims, sizeof(int64_t) * (size_t)bt->rank))) {
+            int64_t sh[QO_MAX_RANK] = {0}, one = bt->rank;
+            if (bt->rank > 0) memcpy(sh, bt->dims, sizeof(int64_t) * (size_t)bt->rank);
             qo_val shc = qo_pass_add_const(g, NULL, QO_I64, 1, &one, sh);
             prod = kd_node(g, QO_OP_RESHAPE, prod, shc, g->vals[sb].type);
         }
