@@ -256,22 +256,6 @@ static void mpg_task(void *ctx, int64_t begin, int64_t end, int tid) {
     if (!J->pool) qo_free(acc);
 }
 
-static qo_status maxpoolgrad(qo_kctx *k, qo_pool *pool, const qo_tensor *const *in, uint32_t nin, qo_tensor *out,
-                             uint32_t nout) {
-    if (nin < 2 || nout < 1 || !is_f32(in[0]) || !is_f32(in[1]) || in[1]->rank != 4) return DECLINE;
-    const qo_tensor *dy = in[0], *x = in[1];
-    qo_geom g;
-    if (qo_geom_pool(k, x, 0, &g) != QO_OK || g.nsp != 2) return DECLINE;
-    int64_t od[QO_MAX_RANK];
-    int r = qo_geom_out_dims(&g, x->dims[0], x->dims[1], od);
-    if (!same_dims(dy, r, od)) return DECLINE;
-    QO_TRY(out_make(k, &out[0], x->rank, x->dims));
-    mpg_job J = {.g = &g, .dy = dy->data, .x = x->data, .dx = out[0].data, .pool = pool};
-    int64_t NC = x->dims[0] * x->dims[1];
-    if (NC && qo_tensor_numel(x)) qo_pool_for(pool, NC, 1, mpg_task, &J);
-    return QO_OK;
-}
-
 /* ---- AveragePoolGrad ---------------------------------------------------------------------------- */
 /* 2-D, no padding, windows that cannot overlap (stride >= kernel extent) and lie inside X: every
  * input element gets at most one term, dY / count with count the window's elements, computed as
@@ -299,13 +283,14 @@ static void apg_task(void *ctx, int64_t begin, int64_t end, int tid) {
     }
 }
 
-static qo_status avgpoolgrad(qo_kctx *k, qo_pool *pool, const qo_tensor *const *in, uint32_t nin, qo_tensor *out,
-                             uint32_t nout) {
+/* MaxPoolGrad (mpg_task) or AveragePoolGrad (apg_task, its geometry only) on 2-D f32 planes. */
+static qo_status poolgrad(qo_kctx *k, qo_pool *pool, const qo_tensor *const *in, uint32_t nin, qo_tensor *out,
+                          uint32_t nout, bool is_max) {
     if (nin < 2 || nout < 1 || !is_f32(in[0]) || !is_f32(in[1]) || in[1]->rank != 4) return DECLINE;
     const qo_tensor *dy = in[0], *x = in[1];
     qo_geom g;
     if (qo_geom_pool(k, x, 0, &g) != QO_OK || g.nsp != 2) return DECLINE;
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; !is_max && i < 2; i++)
         if (g.pb[i] || g.pe[i] || g.dil[i] != 1 || g.str[i] < g.ker[i] || g.ker[i] < 1 ||
             (g.out[i] - 1) * g.str[i] + g.ker[i] > g.in[i])
             return DECLINE;
@@ -315,7 +300,7 @@ static qo_status avgpoolgrad(qo_kctx *k, qo_pool *pool, const qo_tensor *const *
     QO_TRY(out_make(k, &out[0], x->rank, x->dims));
     mpg_job J = {.g = &g, .dy = dy->data, .x = x->data, .dx = out[0].data, .pool = pool};
     int64_t NC = x->dims[0] * x->dims[1];
-    if (NC && qo_tensor_numel(x)) qo_pool_for(pool, NC, 1, apg_task, &J);
+    if (NC && qo_tensor_numel(x)) qo_pool_for(pool, NC, 1, is_max ? mpg_task : apg_task, &J);
     return QO_OK;
 }
 
@@ -529,8 +514,8 @@ qo_status qo_k_train_node_run(qo_kctx *k, qo_pool *pool, const qo_tensor *const 
                               uint32_t nout) {
     switch ((qo_op)qo_node_get(k->g, k->n)->op) {
     case QO_OP_TRAIN_QUANTGRAD: return quantgrad(k, pool, in, nin, out, nout);
-    case QO_OP_TRAIN_MAXPOOLGRAD: return maxpoolgrad(k, pool, in, nin, out, nout);
-    case QO_OP_TRAIN_AVERAGEPOOLGRAD: return avgpoolgrad(k, pool, in, nin, out, nout);
+    case QO_OP_TRAIN_MAXPOOLGRAD: return poolgrad(k, pool, in, nin, out, nout, true);
+    case QO_OP_TRAIN_AVERAGEPOOLGRAD: return poolgrad(k, pool, in, nin, out, nout, false);
     case QO_OP_TRAIN_CONVGRADWEIGHT: return convgradweight(k, pool, in, nin, out, nout);
     case QO_OP_REDUCESUM: return k->opset >= 13 ? reducesum(k, pool, in, nin, out, nout) : DECLINE;
     default: return DECLINE;

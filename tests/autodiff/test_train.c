@@ -311,25 +311,34 @@ static const char MLP_FWD[] =
     "    %%h = Gemm(%%x, %%fc1_w, %%fc1_b) {transB = 1}\n    %%a = Relu(%%h)\n"
     "    %%o = Gemm(%%a, %%fc2_w, %%fc2_b) {transB = 1}\n    return %%o\n  }\n}\n";
 
-/* The MLP forward model with parameters from DATA_DIR/train_mlp_kd_<prefix><P><suffix>.npy. */
-static qo_module *mlp_model(qo_ctx *cx, const char *prefix, const char *suffix, char params[][32], int np) {
-    static char decl[1 << 16], text[1 << 17];
+/* Appends "const %P : tensor<...> = [...]" lines to decl for each parameter P (skipping names with
+ * '.' when skip_dotted) from DATA_DIR/train_<run>_<prefix>P<suffix>.npy (float32, rank <= 2). */
+static bool const_decls(qo_ctx *cx, const char *run, const char *prefix, const char *suffix, char params[][32], int np,
+                        bool skip_dotted, char *decl, size_t cap) {
     char nm[96];
     size_t o = 0;
     bool ok = true;
     decl[0] = 0;
     for (int i = 0; i < np && ok; i++) {
+        if (skip_dotted && strchr(params[i], '.')) continue;
         qo_tensor t = {0};
         snprintf(nm, sizeof nm, "%s%s%s", prefix, params[i], suffix);
-        ok = !load(cx, "mlp_kd", nm, &t) && t.elem == QO_F32 && (t.rank == 1 || t.rank == 2);
-        o += (size_t)snprintf(decl + o, sizeof decl - o, "    const %%%s : tensor<", params[i]);
-        for (int k = 0; ok && k < t.rank; k++) o += (size_t)snprintf(decl + o, sizeof decl - o, "%lldx", (long long)t.dims[k]);
-        o += (size_t)snprintf(decl + o, sizeof decl - o, "f32> = [");
+        ok = !load(cx, run, nm, &t) && t.elem == QO_F32 && t.rank <= 2;
+        o += (size_t)snprintf(decl + o, cap - o, "    const %%%s : tensor<", params[i]);
+        for (int k = 0; ok && k < t.rank; k++) o += (size_t)snprintf(decl + o, cap - o, "%lldx", (long long)t.dims[k]);
+        o += (size_t)snprintf(decl + o, cap - o, "f32> = [");
         for (int64_t e = 0; ok && e < qo_tensor_numel(&t); e++)
-            o += (size_t)snprintf(decl + o, sizeof decl - o, "%s%.9g", e ? ", " : "", (double)((float *)t.data)[e]);
-        o += (size_t)snprintf(decl + o, sizeof decl - o, "]\n");
+            o += (size_t)snprintf(decl + o, cap - o, "%s%.9g", e ? ", " : "", (double)((float *)t.data)[e]);
+        o += (size_t)snprintf(decl + o, cap - o, "]\n");
         qo_tensor_free(&t);
     }
+    return ok;
+}
+
+/* The MLP forward model with parameters from DATA_DIR/train_mlp_kd_<prefix><P><suffix>.npy. */
+static qo_module *mlp_model(qo_ctx *cx, const char *prefix, const char *suffix, char params[][32], int np) {
+    static char decl[1 << 16], text[1 << 17];
+    bool ok = const_decls(cx, "mlp_kd", prefix, suffix, params, np, false, decl, sizeof decl);
     qo_module *m = NULL;
     snprintf(text, sizeof text, MLP_FWD, decl);
     if (ok && qo_parse_module(cx, "kd.qir", text, strlen(text), &m) != QO_OK) m = NULL;
@@ -421,23 +430,7 @@ static const char QMLP_FWD[] =
  * model constants (names without '.': the bit-width offsets are made by the trainer). */
 static qo_module *qmlp_model(qo_ctx *cx, char params[][32], int np) {
     static char decl[1 << 16], text[1 << 17];
-    char nm[96];
-    size_t o = 0;
-    bool ok = true;
-    decl[0] = 0;
-    for (int i = 0; i < np && ok; i++) {
-        if (strchr(params[i], '.')) continue;
-        qo_tensor t = {0};
-        snprintf(nm, sizeof nm, "%s_init", params[i]);
-        ok = !load(cx, "qat_lb", nm, &t) && t.elem == QO_F32 && t.rank <= 2;
-        o += (size_t)snprintf(decl + o, sizeof decl - o, "    const %%%s : tensor<", params[i]);
-        for (int k = 0; ok && k < t.rank; k++) o += (size_t)snprintf(decl + o, sizeof decl - o, "%lldx", (long long)t.dims[k]);
-        o += (size_t)snprintf(decl + o, sizeof decl - o, "f32> = [");
-        for (int64_t e = 0; ok && e < qo_tensor_numel(&t); e++)
-            o += (size_t)snprintf(decl + o, sizeof decl - o, "%s%.9g", e ? ", " : "", (double)((float *)t.data)[e]);
-        o += (size_t)snprintf(decl + o, sizeof decl - o, "]\n");
-        qo_tensor_free(&t);
-    }
+    bool ok = const_decls(cx, "qat_lb", "", "_init", params, np, true, decl, sizeof decl);
     qo_module *m = NULL;
     snprintf(text, sizeof text, QMLP_FWD, decl);
     if (ok && qo_parse_module(cx, "qat_lb.qir", text, strlen(text), &m) != QO_OK) m = NULL;
