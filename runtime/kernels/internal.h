@@ -46,6 +46,18 @@ int qo_k_sgemm_isa(int force);
 void qo_k_layernorm_rows(const float *x, float *y, int64_t rows, int64_t n, int64_t ldx, int64_t ldy, float eps,
                          const float *scale, const float *bias);
 
+/* Direct stride-1 convolutions on zero-padded flat planes (conv_flat.c), for 1-D/2-D, one group,
+ * at most QO_K_FLAT_MAX_TAPS taps, on AVX-512; each returns false without touching the outputs
+ * when it does not apply. Same contracts as qo_k_conv_f32, qo_k_convtranspose_f32 and
+ * qo_k_convgradweight_f32; the float sums run in another order. */
+#define QO_K_FLAT_MAX_TAPS 49
+bool qo_k_conv_flat_f32(const qo_k_conv_params *p, const float *x, const float *w, const float *b, float *y,
+                        qo_pool *pool);
+bool qo_k_convtranspose_flat_f32(const qo_k_conv_params *p, const float *x, const float *w, const float *b, float *y,
+                                 qo_pool *pool);
+bool qo_k_convgradweight_flat_f32(const qo_k_conv_params *p, const float *dy, const float *x, float *dw,
+                                  qo_pool *pool);
+
 /* Scratch for thread tid: from the pool, or (pool NULL) a buffer the caller frees with
  * qo_k_scratch_release. */
 void *qo_k_scratch(qo_pool *pool, int tid, size_t bytes, void **owned);

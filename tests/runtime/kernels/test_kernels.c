@@ -208,6 +208,8 @@ static void gen_conv(qo_ctx *cx, qo_pool **pools, int npools, bool transpose, in
             group = ri(1, 40), Cg = 1, Mg = 1;
         }
     }
+    if (shape_class == 3) /* conv_flat.c's direct stride-1 path: one group, 1-D/2-D, C * taps * M >= 256 */
+        N = ri(1, 5), group = 1, Cg = ri(1, 20), Mg = ri(1, 24), nsp = ri(0, 3) ? 2 : 1;
     int64_t C = Cg * group, M = Mg * group;
     int64_t in[3], ker[3], str[3], dil[3], pads[6], outpad[3];
     for (int i = 0; i < nsp; i++) {
@@ -221,6 +223,10 @@ static void gen_conv(qo_ctx *cx, qo_pool **pools, int npools, bool transpose, in
         if (shape_class == 2) {
             in[i] = ri(1, 3) == 1 ? ri(1, 9) : ri(5, 40), dil[i] = 1;
             ker[i] = group == 1 ? 1 : 3, str[i] = group == 1 ? 1 : ri(1, 2), pads[i] = pads[nsp + i] = group == 1 ? 0 : 1;
+        }
+        if (shape_class == 3) {
+            in[i] = ri(1, 40), ker[i] = ri(1, 7), str[i] = 1, dil[i] = ri(1, 2), outpad[i] = 0;
+            pads[i] = ri(0, ker[i]), pads[nsp + i] = ri(0, ker[i]);
         }
     }
     tc_init(&t, transpose ? QO_OP_CONVTRANSPOSE : QO_OP_CONV, bias ? 3 : 2, 1, 13);
@@ -559,6 +565,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < per_op; i++) {
         gen_conv(&cx, pools, 3, false, i % 5 == 4 ? 1 : i % 5 == 2 ? 2 : 0);
         gen_conv(&cx, pools, 3, true, 0);
+        if (i % 4 == 0) gen_conv(&cx, pools, 3, i % 8 == 0, 3);
         gen_gemm(&cx, pools, 3);
         gen_matmul(&cx, pools, 3);
         gen_pool(&cx, pools, 3, true);

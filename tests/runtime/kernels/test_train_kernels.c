@@ -290,7 +290,8 @@ static void gen_avgpoolgrad(qo_ctx *cx, qo_pool **pools, int npools) {
 /* size 1: up to 40 output channels per group (several sgemm column tiles, 16-wide tails) and long
  * outputs (several K blocks); size 2: 1-D, 180k..320k positive products per weight, where one
  * running float sum would be off by more than the tolerance (the kernel sums blocks); size 3:
- * 1-D/2-D "same" convolutions (stride 1, pads dil * (k - 1) / 2), ResNet's shape. */
+ * 1-D/2-D "same" convolutions (stride 1, pads dil * (k - 1) / 2), ResNet's shape; size 4: conv_flat.c's
+ * direct path (one group, stride 1, up to 8 input channels, C * taps * M mostly >= 256). */
 static void gen_convgradweight(qo_ctx *cx, qo_pool **pools, int npools, int size) {
     tcase t;
     tc_init(&t, QO_OP_TRAIN_CONVGRADWEIGHT, 3, 1);
@@ -298,6 +299,7 @@ static void gen_convgradweight(qo_ctx *cx, qo_pool **pools, int npools, int size
     int nsp = size == 2 ? 1 : size == 3 ? (int)ri(1, 2) : (int)ri(1, 3);
     int64_t grp = ri(1, 3), N = ri(1, big ? 4 : 6), Cg = ri(1, big ? 9 : 4), Mg = ri(1, big ? 40 : 5);
     if (size == 2) grp = 1, N = ri(6, 8), Cg = ri(1, 2), Mg = ri(1, 3);
+    if (size == 4) grp = 1, N = ri(1, 9), Cg = ri(1, 8), Mg = ri(4, 24), nsp = (int)ri(1, 2);
     int64_t xd[5] = {N, Cg * grp}, wd[5] = {Mg * grp, Cg}, yd[5] = {N, Mg * grp};
     int64_t st[3], dl[3], p[6];
     for (int i = 0; i < nsp; i++) {
@@ -311,6 +313,10 @@ static void gen_convgradweight(qo_ctx *cx, qo_pool **pools, int npools, int size
             wd[2 + i] = 2 * ri(0, 2) + 1, st[i] = 1;
             p[i] = p[nsp + i] = dl[i] * (wd[2 + i] - 1) / 2;
             if (i == nsp - 1) xd[2 + i] = ri(1, 40);
+        }
+        if (size == 4) {
+            xd[2 + i] = ri(1, 36), wd[2 + i] = ri(nsp == 1 ? 3 : 2, 6), st[i] = 1, dl[i] = ri(1, 2);
+            p[i] = ri(0, wd[2 + i] - 1), p[nsp + i] = ri(0, wd[2 + i] - 1);
         }
         int64_t span = xd[2 + i] + p[i] + p[nsp + i] - dl[i] * (wd[2 + i] - 1) - 1;
         if (span < 0) {
@@ -509,6 +515,7 @@ int main(int argc, char **argv) {
         }
         for (int c = 0; c < 3; c++) gen_convgradweight(&cx, pools, 3, 2);
         for (int c = 0; c < cases / 3; c++) gen_convgradweight(&cx, pools, 3, 3);
+        for (int c = 0; c < cases; c++) gen_convgradweight(&cx, pools, 3, 4);
     }
     qo_k_sgemm_isa(-2);
     qo_pool_free(pools[1]);
