@@ -52,12 +52,6 @@ static void flat_geom_init(flat_geom *g, int64_t C, int64_t M, int64_t H, int64_
         for (int64_t k = 0; k < KW; k++) g->off[i * KW + k] = i * dh * g->Wp + k * dw;
 }
 
-/* Bits [lo, hi) of 16 (clipped). */
-static inline __mmask16 flat_bits(int64_t lo, int64_t hi) {
-    lo = qo_k_max64(0, qo_k_min64(16, lo)), hi = qo_k_max64(0, qo_k_min64(16, hi));
-    return (__mmask16)(hi > lo ? ((1u << hi) - 1) & ~((1u << lo) - 1) : 0);
-}
-
 /* Padded planes: dst[c ldc + r Wp + s] = src[c][r - pt][s - pl] (src [C][H][W], zero outside) for
  * r < Hp, s < Wp, then zeros up to dst[c ldc + S) (S >= Hp Wp + 16). Masked loads read only src. */
 T512 static void flat_pad(const float *src, int64_t C, int64_t H, int64_t W, int64_t pt, int64_t pl, int64_t Hp,
@@ -76,11 +70,11 @@ T512 static void flat_pad(const float *src, int64_t C, int64_t H, int64_t W, int
             /* lanes s in [s0, s1) read src row sr at s - pl (the address of lane 0 may lie outside) */
             uintptr_t sp = (uintptr_t)(sc + sr * W);
             for (int64_t t = 0; t < Wp; t += 16)
-                _mm512_storeu_ps(pr + t, _mm512_maskz_loadu_ps(flat_bits(s0 - t, s1 - t),
+                _mm512_storeu_ps(pr + t, _mm512_maskz_loadu_ps(qo_k_bits16(s0 - t, s1 - t),
                                                                (const void *)(sp + (uintptr_t)((t - pl) * 4))));
         }
         for (int64_t t = Hp * Wp; t < S; t += 16) /* S - Hp Wp >= 16: covers any spill */
-            _mm512_mask_storeu_ps(pc + t, flat_bits(0, S - t), _mm512_setzero_ps());
+            _mm512_mask_storeu_ps(pc + t, qo_k_bits16(0, S - t), _mm512_setzero_ps());
     }
 }
 
@@ -291,7 +285,6 @@ static void flat_cgw_task(void *ctx, int64_t begin, int64_t end, int tid) {
     }
     qo_k_scratch_release(owned);
 }
-#endif
 
 /* The flat kernels need AVX-512, 1-D or 2-D, one group, stride 1, 2..QO_K_FLAT_MAX_TAPS taps,
  * C * taps * M >= 256 (below that, as for digits' 1- and 16-channel 8x8 convolutions, the padding
@@ -308,61 +301,44 @@ static bool flat_shape(const qo_k_conv_params *p) {
     return taps >= 2 && taps <= QO_K_FLAT_MAX_TAPS && p->C * taps * p->M >= 256 && p->C <= 256;
 }
 
-/* 2-D extents of p (1-D as one row). */
-static void flat_dims(const qo_k_conv_params *p, int64_t *in, int64_t *out, int64_t *ker, int64_t *dil, int64_t *pad) {
+/* g for p: 2-D (1-D as one row); ConvTranspose (transposed) as the convolution of its input at
+ * offset (K - 1) dil - pad (y[oh] = sum_i x[oh + pad - i dil] w[i]) with the taps reversed. */
+static void flat_geom_of(const qo_k_conv_params *p, bool transposed, flat_geom *g) {
+    int64_t in[2] = {1, 1}, out[2] = {1, 1}, ker[2] = {1, 1}, dil[2] = {1, 1}, pad[2] = {0, 0};
     int off = 2 - p->nsp;
-    for (int i = 0; i < 2; i++) in[i] = out[i] = ker[i] = dil[i] = 1, pad[i] = 0;
     for (int i = 0; i < p->nsp; i++) {
         in[off + i] = p->in[i], out[off + i] = p->out[i], ker[off + i] = p->ker[i];
         dil[off + i] = p->dil[i], pad[off + i] = p->pad[i];
     }
+    for (int i = 0; i < 2 && transposed; i++) pad[i] = (ker[i] - 1) * dil[i] - pad[i];
+    flat_geom_init(g, p->C, p->M, in[0], in[1], pad[0], pad[1], out[0], out[1], ker[0], ker[1], dil[0], dil[1]);
 }
 
 bool qo_k_conv_flat_f32(const qo_k_conv_params *p, const float *x, const float *w, const float *b, float *y,
-                         qo_pool *pool) {
-#ifdef FLAT_X86
+                        qo_pool *pool) {
     if (!flat_shape(p)) return false;
-    int64_t in[2], out[2], ker[2], dil[2], pad[2];
-    flat_dims(p, in, out, ker, dil, pad);
     flat_geom g;
-    flat_geom_init(&g, p->C, p->M, in[0], in[1], pad[0], pad[1], out[0], out[1], ker[0], ker[1], dil[0], dil[1]);
+    flat_geom_of(p, false, &g);
     flat_fwd(&g, p->N, x, w, false, b, p->res, p->act, y, pool);
     return true;
-#else
-    (void)p, (void)x, (void)w, (void)b, (void)y, (void)pool;
-    return false;
-#endif
 }
 
 bool qo_k_convtranspose_flat_f32(const qo_k_conv_params *p, const float *x, const float *w, const float *b, float *y,
                                  qo_pool *pool) {
-#ifdef FLAT_X86
     if (!flat_shape(p)) return false;
-    int64_t in[2], out[2], ker[2], dil[2], pad[2];
-    flat_dims(p, in, out, ker, dil, pad);
-    /* y[oh] = sum_i x[oh + pad - i dil] w[i]: a convolution of x at offset (K - 1) dil - pad with the
-     * taps reversed */
     flat_geom g;
-    flat_geom_init(&g, p->C, p->M, in[0], in[1], (ker[0] - 1) * dil[0] - pad[0], (ker[1] - 1) * dil[1] - pad[1],
-                   out[0], out[1], ker[0], ker[1], dil[0], dil[1]);
+    flat_geom_of(p, true, &g);
     flat_fwd(&g, p->N, x, w, true, b, p->res, p->act, y, pool);
     return true;
-#else
-    (void)p, (void)x, (void)w, (void)b, (void)y, (void)pool;
-    return false;
-#endif
 }
 
 bool qo_k_convgradweight_flat_f32(const qo_k_conv_params *p, const float *dy, const float *x, float *dw,
                                   qo_pool *pool) {
-#ifdef FLAT_X86
     /* measured against conv_grad.c's im2col + sgemm: faster up to 8 input channels (LeNet's 3 and 6:
      * 2.8x and even), slower from 16 (ResNet's 16..64 with padded planes of 8x8..32x32) */
     if (!flat_shape(p) || p->N < 1 || p->C > 8) return false;
-    int64_t in[2], out[2], ker[2], dil[2], pad[2];
-    flat_dims(p, in, out, ker, dil, pad);
     flat_cgw_job J = {.dy = dy, .x = x, .N = p->N, .pool = pool};
-    flat_geom_init(&J.g, p->C, p->M, in[0], in[1], pad[0], pad[1], out[0], out[1], ker[0], ker[1], dil[0], dil[1]);
+    flat_geom_of(p, false, &J.g);
     /* up to 8 channels one block, more in blocks of at most 4 (measured: 16 channels as 4 x 4 with 5
      * taps beat 2 x 8 with 3) */
     J.mb = p->M <= 8 ? flat_mb(p->M) : qo_k_cdiv(p->M, qo_k_cdiv(p->M, 4));
@@ -387,8 +363,24 @@ bool qo_k_convgradweight_flat_f32(const qo_k_conv_params *p, const float *dy, co
     }
     qo_free(graw);
     return true;
-#else
+}
+
+#else /* no AVX-512 code: never applies */
+bool qo_k_conv_flat_f32(const qo_k_conv_params *p, const float *x, const float *w, const float *b, float *y,
+                        qo_pool *pool) {
+    (void)p, (void)x, (void)w, (void)b, (void)y, (void)pool;
+    return false;
+}
+
+bool qo_k_convtranspose_flat_f32(const qo_k_conv_params *p, const float *x, const float *w, const float *b, float *y,
+                                 qo_pool *pool) {
+    (void)p, (void)x, (void)w, (void)b, (void)y, (void)pool;
+    return false;
+}
+
+bool qo_k_convgradweight_flat_f32(const qo_k_conv_params *p, const float *dy, const float *x, float *dw,
+                                  qo_pool *pool) {
     (void)p, (void)dy, (void)x, (void)dw, (void)pool;
     return false;
-#endif
 }
+#endif

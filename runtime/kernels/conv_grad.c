@@ -42,20 +42,14 @@ static void cgw_row(float *r, const float *xr, int64_t n, int64_t a, int64_t e, 
 #include <immintrin.h>
 #define T512 __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma")))
 
-/* Bits [lo, hi) of 16 (clipped). */
-static inline __mmask16 cgw_bits(int64_t lo, int64_t hi) {
-    lo = qo_k_max64(0, qo_k_min64(16, lo)), hi = qo_k_max64(0, qo_k_min64(16, hi));
-    return (__mmask16)(hi > lo ? ((1u << hi) - 1) & ~((1u << lo) - 1) : 0);
-}
-
 /* dst[t] = src[t] for t in [lo, hi), 0 for the other t < n (src is read only in [lo, hi)). */
 T512 static void cgw_copy512(float *dst, const float *src, int64_t n, int64_t lo, int64_t hi) {
     int64_t t = 0;
     for (; t + 16 <= n; t += 16) {
         if (t >= lo && t + 16 <= hi) _mm512_storeu_ps(dst + t, _mm512_loadu_ps(src + t));
-        else _mm512_storeu_ps(dst + t, _mm512_maskz_loadu_ps(cgw_bits(lo - t, hi - t), src + t));
+        else _mm512_storeu_ps(dst + t, _mm512_maskz_loadu_ps(qo_k_bits16(lo - t, hi - t), src + t));
     }
-    if (t < n) _mm512_mask_storeu_ps(dst + t, cgw_bits(0, n - t), _mm512_maskz_loadu_ps(cgw_bits(lo - t, hi - t), src + t));
+    if (t < n) _mm512_mask_storeu_ps(dst + t, qo_k_bits16(0, n - t), _mm512_maskz_loadu_ps(qo_k_bits16(lo - t, hi - t), src + t));
 }
 
 /* im2col3 for 1-D and 2-D stride 1 along the rows with out[2] == in[2] (same padding along the
@@ -99,7 +93,7 @@ T512 static void im2col3_512(const int64_t *in, const int64_t *out, const int64_
     int nq = (int)qo_k_cdiv(ow_n, 16);
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     __mmask16 kst[4], kin[4], kl0[4], kl1[4];
-    for (int q = 0; q < nq; q++) kst[q] = cgw_bits(0, ow_n - 16 * q);
+    for (int q = 0; q < nq; q++) kst[q] = qo_k_bits16(0, ow_n - 16 * q);
     float *row = col;
     for (int64_t c = 0; c < C; c++) {
         const float *xc = x + c * isz;
@@ -114,10 +108,10 @@ T512 static void im2col3_512(const int64_t *in, const int64_t *out, const int64_
                     if (e < a) e = a;
                     for (int q = 0; q < nq; q++) {
                         int64_t j = 16 * q;
-                        kin[q] = cgw_bits(a - j, e - j);
+                        kin[q] = qo_k_bits16(a - j, e - j);
                         /* stride 2: offsets 2 ow for ow in [a, e) and the odd ones between them */
-                        kl0[q] = cgw_bits(2 * (a - j), 2 * (e - j) - 1);
-                        kl1[q] = cgw_bits(2 * (a - j) - 16, 2 * (e - j) - 17);
+                        kl0[q] = qo_k_bits16(2 * (a - j), 2 * (e - j) - 1);
+                        kl1[q] = qo_k_bits16(2 * (a - j) - 16, 2 * (e - j) - 17);
                     }
                     float *r = row;
                     int64_t od = r0 / out[1], oh = r0 % out[1];

@@ -76,6 +76,12 @@ static inline int64_t qo_k_min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t qo_k_max64(int64_t a, int64_t b) { return a > b ? a : b; }
 static inline int64_t qo_k_cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+/* A 16-lane mask (an AVX-512 __mmask16) with bits [lo, hi) set, both clipped to [0, 16]. */
+static inline uint16_t qo_k_bits16(int64_t lo, int64_t hi) {
+    lo = qo_k_max64(0, qo_k_min64(16, lo)), hi = qo_k_max64(0, qo_k_min64(16, hi));
+    return (uint16_t)(hi > lo ? ((1u << hi) - 1) & ~((1u << lo) - 1) : 0);
+}
+
 /* Valid kernel taps of one dim: k in [*lo, *hi) keeps 0 <= start + k * d < in. */
 static inline void qo_k_taps(int64_t start, int64_t d, int64_t ker, int64_t in, int64_t *lo, int64_t *hi) {
     int64_t l = start < 0 ? qo_k_cdiv(-start, d) : 0;
