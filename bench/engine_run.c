@@ -85,7 +85,7 @@ static qo_status walker_init(walker *w) {
             if (v) w->last[v] = pos;
         }
         if (nd->op == QO_OP_CONSTANT) { /* evaluate once */
-            qo_kctx k = {w->cx, g, n, w->opset};
+            qo_kctx k = {w->cx, g, n, w->opset, false};
             qo_tensor out[1] = {{0}};
             QO_TRY(qo_ref_kernel_for(QO_OP_CONSTANT)(&k, NULL, 0, out, 1));
             qo_val o = qo_node_output(g, n, 0);
@@ -149,7 +149,7 @@ static qo_status walker_run(walker *w, const qo_tensor *input, qo_tensor *output
         }
         qo_tensor outs[8] = {{0}};
         uint32_t nout = nd->nout < 8 ? nd->nout : 8;
-        qo_kctx k = {w->cx, g, n, w->opset};
+        qo_kctx k = {w->cx, g, n, w->opset, false};
         qo_status s = QO_ERR_UNSUPPORTED;
         qo_node fused = 0;
         if (w->use_fast && qo_k_node_supported((qo_op)nd->op)) {

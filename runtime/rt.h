@@ -44,6 +44,7 @@ typedef struct qo_kctx {
     const qo_graph *g;
     qo_node n;
     int64_t opset;  /* the default-domain opset of the module (QONNX ops: ignored) */
+    bool fast_conv; /* Conv/ConvTranspose may sum in another order (qo_k_conv_params.fast) */
 } qo_kctx;
 
 /* Runs node k->n: in[i] is NULL for an omitted optional input; the kernel shapes and allocates

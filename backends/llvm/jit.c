@@ -117,6 +117,7 @@ typedef struct group {
 
 struct qo_jit {
     qo_ctx *cx;
+    bool fast_conv; /* qo_jit_opts.fast_conv */
     qo_module *m; /* private specialized copy */
     qo_graph *g;
     int64_t opset;
@@ -574,7 +575,7 @@ static int32_t jit_call(qo_jit *j, int32_t si) {
         view_of(j, v, &views[i]);
         in[i] = &views[i];
     }
-    qo_kctx kc = {.cx = cx, .g = g, .n = n, .opset = j->opset};
+    qo_kctx kc = {.cx = cx, .g = g, .n = n, .opset = j->opset, .fast_conv = j->fast_conv};
     unsigned nerr = cx->nerrors;
     qo_status st = QO_ERR_UNSUPPORTED;
     if (ctrl) { /* If/Loop/Scan: the interpreter runs the bodies on views of the captured buffers */
@@ -1758,7 +1759,7 @@ static void plan_kcalls(qo_jit *j, bool no_fusion) {
             if (qo_node_output(g, n, r)) ok = false;
         if (!ok) continue;
         kcall K = {.chain = {n}, .nchain = 1, .out = out, .src = {qo_node_input(g, n, 0), nd->nin > 1 ? qo_node_input(g, n, 1) : 0}};
-        qo_kctx kc = {.cx = j->cx, .g = g, .n = n, .opset = j->opset};
+        qo_kctx kc = {.cx = j->cx, .g = g, .n = n, .opset = j->opset, .fast_conv = j->fast_conv};
         if (qo_k_node_plan(&kc, NULL, ins, nd->nin, nd->nout, &K.plan) != QO_OK) continue;
         const vinfo *ov = &j->vi[out];
         ok = K.plan.rank == ov->rank;
@@ -2278,6 +2279,7 @@ qo_status qo_jit_compile(qo_ctx *cx, const qo_module *m, const qo_jit_opts *opts
     *out = NULL;
     qo_jit *j = qo_calloc(1, sizeof *j);
     j->cx = cx;
+    j->fast_conv = opts && opts->fast_conv;
     qo_status s = specialize(cx, m, opts, &j->m);
     if (s != QO_OK) {
         free(j);

@@ -22,6 +22,9 @@ typedef struct qo_jit_opts {
                                     is a graph input, NonZero, ...) are computed at run time by their
                                     kernels on the heap instead of being a compile error; such outputs
                                     report rank -1 from qo_jit_output_shape and must be passed zeroed */
+    bool fast_conv;              /* Conv/ConvTranspose may use faster algorithms whose float sums run in
+                                    another order (Winograd: results within a few ulps, not bit-identical
+                                    to onnxruntime's); the training steps set it, inference does not */
 } qo_jit_opts;
 
 /* Compiles the main graph of m (which is not modified; a private copy is shape-inferred).

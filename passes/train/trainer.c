@@ -405,7 +405,7 @@ static qo_status step_for(qo_trainer *t, int64_t n, const qo_tensor *x, const qo
     (void)y;
     /* the step module is built with static shapes for this batch size: the JIT takes them as they are
        (re-inferring from input shapes would drop the types of the ai.qopt.train results) */
-    qo_jit_opts jo = {.threads = t->o.threads, .opt_level = -1};
+    qo_jit_opts jo = {.threads = t->o.threads, .opt_level = -1, .fast_conv = true};
     qo_status st = qo_jit_compile(t->cx, t->fn[slot].m, &jo, &t->fn[slot].j);
     if (st != QO_OK) return st;
     *out = t->fn[slot].j;
@@ -433,7 +433,7 @@ static qo_status run_teacher(qo_trainer *t, const qo_tensor *x, qo_tensor *out) 
     if (!t->tj[s] || t->tb[s] != n) {
         qo_jit_free(t->tj[s]);
         t->tj[s] = NULL;
-        qo_jit_opts jo = {.threads = t->o.threads, .opt_level = -1, .ninput_shapes = 1, .input_shapes = x};
+        qo_jit_opts jo = {.threads = t->o.threads, .opt_level = -1, .fast_conv = true, .ninput_shapes = 1, .input_shapes = x};
         QO_TRY(qo_jit_compile(t->cx, t->o.teacher, &jo, &t->tj[s]));
         t->tb[s] = n;
     }

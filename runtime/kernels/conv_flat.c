@@ -52,9 +52,8 @@ static void flat_geom_init(flat_geom *g, int64_t C, int64_t M, int64_t H, int64_
         for (int64_t k = 0; k < KW; k++) g->off[i * KW + k] = i * dh * g->Wp + k * dw;
 }
 
-/* Padded planes: dst[c ldc + r Wp + s] = src[c][r - pt][s - pl] (src [C][H][W], zero outside) for
- * r < Hp, s < Wp, then zeros up to dst[c ldc + S) (S >= Hp Wp + 16). Masked loads read only src. */
-T512 static void flat_pad(const float *src, int64_t C, int64_t H, int64_t W, int64_t pt, int64_t pl, int64_t Hp,
+/* Padded planes (internal.h): masked loads read only src. */
+T512 void qo_k_flat_pad(const float *src, int64_t C, int64_t H, int64_t W, int64_t pt, int64_t pl, int64_t Hp,
                           int64_t Wp, float *dst, int64_t S, int64_t ldc) {
     int64_t s0 = qo_k_max64(0, pl), s1 = qo_k_min64(Wp, W + pl);
     for (int64_t c = 0; c < C; c++) {
@@ -151,7 +150,7 @@ static void flat_fwd_task(void *ctx, int64_t begin, int64_t end, int tid) {
     for (int64_t t = begin; t < end; t++) {
         int64_t n = t / J->nmc, mc = t % J->nmc;
         if (n != last_n)
-            flat_pad(J->x + n * g->C * g->H * g->W, g->C, g->H, g->W, g->pt, g->pl, g->Hp, g->Wp, P, g->psz, g->psz),
+            qo_k_flat_pad(J->x + n * g->C * g->H * g->W, g->C, g->H, g->W, g->pt, g->pl, g->Hp, g->Wp, P, g->psz, g->psz),
                 last_n = n;
         int64_t m1c = qo_k_min64(g->M, (mc + 1) * J->mchunk);
         for (int64_t m0 = mc * J->mchunk; m0 < m1c; m0 += J->mb) {
@@ -264,9 +263,9 @@ static void flat_cgw_task(void *ctx, int64_t begin, int64_t end, int tid) {
         for (int64_t n = n0; n < n1; n += J->nb) {
             int64_t nb = qo_k_min64(J->nb, n1 - n);
             for (int64_t i = 0; i < nb; i++) {
-                flat_pad(J->x + (n + i) * C * g->H * g->W, C, g->H, g->W, g->pt, g->pl, g->Hp, g->Wp, P + i * S, S,
+                qo_k_flat_pad(J->x + (n + i) * C * g->H * g->W, C, g->H, g->W, g->pt, g->pl, g->Hp, g->Wp, P + i * S, S,
                          ldc);
-                flat_pad(J->dy + (n + i) * M * osz, M, g->OH, g->OW, 0, 0, g->OH, g->Wp, D + i * S, S, ldc);
+                qo_k_flat_pad(J->dy + (n + i) * M * osz, M, g->OH, g->OW, 0, 0, g->OH, g->Wp, D + i * S, S, ldc);
             }
             int64_t nv = qo_k_cdiv((nb - 1) * S + g->L, 16);
             for (int64_t v0 = 0; v0 < nv; v0 += FLAT_CHUNK) {

@@ -58,6 +58,19 @@ bool qo_k_convtranspose_flat_f32(const qo_k_conv_params *p, const float *x, cons
 bool qo_k_convgradweight_flat_f32(const qo_k_conv_params *p, const float *dy, const float *x, float *dw,
                                   qo_pool *pool);
 
+/* Winograd F(2x2, 3x3) (conv_wino.c) for Conv (transposed false) or ConvTranspose (true) with
+ * 3x3 kernels, stride 1, one group, when p->fast asks for it, on AVX-512; returns false without
+ * touching y when it does not apply. Same contract as qo_k_conv_f32 / qo_k_convtranspose_f32 up to
+ * rounding. */
+bool qo_k_conv_wino_f32(const qo_k_conv_params *p, bool transposed, const float *x, const float *w, const float *b,
+                        float *y, qo_pool *pool);
+
+/* Padded planes for the AVX-512 kernels (conv_flat.c; call only when qo_k_sgemm_isa(-1) == 2):
+ * dst[c ldc + r Wp + s] = src[c][r - pt][s - pl] (src [C][H][W], zero outside) for r < Hp, s < Wp,
+ * then zeros up to dst[c ldc + S) (S >= Hp Wp + 16). */
+void qo_k_flat_pad(const float *src, int64_t C, int64_t H, int64_t W, int64_t pt, int64_t pl, int64_t Hp, int64_t Wp,
+                   float *dst, int64_t S, int64_t ldc);
+
 /* Scratch for thread tid: from the pool, or (pool NULL) a buffer the caller frees with
  * qo_k_scratch_release. */
 void *qo_k_scratch(qo_pool *pool, int tid, size_t bytes, void **owned);

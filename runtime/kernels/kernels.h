@@ -77,6 +77,8 @@ typedef struct qo_k_conv_params {
     int64_t pad[QO_K_MAX_SP];    /* padding at the beginning of each dim (the end follows from out) */
     qo_k_act act;                /* fused activation after the bias */
     const float *res;            /* NULL, or [N, M, out...] added after the bias (fused Add) */
+    int32_t fast;                /* nonzero: may sum in another order than im2col + sgemm (Winograd,
+                                    conv_wino.c); training steps set it, inference keeps the exact order */
 } qo_k_conv_params;
 
 /* Conv: y[N, M, out...] = conv(x[N, C, in...], w[M, C/group, ker...]) + b[M] (b may be NULL), then

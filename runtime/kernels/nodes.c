@@ -53,6 +53,7 @@ static qo_status plan_conv(qo_kctx *k, const qo_k_act *act, const qo_tensor *con
         if (g.ker[i] != w->dims[2 + i]) return DECLINE; /* Conv: kernel_shape disagrees with W */
     pl->kind = transpose ? QO_K_PLAN_CONVTRANSPOSE : QO_K_PLAN_CONV;
     pl->u.conv = conv_params(&g, &ch, act);
+    pl->u.conv.fast = k->fast_conv;
     pl->rank = qo_geom_out_dims(&g, ch.N, ch.M, pl->dims);
     return QO_OK;
 }

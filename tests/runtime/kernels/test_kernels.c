@@ -19,6 +19,7 @@
 #include <string.h>
 
 static bool verbose;
+static bool fast_conv; /* the kernels may use Winograd (qo_kctx.fast_conv), as in training steps */
 static int npass, nfail, nskip;
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
@@ -143,7 +144,7 @@ static void run_res(qo_ctx *cx, tcase *t, qo_kctx *k, const qo_tensor *const *in
 
 /* Runs the case: reference, then the kernels with several pools (and activations if can_act). */
 static void run_case(qo_ctx *cx, tcase *t, qo_pool **pools, int npools, bool can_act) {
-    qo_kctx k = {cx, t->g, t->n, t->opset};
+    qo_kctx k = {cx, t->g, t->n, t->opset, fast_conv};
     const qo_tensor *ins[3] = {&t->in[0], t->nin > 1 ? &t->in[1] : NULL, t->nin > 2 ? &t->in[2] : NULL};
     for (uint32_t i = 0; i < t->nin; i++)
         if (ins[i] && ins[i]->rank == 0 && ins[i]->data == NULL) ins[i] = NULL; /* omitted */
@@ -210,6 +211,8 @@ static void gen_conv(qo_ctx *cx, qo_pool **pools, int npools, bool transpose, in
     }
     if (shape_class == 3) /* conv_flat.c's direct stride-1 path: one group, 1-D/2-D, C * taps * M >= 256 */
         N = ri(1, 5), group = 1, Cg = ri(1, 20), Mg = ri(1, 24), nsp = ri(0, 3) ? 2 : 1;
+    if (shape_class == 4) /* conv_wino.c's Winograd path (fast_conv): 3x3, stride 1, pads 0..2 */
+        N = ri(1, 4), group = 1, Cg = ri(10, 40), Mg = ri(10, 40), nsp = 2;
     int64_t C = Cg * group, M = Mg * group;
     int64_t in[3], ker[3], str[3], dil[3], pads[6], outpad[3];
     for (int i = 0; i < nsp; i++) {
@@ -227,6 +230,10 @@ static void gen_conv(qo_ctx *cx, qo_pool **pools, int npools, bool transpose, in
         if (shape_class == 3) {
             in[i] = ri(1, 40), ker[i] = ri(1, 7), str[i] = 1, dil[i] = ri(1, 2), outpad[i] = 0;
             pads[i] = ri(0, ker[i]), pads[nsp + i] = ri(0, ker[i]);
+        }
+        if (shape_class == 4) {
+            in[i] = ri(0, 2) ? ri(6, 40) : ri(1, 5), ker[i] = ri(0, 7) ? 3 : ri(1, 4), str[i] = 1, dil[i] = 1;
+            outpad[i] = 0, pads[i] = ri(0, 2), pads[nsp + i] = ri(0, 2);
         }
     }
     tc_init(&t, transpose ? QO_OP_CONVTRANSPOSE : QO_OP_CONV, bias ? 3 : 2, 1, 13);
@@ -251,7 +258,10 @@ static void gen_conv(qo_ctx *cx, qo_pool **pools, int npools, bool transpose, in
     append(t.desc, sizeof t.desc, "s", str, nsp);
     append(t.desc, sizeof t.desc, "d", dil, nsp);
     append(t.desc, sizeof t.desc, "p", pads, 2 * nsp);
+    fast_conv = shape_class == 4;
+    if (fast_conv) snprintf(t.desc + strlen(t.desc), sizeof t.desc - strlen(t.desc), " fast_conv");
     run_case(cx, &t, pools, npools, true);
+    fast_conv = false;
     tc_free(&t);
 }
 
@@ -363,7 +373,7 @@ static void gen_matmul_strided(qo_ctx *cx, qo_pool **pools, int npools) {
             for (int64_t k = 0; k < K; k++)
                 for (int64_t n = 0; n < N; n++) Bd[(bt * K + k) * N + n] = B[bo + (p.transB ? n * p.ldb + k : k * p.ldb + n)];
     }
-    qo_kctx k = {cx, t.g, t.n, t.opset};
+    qo_kctx k = {cx, t.g, t.n, t.opset, false};
     const qo_tensor *ins[2] = {&t.in[0], &t.in[1]};
     qo_tensor want = {0};
     QO_ASSERT(qo_ref_kernel_for(QO_OP_MATMUL)(&k, ins, 2, &want, 1) == QO_OK);
@@ -527,7 +537,7 @@ static void gen_layernorm(qo_ctx *cx, qo_pool **pools, int npools) {
     append(t.desc, sizeof t.desc, "x", xd, rank);
     append(t.desc, sizeof t.desc, " scale", sd, srank);
     if (bcast) {
-        qo_kctx k = {cx, t.g, t.n, t.opset};
+        qo_kctx k = {cx, t.g, t.n, t.opset, false};
         const qo_tensor *ins[3] = {&t.in[0], &t.in[1], has_b ? &t.in[2] : NULL};
         qo_tensor got = {0};
         if (qo_k_node_run(&k, pools[0], NULL, ins, t.nin, &got, 1) == QO_ERR_UNSUPPORTED) npass++;
@@ -566,6 +576,7 @@ int main(int argc, char **argv) {
         gen_conv(&cx, pools, 3, false, i % 5 == 4 ? 1 : i % 5 == 2 ? 2 : 0);
         gen_conv(&cx, pools, 3, true, 0);
         if (i % 4 == 0) gen_conv(&cx, pools, 3, i % 8 == 0, 3);
+        if (i % 2 == 1) gen_conv(&cx, pools, 3, i % 4 == 1, 4);
         gen_gemm(&cx, pools, 3);
         gen_matmul(&cx, pools, 3);
         gen_pool(&cx, pools, 3, true);

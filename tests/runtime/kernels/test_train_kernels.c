@@ -110,7 +110,7 @@ static bool same(const qo_tensor *got, const qo_tensor *want, double tol, double
 }
 
 static void run_case(qo_ctx *cx, tcase *t, qo_pool **pools, int npools, double tol) {
-    qo_kctx k = {cx, t->g, t->n, 13};
+    qo_kctx k = {cx, t->g, t->n, 13, false};
     const qo_tensor *ins[5];
     for (uint32_t i = 0; i < t->nin; i++) ins[i] = &t->in[i];
     qo_tensor want[3] = {{0}};
@@ -391,7 +391,7 @@ static void rs_shape(qo_ctx *cx, qo_pool **pools, int npools, int rank, const in
     QO_ASSERT(qo_tensor_make(cx, &t.in[1], QO_I64, 1, (int64_t[]){nax}) == QO_OK);
     memcpy(t.in[1].data, ax, sizeof(int64_t) * (size_t)nax);
     qo_node_set_attr_int(t.g, t.n, "keepdims", keep);
-    qo_kctx k = {cx, t.g, t.n, 13};
+    qo_kctx k = {cx, t.g, t.n, 13, false};
     const qo_tensor *ins[2] = {&t.in[0], &t.in[1]};
     qo_tensor want = {0};
     QO_ASSERT(qo_ref_kernel_for(QO_OP_REDUCESUM)(&k, ins, 2, &want, 1) == QO_OK);

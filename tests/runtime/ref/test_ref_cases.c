@@ -153,7 +153,7 @@ static void run_case(qo_ctx *cx, tcase *c) {
         qo_module_free(m);
         return;
     }
-    qo_kctx k = {cx, g, n, c->opset};
+    qo_kctx k = {cx, g, n, c->opset, false};
     const qo_tensor *inp[MAXIO];
     for (int i = 0; i < c->nin; i++) inp[i] = c->present[i] ? &c->ins[i] : NULL;
     qo_tensor got[MAXIO];

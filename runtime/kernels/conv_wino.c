@@ -1,0 +1,253 @@
+/* runtime/kernels/conv_wino.c — Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions (Conv, and
+ * ConvTranspose with stride 1: the input gradients of a training step), on AVX-512.
+ *
+ * Each output is cut into 2x2 tiles; tile (th, tw) reads the 4x4 window at (2 th, 2 tw) of the
+ * zero-padded input P (qo_k_flat_pad). With B, G, A the F(2x2, 3x3) matrices:
+ *   V[pos][c][t] = (B^T d B)[pos]   (d: the window of channel c, pos = 4 i + j)
+ *   U[pos][m][c] = (G g G^T)[pos]   (g: the 3x3 kernel of output m, input c)
+ *   Z[pos][m][t] = sum_c U[pos][m][c] V[pos][c][t]   (16 small GEMMs)
+ *   y[m][tile t] = A^T Z[.][m][t] A
+ * which takes 16 multiplications per tile and channel pair where the direct sum takes 36. A pool
+ * task runs a chunk of images: their tiles are numbered image after image (t = image T + th TW + tw)
+ * so the GEMMs of small planes still run over long rows; V and Z stay in L2.
+ *
+ * The sums differ from the direct convolution's (the transforms add and subtract inputs before the
+ * products; errors stay within a few ulps of the largest input-weight product per output), so
+ * only convolutions that ask for it (qo_k_conv_params.fast: the training steps) run here;
+ * inference keeps the exact order of im2col + sgemm. Nothing depends on thread scheduling. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3")
+#endif
+#include "runtime/kernels/internal.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(QO_K_NO_CLONES)
+#define WINO_X86 1
+#include <immintrin.h>
+#define T512 __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma")))
+#define INL __attribute__((always_inline)) inline
+
+/* Geometry: x [C][H][W] read as P[r][s] = x[r - pt][s - pl]; y [M][OH][OW]. */
+typedef struct wino_geom {
+    int64_t C, M, H, W, pt, pl, OH, OW;
+    int64_t TH, TW, T;  /* tile rows and columns, tiles per image */
+    int64_t PH, PW, ps; /* padded plane (2 TH + 2) x (2 TW + 2), floats per plane with slack */
+    int64_t nb, Tt;     /* images per task, tile lanes per task (nb T rounded up to 16) */
+    int64_t ld;         /* floats per row of V and Z: Tt + 16, so the 16 rows of one tile are not
+                           a power of two apart (that stride thrashed L1's sets) */
+    int64_t mb;         /* output channels per GEMM block (<= 8) */
+} wino_geom;
+
+/* Input transform of one channel of one image: V[pos * ldp + t0 + tile] for its T tiles. */
+T512 static void wino_in(const wino_geom *g, const float *P, float *V, int64_t ldp, int64_t t0) {
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for (int64_t th = 0; th < g->TH; th++)
+        for (int64_t tw0 = 0; tw0 < g->TW; tw0 += 16) {
+            __mmask16 k = qo_k_bits16(0, g->TW - tw0);
+            __m512 d[4][4], t[4][4];
+            for (int i = 0; i < 4; i++) { /* d[i][j] lane l = P[2 th + i][2 (tw0 + l) + j] */
+                const float *r = P + (2 * th + i) * g->PW + 2 * tw0;
+                __m512 a0 = _mm512_loadu_ps(r), a1 = _mm512_loadu_ps(r + 16);
+                __m512 b0 = _mm512_loadu_ps(r + 2), b1 = _mm512_loadu_ps(r + 18);
+                d[i][0] = _mm512_permutex2var_ps(a0, ev, a1), d[i][1] = _mm512_permutex2var_ps(a0, od, a1);
+                d[i][2] = _mm512_permutex2var_ps(b0, ev, b1), d[i][3] = _mm512_permutex2var_ps(b0, od, b1);
+            }
+            for (int j = 0; j < 4; j++) { /* B^T d */
+                t[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
+                t[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
+                t[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
+                t[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
+            }
+            float *v = V + t0 + th * g->TW + tw0;
+            for (int i = 0; i < 4; i++) { /* (B^T d) B */
+                _mm512_mask_storeu_ps(v + (4 * i + 0) * ldp, k, _mm512_sub_ps(t[i][0], t[i][2]));
+                _mm512_mask_storeu_ps(v + (4 * i + 1) * ldp, k, _mm512_add_ps(t[i][1], t[i][2]));
+                _mm512_mask_storeu_ps(v + (4 * i + 2) * ldp, k, _mm512_sub_ps(t[i][2], t[i][1]));
+                _mm512_mask_storeu_ps(v + (4 * i + 3) * ldp, k, _mm512_sub_ps(t[i][1], t[i][3]));
+            }
+        }
+}
+
+/* Output transform of one channel of one image: y[OH][OW] from Z[pos * ldp + t0 + tile]. */
+T512 static void wino_out(const wino_geom *g, const float *Z, int64_t ldp, int64_t t0, float *y) {
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    for (int64_t th = 0; th < g->TH; th++)
+        for (int64_t tw0 = 0; tw0 < g->TW; tw0 += 16) {
+            __mmask16 k = qo_k_bits16(0, g->TW - tw0);
+            const float *z = Z + t0 + th * g->TW + tw0;
+            __m512 s[2][4];
+            for (int j = 0; j < 4; j++) { /* A^T Z */
+                __m512 z0 = _mm512_maskz_loadu_ps(k, z + (0 + j) * ldp), z1 = _mm512_maskz_loadu_ps(k, z + (4 + j) * ldp);
+                __m512 z2 = _mm512_maskz_loadu_ps(k, z + (8 + j) * ldp), z3 = _mm512_maskz_loadu_ps(k, z + (12 + j) * ldp);
+                s[0][j] = _mm512_add_ps(_mm512_add_ps(z0, z1), z2);
+                s[1][j] = _mm512_sub_ps(_mm512_sub_ps(z1, z2), z3);
+            }
+            int64_t n = g->OW - 2 * tw0; /* outputs of this row block (<= 32) */
+            __mmask16 k0 = qo_k_bits16(0, n), k1 = qo_k_bits16(0, n - 16);
+            for (int a = 0; a < 2 && 2 * th + a < g->OH; a++) { /* (A^T Z) A, interleaved */
+                __m512 y0 = _mm512_add_ps(_mm512_add_ps(s[a][0], s[a][1]), s[a][2]);
+                __m512 y1 = _mm512_sub_ps(_mm512_sub_ps(s[a][1], s[a][2]), s[a][3]);
+                float *yr = y + (2 * th + a) * g->OW + 2 * tw0;
+                _mm512_mask_storeu_ps(yr, k0, _mm512_permutex2var_ps(y0, lo, y1));
+                if (k1) _mm512_mask_storeu_ps(yr + 16, k1, _mm512_permutex2var_ps(y0, hi, y1));
+            }
+        }
+}
+
+/* GEMM block: Z[m][t0 + 16 v ..] = sum_c U[c MB + m] V[c][t0 + 16 v ..], m < MB, v < J. */
+T512 static INL void wino_blk(const int MB, const int J, int64_t C, const float *U, const float *V, int64_t ldv,
+                              float *Z, int64_t ldz, int64_t t0) {
+    __m512 acc[8][4];
+    for (int m = 0; m < MB; m++)
+        for (int v = 0; v < J; v++) acc[m][v] = _mm512_setzero_ps();
+    for (int64_t c = 0; c < C; c++) {
+        const float *vc = V + c * ldv + t0, *uc = U + c * MB;
+        __m512 xv[4];
+        for (int v = 0; v < J; v++) xv[v] = _mm512_loadu_ps(vc + 16 * v);
+        for (int m = 0; m < MB; m++) {
+            __m512 u = _mm512_set1_ps(uc[m]);
+            for (int v = 0; v < J; v++) acc[m][v] = _mm512_fmadd_ps(u, xv[v], acc[m][v]);
+        }
+    }
+    for (int m = 0; m < MB; m++)
+        for (int v = 0; v < J; v++) _mm512_storeu_ps(Z + m * ldz + t0 + 16 * v, acc[m][v]);
+}
+
+T512 static INL void wino_rows(const int MB, const int J, int64_t C, int64_t nv, const float *U, const float *V,
+                               int64_t ldv, float *Z, int64_t ldz) {
+    int64_t v = 0;
+    for (; v + J <= nv; v += J) wino_blk(MB, J, C, U, V, ldv, Z, ldz, 16 * v);
+    for (; v < nv; v++) wino_blk(MB, 1, C, U, V, ldv, Z, ldz, 16 * v);
+}
+
+/* MB x J accumulators, at most 24 of the 32 registers. */
+T512 static void wino_gemm(int MB, int64_t C, int64_t nv, const float *U, const float *V, int64_t ldv, float *Z,
+                           int64_t ldz) {
+    switch (MB) {
+    case 1: wino_rows(1, 4, C, nv, U, V, ldv, Z, ldz); break;
+    case 2: wino_rows(2, 4, C, nv, U, V, ldv, Z, ldz); break;
+    case 3: wino_rows(3, 4, C, nv, U, V, ldv, Z, ldz); break;
+    case 4: wino_rows(4, 4, C, nv, U, V, ldv, Z, ldz); break;
+    case 5: wino_rows(5, 4, C, nv, U, V, ldv, Z, ldz); break;
+    case 6: wino_rows(6, 4, C, nv, U, V, ldv, Z, ldz); break;
+    case 7: wino_rows(7, 3, C, nv, U, V, ldv, Z, ldz); break;
+    default: wino_rows(8, 3, C, nv, U, V, ldv, Z, ldz); break;
+    }
+}
+
+typedef struct wino_job {
+    wino_geom g;
+    const float *x, *b, *res;
+    const float *U; /* [16][M / mb blocks][C][MB] */
+    float *y;
+    qo_k_act act;
+    int64_t N;
+    qo_pool *pool;
+} wino_job;
+
+static void wino_task(void *ctx, int64_t begin, int64_t end, int tid) {
+    const wino_job *J = ctx;
+    const wino_geom *g = &J->g;
+    int64_t C = g->C, M = g->M, Tt = g->Tt, ld = g->ld, osz = g->OH * g->OW;
+    size_t pf = (size_t)(g->nb * C * g->ps), vf = (size_t)(16 * C * ld), zf = (size_t)(16 * M * ld);
+    void *owned = NULL;
+    float *P = qo_k_scratch(J->pool, tid, (pf + vf + zf) * sizeof(float), &owned), *V = P + pf, *Z = V + vf;
+    for (int64_t task = begin; task < end; task++) {
+        int64_t n0 = task * g->nb, nb = qo_k_min64(g->nb, J->N - n0), used = nb * g->T;
+        for (int64_t i = 0; i < nb; i++)
+            qo_k_flat_pad(J->x + (n0 + i) * C * g->H * g->W, C, g->H, g->W, g->pt, g->pl, g->PH, g->PW,
+                          P + i * C * g->ps, g->ps, g->ps);
+        for (int64_t c = 0; c < C; c++) {
+            for (int64_t i = 0; i < nb; i++) wino_in(g, P + (i * C + c) * g->ps, V + c * ld, C * ld, i * g->T);
+            if (used < Tt) /* the lanes past the last tile: zeros, not stale floats */
+                for (int p = 0; p < 16; p++) memset(V + (p * C + c) * ld + used, 0, (size_t)(Tt - used) * sizeof(float));
+        }
+        int64_t nv = qo_k_cdiv(used, 16);
+        for (int p = 0; p < 16; p++)
+            for (int64_t m0 = 0; m0 < M; m0 += g->mb) {
+                int64_t MB = qo_k_min64(g->mb, M - m0);
+                wino_gemm((int)MB, C, nv, J->U + (p * M + m0) * C, V + p * C * ld, ld, Z + (p * M + m0) * ld, ld);
+            }
+        for (int64_t i = 0; i < nb; i++) {
+            float *yn = J->y + (n0 + i) * M * osz;
+            for (int64_t m = 0; m < M; m++) wino_out(g, Z + m * ld, M * ld, i * g->T, yn + m * osz);
+            if (J->b || J->res || J->act.kind != QO_K_ACT_NONE)
+                qo_k_epilogue(yn, M, osz, osz, J->b, J->res ? J->res + (yn - J->y) : NULL, J->act);
+        }
+    }
+    qo_k_scratch_release(owned);
+}
+
+/* U = G g G^T for every (m, c), packed per block of mb output channels as [16][block][C][MB]. */
+static float *wino_weights(const wino_geom *g, const float *w, bool transposed) {
+    int64_t M = g->M, C = g->C;
+    float *U = qo_malloc((size_t)(16 * M * C) * sizeof(float));
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t c = 0; c < C; c++) {
+            float k[3][3], t[4][3], u[4][4];
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++)
+                    k[i][j] = transposed ? w[(c * M + m) * 9 + (2 - i) * 3 + (2 - j)] : w[(m * C + c) * 9 + i * 3 + j];
+            for (int j = 0; j < 3; j++) { /* G k */
+                t[0][j] = k[0][j];
+                t[1][j] = 0.5f * (k[0][j] + k[1][j] + k[2][j]);
+                t[2][j] = 0.5f * (k[0][j] - k[1][j] + k[2][j]);
+                t[3][j] = k[2][j];
+            }
+            for (int i = 0; i < 4; i++) { /* (G k) G^T */
+                u[i][0] = t[i][0];
+                u[i][1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+                u[i][2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+                u[i][3] = t[i][2];
+            }
+            int64_t m0 = m / g->mb * g->mb, MB = qo_k_min64(g->mb, M - m0);
+            for (int p = 0; p < 16; p++) U[(p * M + m0) * C + c * MB + (m - m0)] = u[p / 4][p % 4];
+        }
+    return U;
+}
+
+bool qo_k_conv_wino_f32(const qo_k_conv_params *p, bool transposed, const float *x, const float *w, const float *b,
+                        float *y, qo_pool *pool) {
+    if (!p->fast || qo_k_sgemm_isa(-1) != 2 || p->nsp != 2 || p->group != 1 || p->N < 1) return false;
+    for (int i = 0; i < 2; i++)
+        if (p->ker[i] != 3 || p->str[i] != 1 || p->dil[i] != 1) return false;
+    if (p->C > 1024 || p->M > 1024) return false;
+    wino_geom g = {.C = p->C, .M = p->M, .H = p->in[0], .W = p->in[1], .OH = p->out[0], .OW = p->out[1]};
+    /* ConvTranspose with stride 1: the convolution of x at begin pad 2 - pad, kernel flipped */
+    g.pt = transposed ? 2 - p->pad[0] : p->pad[0];
+    g.pl = transposed ? 2 - p->pad[1] : p->pad[1];
+    if (g.pt < 0 || g.pl < 0 || g.OH < 1 || g.OW < 1) return false;
+    g.TH = qo_k_cdiv(g.OH, 2), g.TW = qo_k_cdiv(g.OW, 2), g.T = g.TH * g.TW;
+    /* the transforms cost (C + M) per tile, on min(TW, 16) of 16 lanes; the GEMMs C M per tile.
+       Measured against conv_flat.c (batch 64): faster from C M min(TW, 16) >= 64 (C + M) on
+       (8 -> 8 channels on 32x32: 1.2x; 16 -> 16, 32x32: 1.5x; 64 -> 64, 8x8: 1.3x), slower below
+       (16 -> 32 on 8x8: 0.9x; 3 -> 16 on 32x32: 0.95x) */
+    if (g.C * g.M * qo_k_min64(g.TW, 16) < 64 * (g.C + g.M)) return false;
+    g.PH = 2 * g.TH + 2, g.PW = 2 * g.TW + 2;
+    /* wino_in reads up to 2 TW + 33 floats into a row: slack past the last row */
+    g.ps = (g.PH * g.PW + 48 + 15) / 16 * 16;
+    /* V and Z of a task within ~640 KB (L2): tiles per task about 10240 / (C + M) */
+    g.nb = qo_k_max64(1, qo_k_min64(p->N, 10240 / (g.C + g.M) / g.T));
+    int nth = qo_pool_size(pool);
+    while (g.nb > 1 && qo_k_cdiv(p->N, g.nb) < 2 * nth) g.nb--;
+    g.Tt = qo_k_cdiv(g.nb * g.T, 16) * 16, g.ld = g.Tt + 16;
+    g.mb = qo_k_cdiv(g.M, qo_k_cdiv(g.M, 8));
+    wino_job J = {.g = g, .x = x, .b = b, .res = p->res, .y = y, .act = p->act, .N = p->N, .pool = pool};
+    float *U = wino_weights(&g, w, transposed);
+    J.U = U;
+    qo_pool_for(pool, qo_k_cdiv(p->N, g.nb), 1, wino_task, &J);
+    qo_free(U);
+    return true;
+}
+
+#else /* no AVX-512 code: never applies */
+bool qo_k_conv_wino_f32(const qo_k_conv_params *p, bool transposed, const float *x, const float *w, const float *b,
+                        float *y, qo_pool *pool) {
+    (void)p, (void)transposed, (void)x, (void)w, (void)b, (void)y, (void)pool;
+    return false;
+}
+#endif
