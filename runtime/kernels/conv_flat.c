@@ -8,7 +8,11 @@
  * ow >= OW are computed and dropped; in exchange each tap is one contiguous run, so the inner loop
  * is AVX-512 loads of P and FMAs with broadcast weights, blocked MB output channels x J vectors in
  * registers. ConvTranspose with stride 1 is the same convolution on its input with the kernel
- * flipped and its two channel axes swapped. The weight gradient multiplies the flat output
+ * flipped and its two channel axes swapped. A strided Conv (dilation 1) reads phase planes: the
+ * input split by row and column remainder modulo the strides, so each tap is again one contiguous
+ * run of one phase plane (same sums in the same order). A strided ConvTranspose is one such
+ * convolution per output phase (the taps congruent to it), scattered back at the stride. The
+ * weight gradient multiplies the flat output
  * gradient (its dropped columns zero) by the shifted P runs, MB channels x TB taps in registers.
  *
  * Sums run over (c, tap) in order per output element (forward), and per lane over each image's
@@ -36,6 +40,12 @@
 typedef struct flat_geom {
     int64_t C, M, H, W, pt, pl, OH, OW, KH, KW, dh, dw;
     int64_t Hp, Wp, psz;  /* padded plane, floats per plane with slack */
+    /* strides sh x sw > 1 (forward only, dilation 1): each channel's P holds nph phase planes of
+       qsz floats, phase (a, b) at slot[a][b]: Q[i][j] = src[sh i + a - pt][sw j + b - pl], Hp x Wp
+       = (OH + (KH - 1) / sh) x (OW + (KW - 1) / sw); tap (kh, kw) reads phase (kh % sh, kw % sw)
+       at (kh / sh, kw / sw). Stride 1: one phase, qsz = psz. */
+    int64_t sh, sw, nph, qsz;
+    int8_t slot[4][4];
     int64_t L, nv, ntap;  /* flat outputs (OH - 1) Wp + OW, their 16-vectors, taps */
     int64_t off[QO_K_FLAT_MAX_TAPS];
 } flat_geom;
@@ -48,8 +58,54 @@ static void flat_geom_init(flat_geom *g, int64_t C, int64_t M, int64_t H, int64_
     g->L = (OH - 1) * g->Wp + OW, g->nv = qo_k_cdiv(g->L, 16), g->ntap = KH * KW;
     /* reads reach at most j + 15 + off < Hp Wp + 15 (j < nv 16 <= L + 15) */
     g->psz = (g->Hp * g->Wp + 16 + 15) / 16 * 16;
+    g->sh = g->sw = 1, g->nph = 1, g->qsz = g->psz;
     for (int64_t i = 0; i < KH; i++)
         for (int64_t k = 0; k < KW; k++) g->off[i * KW + k] = i * dh * g->Wp + k * dw;
+}
+
+/* Strided geometry (dilation 1, strides <= 4): phase planes for the phases the taps use. */
+static void flat_geom_strided(flat_geom *g, int64_t C, int64_t M, int64_t H, int64_t W, int64_t pt, int64_t pl,
+                              int64_t OH, int64_t OW, int64_t KH, int64_t KW, int64_t sh, int64_t sw) {
+    flat_geom_init(g, C, M, H, W, pt, pl, OH, OW, KH, KW, 1, 1);
+    g->sh = sh, g->sw = sw;
+    g->Hp = OH + (KH - 1) / sh, g->Wp = OW + (KW - 1) / sw;
+    g->L = (OH - 1) * g->Wp + OW, g->nv = qo_k_cdiv(g->L, 16);
+    /* as for stride 1: reads reach at most j + 15 + off < (phase slot) qsz + Hp Wp + 15 */
+    g->qsz = (g->Hp * g->Wp + 16 + 15) / 16 * 16;
+    memset(g->slot, -1, sizeof g->slot);
+    g->nph = 0;
+    for (int64_t i = 0; i < KH; i++)
+        for (int64_t k = 0; k < KW; k++) {
+            int a = (int)(i % sh), b = (int)(k % sw);
+            if (g->slot[a][b] < 0) g->slot[a][b] = (int8_t)g->nph++;
+            g->off[i * KW + k] = g->slot[a][b] * g->qsz + (i / sh) * g->Wp + k / sw;
+        }
+    g->psz = g->nph * g->qsz;
+}
+
+/* The phase planes of C channels of one image (stride > 1): P[c psz + slot qsz + i Wp + j] as in
+ * flat_geom, then zeros up to each plane's qsz. */
+static void flat_pad_phases(const flat_geom *g, const float *src, float *P) {
+    for (int64_t c = 0; c < g->C; c++)
+        for (int a = 0; a < g->sh; a++)
+            for (int b = 0; b < g->sw; b++) {
+                if (g->slot[a][b] < 0) continue;
+                const float *sc = src + c * g->H * g->W;
+                float *q = P + c * g->psz + g->slot[a][b] * g->qsz;
+                for (int64_t i = 0; i < g->Hp; i++) {
+                    int64_t r = g->sh * i + a - g->pt;
+                    float *qr = q + i * g->Wp;
+                    if (r < 0 || r >= g->H) {
+                        memset(qr, 0, (size_t)g->Wp * sizeof(float));
+                        continue;
+                    }
+                    for (int64_t j = 0; j < g->Wp; j++) {
+                        int64_t s = g->sw * j + b - g->pl;
+                        qr[j] = s >= 0 && s < g->W ? sc[r * g->W + s] : 0.0f;
+                    }
+                }
+                memset(q + g->Hp * g->Wp, 0, (size_t)(g->qsz - g->Hp * g->Wp) * sizeof(float));
+            }
 }
 
 /* Padded planes (internal.h): masked loads read only src. */
@@ -149,6 +205,7 @@ static void flat_fwd_task(void *ctx, int64_t begin, int64_t end, int tid) {
     int64_t last_n = -1;
     for (int64_t t = begin; t < end; t++) {
         int64_t n = t / J->nmc, mc = t % J->nmc;
+        if (n != last_n && (g->sh > 1 || g->sw > 1)) flat_pad_phases(g, J->x + n * g->C * g->H * g->W, P), last_n = n;
         if (n != last_n)
             qo_k_flat_pad(J->x + n * g->C * g->H * g->W, g->C, g->H, g->W, g->pt, g->pl, g->Hp, g->Wp, P, g->psz, g->psz),
                 last_n = n;
@@ -285,18 +342,27 @@ static void flat_cgw_task(void *ctx, int64_t begin, int64_t end, int tid) {
     qo_k_scratch_release(owned);
 }
 
-/* The flat kernels need AVX-512, 1-D or 2-D, one group, stride 1, 2..QO_K_FLAT_MAX_TAPS taps,
+/* The flat kernels need AVX-512, 1-D or 2-D, one group, stride 1 (or, with strided, strides up to
+ * 4 with dilation 1: Conv on phase planes, ConvTranspose per output phase), 2..QO_K_FLAT_MAX_TAPS taps,
  * C * taps * M >= 256 (below that, as for digits' 1- and 16-channel 8x8 convolutions, the padding
  * costs more than it saves) and C <= 256 (measured on ResNet-18's 3x3 layers against im2col +
  * sgemm, batch 1 and 16, 2 threads: 64..256 channels 0-15% faster, 512 channels on 7x7 planes 10-35%
  * slower: a block's taps then read 512 planes, out of L1 and L2). */
-static bool flat_shape(const qo_k_conv_params *p) {
+static bool flat_shape(const qo_k_conv_params *p, bool strided) {
     if (p->group != 1 || p->nsp < 1 || p->nsp > 2 || qo_k_sgemm_isa(-1) != 2) return false;
     int64_t taps = 1;
+    bool str1 = true;
     for (int i = 0; i < p->nsp; i++) {
-        if (p->str[i] != 1 || p->in[i] < 1 || p->out[i] < 1 || p->ker[i] < 1) return false;
+        if (p->str[i] < 1 || p->str[i] > (strided ? 4 : 1) || p->in[i] < 1 || p->out[i] < 1 || p->ker[i] < 1)
+            return false;
+        str1 = str1 && p->str[i] == 1;
         taps *= p->ker[i];
     }
+    for (int i = 0; i < p->nsp && !str1; i++)
+        if (p->dil[i] != 1) return false; /* phase planes: dilation 1 in every dim */
+    /* measured (batch 64, one thread) against im2col + sgemm and sgemm + col2im, strided: 3x3 stride 2
+       16 -> 32 on 32x32 1.3x (Conv) and 1.5x (ConvTranspose), 32 -> 64 on 16x16 1.15x / 1.2x, ResNet-18's
+       7x7 stem 1.3x / 1.6x; 1x1 stride 2 0.9x / 0.7x (so one tap stays on im2col + sgemm) */
     return taps >= 2 && taps <= QO_K_FLAT_MAX_TAPS && p->C * taps * p->M >= 256 && p->C <= 256;
 }
 
@@ -310,21 +376,136 @@ static void flat_geom_of(const qo_k_conv_params *p, bool transposed, flat_geom *
         dil[off + i] = p->dil[i], pad[off + i] = p->pad[i];
     }
     for (int i = 0; i < 2 && transposed; i++) pad[i] = (ker[i] - 1) * dil[i] - pad[i];
-    flat_geom_init(g, p->C, p->M, in[0], in[1], pad[0], pad[1], out[0], out[1], ker[0], ker[1], dil[0], dil[1]);
+    int64_t str[2] = {1, 1};
+    for (int i = 0; i < p->nsp && !transposed; i++) str[off + i] = p->str[i];
+    if (str[0] > 1 || str[1] > 1)
+        flat_geom_strided(g, p->C, p->M, in[0], in[1], pad[0], pad[1], out[0], out[1], ker[0], ker[1], str[0], str[1]);
+    else
+        flat_geom_init(g, p->C, p->M, in[0], in[1], pad[0], pad[1], out[0], out[1], ker[0], ker[1], dil[0], dil[1]);
 }
 
 bool qo_k_conv_flat_f32(const qo_k_conv_params *p, const float *x, const float *w, const float *b, float *y,
                         qo_pool *pool) {
-    if (!flat_shape(p)) return false;
+    if (!flat_shape(p, true)) return false;
     flat_geom g;
     flat_geom_of(p, false, &g);
     flat_fwd(&g, p->N, x, w, false, b, p->res, p->act, y, pool);
     return true;
 }
 
+/* Strided ConvTranspose (dilation 1) as one flat convolution per output phase: the outputs
+ * y[oh] with (oh + pad) % s == r read x[q - u] w[r + s u] (q = (oh + pad - r) / s), a stride-1
+ * correlation of x with the taps r, r + s, ... of the kernel, reversed; its outputs are scattered
+ * back into y at stride s. A phase without taps (kernel smaller than the stride) is zeros. */
+typedef struct convt_phase {
+    flat_geom g;     /* over x, outputs q - q0 for q in [q0, q0 + g.OH) (and columns alike) */
+    int64_t y0[2];   /* y's row and column of the phase's output (0, 0) */
+    float *wk;       /* packed as flat_fwd's (NULL: no taps) */
+} convt_phase;
+
+typedef struct convt_sjob {
+    const qo_k_conv_params *p;
+    const float *x, *b;
+    float *y;
+    int64_t s[2], H, W, OH, OW, mb;
+    int nph;
+    convt_phase ph[16];
+    size_t pfl, ofl; /* scratch floats: largest padded input, largest output block */
+    qo_pool *pool;
+} convt_sjob;
+
+static void convt_strided_task(void *ctx, int64_t begin, int64_t end, int tid) {
+    const convt_sjob *J = ctx;
+    const qo_k_conv_params *p = J->p;
+    int64_t C = p->C, M = p->M, osz = J->OH * J->OW;
+    void *owned = NULL;
+    float *P = qo_k_scratch(J->pool, tid, (J->pfl + J->ofl) * sizeof(float), &owned), *O = P + J->pfl;
+    for (int64_t n = begin; n < end; n++) {
+        float *yn = J->y + n * M * osz;
+        for (int k = 0; k < J->nph; k++) {
+            const convt_phase *f = &J->ph[k];
+            const flat_geom *g = &f->g;
+            if (g->OH < 1 || g->OW < 1) continue;
+            if (!f->wk) { /* no taps: zeros */
+                for (int64_t m = 0; m < M; m++)
+                    for (int64_t i = 0; i < g->OH; i++)
+                        for (int64_t j = 0; j < g->OW; j++)
+                            yn[m * osz + (f->y0[0] + i * J->s[0]) * J->OW + f->y0[1] + j * J->s[1]] = 0.0f;
+                continue;
+            }
+            qo_k_flat_pad(J->x + n * C * J->H * J->W, C, J->H, J->W, g->pt, g->pl, g->Hp, g->Wp, P, g->psz, g->psz);
+            int64_t ldo = g->nv * 16;
+            for (int64_t m0 = 0; m0 < M; m0 += J->mb) {
+                int64_t MB = qo_k_min64(J->mb, M - m0);
+                fwd_any((int)MB, g, P, f->wk + m0 * C * g->ntap, O, ldo);
+                for (int64_t m = 0; m < MB; m++)
+                    for (int64_t i = 0; i < g->OH; i++) {
+                        float *yr = yn + (m0 + m) * osz + (f->y0[0] + i * J->s[0]) * J->OW + f->y0[1];
+                        const float *o = O + m * ldo + i * g->Wp;
+                        for (int64_t j = 0; j < g->OW; j++) yr[j * J->s[1]] = o[j];
+                    }
+            }
+        }
+        qo_k_epilogue(yn, M, osz, osz, J->b, p->res ? p->res + (yn - J->y) : NULL, p->act);
+    }
+    qo_k_scratch_release(owned);
+}
+
+static void convt_strided(const qo_k_conv_params *p, const float *x, const float *w, const float *b, float *y,
+                          qo_pool *pool) {
+    convt_sjob J = {.p = p, .x = x, .b = b, .y = y, .pool = pool, .s = {1, 1}, .H = 1, .W = 1, .OH = 1, .OW = 1};
+    int64_t ker[2] = {1, 1}, pad[2] = {0, 0}, *in = &J.H, *out = &J.OH;
+    int off = 2 - p->nsp;
+    for (int i = 0; i < p->nsp; i++)
+        in[off + i] = p->in[i], out[off + i] = p->out[i], ker[off + i] = p->ker[i], J.s[off + i] = p->str[i],
+                 pad[off + i] = p->pad[i];
+    int64_t C = p->C, M = p->M;
+    J.mb = flat_mb(M);
+    for (int64_t r = 0; r < J.s[0]; r++)
+        for (int64_t c = 0; c < J.s[1]; c++) {
+            convt_phase *f = &J.ph[J.nph++];
+            int64_t rc[2] = {r, c}, K[2], q0[2], nq[2];
+            for (int d = 0; d < 2; d++) {
+                /* taps rc, rc + s, ...; outputs oh = s q + rc - pad in [0, out) */
+                K[d] = rc[d] < ker[d] ? qo_k_cdiv(ker[d] - rc[d], J.s[d]) : 0;
+                q0[d] = qo_k_cdiv(pad[d] - rc[d] + J.s[d] * (ker[d] + out[d]), J.s[d]) - (ker[d] + out[d]);
+                int64_t oh0 = J.s[d] * q0[d] + rc[d] - pad[d];
+                nq[d] = oh0 < out[d] ? qo_k_cdiv(out[d] - oh0, J.s[d]) : 0;
+                f->y0[d] = oh0;
+            }
+            /* output q' = q - q0 reads x[q' + q0 - u] = P[q' + (K - 1 - u)] with P[i] = x[i - pt] */
+            flat_geom_init(&f->g, C, M, J.H, J.W, qo_k_max64(K[0], 1) - 1 - q0[0], qo_k_max64(K[1], 1) - 1 - q0[1],
+                           nq[0], nq[1], qo_k_max64(K[0], 1), qo_k_max64(K[1], 1), 1, 1);
+            if (K[0] == 0 || K[1] == 0 || nq[0] < 1 || nq[1] < 1) continue;
+            int64_t nt = K[0] * K[1];
+            f->wk = qo_malloc((size_t)(M * C * nt) * sizeof(float));
+            for (int64_t m0 = 0; m0 < M; m0 += J.mb) {
+                int64_t MB = qo_k_min64(J.mb, M - m0);
+                float *wb = f->wk + m0 * C * nt;
+                for (int64_t ch = 0; ch < C; ch++)
+                    for (int64_t th = 0; th < K[0]; th++)
+                        for (int64_t tw = 0; tw < K[1]; tw++)
+                            for (int64_t m = 0; m < MB; m++) {
+                                int64_t kh = r + J.s[0] * (K[0] - 1 - th), kw = c + J.s[1] * (K[1] - 1 - tw);
+                                wb[((ch * K[0] + th) * K[1] + tw) * MB + m] = w[((ch * M + m0 + m) * ker[0] + kh) * ker[1] + kw];
+                            }
+            }
+            J.pfl = (size_t)qo_k_max64((int64_t)J.pfl, C * f->g.psz);
+            J.ofl = (size_t)qo_k_max64((int64_t)J.ofl, J.mb * f->g.nv * 16);
+        }
+    qo_pool_for(pool, p->N, 1, convt_strided_task, &J);
+    for (int k = 0; k < J.nph; k++) qo_free(J.ph[k].wk);
+}
+
 bool qo_k_convtranspose_flat_f32(const qo_k_conv_params *p, const float *x, const float *w, const float *b, float *y,
                                  qo_pool *pool) {
-    if (!flat_shape(p)) return false;
+    if (!flat_shape(p, true)) return false;
+    bool str1 = true;
+    for (int i = 0; i < p->nsp; i++) str1 = str1 && p->str[i] == 1;
+    if (!str1) {
+        convt_strided(p, x, w, b, y, pool);
+        return true;
+    }
     flat_geom g;
     flat_geom_of(p, true, &g);
     flat_fwd(&g, p->N, x, w, true, b, p->res, p->act, y, pool);
@@ -335,7 +516,7 @@ bool qo_k_convgradweight_flat_f32(const qo_k_conv_params *p, const float *dy, co
                                   qo_pool *pool) {
     /* measured against conv_grad.c's im2col + sgemm: faster up to 8 input channels (LeNet's 3 and 6:
      * 2.8x and even), slower from 16 (ResNet's 16..64 with padded planes of 8x8..32x32) */
-    if (!flat_shape(p) || p->N < 1 || p->C > 8) return false;
+    if (!flat_shape(p, false) || p->N < 1 || p->C > 8) return false;
     flat_cgw_job J = {.dy = dy, .x = x, .N = p->N, .pool = pool};
     flat_geom_of(p, false, &J.g);
     /* up to 8 channels one block, more in blocks of at most 4 (measured: 16 channels as 4 x 4 with 5
