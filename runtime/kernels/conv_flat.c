@@ -410,7 +410,7 @@ typedef struct convt_sjob {
     int64_t s[2], H, W, OH, OW, mb;
     int nph;
     convt_phase ph[16];
-    size_t pfl, ofl; /* scratch floats: largest padded input, largest output block */
+    int64_t pfl, ofl; /* scratch floats: largest padded input, largest output block */
     qo_pool *pool;
 } convt_sjob;
 
@@ -419,7 +419,7 @@ static void convt_strided_task(void *ctx, int64_t begin, int64_t end, int tid) {
     const qo_k_conv_params *p = J->p;
     int64_t C = p->C, M = p->M, osz = J->OH * J->OW;
     void *owned = NULL;
-    float *P = qo_k_scratch(J->pool, tid, (J->pfl + J->ofl) * sizeof(float), &owned), *O = P + J->pfl;
+    float *P = qo_k_scratch(J->pool, tid, (size_t)(J->pfl + J->ofl) * sizeof(float), &owned), *O = P + J->pfl;
     for (int64_t n = begin; n < end; n++) {
         float *yn = J->y + n * M * osz;
         for (int k = 0; k < J->nph; k++) {
@@ -490,8 +490,7 @@ static void convt_strided(const qo_k_conv_params *p, const float *x, const float
                                 wb[((ch * K[0] + th) * K[1] + tw) * MB + m] = w[((ch * M + m0 + m) * ker[0] + kh) * ker[1] + kw];
                             }
             }
-            J.pfl = (size_t)qo_k_max64((int64_t)J.pfl, C * f->g.psz);
-            J.ofl = (size_t)qo_k_max64((int64_t)J.ofl, J.mb * f->g.nv * 16);
+            J.pfl = qo_k_max64(J.pfl, C * f->g.psz), J.ofl = qo_k_max64(J.ofl, J.mb * f->g.nv * 16);
         }
     qo_pool_for(pool, p->N, 1, convt_strided_task, &J);
     for (int k = 0; k < J.nph; k++) qo_free(J.ph[k].wk);

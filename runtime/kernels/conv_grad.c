@@ -100,12 +100,8 @@ T512 static void im2col3_512(const int64_t *in, const int64_t *out, const int64_
         for (int64_t kd = 0; kd < ker[0]; kd++)
             for (int64_t kh = 0; kh < ker[1]; kh++)
                 for (int64_t kw = 0; kw < ker[2]; kw++, row += len) {
-                    int64_t w0 = kw * dil[2] - pad[2];
-                    int64_t a = w0 < 0 ? (-w0 + sw - 1) / sw : 0;
-                    int64_t e = in[2] - 1 - w0 < 0 ? 0 : (in[2] - 1 - w0) / sw + 1;
-                    if (a > ow_n) a = ow_n;
-                    if (e > ow_n) e = ow_n;
-                    if (e < a) e = a;
+                    int64_t w0 = kw * dil[2] - pad[2], a, e;
+                    qo_k_taps(w0, sw, ow_n, in[2], &a, &e); /* ow in [a, e) reads inside the row */
                     for (int q = 0; q < nq; q++) {
                         int64_t j = 16 * q;
                         kin[q] = qo_k_bits16(a - j, e - j);
@@ -165,12 +161,8 @@ static void im2col3(const int64_t *in, const int64_t *out, const int64_t *ker, c
             for (int64_t kh = 0; kh < ker[1]; kh++)
                 for (int64_t kw = 0; kw < ker[2]; kw++, row += len) {
                     /* ow in [a, e) reads inside the row: iw = ow * str + w0 in [0, in) */
-                    int64_t w0 = kw * dil[2] - pad[2], sw = str[2];
-                    int64_t a = w0 < 0 ? (-w0 + sw - 1) / sw : 0;
-                    int64_t e = in[2] - 1 - w0 < 0 ? 0 : (in[2] - 1 - w0) / sw + 1;
-                    if (a > ow_n) a = ow_n;
-                    if (e > ow_n) e = ow_n;
-                    if (e < a) e = a;
+                    int64_t w0 = kw * dil[2] - pad[2], sw = str[2], a, e;
+                    qo_k_taps(w0, sw, ow_n, in[2], &a, &e);
                     float *r = row;
                     int64_t od = r0 / out[1], oh = r0 % out[1];
                     for (int64_t rr = r0; rr < r1; rr++, r += ow_n) {
