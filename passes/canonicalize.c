@@ -8,6 +8,7 @@
  *   Upsample                  → Resize (asymmetric; nearest_mode floor), only when the opset is >= 11
  *   BatchNormalization        → legacy attributes dropped where meaning is unchanged (spatial=1,
  *                               is_test, consumed_inputs)
+ *   Pad with all pads zero    → removed (any mode: nothing is added; the output is the input)
  *   axes/split/starts/pads attributes on Squeeze, Unsqueeze, ReduceX, Split, Slice, Pad
  *                             → operand form, only when the model's opset requires that form
  * A rewrite never needs an opset the model does not import: the old form stays otherwise, so the
@@ -21,7 +22,7 @@ typedef struct cz {
     qo_graph *g;
     int64_t opset;
     bool *captured;
-    int64_t consts, identities, dropouts, clips, upsamples, bn_attrs, to_inputs;
+    int64_t consts, identities, dropouts, clips, upsamples, bn_attrs, to_inputs, pads;
 } cz;
 
 static bool name_must_stay(const cz *c, qo_val v) {
@@ -221,6 +222,26 @@ static void legacy_attrs(cz *c, qo_node n) {
     if (ch) c->to_inputs++;
 }
 
+/* A Pad whose pads (attribute before opset 11, else a constant operand) are all zero. */
+static bool pad_is_noop(const cz *c, qo_node n) {
+    qo_graph *g = c->g;
+    int64_t v[64], np;
+    const qo_attr *a = qo_node_attr(g, n, "pads");
+    if (a) {
+        if (a->kind != QO_ATTR_INTS || a->n > 64) return false;
+        np = a->n;
+        for (int64_t i = 0; i < np; i++) v[i] = a->u.is[i];
+    } else {
+        qo_val p = g->nodes[n].nin > 1 ? qo_node_input(g, n, 1) : 0;
+        if (!p) return false;
+        np = qo_pass_const_ints(g, p, v, 64);
+        if (np < 0) return false;
+    }
+    for (int64_t i = 0; i < np; i++)
+        if (v[i] != 0) return false;
+    return true;
+}
+
 static bool dropout_is_inference(const cz *c, qo_node n) {
     qo_graph *g = c->g;
     if (qo_node_input(g, n, 2)) { /* training_mode operand (opset 12) must be constant false */
@@ -253,17 +274,22 @@ qo_status qo_pass_canonicalize(qo_pass_ctx *pc, qo_graph *g) {
         case QO_OP_CLIP: clip_attrs(&c, n); break;
         case QO_OP_UPSAMPLE: upsample(&c, n); break;
         case QO_OP_BATCHNORMALIZATION: batchnorm(&c, n); break;
+        case QO_OP_PAD:
+            if (pad_is_noop(&c, n) && bypass(&c, n, qo_node_output(g, n, 0), qo_node_input(g, n, 0))) c.pads++;
+            else legacy_attrs(&c, n);
+            break;
         default: legacy_attrs(&c, n); break;
         }
     }
     qo_free(c.captured);
-    int64_t total = c.consts + c.identities + c.dropouts + c.clips + c.upsamples + c.bn_attrs + c.to_inputs;
+    int64_t total = c.consts + c.identities + c.dropouts + c.clips + c.upsamples + c.bn_attrs + c.to_inputs + c.pads;
     if (c.consts) qo_pass_stat(pc, "constants-materialized", c.consts);
     if (c.identities) qo_pass_stat(pc, "identities-removed", c.identities);
     if (c.dropouts) qo_pass_stat(pc, "dropouts-removed", c.dropouts);
     if (c.clips) qo_pass_stat(pc, "clip-attrs-to-inputs", c.clips);
     if (c.upsamples) qo_pass_stat(pc, "upsample-to-resize", c.upsamples);
     if (c.bn_attrs) qo_pass_stat(pc, "bn-legacy-attrs", c.bn_attrs);
+    if (c.pads) qo_pass_stat(pc, "zero-pads-removed", c.pads);
     if (c.to_inputs) qo_pass_stat(pc, "attrs-to-inputs", c.to_inputs);
     if (total) pc->changed = true;
     return QO_OK;
