@@ -969,6 +969,8 @@ static void infer_train(si *x, qo_node n) {
         uint32_t src = 1;
         if (x->g->nodes[n].op == QO_OP_TRAIN_CONVGRADWEIGHT) src = 2;
         if (x->g->nodes[n].op == QO_OP_TRAIN_BATCHNORMGRAD && r > 0) src = 2;
+        /* QuantGrad{reduce=1}: dScale and dBitwidth summed to the scale's and bit width's shapes */
+        if (x->g->nodes[n].op == QO_OP_TRAIN_QUANTGRAD && r > 0 && attr_i(x, n, "reduce", 0)) src = r == 1 ? 2 : 4;
         get_shp(x, qo_node_input(x->g, n, src), &s);
         if (x->g->nodes[n].op == QO_OP_TRAIN_SOFTMAXCE) shp_unknown(&s, e), s.rank = 0;
         s.elem = e;

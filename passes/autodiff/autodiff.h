@@ -23,8 +23,10 @@
  *                                            the integer range: dX = dY * [lo <= v <= hi] with
  *                                            v = x/s + z; dScale = dY * ((q - z) - [lo <= v <= hi]
  *                                            * x/s) (LSQ, q = round(clamp(v))), per element;
- *                                            dBitwidth = dY * s * d(clamp bound)/db where clamped
- *                                            (per element; the pass reduces both)
+ *                                            dBitwidth = dY * s * d(clamp bound)/db where clamped;
+ *                                            with attribute reduce=1 (what the pass emits) both
+ *                                            are summed to the scale's / bit width's shape
+ *                                            (float32: float32 arithmetic, fsum.h's order)
  *   SoftmaxCrossEntropy(logits[N,C], labels[N]) -> loss   mean (attribute reduction "mean"|"sum")
  *                                            of logsumexp(row) - row[label], a rank-0 scalar, as
  *                                            torch.nn.functional.cross_entropy

@@ -806,23 +806,26 @@ static qo_status rule_quant(ad *a, qo_node n, qo_val gy) {
     copy_attr(a, n, t, "narrow");
     copy_attr(a, n, t, "rounding_mode");
     qo_elem e = qo_ad_elem(a, gy) ? qo_ad_elem(a, gy) : qo_ad_elem(a, OUT(0));
-    for (uint32_t i = 0; i < 3; i++) qo_ad_set_type(a, qo_node_output(g, t, i), e, xr, xd);
+    /* reduce = 1: dScale and dBitwidth come summed to the shapes of the scale and the bit width
+       (the kernels sum while computing them, without writing per-element tensors) */
+    qo_node_set_attr_int(g, t, "reduce", 1);
+    qo_ad_set_type(a, qo_node_output(g, t, 0), e, xr, xd);
     /* output 0 (dX) is required by the op's signature: it stays even when x needs no gradient
        (a quantizer on a graph input) */
     if (NEEDS(0)) qo_ad_add_grad(a, IN(0), qo_node_output(g, t, 0));
-    qo_val s_el = qo_node_output(g, t, 1), b_el = qo_node_output(g, t, 2);
-    if (NEEDS(1) && qo_ad_diff_slot(a, n, 1)) {
-        qo_val r;
-        QO_TRY(qo_ad_unbroadcast(a, s_el, xr, xd, IN(1), &r));
-        qo_ad_add_grad(a, IN(1), r);
-    } else
-        qo_node_drop_output(g, t, 1);
-    if (NEEDS(3) && qo_ad_diff_slot(a, n, 3)) {
-        qo_val r;
-        QO_TRY(qo_ad_unbroadcast(a, b_el, xr, xd, IN(3), &r));
-        qo_ad_add_grad(a, IN(3), r);
-    } else
-        qo_node_drop_output(g, t, 2);
+    for (uint32_t i = 1; i < 3; i++) {
+        uint32_t slot = i == 1 ? 1 : 3; /* the scale's and the bit width's Quant inputs */
+        if (!NEEDS(slot) || !qo_ad_diff_slot(a, n, slot)) {
+            qo_node_drop_output(g, t, i);
+            continue;
+        }
+        int32_t r;
+        int64_t d[QO_AD_MAXR];
+        QO_TRY(qo_ad_need_shape(a, IN(slot), i == 1 ? "the scale" : "the bit width", &r, d));
+        if (r > xr) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "Quant operand of rank %d beyond its input's %d", (int)r, (int)xr);
+        qo_ad_set_type(a, qo_node_output(g, t, i), e, r, d);
+        qo_ad_add_grad(a, IN(slot), qo_node_output(g, t, i));
+    }
     return QO_OK;
 }
 

@@ -66,10 +66,15 @@ static inline int64_t bidx(const bmap *b, int64_t i) { return b->cnt == 1 ? 0 : 
 typedef struct qg_job {
     const float *dy, *x;
     bmap s, z;
-    double lo, hi, dlo, dhi;
+    double lo, hi;
+    float dlo, dhi;
     qo_round rm;
     bool fast; /* half-even rounding and bit width <= 24: qg_rne */
     float *dx, *ds, *db;
+    /* reduce, fused (qg_fused_task): run k of the scale is x[k L, (k + 1) L), cut into nch chunks
+       of QO_FSUM_CHUNK; part[k nch + c] is chunk c's partial of dScale (pb: of dBitwidth) */
+    int64_t L, nch;
+    float *part, *pb;
 } qg_job;
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(QO_K_NO_CLONES)
@@ -79,46 +84,38 @@ typedef struct qg_job {
 #endif
 
 /* Elements [0, n) with one scale s and zero point z, half-even rounding, bounds exact in float
- * (bit width <= 24, so float and double comparisons agree): the formulas of the reference kernel
- * (runtime/ref/train.c k_quantgrad), every term computed and then selected (no branches, so the
- * loop vectorizes; the selected values are the reference's). The rounding is qo_rne
+ * (bit width <= 24, so float and double comparisons agree): the float32 formulas of the reference
+ * kernel (runtime/ref/train.c k_quantgrad), every term computed and then selected (no branches, so
+ * the loop vectorizes; the selected values are the reference's). The rounding is qo_rne
  * (runtime/ref/util.h) without branches: the same floor and exact midpoint test, ties to the even
- * neighbour (f/2 integral), a zero result keeps c's sign, |c| >= 2^23 (and NaN) passes through.
- * ds / db may be NULL (the loop is unswitched on them). */
+ * neighbour (f/2 integral), |c| >= 2^23 (and NaN) passes through (a zero's sign does not matter:
+ * q - z follows). ds / db may be NULL (the loop is unswitched on them). */
 QO_TK_SIMD static void qg_rne(int64_t n, const float *restrict dy, const float *restrict x, float s, float z, float lo,
-                              float hi, double dlo, double dhi, float *restrict dx, float *restrict ds,
+                              float hi, float dlo, float dhi, float *restrict dx, float *restrict ds,
                               float *restrict db) {
     const bool want_s = ds != NULL, want_b = db != NULL;
     for (int64_t i = 0; i < n; i++) {
         float xf = x[i];
-        float v = xf / s;
-        v = v + z;
+        float xs = xf / s;
+        float v = xs + z;
         int above = v > hi, below = v < lo, inside = (v >= lo) & (v <= hi);
         float gf = dy[i];
-        double g = gf;
         dx[i] = inside ? gf : 0.0f;
         if (want_s) {
             float c = above ? hi : below ? lo : v;
             float f = floorf(c), h = f + 0.5f, f1 = f + 1.0f;
             float even = floorf(f * 0.5f) * 2.0f == f ? f : f1;
             float r = c > h ? f1 : c < h ? f : even;
-            float sz = copysignf(0.0f, c);
-            r = r == 0.0f ? sz : r;
-            double q = fabsf(c) < 0x1p23f ? r : c;
-            double xs = (double)xf / s;
-            ds[i] = (float)(g * ((q - z) - (inside ? xs : 0.0)));
+            float q = fabsf(c) < 0x1p23f ? r : c;
+            ds[i] = gf * ((q - z) - (inside ? xs : 0.0f));
         }
-        if (want_b) {
-            double d = above ? dhi : below ? dlo : 0.0;
-            db[i] = (float)(g * s * d);
-        }
+        if (want_b) db[i] = (gf * s) * (above ? dhi : below ? dlo : 0.0f);
     }
 }
 
-/* The reference's per-element formulas (runtime/ref/train.c k_quantgrad) on float32 data. */
-static void qg_task(void *ctx, int64_t begin, int64_t end, int tid) {
-    (void)tid;
-    const qg_job *q = ctx;
+/* Elements [begin, end) of x into q->dx and (when not NULL) ds / db, which are indexed from `begin`
+ * (ds[i - begin]): the reference's float32 formulas. */
+static void qg_range(const qg_job *q, int64_t begin, int64_t end, float *ds, float *db) {
     const double lo = q->lo, hi = q->hi;
     if (q->fast) { /* runs of elements sharing one scale and zero point */
         for (int64_t i = begin; i < end;) {
@@ -126,7 +123,7 @@ static void qg_task(void *ctx, int64_t begin, int64_t end, int tid) {
             if (q->s.cnt > 1 && (i / q->s.inner + 1) * q->s.inner < e) e = (i / q->s.inner + 1) * q->s.inner;
             if (q->z.cnt > 1 && (i / q->z.inner + 1) * q->z.inner < e) e = (i / q->z.inner + 1) * q->z.inner;
             qg_rne(e - i, q->dy + i, q->x + i, q->s.p[bidx(&q->s, i)], q->z.p[bidx(&q->z, i)], (float)lo, (float)hi,
-                   q->dlo, q->dhi, q->dx + i, q->ds ? q->ds + i : NULL, q->db ? q->db + i : NULL);
+                   q->dlo, q->dhi, q->dx + i, ds ? ds + (i - begin) : NULL, db ? db + (i - begin) : NULL);
             i = e;
         }
         return;
@@ -135,17 +132,62 @@ static void qg_task(void *ctx, int64_t begin, int64_t end, int tid) {
         float xf = q->x[i];
         float s = q->s.p[bidx(&q->s, i)];
         float z = q->z.p[bidx(&q->z, i)];
-        float v = xf / s;
-        v = v + z;
+        float xs = xf / s;
+        float v = xs + z;
         bool inside = v >= lo && v <= hi;
-        double g = q->dy[i];
-        q->dx[i] = (float)(inside ? g : 0.0);
-        if (q->ds) {
+        float gf = q->dy[i];
+        q->dx[i] = inside ? gf : 0.0f;
+        if (ds) {
             float c = v > hi ? (float)hi : v < lo ? (float)lo : v;
-            double qv = qo_round_apply(c, q->rm);
-            q->ds[i] = (float)(g * ((qv - z) - (inside ? (double)xf / s : 0.0)));
+            float qv = (float)qo_round_apply(c, q->rm);
+            ds[i - begin] = gf * ((qv - z) - (inside ? xs : 0.0f));
         }
-        if (q->db) q->db[i] = (float)(g * s * (v > hi ? q->dhi : v < lo ? q->dlo : 0.0));
+        if (db) db[i - begin] = (gf * s) * (v > hi ? q->dhi : v < lo ? q->dlo : 0.0f);
+    }
+}
+
+static void qg_task(void *ctx, int64_t begin, int64_t end, int tid) {
+    (void)tid;
+    const qg_job *q = ctx;
+    qg_range(q, begin, end, q->ds ? q->ds + begin : NULL, q->db ? q->db + begin : NULL);
+}
+
+/* reduce, fused: items are (run k, chunk c) pairs; each chunk's per-element dScale / dBitwidth go
+ * through a buffer in L1 into qo_fsum_chunk, so the full-size tensors are never written. */
+static void qg_fused_task(void *ctx, int64_t begin, int64_t end, int tid) {
+    (void)tid;
+    const qg_job *q = ctx;
+    float bs[QO_FSUM_CHUNK], bb[QO_FSUM_CHUNK];
+    for (int64_t it = begin; it < end; it++) {
+        int64_t k = it / q->nch, c = it % q->nch, i0 = k * q->L + c * QO_FSUM_CHUNK;
+        int64_t len = q->L - c * QO_FSUM_CHUNK < QO_FSUM_CHUNK ? q->L - c * QO_FSUM_CHUNK : QO_FSUM_CHUNK;
+        qg_range(q, i0, i0 + len, q->part ? bs : NULL, q->pb ? bb : NULL);
+        if (q->part) q->part[it] = qo_fsum_chunk(bs, len);
+        if (q->pb) q->pb[it] = qo_fsum_chunk(bb, len);
+    }
+}
+
+/* dst (t's shape) = sums of el (x's shape) as runtime/ref/train.c qg_reduce: per output, its
+ * elements in row-major order in fsum.h's order. */
+static void qg_reduce_generic(const float *el, const qo_tensor *t, const qo_tensor *x, float *dst) {
+    int64_t str[QO_MAX_RANK], kext[QO_MAX_RANK], kstr[QO_MAX_RANK], rext[QO_MAX_RANK], rstr[QO_MAX_RANK];
+    int nk = 0, nr = 0, xr = x->rank;
+    for (int32_t i = xr - 1; i >= 0; i--) str[i] = i == xr - 1 ? 1 : str[i + 1] * x->dims[i + 1];
+    for (int32_t i = 0; i < xr; i++) {
+        int32_t ti = i - (xr - t->rank);
+        int64_t td = ti >= 0 ? t->dims[ti] : 1;
+        if (td == 1) rext[nr] = x->dims[i], rstr[nr++] = str[i];
+        else kext[nk] = x->dims[i], kstr[nk++] = str[i];
+    }
+    int64_t kidx[QO_MAX_RANK] = {0}, m = qo_tensor_numel(t);
+    for (int64_t o = 0; o < m; o++) {
+        int64_t base = 0;
+        for (int i = 0; i < nk; i++) base += kidx[i] * kstr[i];
+        dst[o] = qo_fsum_strided(el + base, nr, rext, rstr);
+        for (int i = nk - 1; i >= 0; i--) {
+            if (++kidx[i] < kext[i]) break;
+            kidx[i] = 0;
+        }
     }
 }
 
@@ -161,27 +203,59 @@ static qo_status quantgrad(qo_kctx *k, qo_pool *pool, const qo_tensor *const *in
     qg_job q = {.dy = dy->data, .x = x->data};
     if (!bcast_map(in[2], x, &q.s) || !bcast_map(in[3], x, &q.z)) return DECLINE;
     int is_signed = qo_kattr_int(k, "signed", 1) != 0, narrow = qo_kattr_int(k, "narrow", 0) != 0;
+    bool reduce = qo_kattr_int(k, "reduce", 0) != 0;
     char buf[32];
     int rm = qo_round_from_name(qo_kattr_str(k, "rounding_mode", buf, sizeof buf, "ROUND"));
     if (rm < 0) return DECLINE;
     q.rm = (qo_round)rm;
+    double dlo, dhi;
     if (is_signed) {
         q.lo = -ldexp(1.0, (int)b - 1) + narrow, q.hi = ldexp(1.0, (int)b - 1) - 1;
-        q.dlo = -QO_LN2 * ldexp(1.0, (int)b - 1), q.dhi = QO_LN2 * ldexp(1.0, (int)b - 1);
+        dlo = -QO_LN2 * ldexp(1.0, (int)b - 1), dhi = QO_LN2 * ldexp(1.0, (int)b - 1);
     } else {
         q.lo = 0, q.hi = ldexp(1.0, (int)b) - 1 - narrow;
-        q.dlo = 0, q.dhi = QO_LN2 * ldexp(1.0, (int)b);
+        dlo = 0, dhi = QO_LN2 * ldexp(1.0, (int)b);
     }
+    q.dlo = (float)dlo, q.dhi = (float)dhi;
     bool want_s = nout > 1 && qo_node_output(k->g, k->n, 1), want_b = nout > 2 && qo_node_output(k->g, k->n, 2);
     QO_TRY(out_make(k, &out[0], x->rank, x->dims));
-    if (want_s) QO_TRY(out_make(k, &out[1], x->rank, x->dims));
-    if (want_b) QO_TRY(out_make(k, &out[2], x->rank, x->dims));
+    if (want_s) QO_TRY(out_make(k, &out[1], reduce ? in[2]->rank : x->rank, reduce ? in[2]->dims : x->dims));
+    if (want_b) QO_TRY(out_make(k, &out[2], reduce ? in[4]->rank : x->rank, reduce ? in[4]->dims : x->dims));
     q.dx = out[0].data;
-    q.ds = want_s ? out[1].data : NULL;
     q.fast = q.rm == QO_ROUND_HALF_EVEN && b <= 24;
-    q.db = want_b ? out[2].data : NULL;
     int64_t n = qo_tensor_numel(x);
+    if (!reduce) {
+        q.ds = want_s ? out[1].data : NULL;
+        q.db = want_b ? out[2].data : NULL;
+        if (n) qo_pool_for(pool, n, 8192, qg_task, &q);
+        return QO_OK;
+    }
+    /* reduce: fused when every scale element's elements are one contiguous run (per tensor, or one
+       axis with nothing but size-1 dims before it) and the bit width's single run is cut the same
+       way (only one run); else the per-element values go through full-size scratch */
+    int64_t nruns = q.s.cnt;
+    bool fused = n > 0 && (nruns == 1 || n == q.s.cnt * q.s.inner) && (!want_b || nruns == 1);
+    if (fused) {
+        q.L = n / nruns, q.nch = (q.L + QO_FSUM_CHUNK - 1) / QO_FSUM_CHUNK;
+        int64_t items = nruns * q.nch;
+        float *part = qo_malloc((size_t)(2 * items) * sizeof(float));
+        q.part = want_s ? part : NULL;
+        q.pb = want_b ? part + items : NULL;
+        qo_pool_for(pool, items, 1, qg_fused_task, &q);
+        for (int64_t r = 0; r < nruns; r++) {
+            if (want_s) ((float *)out[1].data)[r] = qo_fsum_tree(part + r * q.nch, q.nch);
+            if (want_b) ((float *)out[2].data)[r] = qo_fsum_tree(part + items + r * q.nch, q.nch);
+        }
+        qo_free(part);
+        return QO_OK;
+    }
+    float *el = qo_malloc((size_t)((want_s + want_b) * (n ? n : 1)) * sizeof(float));
+    q.ds = want_s ? el : NULL;
+    q.db = want_b ? el + (want_s ? n : 0) : NULL;
     if (n) qo_pool_for(pool, n, 8192, qg_task, &q);
+    if (want_s) qg_reduce_generic(q.ds, in[2], x, out[1].data);
+    if (want_b) qg_reduce_generic(q.db, in[4], x, out[2].data);
+    qo_free(el);
     return QO_OK;
 }
 

@@ -2,7 +2,9 @@
  * gradients that no ONNX op computes. The autodiff pass (passes/autodiff/) emits them; their exact
  * semantics are documented in passes/autodiff/autodiff.h. Every kernel accepts f32 or f64 operands
  * (its results take dY's element type, or the logits' for SoftmaxCrossEntropy) and accumulates in
- * double, so gradient sums do not depend on the summation order of the forward kernels. */
+ * double, so gradient sums do not depend on the summation order of the forward kernels; QuantGrad
+ * computes in float32 on float32 data, as torch's autograd does, and sums in fsum.h's order. */
+#include "runtime/ref/fsum.h"
 #include "runtime/ref/geom.h"
 #include "runtime/ref/ref.h"
 #include "runtime/ref/util.h"
@@ -244,12 +246,57 @@ static qo_status k_bngrad(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, 
  * narrow): round is the identity (straight-through); tensor_clamp (torch.where) passes the gradient
  * to v where lo <= v <= hi and to the bound it clamps to elsewhere:
  *   dX = dY * [lo <= v <= hi]
- *   dScale (one element per X element; the pass reduces it to the scale's shape)
- *        = dY * ((q - z) - [lo <= v <= hi] * x / s)          q = round(clamp(v, lo, hi))
- *   dBitwidth (per element; the pass sums it) = dY * s * (v > hi ? dhi/db : v < lo ? dlo/db : 0)
+ *   dScale (one element per X element) = dY * ((q - z) - [lo <= v <= hi] * x / s)
+ *                                        q = round(clamp(v, lo, hi))
+ *   dBitwidth (per element) = dY * s * (v > hi ? dhi/db : v < lo ? dlo/db : 0)
  *        with dhi/db = ln 2 * 2^(b-1) (signed) or ln 2 * 2^b (unsigned), dlo/db = -ln 2 * 2^(b-1)
  *        (signed) or 0 (unsigned).
- * Outputs 1 and 2 are optional. The rounding_mode attribute is qonnx's (default "ROUND"). */
+ * On float32 every step is one float32 operation, as torch's autograd computes it: xs = x / s,
+ * v = xs + z, dScale = dY * ((q - z) - (inside ? xs : 0)), dBitwidth = (dY * s) * (float)(dhi/db...);
+ * on float64 the products are taken in double. With reduce = 1 (what the autodiff pass emits),
+ * outputs 1 and 2 are those elements summed to the shapes of the scale and of the bit width (the
+ * broadcast axes reduced): on float32 each sum in the order of runtime/ref/fsum.h over its elements
+ * in row-major order (ReduceSum's order), on float64 sequentially in double. Outputs 1 and 2 are
+ * optional. The rounding_mode attribute is qonnx's (default "ROUND"). */
+
+/* dst (the shape of t, which broadcasts to x's rank/dims) = the sums of el (x's shape) over the
+ * elements mapping to each of dst's elements, as documented above. */
+static qo_status qg_reduce(qo_kctx *k, const qo_tensor *el, const qo_tensor *t, int32_t xr, const int64_t *xd,
+                           qo_tensor *dst) {
+    QO_TRY(qo_tensor_make(k->cx, dst, el->elem, t->rank, t->dims));
+    int64_t str[QO_MAX_RANK], kext[QO_MAX_RANK], kstr[QO_MAX_RANK], rext[QO_MAX_RANK], rstr[QO_MAX_RANK];
+    int nk = 0, nr = 0;
+    for (int32_t i = xr - 1; i >= 0; i--) str[i] = i == xr - 1 ? 1 : str[i + 1] * xd[i + 1];
+    for (int32_t i = 0; i < xr; i++) {
+        int32_t ti = i - (xr - t->rank);
+        int64_t td = ti >= 0 ? t->dims[ti] : 1;
+        if (td == 1) rext[nr] = xd[i], rstr[nr++] = str[i];
+        else kext[nk] = xd[i], kstr[nk++] = str[i];
+    }
+    int64_t kidx[QO_MAX_RANK] = {0}, m = qo_tensor_numel(dst);
+    for (int64_t o = 0; o < m; o++) {
+        int64_t base = 0;
+        for (int i = 0; i < nk; i++) base += kidx[i] * kstr[i];
+        if (el->elem == QO_F32) {
+            ((float *)dst->data)[o] = qo_fsum_strided((const float *)el->data + base, nr, rext, rstr);
+        } else {
+            double sum = 0;
+            int64_t ridx[QO_MAX_RANK] = {0};
+            bool any = true;
+            for (int i = 0; i < nr; i++) any = any && rext[i] > 0;
+            while (any) {
+                int64_t off = base;
+                for (int i = 0; i < nr; i++) off += ridx[i] * rstr[i];
+                sum += ((const double *)el->data)[off];
+                if (!next_index(ridx, rext, nr)) break;
+            }
+            ((double *)dst->data)[o] = sum;
+        }
+        next_index(kidx, kext, nk);
+    }
+    return QO_OK;
+}
+
 static qo_status k_quantgrad(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, qo_tensor *out, uint32_t nout) {
     (void)nin;
     const qo_tensor *dy = in[0], *x = in[1];
@@ -263,6 +310,7 @@ static qo_status k_quantgrad(qo_kctx *k, const qo_tensor *const *in, uint32_t ni
     double b = qo_load_f64(in[4]->data, in[4]->elem, 0);
     if (!(b >= 1 && b <= 32)) return qo_kerr(k, QO_ERR_UNSUPPORTED, "QuantGrad: bitwidth %g outside [1, 32]", b);
     int is_signed = qo_kattr_int(k, "signed", 1) != 0, narrow = qo_kattr_int(k, "narrow", 0) != 0;
+    bool reduce = qo_kattr_int(k, "reduce", 0) != 0;
     char buf[32];
     const char *rs = qo_kattr_str(k, "rounding_mode", buf, sizeof buf, "ROUND");
     int rm = qo_round_from_name(rs);
@@ -275,6 +323,7 @@ static qo_status k_quantgrad(qo_kctx *k, const qo_tensor *const *in, uint32_t ni
         lo = 0, hi = ldexp(1.0, (int)b) - 1 - narrow;
         dlo = 0, dhi = QO_LN2 * ldexp(1.0, (int)b);
     }
+    const float dlo_f = (float)dlo, dhi_f = (float)dhi;
     /* scale and zero point broadcast to X's shape (the Quant's result shape) */
     const qo_tensor *ops[3] = {x, in[2], in[3]};
     int32_t rank;
@@ -284,27 +333,42 @@ static qo_status k_quantgrad(qo_kctx *k, const qo_tensor *const *in, uint32_t ni
         return qo_kerr(k, QO_ERR_UNSUPPORTED, "QuantGrad: scale/zeropt broadcast beyond X's shape");
     QO_TRY(qo_tensor_make(k->cx, &out[0], dy->elem, x->rank, x->dims));
     bool want_s = nout > 1 && qo_node_output(k->g, k->n, 1), want_b = nout > 2 && qo_node_output(k->g, k->n, 2);
-    if (want_s) QO_TRY(qo_tensor_make(k->cx, &out[1], dy->elem, x->rank, x->dims));
-    if (want_b) QO_TRY(qo_tensor_make(k->cx, &out[2], dy->elem, x->rank, x->dims));
+    /* per-element dScale / dBitwidth: the outputs, or temporaries summed into them */
+    qo_tensor es = {0}, eb = {0};
+    qo_tensor *ts = reduce ? &es : &out[1], *tb = reduce ? &eb : &out[2];
+    qo_status st = QO_OK;
+    if (want_s) st = qo_tensor_make(k->cx, ts, dy->elem, x->rank, x->dims);
+    if (st == QO_OK && want_b) st = qo_tensor_make(k->cx, tb, dy->elem, x->rank, x->dims);
     qo_bcast it;
     qo_bcast_init(&it, rank, dims, ops, 3);
     int64_t n = qo_tensor_numel(x);
-    for (int64_t i = 0; i < n; i++, qo_bcast_next(&it)) {
+    bool f32 = dy->elem == QO_F32;
+    for (int64_t i = 0; st == QO_OK && i < n; i++, qo_bcast_next(&it)) {
         /* the forward's float32 arithmetic: v = x / s + z, clamped, then rounded */
         float xf = (float)qo_load_f64(x->data, x->elem, it.off[0]);
         float s = (float)qo_load_f64(in[2]->data, in[2]->elem, it.off[1]);
         float z = (float)qo_load_f64(in[3]->data, in[3]->elem, it.off[2]);
-        float v = xf / s;
-        v = v + z;
+        float xs = xf / s;
+        float v = xs + z;
         bool inside = v >= lo && v <= hi;
         float c = v > hi ? (float)hi : v < lo ? (float)lo : v;
         double q = qo_round_apply(c, (qo_round)rm);
         double g = qo_load_f64(dy->data, dy->elem, i);
         qo_store_f64(out[0].data, out[0].elem, i, inside ? g : 0.0);
-        if (want_s) qo_store_f64(out[1].data, out[1].elem, i, g * ((q - z) - (inside ? (double)xf / s : 0.0)));
-        if (want_b) qo_store_f64(out[2].data, out[2].elem, i, g * s * (v > hi ? dhi : v < lo ? dlo : 0.0));
+        if (f32) {
+            float gf = (float)g, qf = (float)q;
+            if (want_s) ((float *)ts->data)[i] = gf * ((qf - z) - (inside ? xs : 0.0f));
+            if (want_b) ((float *)tb->data)[i] = (gf * s) * (v > hi ? dhi_f : v < lo ? dlo_f : 0.0f);
+        } else {
+            if (want_s) qo_store_f64(ts->data, ts->elem, i, g * ((q - z) - (inside ? (double)xf / s : 0.0)));
+            if (want_b) qo_store_f64(tb->data, tb->elem, i, g * s * (v > hi ? dhi : v < lo ? dlo : 0.0));
+        }
     }
-    return QO_OK;
+    if (st == QO_OK && reduce && want_s) st = qg_reduce(k, &es, in[2], x->rank, x->dims, &out[1]);
+    if (st == QO_OK && reduce && want_b) st = qg_reduce(k, &eb, in[4], x->rank, x->dims, &out[2]);
+    qo_tensor_free(&es);
+    qo_tensor_free(&eb);
+    return st;
 }
 
 /* ---- SoftmaxCrossEntropy(logits, labels) -> loss; SoftmaxCrossEntropyGrad(dLoss, logits, labels) */

@@ -145,11 +145,16 @@ static const char *const rmodes[] = {"ROUND", "HALF_EVEN", "HALF_UP", "HALF_DOWN
 
 static void gen_quantgrad(qo_ctx *cx, qo_pool **pools, int npools) {
     tcase t;
-    uint32_t nout = ri(0, 2) ? 3 : 1;
+    uint32_t nout = ri(0, 2) ? 3 : (uint32_t)ri(1, 2);
     tc_init(&t, QO_OP_TRAIN_QUANTGRAD, 5, nout);
+    /* reduce = 1 (what the autodiff pass emits): dScale / dBitwidth summed to the operands' shapes,
+       fused with the elementwise pass where runs are contiguous, else through scratch */
+    int reduce = (int)ri(0, 1);
+    if (reduce) qo_node_set_attr_int(t.g, t.n, "reduce", 1);
     int rank = (int)ri(1, 4);
     int64_t d[4];
-    for (int i = 0; i < rank; i++) d[i] = ri(1, i == rank - 1 ? 37 : 7);
+    bool big = !ri(0, 3); /* several fsum chunks (4096 elements) per output */
+    for (int i = 0; i < rank; i++) d[i] = big ? (i == rank - 1 ? ri(2000, 9000) : ri(1, 3)) : ri(1, i == rank - 1 ? 37 : 7);
     tc_input(cx, &t, 0, rank, d);
     float *x = tc_input(cx, &t, 1, rank, d);
     /* scale: per tensor (rank 0 or [1]) or along one axis of x */
@@ -197,8 +202,8 @@ static void gen_quantgrad(qo_ctx *cx, qo_pool **pools, int npools) {
         if (isfinite(x[i])) x[i] *= s[kind == 2 ? (i / inner) % d[axis] : 0];
     }
     snprintf(t.desc, sizeof t.desc, "QuantGrad rank %d dims %lld.. scale kind %d axis %d bits %g signed %d narrow %d "
-             "round %s z %g nout %u", rank, (long long)d[0], kind, axis, (double)b[0], is_signed, narrow, rm,
-             (double)z[0], nout);
+             "round %s z %g nout %u reduce %d", rank, (long long)d[0], kind, axis, (double)b[0], is_signed, narrow, rm,
+             (double)z[0], nout, reduce);
     run_case(cx, &t, pools, npools, -1);
     tc_free(&t);
 }
