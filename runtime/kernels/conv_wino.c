@@ -244,7 +244,190 @@ bool qo_k_conv_wino_f32(const qo_k_conv_params *p, bool transposed, const float 
     return true;
 }
 
+/* ---- weight gradients: F(3x3, 2x2) ----------------------------------------------------------- *
+ * dW[m][c] = sum over images and 2x2 output tiles of the 3x3 correlation of the tile's 4x4 input
+ * window d with its 2x2 output gradient g, which is Winograd F(3x3, 2x2) with the matrices of
+ * F(2x2, 3x3) in other roles (the trilinear form sum_xi (A g A^T)(G w G^T)(B^T d B) differentiated in w):
+ *   V[pos][c][t] = (B^T d B)[pos]            wino_in, as the forward
+ *   Y[pos][m][t] = (A g A^T)[pos]            A = [1 0; 1 1; 1 -1; 0 -1]
+ *   S[pos][m][c] = sum_t Y[pos][m][t] V[pos][c][t]   (16 GEMMs, the tiles the reduction axis)
+ *   dW[m][c] = G^T S[.][m][c] G             G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]
+ * The tiles run along the vector lanes: a 4 x 4 block of (m, c) keeps 16 accumulators and folds
+ * them into one vector of 16 sums (wg_fold) per task. The batch is split into one contiguous range
+ * per pool thread (each summing into its own S), the ranges added in order: results depend on the
+ * pool size, not on scheduling. */
+
+/* Output-gradient transform of one channel of one image: Y[pos * ldp + t0 + tile] for its T tiles;
+ * dy [OH][OW], zero past its edges. */
+T512 static void wg_dy(const wino_geom *g, const float *dy, float *Y, int64_t ldp, int64_t t0) {
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for (int64_t th = 0; th < g->TH; th++)
+        for (int64_t tw0 = 0; tw0 < g->TW; tw0 += 16) {
+            __mmask16 k = qo_k_bits16(0, g->TW - tw0);
+            int64_t n = g->OW - 2 * tw0; /* columns of this block inside dy (<= 32 used) */
+            __mmask16 k0 = qo_k_bits16(0, n), k1 = qo_k_bits16(0, n - 16);
+            __m512 e[2][2]; /* e[i][j] lane l = dy[2 th + i][2 (tw0 + l) + j] */
+            for (int i = 0; i < 2; i++) {
+                if (2 * th + i >= g->OH) {
+                    e[i][0] = e[i][1] = _mm512_setzero_ps();
+                    continue;
+                }
+                const float *r = dy + (2 * th + i) * g->OW + 2 * tw0;
+                __m512 a0 = _mm512_maskz_loadu_ps(k0, r), a1 = _mm512_maskz_loadu_ps(k1, r + 16);
+                e[i][0] = _mm512_permutex2var_ps(a0, ev, a1), e[i][1] = _mm512_permutex2var_ps(a0, od, a1);
+            }
+            __m512 t[4][2]; /* A g */
+            for (int j = 0; j < 2; j++) {
+                t[0][j] = e[0][j];
+                t[1][j] = _mm512_add_ps(e[0][j], e[1][j]);
+                t[2][j] = _mm512_sub_ps(e[0][j], e[1][j]);
+                t[3][j] = _mm512_sub_ps(_mm512_setzero_ps(), e[1][j]);
+            }
+            float *y = Y + t0 + th * g->TW + tw0;
+            for (int i = 0; i < 4; i++) { /* (A g) A^T */
+                _mm512_mask_storeu_ps(y + (4 * i + 0) * ldp, k, t[i][0]);
+                _mm512_mask_storeu_ps(y + (4 * i + 1) * ldp, k, _mm512_add_ps(t[i][0], t[i][1]));
+                _mm512_mask_storeu_ps(y + (4 * i + 2) * ldp, k, _mm512_sub_ps(t[i][0], t[i][1]));
+                _mm512_mask_storeu_ps(y + (4 * i + 3) * ldp, k, _mm512_sub_ps(_mm512_setzero_ps(), t[i][1]));
+            }
+        }
+}
+
+/* Folds 16 accumulators into one vector whose lane i is the sum of a[i]'s lanes (pairwise, a
+ * fixed order). */
+T512 static INL __m512 wg_fold(__m512 *a) {
+    static const int32_t ix[4][2][16] = {
+        {{0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23}, {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31}},
+        {{0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27}, {4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31}},
+        {{0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29}, {2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31}},
+        {{0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30}, {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31}}};
+    for (int lv = 0, n = 16; lv < 4; lv++, n /= 2) {
+        __m512i lo = _mm512_loadu_si512(ix[lv][0]), hi = _mm512_loadu_si512(ix[lv][1]);
+        for (int i = 0; i < n / 2; i++)
+            a[i] = _mm512_add_ps(_mm512_permutex2var_ps(a[2 * i], lo, a[2 * i + 1]),
+                                 _mm512_permutex2var_ps(a[2 * i], hi, a[2 * i + 1]));
+    }
+    return a[0];
+}
+
+/* S block += the 4 x 4 (m, c) dot products of Y rows m0.. and V rows c0.. over nv vectors. */
+T512 static void wg_blk(const float *Y, const float *V, int64_t ld, int64_t nv, float *S) {
+    __m512 acc[16];
+    for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
+    for (int64_t v = 0; v < nv; v++) {
+        __m512 y[4], x[4];
+        for (int i = 0; i < 4; i++) y[i] = _mm512_loadu_ps(Y + i * ld + 16 * v), x[i] = _mm512_loadu_ps(V + i * ld + 16 * v);
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++) acc[4 * i + j] = _mm512_fmadd_ps(y[i], x[j], acc[4 * i + j]);
+    }
+    _mm512_storeu_ps(S, _mm512_add_ps(_mm512_loadu_ps(S), wg_fold(acc)));
+}
+
+typedef struct wg_job {
+    wino_geom g;
+    const float *dy, *x;
+    float *S;           /* [nranges][16][Mp / 4][Cp / 4][16] */
+    int64_t Mp, Cp, N, nranges, ssz;
+    qo_pool *pool;
+} wg_job;
+
+static void wg_task(void *ctx, int64_t begin, int64_t end, int tid) {
+    const wg_job *J = ctx;
+    const wino_geom *g = &J->g;
+    int64_t C = g->C, M = g->M, Cp = J->Cp, Mp = J->Mp, Tt = g->Tt, ld = g->ld;
+    size_t pf = (size_t)(g->nb * C * g->ps), vf = (size_t)(16 * Cp * ld), yf = (size_t)(16 * Mp * ld);
+    void *owned = NULL;
+    float *P = qo_k_scratch(J->pool, tid, (pf + vf + yf) * sizeof(float), &owned), *V = P + pf, *Y = V + vf;
+    /* rows past C and M stay zero */
+    memset(V, 0, (vf + yf) * sizeof(float));
+    for (int64_t r = begin; r < end; r++) {
+        float *S = J->S + r * J->ssz;
+        memset(S, 0, (size_t)J->ssz * sizeof(float));
+        int64_t n0 = r * J->N / J->nranges, n1 = (r + 1) * J->N / J->nranges;
+        for (int64_t b0 = n0; b0 < n1; b0 += g->nb) {
+            int64_t nb = qo_k_min64(g->nb, n1 - b0), used = nb * g->T;
+            for (int64_t i = 0; i < nb; i++)
+                qo_k_flat_pad(J->x + (b0 + i) * C * g->H * g->W, C, g->H, g->W, g->pt, g->pl, g->PH, g->PW,
+                              P + i * C * g->ps, g->ps, g->ps);
+            for (int64_t c = 0; c < C; c++) {
+                for (int64_t i = 0; i < nb; i++) wino_in(g, P + (i * C + c) * g->ps, V + c * ld, Cp * ld, i * g->T);
+                if (used < Tt)
+                    for (int p = 0; p < 16; p++) memset(V + (p * Cp + c) * ld + used, 0, (size_t)(Tt - used) * sizeof(float));
+            }
+            int64_t osz = g->OH * g->OW;
+            for (int64_t m = 0; m < M; m++) {
+                for (int64_t i = 0; i < nb; i++) wg_dy(g, J->dy + ((b0 + i) * M + m) * osz, Y + m * ld, Mp * ld, i * g->T);
+                if (used < Tt)
+                    for (int p = 0; p < 16; p++) memset(Y + (p * Mp + m) * ld + used, 0, (size_t)(Tt - used) * sizeof(float));
+            }
+            int64_t nv = qo_k_cdiv(used, 16);
+            for (int p = 0; p < 16; p++)
+                for (int64_t m0 = 0; m0 < Mp; m0 += 4)
+                    for (int64_t c0 = 0; c0 < Cp; c0 += 4)
+                        wg_blk(Y + (p * Mp + m0) * ld, V + (p * Cp + c0) * ld, ld, nv,
+                               S + ((p * (Mp / 4) + m0 / 4) * (Cp / 4) + c0 / 4) * 16);
+        }
+    }
+    qo_k_scratch_release(owned);
+}
+
+bool qo_k_convgradweight_wino_f32(const qo_k_conv_params *p, const float *dy, const float *x, float *dw,
+                                  qo_pool *pool) {
+    if (!p->fast || qo_k_sgemm_isa(-1) != 2 || p->nsp != 2 || p->group != 1 || p->N < 1) return false;
+    for (int i = 0; i < 2; i++)
+        if (p->ker[i] != 3 || p->str[i] != 1 || p->dil[i] != 1) return false;
+    if (p->C > 1024 || p->M > 1024) return false;
+    wino_geom g = {.C = p->C, .M = p->M, .H = p->in[0], .W = p->in[1], .OH = p->out[0], .OW = p->out[1]};
+    g.pt = p->pad[0], g.pl = p->pad[1];
+    if (g.OH < 1 || g.OW < 1) return false;
+    g.TH = qo_k_cdiv(g.OH, 2), g.TW = qo_k_cdiv(g.OW, 2), g.T = g.TH * g.TW;
+    /* the forward's threshold: the transforms cost (C + M) per tile, the GEMMs C M */
+    if (g.C * g.M * qo_k_min64(g.TW, 16) < 64 * (g.C + g.M)) return false;
+    g.PH = 2 * g.TH + 2, g.PW = 2 * g.TW + 2;
+    g.ps = (g.PH * g.PW + 48 + 15) / 16 * 16;
+    int64_t nr = qo_k_min64(qo_pool_size(pool), p->N);
+    /* V and Y of a task near L2, but at least 256 tiles (16 vectors) so that wg_fold is amortized */
+    g.nb = qo_k_max64(1, qo_k_max64(10240 / (g.C + g.M) / g.T, qo_k_cdiv(256, g.T)));
+    g.nb = qo_k_min64(g.nb, qo_k_cdiv(p->N, nr));
+    g.Tt = qo_k_cdiv(g.nb * g.T, 16) * 16, g.ld = g.Tt + 16;
+    wg_job J = {.g = g, .dy = dy, .x = x, .Mp = qo_k_cdiv(g.M, 4) * 4, .Cp = qo_k_cdiv(g.C, 4) * 4, .N = p->N,
+                .nranges = nr, .pool = pool};
+    J.ssz = 16 * J.Mp * J.Cp;
+    J.S = qo_malloc((size_t)(nr * J.ssz) * sizeof(float));
+    qo_pool_for(pool, nr, 1, wg_task, &J);
+    for (int64_t r = 1; r < nr; r++)
+        for (int64_t i = 0; i < J.ssz; i++) J.S[i] += J.S[r * J.ssz + i];
+    /* dW = G^T S G per (m, c) */
+    int64_t Mb = J.Mp / 4, Cb = J.Cp / 4;
+    for (int64_t m = 0; m < g.M; m++)
+        for (int64_t c = 0; c < g.C; c++) {
+            float s[4][4], t[3][4];
+            for (int q = 0; q < 16; q++)
+                s[q / 4][q % 4] = J.S[((q * Mb + m / 4) * Cb + c / 4) * 16 + (m % 4) * 4 + c % 4];
+            for (int j = 0; j < 4; j++) { /* G^T s */
+                t[0][j] = s[0][j] + 0.5f * (s[1][j] + s[2][j]);
+                t[1][j] = 0.5f * (s[1][j] - s[2][j]);
+                t[2][j] = 0.5f * (s[1][j] + s[2][j]) + s[3][j];
+            }
+            float *w = dw + (m * g.C + c) * 9;
+            for (int i = 0; i < 3; i++) { /* (G^T s) G */
+                w[i * 3 + 0] = t[i][0] + 0.5f * (t[i][1] + t[i][2]);
+                w[i * 3 + 1] = 0.5f * (t[i][1] - t[i][2]);
+                w[i * 3 + 2] = 0.5f * (t[i][1] + t[i][2]) + t[i][3];
+            }
+        }
+    qo_free(J.S);
+    return true;
+}
+
 #else /* no AVX-512 code: never applies */
+bool qo_k_convgradweight_wino_f32(const qo_k_conv_params *p, const float *dy, const float *x, float *dw,
+                                  qo_pool *pool) {
+    (void)p, (void)dy, (void)x, (void)dw, (void)pool;
+    return false;
+}
+
 bool qo_k_conv_wino_f32(const qo_k_conv_params *p, bool transposed, const float *x, const float *w, const float *b,
                         float *y, qo_pool *pool) {
     (void)p, (void)transposed, (void)x, (void)w, (void)b, (void)y, (void)pool;

@@ -64,6 +64,11 @@ bool qo_k_convgradweight_flat_f32(const qo_k_conv_params *p, const float *dy, co
  * rounding. */
 bool qo_k_conv_wino_f32(const qo_k_conv_params *p, bool transposed, const float *x, const float *w, const float *b,
                         float *y, qo_pool *pool);
+/* Winograd F(3x3, 2x2) (conv_wino.c) for the weight gradient of the convolutions above (3x3, stride
+ * 1, one group, p->fast, AVX-512); false without touching dw when it does not apply. Same contract
+ * as qo_k_convgradweight_f32 up to rounding (depends on the pool size, not on scheduling). */
+bool qo_k_convgradweight_wino_f32(const qo_k_conv_params *p, const float *dy, const float *x, float *dw,
+                                  qo_pool *pool);
 
 /* Padded planes for the AVX-512 kernels (conv_flat.c; call only when qo_k_sgemm_isa(-1) == 2):
  * dst[c ldc + r Wp + s] = src[c][r - pt][s - pl] (src [C][H][W], zero outside) for r < Hp, s < Wp,

@@ -393,7 +393,7 @@ static qo_status convgradweight(qo_kctx *k, qo_pool *pool, const qo_tensor *cons
     if (!same_dims(dy, r, od)) return DECLINE;
     for (int i = 0; i < g.nsp; i++)
         if (g.ker[i] != w->dims[2 + i]) return DECLINE;
-    qo_k_conv_params p = {.nsp = g.nsp, .N = ch.N, .C = ch.C, .M = ch.M, .group = ch.group};
+    qo_k_conv_params p = {.nsp = g.nsp, .N = ch.N, .C = ch.C, .M = ch.M, .group = ch.group, .fast = k->fast_conv};
     for (int i = 0; i < g.nsp; i++) {
         p.in[i] = g.in[i], p.out[i] = g.out[i], p.ker[i] = g.ker[i];
         p.str[i] = g.str[i], p.dil[i] = g.dil[i], p.pad[i] = g.pb[i];

@@ -109,8 +109,11 @@ static bool same(const qo_tensor *got, const qo_tensor *want, double tol, double
     return tol < 0 || *err <= tol;
 }
 
+/* set for the Winograd class: the kernels may sum in another order (qo_kctx.fast_conv) */
+static bool fast_conv;
+
 static void run_case(qo_ctx *cx, tcase *t, qo_pool **pools, int npools, double tol) {
-    qo_kctx k = {cx, t->g, t->n, 13, false};
+    qo_kctx k = {cx, t->g, t->n, 13, fast_conv};
     const qo_tensor *ins[5];
     for (uint32_t i = 0; i < t->nin; i++) ins[i] = &t->in[i];
     qo_tensor want[3] = {{0}};
@@ -305,6 +308,7 @@ static void gen_convgradweight(qo_ctx *cx, qo_pool **pools, int npools, int size
     int64_t grp = ri(1, 3), N = ri(1, big ? 4 : 6), Cg = ri(1, big ? 9 : 4), Mg = ri(1, big ? 40 : 5);
     if (size == 2) grp = 1, N = ri(6, 8), Cg = ri(1, 2), Mg = ri(1, 3);
     if (size == 4) grp = 1, N = ri(1, 9), Cg = ri(1, 8), Mg = ri(4, 24), nsp = (int)ri(1, 2);
+    if (size == 5) grp = 1, N = ri(1, 6), Cg = ri(8, 40), Mg = ri(8, 40), nsp = 2;
     int64_t xd[5] = {N, Cg * grp}, wd[5] = {Mg * grp, Cg}, yd[5] = {N, Mg * grp};
     int64_t st[3], dl[3], p[6];
     for (int i = 0; i < nsp; i++) {
@@ -322,6 +326,10 @@ static void gen_convgradweight(qo_ctx *cx, qo_pool **pools, int npools, int size
         if (size == 4) {
             xd[2 + i] = ri(1, 36), wd[2 + i] = ri(nsp == 1 ? 3 : 2, 6), st[i] = 1, dl[i] = ri(1, 2);
             p[i] = ri(0, wd[2 + i] - 1), p[nsp + i] = ri(0, wd[2 + i] - 1);
+        }
+        if (size == 5) { /* Winograd F(3x3, 2x2) (fast_conv): 3x3 stride 1, mostly */
+            xd[2 + i] = ri(1, 40), wd[2 + i] = ri(0, 9) ? 3 : ri(1, 4), st[i] = 1, dl[i] = 1;
+            p[i] = ri(0, 2), p[nsp + i] = ri(0, 2);
         }
         int64_t span = xd[2 + i] + p[i] + p[nsp + i] - dl[i] * (wd[2 + i] - 1) - 1;
         if (span < 0) {
@@ -521,6 +529,9 @@ int main(int argc, char **argv) {
         for (int c = 0; c < 3; c++) gen_convgradweight(&cx, pools, 3, 2);
         for (int c = 0; c < cases / 3; c++) gen_convgradweight(&cx, pools, 3, 3);
         for (int c = 0; c < cases; c++) gen_convgradweight(&cx, pools, 3, 4);
+        fast_conv = true;
+        for (int c = 0; c < cases; c++) gen_convgradweight(&cx, pools, 3, 5);
+        fast_conv = false;
     }
     qo_k_sgemm_isa(-2);
     qo_pool_free(pools[1]);
