@@ -2,7 +2,9 @@
  * ConvTranspose with stride 1: the input gradients of a training step), on AVX-512.
  *
  * Each output is cut into 2x2 tiles; tile (th, tw) reads the 4x4 window at (2 th, 2 tw) of the
- * zero-padded input P (qo_k_flat_pad). With B, G, A the F(2x2, 3x3) matrices:
+ * zero-padded input P, read from x by masked loads (no padded copy). The transforms put 16 tiles on
+ * the vector lanes: 16 of one tile row, or on 16x16 and 8x8 outputs (TW 8 or 4) whole tile rows
+ * packed 2 or 4 to a vector. With B, G, A the F(2x2, 3x3) matrices:
  *   V[pos][c][t] = (B^T d B)[pos]   (d: the window of channel c, pos = 4 i + j)
  *   U[pos][m][c] = (G g G^T)[pos]   (g: the 3x3 kernel of output m, input c)
  *   Z[pos][m][t] = sum_c U[pos][m][c] V[pos][c][t]   (16 small GEMMs)
@@ -33,25 +35,66 @@
 typedef struct wino_geom {
     int64_t C, M, H, W, pt, pl, OH, OW;
     int64_t TH, TW, T;  /* tile rows and columns, tiles per image */
-    int64_t PH, PW, ps; /* padded plane (2 TH + 2) x (2 TW + 2), floats per plane with slack */
+    int64_t R;          /* tile rows per vector: 1 (16 tiles of a row), 2 (TW == 8), 4 (TW == 4) */
     int64_t nb, Tt;     /* images per task, tile lanes per task (nb T rounded up to 16) */
     int64_t ld;         /* floats per row of V and Z: Tt + 16, so the 16 rows of one tile are not
                            a power of two apart (that stride thrashed L1's sets) */
     int64_t mb;         /* output channels per GEMM block (<= 8) */
 } wino_geom;
 
-/* Input transform of one channel of one image: V[pos * ldp + t0 + tile] for its T tiles. */
-T512 static void wino_in(const wino_geom *g, const float *P, float *V, int64_t ldp, int64_t t0) {
+/* Lanes l < len of P[pr][pc + l], P the zero-padded input (P[r][s] = x[r - pt][s - pl] inside x,
+ * else 0); the other lanes 0. Masked lanes are not read. */
+T512 static INL __m512 wino_seg16(const wino_geom *g, const float *x, int64_t pr, int64_t pc, int64_t len) {
+    int64_t xr = pr - g->pt, xc = pc - g->pl;
+    if (xr < 0 || xr >= g->H) return _mm512_setzero_ps();
+    __mmask16 k = qo_k_bits16(-xc, qo_k_min64(len, g->W - xc));
+    return _mm512_maskz_loadu_ps(k, x + xr * g->W + xc);
+}
+
+/* Two 8-lane segments of P (rows pr0 and pr1, columns from pc) in one vector. */
+T512 static INL __m512 wino_seg8x2(const wino_geom *g, const float *x, int64_t pr0, int64_t pr1, int64_t pc) {
+    int64_t xc = pc - g->pl;
+    __mmask8 k = (__mmask8)qo_k_bits16(-xc, qo_k_min64(8, g->W - xc));
+    int64_t r0 = pr0 - g->pt, r1 = pr1 - g->pt;
+    __m256 lo = r0 >= 0 && r0 < g->H ? _mm256_maskz_loadu_ps(k, x + r0 * g->W + xc) : _mm256_setzero_ps();
+    __m256 hi = r1 >= 0 && r1 < g->H ? _mm256_maskz_loadu_ps(k, x + r1 * g->W + xc) : _mm256_setzero_ps();
+    return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
+}
+
+/* 32 consecutive values of row i of the 4x4 windows of 16 tiles, as two vectors (a0 = values 0..15,
+ * a1 = 16..31; the even ones are column 2 l + off of tile lane l): R = 1: tiles tw0..tw0 + 15 of tile
+ * row th; R = 2: tile rows th and th + 1 (8 tiles each); R = 4: tile rows th..th + 3 (4 each). */
+T512 static INL void wino_rows32(const wino_geom *g, const float *x, int64_t th, int64_t tw0, int i, int off,
+                                __m512 *a0, __m512 *a1) {
+    int64_t pr = 2 * th + i, pc = 2 * tw0 + off;
+    if (g->R == 1) {
+        *a0 = wino_seg16(g, x, pr, pc, 16), *a1 = wino_seg16(g, x, pr, pc + 16, 16);
+    } else if (g->R == 2) {
+        *a0 = wino_seg16(g, x, pr, off, 16), *a1 = wino_seg16(g, x, pr + 2, off, 16);
+    } else {
+        *a0 = wino_seg8x2(g, x, pr, pr + 2, off), *a1 = wino_seg8x2(g, x, pr + 4, pr + 6, off);
+    }
+}
+
+/* The 16 tile lanes of block (th, tw0) that exist: their stores are masked with it. */
+static inline __mmask16 wino_lanes(const wino_geom *g, int64_t th, int64_t tw0) {
+    if (g->R == 1) return qo_k_bits16(0, g->TW - tw0);
+    return qo_k_bits16(0, qo_k_min64(g->R, g->TH - th) * g->TW);
+}
+
+/* Input transform of one channel of one image (x: its [H][W] plane, read through the padding):
+ * V[pos * ldp + t0 + tile] for its T tiles. Tile rows are packed R to a vector on small planes. */
+T512 static void wino_in(const wino_geom *g, const float *x, float *V, int64_t ldp, int64_t t0) {
     const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    for (int64_t th = 0; th < g->TH; th++)
+    for (int64_t th = 0; th < g->TH; th += g->R)
         for (int64_t tw0 = 0; tw0 < g->TW; tw0 += 16) {
-            __mmask16 k = qo_k_bits16(0, g->TW - tw0);
+            __mmask16 k = wino_lanes(g, th, tw0);
             __m512 d[4][4], t[4][4];
-            for (int i = 0; i < 4; i++) { /* d[i][j] lane l = P[2 th + i][2 (tw0 + l) + j] */
-                const float *r = P + (2 * th + i) * g->PW + 2 * tw0;
-                __m512 a0 = _mm512_loadu_ps(r), a1 = _mm512_loadu_ps(r + 16);
-                __m512 b0 = _mm512_loadu_ps(r + 2), b1 = _mm512_loadu_ps(r + 18);
+            for (int i = 0; i < 4; i++) { /* d[i][j] lane l = P[2 th + i][2 (tw0 + l) + j] (R = 1) */
+                __m512 a0, a1, b0, b1;
+                wino_rows32(g, x, th, tw0, i, 0, &a0, &a1);
+                wino_rows32(g, x, th, tw0, i, 2, &b0, &b1);
                 d[i][0] = _mm512_permutex2var_ps(a0, ev, a1), d[i][1] = _mm512_permutex2var_ps(a0, od, a1);
                 d[i][2] = _mm512_permutex2var_ps(b0, ev, b1), d[i][3] = _mm512_permutex2var_ps(b0, od, b1);
             }
@@ -75,9 +118,9 @@ T512 static void wino_in(const wino_geom *g, const float *P, float *V, int64_t l
 T512 static void wino_out(const wino_geom *g, const float *Z, int64_t ldp, int64_t t0, float *y) {
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    for (int64_t th = 0; th < g->TH; th++)
+    for (int64_t th = 0; th < g->TH; th += g->R)
         for (int64_t tw0 = 0; tw0 < g->TW; tw0 += 16) {
-            __mmask16 k = qo_k_bits16(0, g->TW - tw0);
+            __mmask16 k = wino_lanes(g, th, tw0);
             const float *z = Z + t0 + th * g->TW + tw0;
             __m512 s[2][4];
             for (int j = 0; j < 4; j++) { /* A^T Z */
@@ -86,14 +129,27 @@ T512 static void wino_out(const wino_geom *g, const float *Z, int64_t ldp, int64
                 s[0][j] = _mm512_add_ps(_mm512_add_ps(z0, z1), z2);
                 s[1][j] = _mm512_sub_ps(_mm512_sub_ps(z1, z2), z3);
             }
-            int64_t n = g->OW - 2 * tw0; /* outputs of this row block (<= 32) */
-            __mmask16 k0 = qo_k_bits16(0, n), k1 = qo_k_bits16(0, n - 16);
-            for (int a = 0; a < 2 && 2 * th + a < g->OH; a++) { /* (A^T Z) A, interleaved */
+            for (int a = 0; a < 2; a++) { /* (A^T Z) A, interleaved */
                 __m512 y0 = _mm512_add_ps(_mm512_add_ps(s[a][0], s[a][1]), s[a][2]);
                 __m512 y1 = _mm512_sub_ps(_mm512_sub_ps(s[a][1], s[a][2]), s[a][3]);
-                float *yr = y + (2 * th + a) * g->OW + 2 * tw0;
-                _mm512_mask_storeu_ps(yr, k0, _mm512_permutex2var_ps(y0, lo, y1));
-                if (k1) _mm512_mask_storeu_ps(yr + 16, k1, _mm512_permutex2var_ps(y0, hi, y1));
+                __m512 p = _mm512_permutex2var_ps(y0, lo, y1), q = _mm512_permutex2var_ps(y0, hi, y1);
+                if (g->R == 1) { /* p, q: 32 outputs of row 2 th + a */
+                    if (2 * th + a >= g->OH) continue;
+                    int64_t n = g->OW - 2 * tw0;
+                    float *yr = y + (2 * th + a) * g->OW + 2 * tw0;
+                    _mm512_mask_storeu_ps(yr, qo_k_bits16(0, n), p);
+                    if (n > 16) _mm512_mask_storeu_ps(yr + 16, qo_k_bits16(0, n - 16), q);
+                } else if (g->R == 2) { /* p: row 2 th + a, q: row 2 th + 2 + a (16 outputs each) */
+                    __mmask16 kw = qo_k_bits16(0, g->OW);
+                    if (2 * th + a < g->OH) _mm512_mask_storeu_ps(y + (2 * th + a) * g->OW, kw, p);
+                    if (2 * th + 2 + a < g->OH) _mm512_mask_storeu_ps(y + (2 * th + 2 + a) * g->OW, kw, q);
+                } else { /* 8 outputs of rows 2 (th + r) + a, r = 0..3: p's halves, then q's */
+                    __mmask8 kw = (__mmask8)qo_k_bits16(0, g->OW);
+                    __m256 h[4] = {_mm512_castps512_ps256(p), _mm512_extractf32x8_ps(p, 1), _mm512_castps512_ps256(q),
+                                   _mm512_extractf32x8_ps(q, 1)};
+                    for (int r = 0; r < 4; r++)
+                        if (2 * (th + r) + a < g->OH) _mm256_mask_storeu_ps(y + (2 * (th + r) + a) * g->OW, kw, h[r]);
+                }
             }
         }
 }
@@ -153,16 +209,14 @@ static void wino_task(void *ctx, int64_t begin, int64_t end, int tid) {
     const wino_job *J = ctx;
     const wino_geom *g = &J->g;
     int64_t C = g->C, M = g->M, Tt = g->Tt, ld = g->ld, osz = g->OH * g->OW;
-    size_t pf = (size_t)(g->nb * C * g->ps), vf = (size_t)(16 * C * ld), zf = (size_t)(16 * M * ld);
+    size_t vf = (size_t)(16 * C * ld), zf = (size_t)(16 * M * ld);
     void *owned = NULL;
-    float *P = qo_k_scratch(J->pool, tid, (pf + vf + zf) * sizeof(float), &owned), *V = P + pf, *Z = V + vf;
+    float *V = qo_k_scratch(J->pool, tid, (vf + zf) * sizeof(float), &owned), *Z = V + vf;
+    int64_t isz = g->H * g->W;
     for (int64_t task = begin; task < end; task++) {
         int64_t n0 = task * g->nb, nb = qo_k_min64(g->nb, J->N - n0), used = nb * g->T;
-        for (int64_t i = 0; i < nb; i++)
-            qo_k_flat_pad(J->x + (n0 + i) * C * g->H * g->W, C, g->H, g->W, g->pt, g->pl, g->PH, g->PW,
-                          P + i * C * g->ps, g->ps, g->ps);
         for (int64_t c = 0; c < C; c++) {
-            for (int64_t i = 0; i < nb; i++) wino_in(g, P + (i * C + c) * g->ps, V + c * ld, C * ld, i * g->T);
+            for (int64_t i = 0; i < nb; i++) wino_in(g, J->x + ((n0 + i) * C + c) * isz, V + c * ld, C * ld, i * g->T);
             if (used < Tt) /* the lanes past the last tile: zeros, not stale floats */
                 for (int p = 0; p < 16; p++) memset(V + (p * C + c) * ld + used, 0, (size_t)(Tt - used) * sizeof(float));
         }
@@ -227,9 +281,7 @@ bool qo_k_conv_wino_f32(const qo_k_conv_params *p, bool transposed, const float 
        (8 -> 8 channels on 32x32: 1.2x; 16 -> 16, 32x32: 1.5x; 64 -> 64, 8x8: 1.3x), slower below
        (16 -> 32 on 8x8: 0.9x; 3 -> 16 on 32x32: 0.95x) */
     if (g.C * g.M * qo_k_min64(g.TW, 16) < 64 * (g.C + g.M)) return false;
-    g.PH = 2 * g.TH + 2, g.PW = 2 * g.TW + 2;
-    /* wino_in reads up to 2 TW + 33 floats into a row: slack past the last row */
-    g.ps = (g.PH * g.PW + 48 + 15) / 16 * 16;
+    g.R = g.TW == 8 ? 2 : g.TW == 4 ? 4 : 1;
     /* V and Z of a task within ~640 KB (L2): tiles per task about 10240 / (C + M) */
     g.nb = qo_k_max64(1, qo_k_min64(p->N, 10240 / (g.C + g.M) / g.T));
     int nth = qo_pool_size(pool);
@@ -258,23 +310,17 @@ bool qo_k_conv_wino_f32(const qo_k_conv_params *p, bool transposed, const float 
  * pool size, not on scheduling. */
 
 /* Output-gradient transform of one channel of one image: Y[pos * ldp + t0 + tile] for its T tiles;
- * dy [OH][OW], zero past its edges. */
-T512 static void wg_dy(const wino_geom *g, const float *dy, float *Y, int64_t ldp, int64_t t0) {
+ * dy [OH][OW], zero past its edges (read as a plane without padding: gd). */
+T512 static void wg_dy(const wino_geom *g, const wino_geom *gd, const float *dy, float *Y, int64_t ldp, int64_t t0) {
     const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    for (int64_t th = 0; th < g->TH; th++)
+    for (int64_t th = 0; th < g->TH; th += g->R)
         for (int64_t tw0 = 0; tw0 < g->TW; tw0 += 16) {
-            __mmask16 k = qo_k_bits16(0, g->TW - tw0);
-            int64_t n = g->OW - 2 * tw0; /* columns of this block inside dy (<= 32 used) */
-            __mmask16 k0 = qo_k_bits16(0, n), k1 = qo_k_bits16(0, n - 16);
-            __m512 e[2][2]; /* e[i][j] lane l = dy[2 th + i][2 (tw0 + l) + j] */
+            __mmask16 k = wino_lanes(g, th, tw0);
+            __m512 e[2][2]; /* e[i][j] lane l = dy[2 th + i][2 (tw0 + l) + j] (R = 1) */
             for (int i = 0; i < 2; i++) {
-                if (2 * th + i >= g->OH) {
-                    e[i][0] = e[i][1] = _mm512_setzero_ps();
-                    continue;
-                }
-                const float *r = dy + (2 * th + i) * g->OW + 2 * tw0;
-                __m512 a0 = _mm512_maskz_loadu_ps(k0, r), a1 = _mm512_maskz_loadu_ps(k1, r + 16);
+                __m512 a0, a1;
+                wino_rows32(gd, dy, th, tw0, i, 0, &a0, &a1);
                 e[i][0] = _mm512_permutex2var_ps(a0, ev, a1), e[i][1] = _mm512_permutex2var_ps(a0, od, a1);
             }
             __m512 t[4][2]; /* A g */
@@ -336,9 +382,12 @@ static void wg_task(void *ctx, int64_t begin, int64_t end, int tid) {
     const wg_job *J = ctx;
     const wino_geom *g = &J->g;
     int64_t C = g->C, M = g->M, Cp = J->Cp, Mp = J->Mp, Tt = g->Tt, ld = g->ld;
-    size_t pf = (size_t)(g->nb * C * g->ps), vf = (size_t)(16 * Cp * ld), yf = (size_t)(16 * Mp * ld);
+    size_t vf = (size_t)(16 * Cp * ld), yf = (size_t)(16 * Mp * ld);
     void *owned = NULL;
-    float *P = qo_k_scratch(J->pool, tid, (pf + vf + yf) * sizeof(float), &owned), *V = P + pf, *Y = V + vf;
+    float *V = qo_k_scratch(J->pool, tid, (vf + yf) * sizeof(float), &owned), *Y = V + vf;
+    int64_t isz = g->H * g->W;
+    wino_geom gd = *g; /* dy's planes: no padding */
+    gd.pt = gd.pl = 0, gd.H = g->OH, gd.W = g->OW;
     /* rows past C and M stay zero */
     memset(V, 0, (vf + yf) * sizeof(float));
     for (int64_t r = begin; r < end; r++) {
@@ -347,17 +396,14 @@ static void wg_task(void *ctx, int64_t begin, int64_t end, int tid) {
         int64_t n0 = r * J->N / J->nranges, n1 = (r + 1) * J->N / J->nranges;
         for (int64_t b0 = n0; b0 < n1; b0 += g->nb) {
             int64_t nb = qo_k_min64(g->nb, n1 - b0), used = nb * g->T;
-            for (int64_t i = 0; i < nb; i++)
-                qo_k_flat_pad(J->x + (b0 + i) * C * g->H * g->W, C, g->H, g->W, g->pt, g->pl, g->PH, g->PW,
-                              P + i * C * g->ps, g->ps, g->ps);
             for (int64_t c = 0; c < C; c++) {
-                for (int64_t i = 0; i < nb; i++) wino_in(g, P + (i * C + c) * g->ps, V + c * ld, Cp * ld, i * g->T);
+                for (int64_t i = 0; i < nb; i++) wino_in(g, J->x + ((b0 + i) * C + c) * isz, V + c * ld, Cp * ld, i * g->T);
                 if (used < Tt)
                     for (int p = 0; p < 16; p++) memset(V + (p * Cp + c) * ld + used, 0, (size_t)(Tt - used) * sizeof(float));
             }
             int64_t osz = g->OH * g->OW;
             for (int64_t m = 0; m < M; m++) {
-                for (int64_t i = 0; i < nb; i++) wg_dy(g, J->dy + ((b0 + i) * M + m) * osz, Y + m * ld, Mp * ld, i * g->T);
+                for (int64_t i = 0; i < nb; i++) wg_dy(g, &gd, J->dy + ((b0 + i) * M + m) * osz, Y + m * ld, Mp * ld, i * g->T);
                 if (used < Tt)
                     for (int p = 0; p < 16; p++) memset(Y + (p * Mp + m) * ld + used, 0, (size_t)(Tt - used) * sizeof(float));
             }
@@ -384,8 +430,7 @@ bool qo_k_convgradweight_wino_f32(const qo_k_conv_params *p, const float *dy, co
     g.TH = qo_k_cdiv(g.OH, 2), g.TW = qo_k_cdiv(g.OW, 2), g.T = g.TH * g.TW;
     /* the forward's threshold: the transforms cost (C + M) per tile, the GEMMs C M */
     if (g.C * g.M * qo_k_min64(g.TW, 16) < 64 * (g.C + g.M)) return false;
-    g.PH = 2 * g.TH + 2, g.PW = 2 * g.TW + 2;
-    g.ps = (g.PH * g.PW + 48 + 15) / 16 * 16;
+    g.R = g.TW == 8 ? 2 : g.TW == 4 ? 4 : 1;
     int64_t nr = qo_k_min64(qo_pool_size(pool), p->N);
     /* V and Y of a task near L2, but at least 256 tiles (16 vectors) so that wg_fold is amortized */
     g.nb = qo_k_max64(1, qo_k_max64(10240 / (g.C + g.M) / g.T, qo_k_cdiv(256, g.T)));

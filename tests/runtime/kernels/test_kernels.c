@@ -211,8 +211,11 @@ static void gen_conv(qo_ctx *cx, qo_pool **pools, int npools, bool transpose, in
     }
     if (shape_class == 3) /* conv_flat.c's direct path: one group, 1-D/2-D, C * taps * M >= 256 */
         N = ri(1, 5), group = 1, Cg = ri(1, 20), Mg = ri(1, 24), nsp = ri(0, 3) ? 2 : 1;
-    if (shape_class == 4) /* conv_wino.c's Winograd path (fast_conv): 3x3, stride 1, pads 0..2 */
-        N = ri(1, 4), group = 1, Cg = ri(10, 40), Mg = ri(10, 40), nsp = 2;
+    /* conv_wino.c's Winograd path (fast_conv): 3x3, stride 1, pads 0..2; a third with outputs 7, 8,
+       15 or 16 wide and enough channels for tile rows packed 4 or 2 to a vector */
+    bool packed = shape_class == 4 && !ri(0, 2);
+    if (shape_class == 4)
+        N = ri(1, 4), group = 1, Cg = packed ? ri(32, 48) : ri(10, 40), Mg = packed ? ri(32, 48) : ri(10, 40), nsp = 2;
     int64_t C = Cg * group, M = Mg * group;
     int64_t in[3], ker[3], str[3], dil[3], pads[6], outpad[3];
     for (int i = 0; i < nsp; i++) {
@@ -235,6 +238,12 @@ static void gen_conv(qo_ctx *cx, qo_pool **pools, int npools, bool transpose, in
         if (shape_class == 4) {
             in[i] = ri(0, 2) ? ri(6, 40) : ri(1, 5), ker[i] = ri(0, 7) ? 3 : ri(1, 4), str[i] = 1, dil[i] = 1;
             outpad[i] = 0, pads[i] = ri(0, 2), pads[nsp + i] = ri(0, 2);
+            if (packed) { /* output extent o: Conv o = in + pads - 2, ConvTranspose o = in + 2 - pads */
+                static const int64_t ow[] = {7, 8, 15, 16};
+                int64_t o = ow[ri(0, 3)], pp = pads[i] + pads[nsp + i];
+                ker[i] = 3, in[i] = transpose ? o - 2 + pp : o - pp + 2;
+                if (in[i] < 1) in[i] = 1;
+            }
         }
     }
     tc_init(&t, transpose ? QO_OP_CONVTRANSPOSE : QO_OP_CONV, bias ? 3 : 2, 1, 13);
