@@ -167,30 +167,6 @@ static void qg_fused_task(void *ctx, int64_t begin, int64_t end, int tid) {
     }
 }
 
-/* dst (t's shape) = sums of el (x's shape) as runtime/ref/train.c qg_reduce: per output, its
- * elements in row-major order in fsum.h's order. */
-static void qg_reduce_generic(const float *el, const qo_tensor *t, const qo_tensor *x, float *dst) {
-    int64_t str[QO_MAX_RANK], kext[QO_MAX_RANK], kstr[QO_MAX_RANK], rext[QO_MAX_RANK], rstr[QO_MAX_RANK];
-    int nk = 0, nr = 0, xr = x->rank;
-    for (int32_t i = xr - 1; i >= 0; i--) str[i] = i == xr - 1 ? 1 : str[i + 1] * x->dims[i + 1];
-    for (int32_t i = 0; i < xr; i++) {
-        int32_t ti = i - (xr - t->rank);
-        int64_t td = ti >= 0 ? t->dims[ti] : 1;
-        if (td == 1) rext[nr] = x->dims[i], rstr[nr++] = str[i];
-        else kext[nk] = x->dims[i], kstr[nk++] = str[i];
-    }
-    int64_t kidx[QO_MAX_RANK] = {0}, m = qo_tensor_numel(t);
-    for (int64_t o = 0; o < m; o++) {
-        int64_t base = 0;
-        for (int i = 0; i < nk; i++) base += kidx[i] * kstr[i];
-        dst[o] = qo_fsum_strided(el + base, nr, rext, rstr);
-        for (int i = nk - 1; i >= 0; i--) {
-            if (++kidx[i] < kext[i]) break;
-            kidx[i] = 0;
-        }
-    }
-}
-
 static qo_status quantgrad(qo_kctx *k, qo_pool *pool, const qo_tensor *const *in, uint32_t nin, qo_tensor *out,
                            uint32_t nout) {
     if (nin < 5 || nout < 1) return DECLINE;
@@ -253,8 +229,8 @@ static qo_status quantgrad(qo_kctx *k, qo_pool *pool, const qo_tensor *const *in
     q.ds = want_s ? el : NULL;
     q.db = want_b ? el + (want_s ? n : 0) : NULL;
     if (n) qo_pool_for(pool, n, 8192, qg_task, &q);
-    if (want_s) qg_reduce_generic(q.ds, in[2], x, out[1].data);
-    if (want_b) qg_reduce_generic(q.db, in[4], x, out[2].data);
+    if (want_s) qo_fsum_to_shape(q.ds, x->rank, x->dims, in[2]->rank, in[2]->dims, out[1].data);
+    if (want_b) qo_fsum_to_shape(q.db, x->rank, x->dims, in[4]->rank, in[4]->dims, out[2].data);
     qo_free(el);
     return QO_OK;
 }

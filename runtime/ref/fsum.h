@@ -25,7 +25,8 @@
  *   qo_fsum_stk                step 4 streamed: push partials in order, then total
  *   qo_fsum (init/feed/add1/end)  the whole definition streamed over contiguous segments / elements
  *   qo_fsum_strided(x, nd, ext, str)  sum of the elements x[sum idx[i] * str[i]], idx row-major
- *                              over ext[0..nd) */
+ *                              over ext[0..nd)
+ *   qo_fsum_to_shape(x, ...)   x summed to a broadcastable shape (qo_fsum_axes splits the axes) */
 #ifndef QOPT_RUNTIME_REF_FSUM_H
 #define QOPT_RUNTIME_REF_FSUM_H
 
@@ -179,6 +180,47 @@ QO_FSUM_FN float qo_fsum_strided(const float *x, int nd, const int64_t *ext, con
         if (i < 0) break;
     }
     return qo_fsum_end(&s);
+}
+
+/* The axes of x (rank xr <= 16, dims xd) split for summing x to a shape td (rank tr <= xr, aligned
+ * to x's trailing axes, each dim 1 or x's): kept axes (td's dim not 1) and reduced ones, each with
+ * its extent and stride in x, in x's order. */
+QO_FSUM_FN void qo_fsum_axes(int xr, const int64_t *xd, int tr, const int64_t *td, int *nk, int64_t *kext,
+                             int64_t *kstr, int *nr, int64_t *rext, int64_t *rstr) {
+    int64_t st = 1;
+    *nk = *nr = 0;
+    for (int i = xr - 1; i >= 0; i--) {
+        int ti = i - (xr - tr);
+        if ((ti >= 0 ? td[ti] : 1) == 1) rext[*nr] = xd[i], rstr[(*nr)++] = st;
+        else kext[*nk] = xd[i], kstr[(*nk)++] = st;
+        st *= xd[i];
+    }
+    for (int a = 0, b = *nk - 1; a < b; a++, b--) { /* collected last axis first: reverse */
+        int64_t e = kext[a], s2 = kstr[a];
+        kext[a] = kext[b], kstr[a] = kstr[b], kext[b] = e, kstr[b] = s2;
+    }
+    for (int a = 0, b = *nr - 1; a < b; a++, b--) {
+        int64_t e = rext[a], s2 = rstr[a];
+        rext[a] = rext[b], rstr[a] = rstr[b], rext[b] = e, rstr[b] = s2;
+    }
+}
+
+/* x summed to the shape td (as qo_fsum_axes): dst[o] (row-major over td) is the sum in the order
+ * above of the elements of x that broadcast from o, taken in row-major order. */
+QO_FSUM_FN void qo_fsum_to_shape(const float *x, int xr, const int64_t *xd, int tr, const int64_t *td, float *dst) {
+    int64_t kext[16], kstr[16], rext[16], rstr[16], kidx[16] = {0}, m = 1;
+    int nk, nr;
+    qo_fsum_axes(xr, xd, tr, td, &nk, kext, kstr, &nr, rext, rstr);
+    for (int i = 0; i < nk; i++) m *= kext[i];
+    for (int64_t o = 0; o < m; o++) {
+        int64_t base = 0;
+        for (int i = 0; i < nk; i++) base += kidx[i] * kstr[i];
+        dst[o] = qo_fsum_strided(x + base, nr, rext, rstr);
+        for (int i = nk - 1; i >= 0; i--) {
+            if (++kidx[i] < kext[i]) break;
+            kidx[i] = 0;
+        }
+    }
 }
 
 #endif

@@ -264,34 +264,28 @@ static qo_status k_bngrad(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, 
 static qo_status qg_reduce(qo_kctx *k, const qo_tensor *el, const qo_tensor *t, int32_t xr, const int64_t *xd,
                            qo_tensor *dst) {
     QO_TRY(qo_tensor_make(k->cx, dst, el->elem, t->rank, t->dims));
-    int64_t str[QO_MAX_RANK], kext[QO_MAX_RANK], kstr[QO_MAX_RANK], rext[QO_MAX_RANK], rstr[QO_MAX_RANK];
-    int nk = 0, nr = 0;
-    for (int32_t i = xr - 1; i >= 0; i--) str[i] = i == xr - 1 ? 1 : str[i + 1] * xd[i + 1];
-    for (int32_t i = 0; i < xr; i++) {
-        int32_t ti = i - (xr - t->rank);
-        int64_t td = ti >= 0 ? t->dims[ti] : 1;
-        if (td == 1) rext[nr] = xd[i], rstr[nr++] = str[i];
-        else kext[nk] = xd[i], kstr[nk++] = str[i];
+    if (el->elem == QO_F32) {
+        qo_fsum_to_shape(el->data, xr, xd, t->rank, t->dims, dst->data);
+        return QO_OK;
     }
+    int64_t kext[QO_MAX_RANK], kstr[QO_MAX_RANK], rext[QO_MAX_RANK], rstr[QO_MAX_RANK];
+    int nk, nr;
+    qo_fsum_axes(xr, xd, t->rank, t->dims, &nk, kext, kstr, &nr, rext, rstr);
     int64_t kidx[QO_MAX_RANK] = {0}, m = qo_tensor_numel(dst);
-    for (int64_t o = 0; o < m; o++) {
+    bool any = true;
+    for (int i = 0; i < nr; i++) any = any && rext[i] > 0;
+    for (int64_t o = 0; o < m; o++) { /* float64: sequential double sums */
         int64_t base = 0;
         for (int i = 0; i < nk; i++) base += kidx[i] * kstr[i];
-        if (el->elem == QO_F32) {
-            ((float *)dst->data)[o] = qo_fsum_strided((const float *)el->data + base, nr, rext, rstr);
-        } else {
-            double sum = 0;
-            int64_t ridx[QO_MAX_RANK] = {0};
-            bool any = true;
-            for (int i = 0; i < nr; i++) any = any && rext[i] > 0;
-            while (any) {
-                int64_t off = base;
-                for (int i = 0; i < nr; i++) off += ridx[i] * rstr[i];
-                sum += ((const double *)el->data)[off];
-                if (!next_index(ridx, rext, nr)) break;
-            }
-            ((double *)dst->data)[o] = sum;
+        double sum = 0;
+        int64_t ridx[QO_MAX_RANK] = {0};
+        while (any) {
+            int64_t off = base;
+            for (int i = 0; i < nr; i++) off += ridx[i] * rstr[i];
+            sum += ((const double *)el->data)[off];
+            if (!next_index(ridx, rext, nr)) break;
         }
+        ((double *)dst->data)[o] = sum;
         next_index(kidx, kext, nk);
     }
     return QO_OK;
