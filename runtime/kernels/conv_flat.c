@@ -83,29 +83,60 @@ static void flat_geom_strided(flat_geom *g, int64_t C, int64_t M, int64_t H, int
     g->psz = g->nph * g->qsz;
 }
 
-/* The phase planes of C channels of one image (stride > 1): P[c psz + slot qsz + i Wp + j] as in
- * flat_geom, then zeros up to each plane's qsz. */
-static void flat_pad_phases(const flat_geom *g, const float *src, float *P) {
-    for (int64_t c = 0; c < g->C; c++)
-        for (int a = 0; a < g->sh; a++)
-            for (int b = 0; b < g->sw; b++) {
-                if (g->slot[a][b] < 0) continue;
-                const float *sc = src + c * g->H * g->W;
-                float *q = P + c * g->psz + g->slot[a][b] * g->qsz;
+/* The phase planes of C channels of one image (stride > 1): channel c's phase (a, b) at
+ * P + c ldc + slot[a][b] lds, Hp x Wp as in flat_geom, then zeros up to qsz. Stride 2 along the
+ * rows: 16 outputs from a 32-float window (two masked loads, read only inside src) and one
+ * even-lane permute; a row's last vector may spill into the next row or the slack (written after). */
+T512 static void flat_pad_phases(const flat_geom *g, const float *src, float *P, int64_t ldc, int64_t lds) {
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    for (int64_t c = 0; c < g->C; c++) {
+        const float *sc = src + c * g->H * g->W;
+        for (int a = 0; a < g->sh; a++) {
+            if (g->sw == 2) { /* both column phases from one window: evens b = 0, odds b = 1 */
+                float *q0 = g->slot[a][0] < 0 ? NULL : P + c * ldc + g->slot[a][0] * lds;
+                float *q1 = g->slot[a][1] < 0 ? NULL : P + c * ldc + g->slot[a][1] * lds;
+                if (!q0 && !q1) continue;
                 for (int64_t i = 0; i < g->Hp; i++) {
                     int64_t r = g->sh * i + a - g->pt;
-                    float *qr = q + i * g->Wp;
                     if (r < 0 || r >= g->H) {
-                        memset(qr, 0, (size_t)g->Wp * sizeof(float));
+                        if (q0) memset(q0 + i * g->Wp, 0, (size_t)g->Wp * sizeof(float));
+                        if (q1) memset(q1 + i * g->Wp, 0, (size_t)g->Wp * sizeof(float));
                         continue;
                     }
-                    for (int64_t j = 0; j < g->Wp; j++) {
-                        int64_t s = g->sw * j + b - g->pl;
-                        qr[j] = s >= 0 && s < g->W ? sc[r * g->W + s] : 0.0f;
+                    uintptr_t sr = (uintptr_t)(sc + r * g->W);
+                    for (int64_t j = 0; j < g->Wp; j += 16) {
+                        int64_t s0 = 2 * j - g->pl; /* window e < 32 reads src column s0 + e */
+                        __m512 lo = _mm512_maskz_loadu_ps(qo_k_bits16(-s0, g->W - s0),
+                                                          (const void *)(sr + (uintptr_t)(s0 * 4)));
+                        __m512 hi = _mm512_maskz_loadu_ps(qo_k_bits16(-s0 - 16, g->W - s0 - 16),
+                                                          (const void *)(sr + (uintptr_t)((s0 + 16) * 4)));
+                        if (q0) _mm512_storeu_ps(q0 + i * g->Wp + j, _mm512_permutex2var_ps(lo, even, hi));
+                        if (q1) _mm512_storeu_ps(q1 + i * g->Wp + j, _mm512_permutex2var_ps(lo, odd, hi));
                     }
                 }
-                memset(q + g->Hp * g->Wp, 0, (size_t)(g->qsz - g->Hp * g->Wp) * sizeof(float));
+            } else {
+                for (int b = 0; b < g->sw; b++) {
+                    if (g->slot[a][b] < 0) continue;
+                    float *q = P + c * ldc + g->slot[a][b] * lds;
+                    for (int64_t i = 0; i < g->Hp; i++) {
+                        int64_t r = g->sh * i + a - g->pt;
+                        float *qr = q + i * g->Wp;
+                        for (int64_t j = 0; j < g->Wp; j++) {
+                            int64_t s = g->sw * j + b - g->pl;
+                            qr[j] = r >= 0 && r < g->H && s >= 0 && s < g->W ? sc[r * g->W + s] : 0.0f;
+                        }
+                    }
+                }
             }
+            for (int b = 0; b < g->sw; b++) { /* the slack: qsz - Hp Wp >= 16 covers any spill */
+                if (g->slot[a][b] < 0) continue;
+                float *q = P + c * ldc + g->slot[a][b] * lds;
+                for (int64_t t = g->Hp * g->Wp; t < g->qsz; t += 16)
+                    _mm512_mask_storeu_ps(q + t, qo_k_bits16(0, g->qsz - t), _mm512_setzero_ps());
+            }
+        }
+    }
 }
 
 /* Padded planes (internal.h): masked loads read only src. */
@@ -205,7 +236,7 @@ static void flat_fwd_task(void *ctx, int64_t begin, int64_t end, int tid) {
     int64_t last_n = -1;
     for (int64_t t = begin; t < end; t++) {
         int64_t n = t / J->nmc, mc = t % J->nmc;
-        if (n != last_n && (g->sh > 1 || g->sw > 1)) flat_pad_phases(g, J->x + n * g->C * g->H * g->W, P), last_n = n;
+        if (n != last_n && (g->sh > 1 || g->sw > 1)) flat_pad_phases(g, J->x + n * g->C * g->H * g->W, P, g->psz, g->qsz), last_n = n;
         if (n != last_n)
             qo_k_flat_pad(J->x + n * g->C * g->H * g->W, g->C, g->H, g->W, g->pt, g->pl, g->Hp, g->Wp, P, g->psz, g->psz),
                 last_n = n;
