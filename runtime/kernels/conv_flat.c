@@ -427,9 +427,13 @@ bool qo_k_conv_flat_f32(const qo_k_conv_params *p, const float *x, const float *
 /* Strided ConvTranspose (dilation 1) as one flat convolution per output phase: the outputs
  * y[oh] with (oh + pad) % s == r read x[q - u] w[r + s u] (q = (oh + pad - r) / s), a stride-1
  * correlation of x with the taps r, r + s, ... of the kernel, reversed; its outputs are scattered
- * back into y at stride s. A phase without taps (kernel smaller than the stride) is zeros. */
+ * back into y at stride s. A phase without taps (kernel smaller than the stride) is zeros. Every
+ * phase reads one padded copy of x (the largest padding of any phase, row pitch Wc) from its own
+ * base offset. With stride 2 along the rows the two column phases of a row phase are computed
+ * one after the other and interleaved into y's rows by a lane permute. */
 typedef struct convt_phase {
-    flat_geom g;     /* over x, outputs q - q0 for q in [q0, q0 + g.OH) (and columns alike) */
+    flat_geom g;     /* over x, outputs q - q0 for q in [q0, q0 + g.OH) (and columns alike); Wp = Wc */
+    int64_t base;    /* the phase's P[0][0] in the common padded plane */
     int64_t y0[2];   /* y's row and column of the phase's output (0, 0) */
     float *wk;       /* packed as flat_fwd's (NULL: no taps) */
 } convt_phase;
@@ -439,42 +443,75 @@ typedef struct convt_sjob {
     const float *x, *b;
     float *y;
     int64_t s[2], H, W, OH, OW, mb;
+    int64_t PT, PL, Hc, Wc, psz; /* the common padded plane */
     int nph;
-    convt_phase ph[16];
-    int64_t pfl, ofl; /* scratch floats: largest padded input, largest output block */
+    convt_phase ph[16]; /* phase (r, c) at r s[1] + c */
+    int64_t ofl;        /* floats per column phase's output block */
     qo_pool *pool;
 } convt_sjob;
+
+/* Scatters MB channels of phase f's outputs O (row pitch Wc, ldo per channel) into yn. */
+static void convt_scatter(const convt_sjob *J, const convt_phase *f, const float *O, int64_t ldo, float *yn,
+                          int64_t m0, int64_t MB) {
+    const flat_geom *g = &f->g;
+    int64_t osz = J->OH * J->OW;
+    for (int64_t m = 0; m < MB; m++)
+        for (int64_t i = 0; i < g->OH; i++) {
+            float *yr = yn + (m0 + m) * osz + (f->y0[0] + i * J->s[0]) * J->OW + f->y0[1];
+            const float *o = O ? O + m * ldo + i * J->Wc : NULL;
+            for (int64_t j = 0; j < g->OW; j++) yr[j * J->s[1]] = o ? o[j] : 0.0f;
+        }
+}
+
+/* Interleaves the column phases E (columns 0, 2, ..) and D (1, 3, ..) of one row phase into yn's
+ * rows: 16 outputs from 8 of each, a masked store at the row's end. */
+T512 static void convt_interleave2(const convt_sjob *J, const convt_phase *fe, const float *E, int64_t lde,
+                                   const float *D, int64_t ldd, float *yn, int64_t m0, int64_t MB) {
+    const __m512i mix = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    int64_t osz = J->OH * J->OW, OW = J->OW;
+    for (int64_t m = 0; m < MB; m++)
+        for (int64_t i = 0; i < fe->g.OH; i++) {
+            float *yr = yn + (m0 + m) * osz + (fe->y0[0] + i * J->s[0]) * OW;
+            const float *e = E + m * lde + i * J->Wc, *d = D + m * ldd + i * J->Wc;
+            for (int64_t o = 0; o < OW; o += 16) {
+                __m512 v = _mm512_permutex2var_ps(_mm512_castps256_ps512(_mm256_loadu_ps(e + o / 2)), mix,
+                                                  _mm512_castps256_ps512(_mm256_loadu_ps(d + o / 2)));
+                _mm512_mask_storeu_ps(yr + o, qo_k_bits16(0, OW - o), v);
+            }
+        }
+}
 
 static void convt_strided_task(void *ctx, int64_t begin, int64_t end, int tid) {
     const convt_sjob *J = ctx;
     const qo_k_conv_params *p = J->p;
-    int64_t C = p->C, M = p->M, osz = J->OH * J->OW;
+    int64_t C = p->C, M = p->M, osz = J->OH * J->OW, S1 = J->s[1];
     void *owned = NULL;
-    float *P = qo_k_scratch(J->pool, tid, (size_t)(J->pfl + J->ofl) * sizeof(float), &owned), *O = P + J->pfl;
+    float *P = qo_k_scratch(J->pool, tid, (size_t)(C * J->psz + S1 * J->ofl) * sizeof(float), &owned);
+    float *O = P + C * J->psz;
     for (int64_t n = begin; n < end; n++) {
         float *yn = J->y + n * M * osz;
-        for (int k = 0; k < J->nph; k++) {
-            const convt_phase *f = &J->ph[k];
-            const flat_geom *g = &f->g;
-            if (g->OH < 1 || g->OW < 1) continue;
-            if (!f->wk) { /* no taps: zeros */
-                for (int64_t m = 0; m < M; m++)
-                    for (int64_t i = 0; i < g->OH; i++)
-                        for (int64_t j = 0; j < g->OW; j++)
-                            yn[m * osz + (f->y0[0] + i * J->s[0]) * J->OW + f->y0[1] + j * J->s[1]] = 0.0f;
-                continue;
-            }
-            qo_k_flat_pad(J->x + n * C * J->H * J->W, C, J->H, J->W, g->pt, g->pl, g->Hp, g->Wp, P, g->psz, g->psz);
-            int64_t ldo = g->nv * 16;
-            for (int64_t m0 = 0; m0 < M; m0 += J->mb) {
-                int64_t MB = qo_k_min64(J->mb, M - m0);
-                fwd_any((int)MB, g, P, f->wk + m0 * C * g->ntap, O, ldo);
-                for (int64_t m = 0; m < MB; m++)
-                    for (int64_t i = 0; i < g->OH; i++) {
-                        float *yr = yn + (m0 + m) * osz + (f->y0[0] + i * J->s[0]) * J->OW + f->y0[1];
-                        const float *o = O + m * ldo + i * g->Wp;
-                        for (int64_t j = 0; j < g->OW; j++) yr[j * J->s[1]] = o[j];
-                    }
+        qo_k_flat_pad(J->x + n * C * J->H * J->W, C, J->H, J->W, J->PT, J->PL, J->Hc, J->Wc, P, J->psz, J->psz);
+        for (int64_t m0 = 0; m0 < M; m0 += J->mb) {
+            int64_t MB = qo_k_min64(J->mb, M - m0);
+            for (int64_t r = 0; r < J->s[0]; r++) {
+                const convt_phase *row = &J->ph[r * S1];
+                for (int64_t c = 0; c < S1; c++) {
+                    const convt_phase *f = &row[c];
+                    if (f->g.OH < 1 || f->g.OW < 1 || !f->wk) continue;
+                    fwd_any((int)MB, &f->g, P + f->base, f->wk + m0 * C * f->g.ntap, O + c * J->ofl, f->g.nv * 16);
+                }
+                if (S1 == 2 && row[0].wk && row[1].wk && row[0].g.OH >= 1 && row[0].g.OW >= 1 && row[1].g.OW >= 1 &&
+                    row[0].y0[1] + row[1].y0[1] == 1) {
+                    int e = row[0].y0[1] == 0 ? 0 : 1;
+                    convt_interleave2(J, &row[e], O + e * J->ofl, row[e].g.nv * 16, O + (1 - e) * J->ofl,
+                                      row[1 - e].g.nv * 16, yn, m0, MB);
+                    continue;
+                }
+                for (int64_t c = 0; c < S1; c++) {
+                    const convt_phase *f = &row[c];
+                    if (f->g.OH < 1 || f->g.OW < 1) continue;
+                    convt_scatter(J, f, f->wk ? O + c * J->ofl : NULL, f->g.nv * 16, yn, m0, MB);
+                }
             }
         }
         qo_k_epilogue(yn, M, osz, osz, J->b, p->res ? p->res + (yn - J->y) : NULL, p->act);
@@ -492,37 +529,65 @@ static void convt_strided(const qo_k_conv_params *p, const float *x, const float
                  pad[off + i] = p->pad[i];
     int64_t C = p->C, M = p->M;
     J.mb = flat_mb(M);
+    int64_t K[16][2], q0[16][2], nq[16][2];
     for (int64_t r = 0; r < J.s[0]; r++)
         for (int64_t c = 0; c < J.s[1]; c++) {
-            convt_phase *f = &J.ph[J.nph++];
-            int64_t rc[2] = {r, c}, K[2], q0[2], nq[2];
+            convt_phase *f = &J.ph[J.nph];
+            int64_t rc[2] = {r, c}, *Kk = K[J.nph], *q = q0[J.nph], *nk = nq[J.nph];
+            J.nph++;
             for (int d = 0; d < 2; d++) {
                 /* taps rc, rc + s, ...; outputs oh = s q + rc - pad in [0, out) */
-                K[d] = rc[d] < ker[d] ? qo_k_cdiv(ker[d] - rc[d], J.s[d]) : 0;
-                q0[d] = qo_k_cdiv(pad[d] - rc[d] + J.s[d] * (ker[d] + out[d]), J.s[d]) - (ker[d] + out[d]);
-                int64_t oh0 = J.s[d] * q0[d] + rc[d] - pad[d];
-                nq[d] = oh0 < out[d] ? qo_k_cdiv(out[d] - oh0, J.s[d]) : 0;
+                Kk[d] = rc[d] < ker[d] ? qo_k_cdiv(ker[d] - rc[d], J.s[d]) : 0;
+                q[d] = qo_k_cdiv(pad[d] - rc[d] + J.s[d] * (ker[d] + out[d]), J.s[d]) - (ker[d] + out[d]);
+                int64_t oh0 = J.s[d] * q[d] + rc[d] - pad[d];
+                nk[d] = oh0 < out[d] ? qo_k_cdiv(out[d] - oh0, J.s[d]) : 0;
                 f->y0[d] = oh0;
             }
-            /* output q' = q - q0 reads x[q' + q0 - u] = P[q' + (K - 1 - u)] with P[i] = x[i - pt] */
-            flat_geom_init(&f->g, C, M, J.H, J.W, qo_k_max64(K[0], 1) - 1 - q0[0], qo_k_max64(K[1], 1) - 1 - q0[1],
-                           nq[0], nq[1], qo_k_max64(K[0], 1), qo_k_max64(K[1], 1), 1, 1);
-            if (K[0] == 0 || K[1] == 0 || nq[0] < 1 || nq[1] < 1) continue;
-            int64_t nt = K[0] * K[1];
-            f->wk = qo_malloc((size_t)(M * C * nt) * sizeof(float));
-            for (int64_t m0 = 0; m0 < M; m0 += J.mb) {
-                int64_t MB = qo_k_min64(J.mb, M - m0);
-                float *wb = f->wk + m0 * C * nt;
-                for (int64_t ch = 0; ch < C; ch++)
-                    for (int64_t th = 0; th < K[0]; th++)
-                        for (int64_t tw = 0; tw < K[1]; tw++)
-                            for (int64_t m = 0; m < MB; m++) {
-                                int64_t kh = r + J.s[0] * (K[0] - 1 - th), kw = c + J.s[1] * (K[1] - 1 - tw);
-                                wb[((ch * K[0] + th) * K[1] + tw) * MB + m] = w[((ch * M + m0 + m) * ker[0] + kh) * ker[1] + kw];
-                            }
-            }
-            J.pfl = qo_k_max64(J.pfl, C * f->g.psz), J.ofl = qo_k_max64(J.ofl, J.mb * f->g.nv * 16);
         }
+    /* output q' = q - q0 reads x[q' + q0 - u] = P[q' + (K - 1 - u)] with P[i] = x[i - pt], pt =
+       max(K, 1) - 1 - q0: one plane with the largest pt (and pl), each phase from its offset */
+    J.PT = J.PL = INT64_MIN;
+    for (int k = 0; k < J.nph; k++) {
+        J.PT = qo_k_max64(J.PT, qo_k_max64(K[k][0], 1) - 1 - q0[k][0]);
+        J.PL = qo_k_max64(J.PL, qo_k_max64(K[k][1], 1) - 1 - q0[k][1]);
+    }
+    J.Hc = J.Wc = 1;
+    for (int k = 0; k < J.nph; k++) {
+        int64_t pt = qo_k_max64(K[k][0], 1) - 1 - q0[k][0], pl = qo_k_max64(K[k][1], 1) - 1 - q0[k][1];
+        J.Hc = qo_k_max64(J.Hc, J.PT - pt + nq[k][0] + qo_k_max64(K[k][0], 1) - 1);
+        J.Wc = qo_k_max64(J.Wc, J.PL - pl + nq[k][1] + qo_k_max64(K[k][1], 1) - 1);
+    }
+    /* reads reach at most base + L + 15 + off < Hc Wc + 16 (as flat_geom_init's) */
+    J.psz = (J.Hc * J.Wc + 16 + 15) / 16 * 16;
+    for (int k = 0; k < J.nph; k++) {
+        convt_phase *f = &J.ph[k];
+        int64_t KH = qo_k_max64(K[k][0], 1), KW = qo_k_max64(K[k][1], 1);
+        int64_t pt = KH - 1 - q0[k][0], pl = KW - 1 - q0[k][1];
+        flat_geom_init(&f->g, C, M, J.H, J.W, pt, pl, nq[k][0], nq[k][1], KH, KW, 1, 1);
+        /* the common plane's row pitch */
+        f->g.Wp = J.Wc, f->g.Hp = J.Hc, f->g.psz = f->g.qsz = J.psz;
+        f->g.L = (nq[k][0] - 1) * J.Wc + nq[k][1], f->g.nv = qo_k_cdiv(f->g.L, 16);
+        for (int64_t i = 0; i < KH; i++)
+            for (int64_t t = 0; t < KW; t++) f->g.off[i * KW + t] = i * J.Wc + t;
+        f->base = (J.PT - pt) * J.Wc + (J.PL - pl);
+        if (K[k][0] == 0 || K[k][1] == 0 || nq[k][0] < 1 || nq[k][1] < 1) continue;
+        int64_t nt = K[k][0] * K[k][1], r = k / J.s[1], c = k % J.s[1];
+        f->wk = qo_malloc((size_t)(M * C * nt) * sizeof(float));
+        for (int64_t m0 = 0; m0 < M; m0 += J.mb) {
+            int64_t MB = qo_k_min64(J.mb, M - m0);
+            float *wb = f->wk + m0 * C * nt;
+            for (int64_t ch = 0; ch < C; ch++)
+                for (int64_t th = 0; th < K[k][0]; th++)
+                    for (int64_t tw = 0; tw < K[k][1]; tw++)
+                        for (int64_t m = 0; m < MB; m++) {
+                            int64_t kh = r + J.s[0] * (K[k][0] - 1 - th), kw = c + J.s[1] * (K[k][1] - 1 - tw);
+                            wb[((ch * K[k][0] + th) * K[k][1] + tw) * MB + m] =
+                                w[((ch * M + m0 + m) * ker[0] + kh) * ker[1] + kw];
+                        }
+        }
+        /* + 16: the interleave reads 8 past a row's last output */
+        J.ofl = qo_k_max64(J.ofl, J.mb * f->g.nv * 16 + 16);
+    }
     qo_pool_for(pool, p->N, 1, convt_strided_task, &J);
     for (int k = 0; k < J.nph; k++) qo_free(J.ph[k].wk);
 }
