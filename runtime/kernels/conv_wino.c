@@ -42,37 +42,52 @@ typedef struct wino_geom {
     int64_t mb;         /* output channels per GEMM block (<= 8) */
 } wino_geom;
 
-/* Lanes l < len of P[pr][pc + l], P the zero-padded input (P[r][s] = x[r - pt][s - pl] inside x,
- * else 0); the other lanes 0. Masked lanes are not read. */
-T512 static INL __m512 wino_seg16(const wino_geom *g, const float *x, int64_t pr, int64_t pc, int64_t len) {
-    int64_t xr = pr - g->pt, xc = pc - g->pl;
-    if (xr < 0 || xr >= g->H) return _mm512_setzero_ps();
-    __mmask16 k = qo_k_bits16(-xc, qo_k_min64(len, g->W - xc));
-    return _mm512_maskz_loadu_ps(k, x + xr * g->W + xc);
+/* Column masks and offsets of the loads of one block of tile columns (tw0): for the window column
+ * offsets 0 and 2 (o) and the two vectors of a row (h), the lanes inside x and where lane 0 reads
+ * (relative to the row). They do not depend on the tile row, so a block computes them once. */
+typedef struct wino_cols {
+    __mmask16 k[2][2];
+    int64_t xc[2][2];
+} wino_cols;
+
+static inline void wino_cols_of(const wino_geom *g, int64_t tw0, wino_cols *wc) {
+    for (int o = 0; o < 2; o++)
+        for (int h = 0; h < 2; h++) {
+            /* R = 1: columns 2 tw0 + 2 o + 16 h ..; R = 2, 4: columns 2 o .. of another row pair */
+            int64_t xc = (g->R == 1 ? 2 * tw0 + 2 * o + 16 * h : 2 * o) - g->pl;
+            int64_t len = g->R == 4 ? 8 : 16;
+            wc->xc[o][h] = xc, wc->k[o][h] = qo_k_bits16(-xc, qo_k_min64(len, g->W - xc));
+        }
 }
 
-/* Two 8-lane segments of P (rows pr0 and pr1, columns from pc) in one vector. */
-T512 static INL __m512 wino_seg8x2(const wino_geom *g, const float *x, int64_t pr0, int64_t pr1, int64_t pc) {
-    int64_t xc = pc - g->pl;
-    __mmask8 k = (__mmask8)qo_k_bits16(-xc, qo_k_min64(8, g->W - xc));
-    int64_t r0 = pr0 - g->pt, r1 = pr1 - g->pt;
-    __m256 lo = r0 >= 0 && r0 < g->H ? _mm256_maskz_loadu_ps(k, x + r0 * g->W + xc) : _mm256_setzero_ps();
-    __m256 hi = r1 >= 0 && r1 < g->H ? _mm256_maskz_loadu_ps(k, x + r1 * g->W + xc) : _mm256_setzero_ps();
-    return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
+/* Lanes of P row pr at the columns of (o, h) (masked, 8 lanes when R = 4), 0 outside x. */
+T512 static INL __m512 wino_ld16(const wino_geom *g, const float *x, const wino_cols *wc, int64_t pr, int o, int h) {
+    int64_t xr = pr - g->pt;
+    bool in = xr >= 0 && xr < g->H;
+    /* a row outside x: no lane read (mask 0) */
+    return _mm512_maskz_loadu_ps(in ? wc->k[o][h] : 0, x + (in ? xr : 0) * g->W + wc->xc[o][h]);
 }
 
-/* 32 consecutive values of row i of the 4x4 windows of 16 tiles, as two vectors (a0 = values 0..15,
- * a1 = 16..31; the even ones are column 2 l + off of tile lane l): R = 1: tiles tw0..tw0 + 15 of tile
- * row th; R = 2: tile rows th and th + 1 (8 tiles each); R = 4: tile rows th..th + 3 (4 each). */
-T512 static INL void wino_rows32(const wino_geom *g, const float *x, int64_t th, int64_t tw0, int i, int off,
+T512 static INL __m256 wino_ld8(const wino_geom *g, const float *x, const wino_cols *wc, int64_t pr, int o) {
+    int64_t xr = pr - g->pt;
+    bool in = xr >= 0 && xr < g->H;
+    return _mm256_maskz_loadu_ps((__mmask8)(in ? wc->k[o][0] : 0), x + (in ? xr : 0) * g->W + wc->xc[o][0]);
+}
+
+/* 32 consecutive values of row i of the 4x4 windows of 16 tiles (column offset 2 o), as two vectors
+ * (a0 = values 0..15, a1 = 16..31; the even ones are column 2 l + 2 o of tile lane l): R = 1: tiles
+ * tw0..tw0 + 15 of tile row th; R = 2: tile rows th and th + 1 (8 tiles each); R = 4: tile rows
+ * th..th + 3 (4 each). */
+T512 static INL void wino_rows32(const wino_geom *g, const float *x, const wino_cols *wc, int64_t th, int i, int o,
                                 __m512 *a0, __m512 *a1) {
-    int64_t pr = 2 * th + i, pc = 2 * tw0 + off;
+    int64_t pr = 2 * th + i;
     if (g->R == 1) {
-        *a0 = wino_seg16(g, x, pr, pc, 16), *a1 = wino_seg16(g, x, pr, pc + 16, 16);
+        *a0 = wino_ld16(g, x, wc, pr, o, 0), *a1 = wino_ld16(g, x, wc, pr, o, 1);
     } else if (g->R == 2) {
-        *a0 = wino_seg16(g, x, pr, off, 16), *a1 = wino_seg16(g, x, pr + 2, off, 16);
+        *a0 = wino_ld16(g, x, wc, pr, o, 0), *a1 = wino_ld16(g, x, wc, pr + 2, o, 0);
     } else {
-        *a0 = wino_seg8x2(g, x, pr, pr + 2, off), *a1 = wino_seg8x2(g, x, pr + 4, pr + 6, off);
+        *a0 = _mm512_insertf32x8(_mm512_castps256_ps512(wino_ld8(g, x, wc, pr, o)), wino_ld8(g, x, wc, pr + 2, o), 1);
+        *a1 = _mm512_insertf32x8(_mm512_castps256_ps512(wino_ld8(g, x, wc, pr + 4, o)), wino_ld8(g, x, wc, pr + 6, o), 1);
     }
 }
 
@@ -87,14 +102,16 @@ static inline __mmask16 wino_lanes(const wino_geom *g, int64_t th, int64_t tw0) 
 T512 static void wino_in(const wino_geom *g, const float *x, float *V, int64_t ldp, int64_t t0) {
     const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    for (int64_t th = 0; th < g->TH; th += g->R)
-        for (int64_t tw0 = 0; tw0 < g->TW; tw0 += 16) {
+    for (int64_t tw0 = 0; tw0 < g->TW; tw0 += 16) {
+        wino_cols wc;
+        wino_cols_of(g, tw0, &wc);
+        for (int64_t th = 0; th < g->TH; th += g->R) {
             __mmask16 k = wino_lanes(g, th, tw0);
             __m512 d[4][4], t[4][4];
             for (int i = 0; i < 4; i++) { /* d[i][j] lane l = P[2 th + i][2 (tw0 + l) + j] (R = 1) */
                 __m512 a0, a1, b0, b1;
-                wino_rows32(g, x, th, tw0, i, 0, &a0, &a1);
-                wino_rows32(g, x, th, tw0, i, 2, &b0, &b1);
+                wino_rows32(g, x, &wc, th, i, 0, &a0, &a1);
+                wino_rows32(g, x, &wc, th, i, 1, &b0, &b1);
                 d[i][0] = _mm512_permutex2var_ps(a0, ev, a1), d[i][1] = _mm512_permutex2var_ps(a0, od, a1);
                 d[i][2] = _mm512_permutex2var_ps(b0, ev, b1), d[i][3] = _mm512_permutex2var_ps(b0, od, b1);
             }
@@ -112,6 +129,7 @@ T512 static void wino_in(const wino_geom *g, const float *x, float *V, int64_t l
                 _mm512_mask_storeu_ps(v + (4 * i + 3) * ldp, k, _mm512_sub_ps(t[i][1], t[i][3]));
             }
         }
+    }
 }
 
 /* Output transform of one channel of one image: y[OH][OW] from Z[pos * ldp + t0 + tile]. */
@@ -314,13 +332,15 @@ bool qo_k_conv_wino_f32(const qo_k_conv_params *p, bool transposed, const float 
 T512 static void wg_dy(const wino_geom *g, const wino_geom *gd, const float *dy, float *Y, int64_t ldp, int64_t t0) {
     const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    for (int64_t th = 0; th < g->TH; th += g->R)
-        for (int64_t tw0 = 0; tw0 < g->TW; tw0 += 16) {
+    for (int64_t tw0 = 0; tw0 < g->TW; tw0 += 16) {
+        wino_cols wc;
+        wino_cols_of(gd, tw0, &wc);
+        for (int64_t th = 0; th < g->TH; th += g->R) {
             __mmask16 k = wino_lanes(g, th, tw0);
             __m512 e[2][2]; /* e[i][j] lane l = dy[2 th + i][2 (tw0 + l) + j] (R = 1) */
             for (int i = 0; i < 2; i++) {
                 __m512 a0, a1;
-                wino_rows32(gd, dy, th, tw0, i, 0, &a0, &a1);
+                wino_rows32(gd, dy, &wc, th, i, 0, &a0, &a1);
                 e[i][0] = _mm512_permutex2var_ps(a0, ev, a1), e[i][1] = _mm512_permutex2var_ps(a0, od, a1);
             }
             __m512 t[4][2]; /* A g */
@@ -338,6 +358,7 @@ T512 static void wg_dy(const wino_geom *g, const wino_geom *gd, const float *dy,
                 _mm512_mask_storeu_ps(y + (4 * i + 3) * ldp, k, _mm512_sub_ps(_mm512_setzero_ps(), t[i][1]));
             }
         }
+    }
 }
 
 /* Folds 16 accumulators into one vector whose lane i is the sum of a[i]'s lanes (pairwise, a
