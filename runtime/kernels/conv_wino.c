@@ -107,19 +107,24 @@ T512 static void wino_in(const wino_geom *g, const float *x, float *V, int64_t l
         wino_cols_of(g, tw0, &wc);
         for (int64_t th = 0; th < g->TH; th += g->R) {
             __mmask16 k = wino_lanes(g, th, tw0);
-            __m512 d[4][4], t[4][4];
-            for (int i = 0; i < 4; i++) { /* d[i][j] lane l = P[2 th + i][2 (tw0 + l) + j] (R = 1) */
-                __m512 a0, a1, b0, b1;
+            /* B^T d as the rows arrive (d[i][j] lane l = P[2 th + i][2 (tw0 + l) + j], R = 1): rows 0
+               and 1 are kept, row 2 gives t[0..2], row 3 t[3]; at most 16 live vectors, no spills */
+            __m512 d0[4], d1[4], t[4][4];
+            for (int i = 0; i < 4; i++) {
+                __m512 a0, a1, b0, b1, r[4];
                 wino_rows32(g, x, &wc, th, i, 0, &a0, &a1);
                 wino_rows32(g, x, &wc, th, i, 1, &b0, &b1);
-                d[i][0] = _mm512_permutex2var_ps(a0, ev, a1), d[i][1] = _mm512_permutex2var_ps(a0, od, a1);
-                d[i][2] = _mm512_permutex2var_ps(b0, ev, b1), d[i][3] = _mm512_permutex2var_ps(b0, od, b1);
-            }
-            for (int j = 0; j < 4; j++) { /* B^T d */
-                t[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
-                t[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
-                t[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
-                t[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
+                r[0] = _mm512_permutex2var_ps(a0, ev, a1), r[1] = _mm512_permutex2var_ps(a0, od, a1);
+                r[2] = _mm512_permutex2var_ps(b0, ev, b1), r[3] = _mm512_permutex2var_ps(b0, od, b1);
+                for (int j = 0; j < 4; j++) {
+                    if (i == 0) d0[j] = r[j];
+                    else if (i == 1) d1[j] = r[j];
+                    else if (i == 2) {
+                        t[0][j] = _mm512_sub_ps(d0[j], r[j]);
+                        t[1][j] = _mm512_add_ps(d1[j], r[j]);
+                        t[2][j] = _mm512_sub_ps(r[j], d1[j]);
+                    } else t[3][j] = _mm512_sub_ps(d1[j], r[j]);
+                }
             }
             float *v = V + t0 + th * g->TW + tw0;
             for (int i = 0; i < 4; i++) { /* (B^T d) B */
