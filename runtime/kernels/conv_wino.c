@@ -309,6 +309,13 @@ bool qo_k_conv_wino_f32(const qo_k_conv_params *p, bool transposed, const float 
     g.nb = qo_k_max64(1, qo_k_min64(p->N, 10240 / (g.C + g.M) / g.T));
     int nth = qo_pool_size(pool);
     while (g.nb > 1 && qo_k_cdiv(p->N, g.nb) < 2 * nth) g.nb--;
+    /* a task count that the threads divide (64 images as 13 tasks of 5 left one thread a task
+       behind; 16 of 4 do not), giving up at most half the chunk */
+    for (int64_t k = g.nb; k > 1 && 2 * k >= g.nb; k--)
+        if (qo_k_cdiv(p->N, k) % nth == 0) {
+            g.nb = k;
+            break;
+        }
     g.Tt = qo_k_cdiv(g.nb * g.T, 16) * 16, g.ld = g.Tt + 16;
     g.mb = qo_k_cdiv(g.M, qo_k_cdiv(g.M, 8));
     wino_job J = {.g = g, .x = x, .b = b, .res = p->res, .y = y, .act = p->act, .N = p->N, .pool = pool};
