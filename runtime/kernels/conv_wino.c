@@ -74,21 +74,25 @@ T512 static INL __m256 wino_ld8(const wino_geom *g, const float *x, const wino_c
     return _mm256_maskz_loadu_ps((__mmask8)(in ? wc->k[o][0] : 0), x + (in ? xr : 0) * g->W + wc->xc[o][0]);
 }
 
-/* 32 consecutive values of row i of the 4x4 windows of 16 tiles (column offset 2 o), as two vectors
- * (a0 = values 0..15, a1 = 16..31; the even ones are column 2 l + 2 o of tile lane l): R = 1: tiles
- * tw0..tw0 + 15 of tile row th; R = 2: tile rows th and th + 1 (8 tiles each); R = 4: tile rows
- * th..th + 3 (4 each). */
-T512 static INL void wino_rows32(const wino_geom *g, const float *x, const wino_cols *wc, int64_t th, int i, int o,
-                                __m512 *a0, __m512 *a1) {
+/* Window columns 2 o (*c0) and 2 o + 1 (*c1) of row i of the 4x4 windows of 16 tiles, one tile
+ * per lane: read as 32 consecutive values (two vectors) and split into even and odd ones. R = 1:
+ * tiles tw0..tw0 + 15 of tile row th; R = 2: tile rows th and th + 1 (8 tiles each); R = 4: tile
+ * rows th..th + 3 (4 each). */
+T512 static INL void wino_cols2(const wino_geom *g, const float *x, const wino_cols *wc, int64_t th, int i, int o,
+                               __m512 *c0, __m512 *c1) {
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     int64_t pr = 2 * th + i;
+    __m512 a0, a1;
     if (g->R == 1) {
-        *a0 = wino_ld16(g, x, wc, pr, o, 0), *a1 = wino_ld16(g, x, wc, pr, o, 1);
+        a0 = wino_ld16(g, x, wc, pr, o, 0), a1 = wino_ld16(g, x, wc, pr, o, 1);
     } else if (g->R == 2) {
-        *a0 = wino_ld16(g, x, wc, pr, o, 0), *a1 = wino_ld16(g, x, wc, pr + 2, o, 0);
+        a0 = wino_ld16(g, x, wc, pr, o, 0), a1 = wino_ld16(g, x, wc, pr + 2, o, 0);
     } else {
-        *a0 = _mm512_insertf32x8(_mm512_castps256_ps512(wino_ld8(g, x, wc, pr, o)), wino_ld8(g, x, wc, pr + 2, o), 1);
-        *a1 = _mm512_insertf32x8(_mm512_castps256_ps512(wino_ld8(g, x, wc, pr + 4, o)), wino_ld8(g, x, wc, pr + 6, o), 1);
+        a0 = _mm512_insertf32x8(_mm512_castps256_ps512(wino_ld8(g, x, wc, pr, o)), wino_ld8(g, x, wc, pr + 2, o), 1);
+        a1 = _mm512_insertf32x8(_mm512_castps256_ps512(wino_ld8(g, x, wc, pr + 4, o)), wino_ld8(g, x, wc, pr + 6, o), 1);
     }
+    *c0 = _mm512_permutex2var_ps(a0, ev, a1), *c1 = _mm512_permutex2var_ps(a0, od, a1);
 }
 
 /* The 16 tile lanes of block (th, tw0) that exist: their stores are masked with it. */
@@ -100,8 +104,6 @@ static inline __mmask16 wino_lanes(const wino_geom *g, int64_t th, int64_t tw0) 
 /* Input transform of one channel of one image (x: its [H][W] plane, read through the padding):
  * V[pos * ldp + t0 + tile] for its T tiles. Tile rows are packed R to a vector on small planes. */
 T512 static void wino_in(const wino_geom *g, const float *x, float *V, int64_t ldp, int64_t t0) {
-    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     for (int64_t tw0 = 0; tw0 < g->TW; tw0 += 16) {
         wino_cols wc;
         wino_cols_of(g, tw0, &wc);
@@ -111,11 +113,9 @@ T512 static void wino_in(const wino_geom *g, const float *x, float *V, int64_t l
                and 1 are kept, row 2 gives t[0..2], row 3 t[3]; at most 16 live vectors, no spills */
             __m512 d0[4], d1[4], t[4][4];
             for (int i = 0; i < 4; i++) {
-                __m512 a0, a1, b0, b1, r[4];
-                wino_rows32(g, x, &wc, th, i, 0, &a0, &a1);
-                wino_rows32(g, x, &wc, th, i, 1, &b0, &b1);
-                r[0] = _mm512_permutex2var_ps(a0, ev, a1), r[1] = _mm512_permutex2var_ps(a0, od, a1);
-                r[2] = _mm512_permutex2var_ps(b0, ev, b1), r[3] = _mm512_permutex2var_ps(b0, od, b1);
+                __m512 r[4];
+                wino_cols2(g, x, &wc, th, i, 0, &r[0], &r[1]);
+                wino_cols2(g, x, &wc, th, i, 1, &r[2], &r[3]);
                 for (int j = 0; j < 4; j++) {
                     if (i == 0) d0[j] = r[j];
                     else if (i == 1) d1[j] = r[j];
@@ -342,19 +342,13 @@ bool qo_k_conv_wino_f32(const qo_k_conv_params *p, bool transposed, const float 
 /* Output-gradient transform of one channel of one image: Y[pos * ldp + t0 + tile] for its T tiles;
  * dy [OH][OW], zero past its edges (read as a plane without padding: gd). */
 T512 static void wg_dy(const wino_geom *g, const wino_geom *gd, const float *dy, float *Y, int64_t ldp, int64_t t0) {
-    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     for (int64_t tw0 = 0; tw0 < g->TW; tw0 += 16) {
         wino_cols wc;
         wino_cols_of(gd, tw0, &wc);
         for (int64_t th = 0; th < g->TH; th += g->R) {
             __mmask16 k = wino_lanes(g, th, tw0);
             __m512 e[2][2]; /* e[i][j] lane l = dy[2 th + i][2 (tw0 + l) + j] (R = 1) */
-            for (int i = 0; i < 2; i++) {
-                __m512 a0, a1;
-                wino_rows32(gd, dy, &wc, th, i, 0, &a0, &a1);
-                e[i][0] = _mm512_permutex2var_ps(a0, ev, a1), e[i][1] = _mm512_permutex2var_ps(a0, od, a1);
-            }
+            for (int i = 0; i < 2; i++) wino_cols2(gd, dy, &wc, th, i, 0, &e[i][0], &e[i][1]);
             __m512 t[4][2]; /* A g */
             for (int j = 0; j < 2; j++) {
                 t[0][j] = e[0][j];
