@@ -479,7 +479,7 @@ void qo_k_conv_f32(const qo_k_conv_params *p, const float *x, const float *w, co
     qo_k_geom3 g;
     qo_k_geom3_fill(&g, p->nsp, p->in, p->out, p->ker, p->str, p->dil, p->pad, NULL);
     if (p->N == 0 || p->M == 0 || g.osz == 0) return;
-    if (qo_k_conv_wino_f32(p, false, x, w, b, y, pool) || qo_k_conv_flat_f32(p, x, w, b, y, pool)) return;
+    if (qo_k_conv_wino4_f32(p, false, x, w, b, y, pool) || qo_k_conv_wino_f32(p, false, x, w, b, y, pool) || qo_k_conv_flat_f32(p, x, w, b, y, pool)) return;
     int64_t Cg = p->C / p->group, Mg = p->M / p->group;
     int nth = qo_pool_size(pool);
     if (p->group == p->C && p->group == p->M) {
@@ -638,7 +638,7 @@ void qo_k_convtranspose_f32(const qo_k_conv_params *p, const float *x, const flo
     qo_k_geom3 g;
     qo_k_geom3_fill(&g, p->nsp, p->in, p->out, p->ker, p->str, p->dil, p->pad, NULL);
     if (p->N == 0 || p->M == 0 || g.osz == 0) return;
-    if (qo_k_conv_wino_f32(p, true, x, w, b, y, pool) || qo_k_convtranspose_flat_f32(p, x, w, b, y, pool)) return;
+    if (qo_k_conv_wino4_f32(p, true, x, w, b, y, pool) || qo_k_conv_wino_f32(p, true, x, w, b, y, pool) || qo_k_convtranspose_flat_f32(p, x, w, b, y, pool)) return;
     convt_job cj = {.p = p, .g = g, .x = x, .w = w, .b = b, .y = y, .pool = pool};
     cj.Cg = p->C / p->group, cj.Mg = p->M / p->group;
     if (cj.Cg == 0 || g.isz == 0) {

@@ -218,6 +218,13 @@ T512 static void wino_gemm(int MB, int64_t C, int64_t nv, const float *U, const 
     }
 }
 
+T512 void qo_k_wino_gemm(int MB, int64_t C, int64_t nv, const float *U, const float *V, int64_t ldv, float *Z,
+                    int64_t ldz) {
+    if (nv == 2 && MB >= 7) /* 2 x MB accumulators: one pass over U, not two */
+        MB == 8 ? wino_rows(8, 2, C, nv, U, V, ldv, Z, ldz) : wino_rows(7, 2, C, nv, U, V, ldv, Z, ldz);
+    else wino_gemm(MB, C, nv, U, V, ldv, Z, ldz);
+}
+
 typedef struct wino_job {
     wino_geom g;
     const float *x, *b, *res;

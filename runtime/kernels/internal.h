@@ -64,6 +64,14 @@ bool qo_k_convgradweight_flat_f32(const qo_k_conv_params *p, const float *dy, co
  * rounding. */
 bool qo_k_conv_wino_f32(const qo_k_conv_params *p, bool transposed, const float *x, const float *w, const float *b,
                         float *y, qo_pool *pool);
+/* Winograd F(4x4, 3x3) (conv_wino4.c): as qo_k_conv_wino_f32, for batches of at least 12 images
+ * (16 to a vector) and outputs of at least 6x6; false without touching y when it does not apply. */
+bool qo_k_conv_wino4_f32(const qo_k_conv_params *p, bool transposed, const float *x, const float *w, const float *b,
+                         float *y, qo_pool *pool);
+/* The GEMMs of the Winograd kernels (conv_wino.c, AVX-512 only): Z[m][0 .. 16 nv) (row m at
+ * m ldz) = sum_c U[c MB + m] V[c][..] (row c at c ldv), m < MB <= 8, summing c in order. */
+void qo_k_wino_gemm(int MB, int64_t C, int64_t nv, const float *U, const float *V, int64_t ldv, float *Z,
+                    int64_t ldz);
 /* Winograd F(3x3, 2x2) (conv_wino.c) for the weight gradient of the convolutions above (3x3, stride
  * 1, one group, p->fast, AVX-512); false without touching dw when it does not apply. Same contract
  * as qo_k_convgradweight_f32 up to rounding (depends on the pool size, not on scheduling). */

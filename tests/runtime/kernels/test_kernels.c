@@ -216,6 +216,12 @@ static void gen_conv(qo_ctx *cx, qo_pool **pools, int npools, bool transpose, in
     bool packed = shape_class == 4 && !ri(0, 2);
     if (shape_class == 4)
         N = ri(1, 4), group = 1, Cg = packed ? ri(32, 48) : ri(10, 40), Mg = packed ? ri(32, 48) : ri(10, 40), nsp = 2;
+    /* conv_wino4.c's F(4x4, 3x3), images on the lanes: batches of 12 and more (a last block of 8,
+       12 or 16 images) */
+    if (shape_class == 4 && !packed && ri(0, 1)) {
+        static const int64_t ns[] = {12, 16, 24, 28, 40};
+        N = ns[ri(0, 4)], Cg = ri(8, 24), Mg = ri(8, 24);
+    }
     int64_t C = Cg * group, M = Mg * group;
     int64_t in[3], ker[3], str[3], dil[3], pads[6], outpad[3];
     for (int i = 0; i < nsp; i++) {
