@@ -236,7 +236,7 @@ void qo_k_convgradweight_f32(const qo_k_conv_params *p, const float *dy, const f
         memset(dw, 0, (size_t)wsz * sizeof(float));
         return;
     }
-    if (qo_k_convgradweight_wino_f32(p, dy, x, dw, pool)) return;
+    if (qo_k_convgradweight_wino4_f32(p, dy, x, dw, pool) || qo_k_convgradweight_wino_f32(p, dy, x, dw, pool)) return;
     if (qo_k_convgradweight_flat_f32(p, dy, x, dw, pool)) return;
     int64_t nr = qo_pool_size(pool);
     if (nr > p->N) nr = p->N;

@@ -404,6 +404,10 @@ T512 static void wg_blk(const float *Y, const float *V, int64_t ld, int64_t nv, 
     _mm512_storeu_ps(S, _mm512_add_ps(_mm512_loadu_ps(S), wg_fold(acc)));
 }
 
+T512 void qo_k_wino_dot4(const float *Y, const float *V, int64_t ld, int64_t nv, float *S) {
+    wg_blk(Y, V, ld, nv, S);
+}
+
 typedef struct wg_job {
     wino_geom g;
     const float *dy, *x;

@@ -293,7 +293,159 @@ bool qo_k_conv_wino4_f32(const qo_k_conv_params *p, bool transposed, const float
     return true;
 }
 
+/* ---- weight gradients: F(3x3, 4x4) ------------------------------------------------------------ *
+ * dW[m][c] = sum over images and 4x4 output tiles of the 3x3 correlation of the tile's 6x6 input
+ * window d with its 4x4 output gradient g: the forward's trilinear form
+ * sum_pos (A^T ...)(G w G^T)(B^T d B) differentiated in w, with the same matrices:
+ *   V[pos][c][t] = (B^T d B)[pos]           w4_in, as the forward
+ *   Y[pos][m][t] = (A g A^T)[pos]           w4_dy (A: the 6x4 transpose of A^T)
+ *   S[pos][m][c] = sum_t Y[pos][m][t] V[pos][c][t]   (qo_k_wino_dot4: 4x4 blocks of (m, c), the
+ *                                            lanes folded once per chunk of at least 16 vectors)
+ *   dW[m][c] = G^T S[.][m][c] G             in double
+ * The tile rows of all image blocks are split into one contiguous range per pool thread, each
+ * summing into its own S; the ranges are added in order: results depend on the pool size, not on
+ * scheduling. */
+
+/* A applied to 4 vectors: o0 = g0, o1 = g0 + g1 + g2 + g3, o2 = g0 - g1 + g2 - g3,
+ * o3 = g0 + 2 g1 + 4 g2 + 8 g3, o4 = g0 - g1 / 2 + g2 / 4 - g3 / 8, o5 = g3 (Horner forms). */
+T512 static INL void w4_a(const __m512 g[4], __m512 o[6]) {
+    const __m512 two = _mm512_set1_ps(2.0f), h = _mm512_set1_ps(0.5f);
+    __m512 e = _mm512_add_ps(g[0], g[2]), od = _mm512_add_ps(g[1], g[3]);
+    o[0] = g[0];
+    o[1] = _mm512_add_ps(e, od);
+    o[2] = _mm512_sub_ps(e, od);
+    o[3] = _mm512_fmadd_ps(two, _mm512_fmadd_ps(two, _mm512_fmadd_ps(two, g[3], g[2]), g[1]), g[0]);
+    o[4] = _mm512_fnmadd_ps(h, _mm512_fnmadd_ps(h, _mm512_fnmadd_ps(h, g[3], g[2]), g[1]), g[0]);
+    o[5] = g[3];
+}
+
+/* Output-gradient transform of one tile: the 4x4 block at s (staging rows rs floats apart) to
+ * y[pos ps]. */
+T512 static INL void w4_dy(const float *s, int64_t rs, float *y, int64_t ps) {
+    __m512 t[6][4];
+    for (int b = 0; b < 4; b++) { /* A g, column by column */
+        __m512 g[4], o[6];
+        for (int a = 0; a < 4; a++) g[a] = _mm512_loadu_ps(s + a * rs + 16 * b);
+        w4_a(g, o);
+        for (int i = 0; i < 6; i++) t[i][b] = o[i];
+    }
+    for (int i = 0; i < 6; i++) { /* (A g) A^T, row by row */
+        __m512 o[6];
+        w4_a(t[i], o);
+        for (int j = 0; j < 6; j++) _mm512_storeu_ps(y + (6 * i + j) * ps, o[j]);
+    }
+}
+
+typedef struct w4g_job {
+    w4_geom g;
+    const float *dy, *x;
+    float *S;                 /* [nranges][36][Mp / 4][Cp / 4][16] */
+    int64_t Mp, Cp, nrows;    /* channels rounded up to 4; tile rows of all blocks (blk TH + th) */
+    int64_t nranges, ssz, rpt; /* ranges, floats per range's S, tile rows per chunk */
+    int64_t Wd;               /* staging columns of dy */
+    qo_pool *pool;
+} w4g_job;
+
+T512 static void w4g_task(void *ctx, int64_t begin, int64_t end, int tid) {
+    const w4g_job *J = ctx;
+    const w4_geom *g = &J->g;
+    int64_t C = g->C, M = g->M, Cp = J->Cp, Mp = J->Mp, ld = g->ld, isz = g->H * g->W, osz = g->OH * g->OW;
+    size_t vf = (size_t)(36 * Cp * ld), yf = (size_t)(36 * Mp * ld);
+    size_t sf = (size_t)qo_k_max64(6 * g->Wq, 4 * J->Wd) * 16;
+    void *owned = NULL;
+    float *V = qo_k_scratch(J->pool, tid, (vf + yf + sf) * sizeof(float), &owned), *Y = V + vf, *St = Y + yf;
+    for (int p = 0; p < 36; p++) { /* rows past C and M: zeros, never written */
+        memset(V + (p * Cp + C) * ld, 0, (size_t)((Cp - C) * ld) * sizeof(float));
+        memset(Y + (p * Mp + M) * ld, 0, (size_t)((Mp - M) * ld) * sizeof(float));
+    }
+    for (int64_t r = begin; r < end; r++) {
+        float *S = J->S + r * J->ssz;
+        memset(S, 0, (size_t)J->ssz * sizeof(float));
+        int64_t q0 = r * J->nrows / J->nranges, q1 = (r + 1) * J->nrows / J->nranges;
+        for (int64_t b0 = q0; b0 < q1; b0 += J->rpt) {
+            int64_t b1 = qo_k_min64(q1, b0 + J->rpt);
+            for (int64_t q = b0; q < b1; q++) {
+                int64_t n0 = q / g->TH * 16, th = q % g->TH, nimg = qo_k_min64(16, g->N - n0), tv = (q - b0) * g->TW;
+                for (int64_t c = 0; c < C; c++) {
+                    w4_stage(J->x + (n0 * C + c) * isz, C * isz, nimg, g->H, g->W, 4 * th - g->pt, g->pl, 6, g->Wq, St);
+                    for (int64_t tw = 0; tw < g->TW; tw++)
+                        w4_in(St + 4 * tw * 16, g->Wq * 16, V + c * ld + (tv + tw) * 16, Cp * ld);
+                }
+                for (int64_t m = 0; m < M; m++) {
+                    w4_stage(J->dy + (n0 * M + m) * osz, M * osz, nimg, g->OH, g->OW, 4 * th, 0, 4, J->Wd, St);
+                    for (int64_t tw = 0; tw < g->TW; tw++)
+                        w4_dy(St + 4 * tw * 16, J->Wd * 16, Y + m * ld + (tv + tw) * 16, Mp * ld);
+                }
+            }
+            int64_t nv = (b1 - b0) * g->TW;
+            for (int p = 0; p < 36; p++)
+                for (int64_t m0 = 0; m0 < Mp; m0 += 4)
+                    for (int64_t c0 = 0; c0 < Cp; c0 += 4)
+                        qo_k_wino_dot4(Y + (p * Mp + m0) * ld, V + (p * Cp + c0) * ld, ld, nv,
+                                       S + ((p * (Mp / 4) + m0 / 4) * (Cp / 4) + c0 / 4) * 16);
+        }
+    }
+    qo_k_scratch_release(owned);
+}
+
+bool qo_k_convgradweight_wino4_f32(const qo_k_conv_params *p, const float *dy, const float *x, float *dw,
+                                   qo_pool *pool) {
+    if (!w4_applies(p)) return false;
+    w4_geom g = {.N = p->N, .C = p->C, .M = p->M, .H = p->in[0], .W = p->in[1], .OH = p->out[0], .OW = p->out[1]};
+    g.pt = p->pad[0], g.pl = p->pad[1];
+    g.TH = qo_k_cdiv(g.OH, 4), g.TW = qo_k_cdiv(g.OW, 4);
+    if (g.C * g.M * qo_k_min64(4 * g.TW, 16) < 64 * (g.C + g.M)) return false; /* the forward's threshold */
+    g.Wq = qo_k_max64(4 * g.TW + 2, g.pl + qo_k_cdiv(g.W, 16) * 16);
+    w4g_job J = {.dy = dy, .x = x, .Mp = qo_k_cdiv(g.M, 4) * 4, .Cp = qo_k_cdiv(g.C, 4) * 4, .pool = pool};
+    J.Wd = qo_k_max64(4 * g.TW, qo_k_cdiv(g.OW, 16) * 16);
+    J.nrows = qo_k_cdiv(g.N, 16) * g.TH;
+    J.nranges = qo_k_min64(qo_pool_size(pool), J.nrows);
+    /* chunks of at least 16 tile vectors (the fold of qo_k_wino_dot4 amortized), more while V and Y
+       stay within ~1.3 MB; one 36th of them (one position) is what the reduction reads at a time */
+    J.rpt = qo_k_max64(qo_k_cdiv(16, g.TW), 1300 * 1024 / (36 * 4 * 16 * (J.Cp + J.Mp) * g.TW));
+    J.rpt = qo_k_max64(1, qo_k_min64(J.rpt, qo_k_cdiv(J.nrows, J.nranges)));
+    g.ld = J.rpt * g.TW * 16 + 16;
+    J.g = g;
+    J.ssz = 36 * J.Mp * J.Cp;
+    J.S = qo_malloc((size_t)(J.nranges * J.ssz) * sizeof(float));
+    qo_pool_for(pool, J.nranges, 1, w4g_task, &J);
+    for (int64_t r = 1; r < J.nranges; r++)
+        for (int64_t i = 0; i < J.ssz; i++) J.S[i] += J.S[r * J.ssz + i];
+    int64_t Mb = J.Mp / 4, Cb = J.Cp / 4;
+    for (int64_t mb = 0; mb < Mb; mb++) /* dW = G^T S G per (m, c), a 4x4 block of (m, c) at a time */
+        for (int64_t cb = 0; cb < Cb; cb++) {
+            float blk[36][16]; /* the block's 16 sums at each position: contiguous in S */
+            for (int q = 0; q < 36; q++) memcpy(blk[q], J.S + ((q * Mb + mb) * Cb + cb) * 16, sizeof blk[q]);
+            for (int e = 0; e < 16; e++) {
+                int64_t m = 4 * mb + e / 4, c = 4 * cb + e % 4;
+                if (m >= g.M || c >= g.C) continue;
+                double t[3][6];
+                for (int r = 0; r < 3; r++)
+                    for (int j = 0; j < 6; j++) {
+                        double a = 0;
+                        for (int i = 0; i < 6; i++) a += w4_G[i][r] * blk[6 * i + j][e];
+                        t[r][j] = a;
+                    }
+                float *w = dw + (m * g.C + c) * 9;
+                for (int r = 0; r < 3; r++)
+                    for (int u = 0; u < 3; u++) {
+                        double a = 0;
+                        for (int j = 0; j < 6; j++) a += t[r][j] * w4_G[j][u];
+                        w[r * 3 + u] = (float)a;
+                    }
+            }
+        }
+    qo_free(J.S);
+    return true;
+}
+
 #else /* no AVX-512 code: never applies */
+bool qo_k_convgradweight_wino4_f32(const qo_k_conv_params *p, const float *dy, const float *x, float *dw,
+                                   qo_pool *pool) {
+    (void)p, (void)dy, (void)x, (void)dw, (void)pool;
+    return false;
+}
+
 bool qo_k_conv_wino4_f32(const qo_k_conv_params *p, bool transposed, const float *x, const float *w, const float *b,
                          float *y, qo_pool *pool) {
     (void)p, (void)transposed, (void)x, (void)w, (void)b, (void)y, (void)pool;

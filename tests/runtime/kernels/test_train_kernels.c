@@ -310,6 +310,11 @@ static void gen_convgradweight(qo_ctx *cx, qo_pool **pools, int npools, int size
     if (size == 4) grp = 1, N = ri(1, 9), Cg = ri(1, 8), Mg = ri(4, 24), nsp = (int)ri(1, 2);
     bool packed = size == 5 && !ri(0, 2); /* outputs 7, 8, 15, 16 wide: tile rows packed 4 or 2 */
     if (size == 5) grp = 1, N = ri(1, 6), Cg = packed ? ri(32, 48) : ri(8, 40), Mg = packed ? ri(32, 48) : ri(8, 40), nsp = 2;
+    bool batch = size == 5 && !packed && ri(0, 1); /* conv_wino4.c's F(3x3, 4x4): 16 images to a vector */
+    if (batch) {
+        static const int64_t ns[] = {12, 16, 24, 28, 40};
+        N = ns[ri(0, 4)], Cg = ri(8, 24), Mg = ri(8, 24);
+    }
     int64_t xd[5] = {N, Cg * grp}, wd[5] = {Mg * grp, Cg}, yd[5] = {N, Mg * grp};
     int64_t st[3], dl[3], p[6];
     for (int i = 0; i < nsp; i++) {
@@ -328,7 +333,7 @@ static void gen_convgradweight(qo_ctx *cx, qo_pool **pools, int npools, int size
             xd[2 + i] = ri(1, 36), wd[2 + i] = ri(nsp == 1 ? 3 : 2, 6), st[i] = 1, dl[i] = ri(1, 2);
             p[i] = ri(0, wd[2 + i] - 1), p[nsp + i] = ri(0, wd[2 + i] - 1);
         }
-        if (size == 5) { /* Winograd F(3x3, 2x2) (fast_conv): 3x3 stride 1, mostly */
+        if (size == 5) { /* Winograd F(3x3, 2x2) or F(3x3, 4x4) (fast_conv): 3x3 stride 1, mostly */
             xd[2 + i] = ri(1, 40), wd[2 + i] = ri(0, 9) ? 3 : ri(1, 4), st[i] = 1, dl[i] = 1;
             p[i] = ri(0, 2), p[nsp + i] = ri(0, 2);
             if (packed) {
@@ -336,6 +341,7 @@ static void gen_convgradweight(qo_ctx *cx, qo_pool **pools, int npools, int size
                 wd[2 + i] = 3, xd[2 + i] = ow[ri(0, 3)] - p[i] - p[nsp + i] + 2;
                 if (xd[2 + i] < 1) xd[2 + i] = 1;
             }
+            if (batch) xd[2 + i] = ri(6, 30);
         }
         int64_t span = xd[2 + i] + p[i] + p[nsp + i] - dl[i] * (wd[2 + i] - 1) - 1;
         if (span < 0) {
