@@ -404,8 +404,13 @@ T512 static void wg_blk(const float *Y, const float *V, int64_t ld, int64_t nv, 
     _mm512_storeu_ps(S, _mm512_add_ps(_mm512_loadu_ps(S), wg_fold(acc)));
 }
 
-T512 void qo_k_wino_dot4(const float *Y, const float *V, int64_t ld, int64_t nv, float *S) {
-    wg_blk(Y, V, ld, nv, S);
+T512 void qo_k_wino_dots(int npos, const float *Y, int64_t Mp, const float *V, int64_t Cp, int64_t ld, int64_t nv,
+                         float *S) {
+    for (int p = 0; p < npos; p++)
+        for (int64_t m0 = 0; m0 < Mp; m0 += 4)
+            for (int64_t c0 = 0; c0 < Cp; c0 += 4)
+                wg_blk(Y + (p * Mp + m0) * ld, V + (p * Cp + c0) * ld, ld, nv,
+                       S + ((p * (Mp / 4) + m0 / 4) * (Cp / 4) + c0 / 4) * 16);
 }
 
 typedef struct wg_job {
@@ -445,12 +450,7 @@ static void wg_task(void *ctx, int64_t begin, int64_t end, int tid) {
                 if (used < Tt)
                     for (int p = 0; p < 16; p++) memset(Y + (p * Mp + m) * ld + used, 0, (size_t)(Tt - used) * sizeof(float));
             }
-            int64_t nv = qo_k_cdiv(used, 16);
-            for (int p = 0; p < 16; p++)
-                for (int64_t m0 = 0; m0 < Mp; m0 += 4)
-                    for (int64_t c0 = 0; c0 < Cp; c0 += 4)
-                        wg_blk(Y + (p * Mp + m0) * ld, V + (p * Cp + c0) * ld, ld, nv,
-                               S + ((p * (Mp / 4) + m0 / 4) * (Cp / 4) + c0 / 4) * 16);
+            qo_k_wino_dots(16, Y, Mp, V, Cp, ld, qo_k_cdiv(used, 16), S);
         }
     }
     qo_k_scratch_release(owned);

@@ -299,7 +299,7 @@ bool qo_k_conv_wino4_f32(const qo_k_conv_params *p, bool transposed, const float
  * sum_pos (A^T ...)(G w G^T)(B^T d B) differentiated in w, with the same matrices:
  *   V[pos][c][t] = (B^T d B)[pos]           w4_in, as the forward
  *   Y[pos][m][t] = (A g A^T)[pos]           w4_dy (A: the 6x4 transpose of A^T)
- *   S[pos][m][c] = sum_t Y[pos][m][t] V[pos][c][t]   (qo_k_wino_dot4: 4x4 blocks of (m, c), the
+ *   S[pos][m][c] = sum_t Y[pos][m][t] V[pos][c][t]   (qo_k_wino_dots: 4x4 blocks of (m, c), the
  *                                            lanes folded once per chunk of at least 16 vectors)
  *   dW[m][c] = G^T S[.][m][c] G             in double
  * The tile rows of all image blocks are split into one contiguous range per pool thread, each
@@ -377,12 +377,7 @@ T512 static void w4g_task(void *ctx, int64_t begin, int64_t end, int tid) {
                         w4_dy(St + 4 * tw * 16, J->Wd * 16, Y + m * ld + (tv + tw) * 16, Mp * ld);
                 }
             }
-            int64_t nv = (b1 - b0) * g->TW;
-            for (int p = 0; p < 36; p++)
-                for (int64_t m0 = 0; m0 < Mp; m0 += 4)
-                    for (int64_t c0 = 0; c0 < Cp; c0 += 4)
-                        qo_k_wino_dot4(Y + (p * Mp + m0) * ld, V + (p * Cp + c0) * ld, ld, nv,
-                                       S + ((p * (Mp / 4) + m0 / 4) * (Cp / 4) + c0 / 4) * 16);
+            qo_k_wino_dots(36, Y, Mp, V, Cp, ld, (b1 - b0) * g->TW, S);
         }
     }
     qo_k_scratch_release(owned);
@@ -400,7 +395,7 @@ bool qo_k_convgradweight_wino4_f32(const qo_k_conv_params *p, const float *dy, c
     J.Wd = qo_k_max64(4 * g.TW, qo_k_cdiv(g.OW, 16) * 16);
     J.nrows = qo_k_cdiv(g.N, 16) * g.TH;
     J.nranges = qo_k_min64(qo_pool_size(pool), J.nrows);
-    /* chunks of at least 16 tile vectors (the fold of qo_k_wino_dot4 amortized), more while V and Y
+    /* chunks of at least 16 tile vectors (the fold of qo_k_wino_dots amortized), more while V and Y
        stay within ~1.3 MB; one 36th of them (one position) is what the reduction reads at a time */
     J.rpt = qo_k_max64(qo_k_cdiv(16, g.TW), 1300 * 1024 / (36 * 4 * 16 * (J.Cp + J.Mp) * g.TW));
     J.rpt = qo_k_max64(1, qo_k_min64(J.rpt, qo_k_cdiv(J.nrows, J.nranges)));

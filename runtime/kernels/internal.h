@@ -72,10 +72,12 @@ bool qo_k_conv_wino4_f32(const qo_k_conv_params *p, bool transposed, const float
  * m ldz) = sum_c U[c MB + m] V[c][..] (row c at c ldv), m < MB <= 8, summing c in order. */
 void qo_k_wino_gemm(int MB, int64_t C, int64_t nv, const float *U, const float *V, int64_t ldv, float *Z,
                     int64_t ldz);
-/* The reductions of the Winograd weight gradients (conv_wino.c, AVX-512 only): S[4 i + j] += the
- * dot product of rows i of Y and j of V (rows ld floats apart, 16 nv floats long), i, j < 4,
- * summed in a fixed order. */
-void qo_k_wino_dot4(const float *Y, const float *V, int64_t ld, int64_t nv, float *S);
+/* The reductions of the Winograd weight gradients (conv_wino.c, AVX-512 only): for each position
+ * p < npos, S[p][m / 4][c / 4][4 (m % 4) + c % 4] += the dot product of Y[p][m] and V[p][c] (rows ld
+ * floats apart, 16 nv floats long; Y [npos][Mp], V [npos][Cp], Mp and Cp multiples of 4), summed in
+ * a fixed order. */
+void qo_k_wino_dots(int npos, const float *Y, int64_t Mp, const float *V, int64_t Cp, int64_t ld, int64_t nv,
+                    float *S);
 /* Winograd F(3x3, 4x4) (conv_wino4.c) for the weight gradient of the convolutions of
  * qo_k_conv_wino4_f32; false without touching dw when it does not apply. Same contract as
  * qo_k_convgradweight_f32 up to rounding (depends on the pool size, not on scheduling). */
