@@ -218,11 +218,17 @@ T512 static void wino_gemm(int MB, int64_t C, int64_t nv, const float *U, const 
     }
 }
 
-T512 void qo_k_wino_gemm(int MB, int64_t C, int64_t nv, const float *U, const float *V, int64_t ldv, float *Z,
-                    int64_t ldz) {
-    if (nv == 2 && MB >= 7) /* 2 x MB accumulators: one pass over U, not two */
-        MB == 8 ? wino_rows(8, 2, C, nv, U, V, ldv, Z, ldz) : wino_rows(7, 2, C, nv, U, V, ldv, Z, ldz);
-    else wino_gemm(MB, C, nv, U, V, ldv, Z, ldz);
+T512 void qo_k_wino_gemms(int npos, int64_t M, int64_t mb, int64_t C, int64_t nv, const float *U, const float *V,
+                          int64_t ld, float *Z) {
+    for (int p = 0; p < npos; p++)
+        for (int64_t m0 = 0; m0 < M; m0 += mb) {
+            int MB = (int)qo_k_min64(mb, M - m0);
+            const float *u = U + (p * M + m0) * C, *v = V + p * C * ld;
+            float *z = Z + (p * M + m0) * ld;
+            if (nv == 2 && MB >= 7) /* 2 x MB accumulators: one pass over U, not two */
+                MB == 8 ? wino_rows(8, 2, C, nv, u, v, ld, z, ld) : wino_rows(7, 2, C, nv, u, v, ld, z, ld);
+            else wino_gemm(MB, C, nv, u, v, ld, z, ld);
+        }
 }
 
 typedef struct wino_job {
@@ -251,11 +257,7 @@ static void wino_task(void *ctx, int64_t begin, int64_t end, int tid) {
                 for (int p = 0; p < 16; p++) memset(V + (p * C + c) * ld + used, 0, (size_t)(Tt - used) * sizeof(float));
         }
         int64_t nv = qo_k_cdiv(used, 16);
-        for (int p = 0; p < 16; p++)
-            for (int64_t m0 = 0; m0 < M; m0 += g->mb) {
-                int64_t MB = qo_k_min64(g->mb, M - m0);
-                wino_gemm((int)MB, C, nv, J->U + (p * M + m0) * C, V + p * C * ld, ld, Z + (p * M + m0) * ld, ld);
-            }
+        qo_k_wino_gemms(16, M, g->mb, C, nv, J->U, V, ld, Z);
         for (int64_t i = 0; i < nb; i++) {
             float *yn = J->y + (n0 + i) * M * osz;
             for (int64_t m = 0; m < M; m++) wino_out(g, Z + m * ld, M * ld, i * g->T, yn + m * osz);

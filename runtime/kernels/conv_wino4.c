@@ -10,7 +10,7 @@
  * 0, 1, -1, 2, -1/2 (and infinity):
  *   V[pos][c][t] = (B^T d B)[pos]   (d: the 6x6 window of channel c; pos = 6 i + j; t: tile, lane)
  *   U[pos][m][c] = (G g G^T)[pos]   (g: the 3x3 kernel; computed in double)
- *   Z[pos][m][t] = sum_c U[pos][m][c] V[pos][c][t]   (36 GEMMs: conv_wino.c's qo_k_wino_gemm)
+ *   Z[pos][m][t] = sum_c U[pos][m][c] V[pos][c][t]   (36 GEMMs: conv_wino.c's qo_k_wino_gemms)
  *   y[m][tile t] = A^T Z[.][m][t] A
  * 36 multiplications per 16 outputs and channel pair: 0.56 times F(2x2, 3x3)'s 16 per 4. The
  * points -1/2 and 2 instead of the usual -2 and 2 halve the rounding error (a few 1e-6 of the
@@ -182,10 +182,7 @@ T512 static void w4_task(void *ctx, int64_t begin, int64_t end, int tid) {
                     w4_in(S + (4 * (th - th0) * g->Wq + 4 * tw) * 16, g->Wq * 16,
                           V + c * ld + ((th - th0) * g->TW + tw) * 16, C * ld);
         }
-        for (int p = 0; p < 36; p++)
-            for (int64_t m0 = 0; m0 < M; m0 += g->mb)
-                qo_k_wino_gemm((int)qo_k_min64(g->mb, M - m0), C, nt, J->U + (p * M + m0) * C, V + p * C * ld, ld,
-                               Z + (p * M + m0) * ld, ld);
+        qo_k_wino_gemms(36, M, g->mb, C, nt, J->U, V, ld, Z);
         int64_t oy0 = 4 * th0, orows = qo_k_min64(g->OH, 4 * th1) - oy0;
         for (int64_t m = 0; m < M; m++) {
             for (int64_t th = th0; th < th1; th++)

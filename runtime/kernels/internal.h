@@ -68,10 +68,11 @@ bool qo_k_conv_wino_f32(const qo_k_conv_params *p, bool transposed, const float 
  * (16 to a vector) and outputs of at least 6x6; false without touching y when it does not apply. */
 bool qo_k_conv_wino4_f32(const qo_k_conv_params *p, bool transposed, const float *x, const float *w, const float *b,
                          float *y, qo_pool *pool);
-/* The GEMMs of the Winograd kernels (conv_wino.c, AVX-512 only): Z[m][0 .. 16 nv) (row m at
- * m ldz) = sum_c U[c MB + m] V[c][..] (row c at c ldv), m < MB <= 8, summing c in order. */
-void qo_k_wino_gemm(int MB, int64_t C, int64_t nv, const float *U, const float *V, int64_t ldv, float *Z,
-                    int64_t ldz);
+/* The GEMMs of the Winograd kernels (conv_wino.c, AVX-512 only): for each position p < npos,
+ * Z[p][m][0 .. 16 nv) = sum_c U[p][m][c] V[p][c][..], summing c in order. Z [npos][M], V [npos][C]
+ * (rows ld floats apart); U [npos][M / mb blocks][C][MB] (MB = mb, the last block smaller), mb <= 8. */
+void qo_k_wino_gemms(int npos, int64_t M, int64_t mb, int64_t C, int64_t nv, const float *U, const float *V,
+                     int64_t ld, float *Z);
 /* The reductions of the Winograd weight gradients (conv_wino.c, AVX-512 only): for each position
  * p < npos, S[p][m / 4][c / 4][4 (m % 4) + c % 4] += the dot product of Y[p][m] and V[p][c] (rows ld
  * floats apart, 16 nv floats long; Y [npos][Mp], V [npos][Cp], Mp and Cp multiples of 4), summed in
