@@ -112,6 +112,9 @@ QUANT_CASES = [
      lambda g, sh: torch.randn(sh, generator=g) * 1.2),
     ('u3_zp2', 0, 0, 3.0, 2.0, 'ROUND', (2, 10), [0.25], lambda g, sh: torch.rand(sh, generator=g) * 3.0 - 1.2),
     ('s5_floor', 1, 0, 5.0, 0.0, 'FLOOR', (5, 5), [0.1], lambda g, sh: torch.randn(sh, generator=g) * 1.4),
+    # a name ending in _relu quantizes relu(x) (the activation quantizer of a CNN): its gradient mask
+    # folds into QuantGrad (attribute relu)
+    ('u4_relu', 0, 0, 4.0, 0.0, 'ROUND', (6, 9), [0.1], lambda g, sh: torch.randn(sh, generator=g) * 1.0),
 ]
 
 
@@ -126,7 +129,8 @@ def gen_quant():
         b = torch.tensor(bits, dtype=torch.float32, requires_grad=True)
         z = torch.tensor(zp, dtype=torch.float32)
         r = torch.rand(shape, generator=g) * 2 - 1
-        y = int_quant(x, s, z, b, bool(signed), bool(narrow), RoundSte if rnd == 'ROUND' else FloorSte)
+        xin = torch.relu(x) if name.endswith('_relu') else x
+        y = int_quant(xin, s, z, b, bool(signed), bool(narrow), RoundSte if rnd == 'ROUND' else FloorSte)
         (y * r).sum().backward()
         for k, v in (('x', x), ('s', s), ('r', r)):
             save('quant_%s_%s' % (name, k), v.detach().numpy().astype(np.float32))

@@ -26,7 +26,10 @@
  *                                            dBitwidth = dY * s * d(clamp bound)/db where clamped;
  *                                            with attribute reduce=1 (what the pass emits) both
  *                                            are summed to the scale's / bit width's shape
- *                                            (float32: float32 arithmetic, fsum.h's order)
+ *                                            (float32: float32 arithmetic, fsum.h's order);
+ *                                            relu=1 (set by the Relu rule when a Relu's only
+ *                                            reader is the Quant, X its output): dX also zero
+ *                                            where X <= 0, the Relu's mask folded in
  *   SoftmaxCrossEntropy(logits[N,C], labels[N]) -> loss   mean (attribute reduction "mean"|"sum")
  *                                            of logsumexp(row) - row[label], a rank-0 scalar, as
  *                                            torch.nn.functional.cross_entropy

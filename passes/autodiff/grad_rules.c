@@ -68,6 +68,20 @@ static qo_val masked(ad *a, qo_node n, qo_val cond, qo_val gy) {
     return qo_ad_op(a, QO_OP_WHERE, 3, ins);
 }
 
+/* A Relu whose only reader is a Quant (y -> Quant, the activation quantizers of every CNN): gy is
+ * that Quant's QuantGrad dX, read by nothing yet, so the Relu's mask Where(y > 0, gy, 0) goes into
+ * the QuantGrad as attribute relu = 1 (dX also zero where X <= 0), the same values without a pass
+ * over the tensor. True when folded (gy is then the Relu input's gradient as it is). */
+static bool fold_relu_mask(ad *a, qo_val y, qo_val gy) {
+    qo_graph *g = a->g;
+    qo_node q = g->vals[gy].def;
+    if (!q || g->nodes[q].op != QO_OP_TRAIN_QUANTGRAD || qo_node_output(g, q, 0) != gy || g->vals[gy].nuses ||
+        qo_node_input(g, q, 1) != y || qo_attr_int(g, q, "relu", 0))
+        return false;
+    qo_node_set_attr_int(g, q, "relu", 1);
+    return true;
+}
+
 /* A constant float operand's single value; false if it is not a one-element constant. */
 static bool const_scalar(ad *a, qo_val v, double *out) {
     float f;
@@ -109,7 +123,9 @@ static qo_status rule_ew(ad *a, qo_node n, qo_val gy) {
         if (op == QO_OP_DROPOUT && (qo_attr_int(g, n, "training_mode", 0) || (g->nodes[n].nin > 2 && IN(2))))
             return qo_ad_err(a, QO_ERR_UNSUPPORTED, "Dropout in training mode has no gradient rule");
         return ew_contrib(a, n, x, gy);
-    case QO_OP_RELU: return ew_contrib(a, n, x, masked(a, n, qo_ad_op2(a, QO_OP_GREATER, y, konst(a, n, 0)), gy));
+    case QO_OP_RELU:
+        if (fold_relu_mask(a, y, gy)) return ew_contrib(a, n, x, gy);
+        return ew_contrib(a, n, x, masked(a, n, qo_ad_op2(a, QO_OP_GREATER, y, konst(a, n, 0)), gy));
     case QO_OP_LEAKYRELU: {
         double al = qo_attr_float(g, n, "alpha", 0.01f);
         qo_val ins[3] = {qo_ad_op2(a, QO_OP_GREATER, x, konst(a, n, 0)), gy,

@@ -70,6 +70,7 @@ typedef struct qg_job {
     float dlo, dhi;
     qo_round rm;
     bool fast; /* half-even rounding and bit width <= 24: qg_rne */
+    bool relu; /* dX also zero where x <= 0 */
     float *dx, *ds, *db;
     /* reduce, fused (qg_fused_task): run k of the scale is x[k L, (k + 1) L), cut into nch chunks
        of QO_FSUM_CHUNK; part[k nch + c] is chunk c's partial of dScale (pb: of dBitwidth) */
@@ -89,9 +90,10 @@ typedef struct qg_job {
  * the loop vectorizes; the selected values are the reference's). The rounding is qo_rne
  * (runtime/ref/util.h) without branches: the same floor and exact midpoint test, ties to the even
  * neighbour (f/2 integral), |c| >= 2^23 (and NaN) passes through (a zero's sign does not matter:
- * q - z follows). ds / db may be NULL (the loop is unswitched on them). */
+ * q - z follows). ds / db may be NULL (the loop is unswitched on them); relu: dX also zero where
+ * x <= 0. */
 QO_TK_SIMD static void qg_rne(int64_t n, const float *restrict dy, const float *restrict x, float s, float z, float lo,
-                              float hi, float dlo, float dhi, float *restrict dx, float *restrict ds,
+                              float hi, float dlo, float dhi, bool relu, float *restrict dx, float *restrict ds,
                               float *restrict db) {
     const bool want_s = ds != NULL, want_b = db != NULL;
     for (int64_t i = 0; i < n; i++) {
@@ -100,7 +102,7 @@ QO_TK_SIMD static void qg_rne(int64_t n, const float *restrict dy, const float *
         float v = xs + z;
         int above = v > hi, below = v < lo, inside = (v >= lo) & (v <= hi);
         float gf = dy[i];
-        dx[i] = inside ? gf : 0.0f;
+        dx[i] = inside & (!relu | (xf > 0.0f)) ? gf : 0.0f;
         if (want_s) {
             float c = above ? hi : below ? lo : v;
             float f = floorf(c), h = f + 0.5f, f1 = f + 1.0f;
@@ -123,7 +125,7 @@ static void qg_range(const qg_job *q, int64_t begin, int64_t end, float *ds, flo
             if (q->s.cnt > 1 && (i / q->s.inner + 1) * q->s.inner < e) e = (i / q->s.inner + 1) * q->s.inner;
             if (q->z.cnt > 1 && (i / q->z.inner + 1) * q->z.inner < e) e = (i / q->z.inner + 1) * q->z.inner;
             qg_rne(e - i, q->dy + i, q->x + i, q->s.p[bidx(&q->s, i)], q->z.p[bidx(&q->z, i)], (float)lo, (float)hi,
-                   q->dlo, q->dhi, q->dx + i, ds ? ds + (i - begin) : NULL, db ? db + (i - begin) : NULL);
+                   q->dlo, q->dhi, q->relu, q->dx + i, ds ? ds + (i - begin) : NULL, db ? db + (i - begin) : NULL);
             i = e;
         }
         return;
@@ -136,7 +138,7 @@ static void qg_range(const qg_job *q, int64_t begin, int64_t end, float *ds, flo
         float v = xs + z;
         bool inside = v >= lo && v <= hi;
         float gf = q->dy[i];
-        q->dx[i] = inside ? gf : 0.0f;
+        q->dx[i] = inside && (!q->relu || xf > 0.0f) ? gf : 0.0f;
         if (ds) {
             float c = v > hi ? (float)hi : v < lo ? (float)lo : v;
             float qv = (float)qo_round_apply(c, q->rm);
@@ -180,6 +182,7 @@ static qo_status quantgrad(qo_kctx *k, qo_pool *pool, const qo_tensor *const *in
     if (!bcast_map(in[2], x, &q.s) || !bcast_map(in[3], x, &q.z)) return DECLINE;
     int is_signed = qo_kattr_int(k, "signed", 1) != 0, narrow = qo_kattr_int(k, "narrow", 0) != 0;
     bool reduce = qo_kattr_int(k, "reduce", 0) != 0;
+    q.relu = qo_kattr_int(k, "relu", 0) != 0;
     char buf[32];
     int rm = qo_round_from_name(qo_kattr_str(k, "rounding_mode", buf, sizeof buf, "ROUND"));
     if (rm < 0) return DECLINE;

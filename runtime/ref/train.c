@@ -257,7 +257,9 @@ static qo_status k_bngrad(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, 
  * outputs 1 and 2 are those elements summed to the shapes of the scale and of the bit width (the
  * broadcast axes reduced): on float32 each sum in the order of runtime/ref/fsum.h over its elements
  * in row-major order (ReduceSum's order), on float64 sequentially in double. Outputs 1 and 2 are
- * optional. The rounding_mode attribute is qonnx's (default "ROUND"). */
+ * optional. The rounding_mode attribute is qonnx's (default "ROUND"). With relu = 1 dX is also zero
+ * where X <= 0: a Relu's mask (Where(X > 0, dX, 0), X its output) folded in; dScale and dBitwidth
+ * do not change. */
 
 /* dst (the shape of t, which broadcasts to x's rank/dims) = the sums of el (x's shape) over the
  * elements mapping to each of dst's elements, as documented above. */
@@ -304,7 +306,7 @@ static qo_status k_quantgrad(qo_kctx *k, const qo_tensor *const *in, uint32_t ni
     double b = qo_load_f64(in[4]->data, in[4]->elem, 0);
     if (!(b >= 1 && b <= 32)) return qo_kerr(k, QO_ERR_UNSUPPORTED, "QuantGrad: bitwidth %g outside [1, 32]", b);
     int is_signed = qo_kattr_int(k, "signed", 1) != 0, narrow = qo_kattr_int(k, "narrow", 0) != 0;
-    bool reduce = qo_kattr_int(k, "reduce", 0) != 0;
+    bool reduce = qo_kattr_int(k, "reduce", 0) != 0, relu = qo_kattr_int(k, "relu", 0) != 0;
     char buf[32];
     const char *rs = qo_kattr_str(k, "rounding_mode", buf, sizeof buf, "ROUND");
     int rm = qo_round_from_name(rs);
@@ -348,7 +350,8 @@ static qo_status k_quantgrad(qo_kctx *k, const qo_tensor *const *in, uint32_t ni
         float c = v > hi ? (float)hi : v < lo ? (float)lo : v;
         double q = qo_round_apply(c, (qo_round)rm);
         double g = qo_load_f64(dy->data, dy->elem, i);
-        qo_store_f64(out[0].data, out[0].elem, i, inside ? g : 0.0);
+        bool pass = inside && (!relu || qo_load_f64(x->data, x->elem, it.off[0]) > 0);
+        qo_store_f64(out[0].data, out[0].elem, i, pass ? g : 0.0);
         if (f32) {
             float gf = (float)g, qf = (float)q;
             if (want_s) ((float *)ts->data)[i] = gf * ((qf - z) - (inside ? xs : 0.0f));

@@ -57,12 +57,15 @@ static void run_case(const char *name, int sgn, int narrow, double bits, double 
     char xt[64], st[64], text[2048];
     dims_text(&x, xt, sizeof xt);
     dims_text(&s, st, sizeof st);
+    /* a case named *_relu quantizes relu(x): the Relu's mask is folded into the QuantGrad */
+    size_t nl = strlen(name);
+    bool relu = nl > 5 && !strcmp(name + nl - 5, "_relu");
     snprintf(text, sizeof text,
              "module {\n  opset \"\" = 17\n  graph @main(%%x : tensor<%sf32>, %%s : tensor<%sf32>, %%b : tensor<f32>, %%r : tensor<%sf32>) {\n"
-             "    const %%z : tensor<f32> = [%g]\n"
-             "    %%y = \"qonnx.custom_op.general.Quant\"(%%x, %%s, %%z, %%b) {narrow = %d, rounding_mode = \"%s\", signed = %d}\n"
+             "    const %%z : tensor<f32> = [%g]\n%s"
+             "    %%y = \"qonnx.custom_op.general.Quant\"(%%%s, %%s, %%z, %%b) {narrow = %d, rounding_mode = \"%s\", signed = %d}\n"
              "    %%prod = Mul(%%y, %%r)\n    %%loss = ReduceSum(%%prod) {keepdims = 0}\n    return %%loss\n  }\n}\n",
-             xt, st, xt, zp, narrow, rnd, sgn);
+             xt, st, xt, zp, relu ? "    %h = Relu(%x)\n" : "", relu ? "h" : "x", narrow, rnd, sgn);
     qo_module *m = NULL;
     CHECK(qo_parse_module(&cx, "quant.qir", text, strlen(text), &m) == QO_OK);
     if (!m) {
@@ -74,6 +77,16 @@ static void run_case(const char *name, int sgn, int narrow, double bits, double 
     qo_status st_ = qo_autodiff(&cx, qo_module_main(m), &o);
     CHECK(st_ == QO_OK);
     CHECK(st_ || qo_verify(&cx, m) == QO_OK);
+    if (!st_) { /* the fold: no Where left, the QuantGrad carries relu = 1 (and only then) */
+        const qo_graph *g = qo_module_main(m);
+        int wheres = 0, folded = 0;
+        QO_FOR_EACH_NODE(g, n) {
+            wheres += g->nodes[n].op == QO_OP_WHERE;
+            folded += g->nodes[n].op == QO_OP_TRAIN_QUANTGRAD && qo_attr_int(g, n, "relu", 0) == 1;
+        }
+        CHECK_EQ(wheres, 0);
+        CHECK_EQ(folded, relu ? 1 : 0);
+    }
     qo_tensor b = {0};
     float bf = (float)bits;
     qo_tensor_make(&cx, &b, QO_F32, 0, NULL);

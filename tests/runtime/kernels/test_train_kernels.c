@@ -154,6 +154,8 @@ static void gen_quantgrad(qo_ctx *cx, qo_pool **pools, int npools) {
        fused with the elementwise pass where runs are contiguous, else through scratch */
     int reduce = (int)ri(0, 1);
     if (reduce) qo_node_set_attr_int(t.g, t.n, "reduce", 1);
+    int relu = (int)ri(0, 1); /* a Relu's mask folded in: dX also zero where x <= 0 */
+    if (relu) qo_node_set_attr_int(t.g, t.n, "relu", 1);
     int rank = (int)ri(1, 4);
     int64_t d[4];
     bool big = !ri(0, 3); /* several fsum chunks (4096 elements) per output */
@@ -205,8 +207,8 @@ static void gen_quantgrad(qo_ctx *cx, qo_pool **pools, int npools) {
         if (isfinite(x[i])) x[i] *= s[kind == 2 ? (i / inner) % d[axis] : 0];
     }
     snprintf(t.desc, sizeof t.desc, "QuantGrad rank %d dims %lld.. scale kind %d axis %d bits %g signed %d narrow %d "
-             "round %s z %g nout %u reduce %d", rank, (long long)d[0], kind, axis, (double)b[0], is_signed, narrow, rm,
-             (double)z[0], nout, reduce);
+             "round %s z %g nout %u reduce %d relu %d", rank, (long long)d[0], kind, axis, (double)b[0], is_signed, narrow,
+             rm, (double)z[0], nout, reduce, relu);
     run_case(cx, &t, pools, npools, -1);
     tc_free(&t);
 }
