@@ -3,6 +3,7 @@
  * (ConvGradWeight's kernel is in conv_grad.c). See train_kernels.h. */
 #include "runtime/kernels/train_kernels.h"
 
+#include "runtime/kernels/internal.h"
 #include "runtime/ref/fsum.h"
 #include "runtime/ref/geom.h"
 #include "runtime/ref/util.h"
@@ -70,7 +71,8 @@ typedef struct qg_job {
     float dlo, dhi;
     qo_round rm;
     bool fast; /* half-even rounding and bit width <= 24: qg_rne */
-    bool relu; /* dX also zero where x <= 0 */
+    bool relu;   /* dX also zero where x <= 0 */
+    bool avx512; /* fast: qg_rne512 */
     float *dx, *ds, *db;
     /* reduce, fused (qg_fused_task): run k of the scale is x[k L, (k + 1) L), cut into nch chunks
        of QO_FSUM_CHUNK; part[k nch + c] is chunk c's partial of dScale (pb: of dBitwidth) */
@@ -115,6 +117,42 @@ QO_TK_SIMD static void qg_rne(int64_t n, const float *restrict dy, const float *
     }
 }
 
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(QO_K_NO_CLONES)
+#define QG_X86 1
+#include <immintrin.h>
+/* qg_rne with AVX-512 intrinsics (call when qo_k_sgemm_isa(-1) == 2): the same float32 operations
+ * in the same order, the rounding one vrndscaleps in round-to-nearest-even mode (IEEE
+ * roundToIntegralTiesToEven: qo_rne exactly, signed zeros and NaN included), where the vectorized C
+ * loop spends a dozen instructions; about 2x faster on Zen 4. Comparisons are ordered (false for
+ * NaN), so the selects are the C ternaries'. */
+__attribute__((target("avx512f,avx512dq,avx512vl"))) static void
+qg_rne512(int64_t n, const float *restrict dy, const float *restrict x, float s, float z, float lo, float hi,
+          float dlo, float dhi, bool relu, float *restrict dx, float *restrict ds, float *restrict db) {
+    const __m512 vs = _mm512_set1_ps(s), vz = _mm512_set1_ps(z), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi),
+                 vdlo = _mm512_set1_ps(dlo), vdhi = _mm512_set1_ps(dhi), zero = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = qo_k_bits16(0, n - i);
+        __m512 xf = _mm512_maskz_loadu_ps(k, x + i), gf = _mm512_maskz_loadu_ps(k, dy + i);
+        __m512 xs = _mm512_div_ps(xf, vs);
+        __m512 v = _mm512_add_ps(xs, vz);
+        __mmask16 above = _mm512_cmp_ps_mask(v, vhi, _CMP_GT_OQ), below = _mm512_cmp_ps_mask(v, vlo, _CMP_LT_OQ);
+        __mmask16 inside = _mm512_cmp_ps_mask(v, vlo, _CMP_GE_OQ) & _mm512_cmp_ps_mask(v, vhi, _CMP_LE_OQ);
+        __mmask16 pass = relu ? inside & _mm512_cmp_ps_mask(xf, zero, _CMP_GT_OQ) : inside;
+        _mm512_mask_storeu_ps(dx + i, k, _mm512_maskz_mov_ps(pass, gf));
+        if (ds) {
+            __m512 c = _mm512_mask_blend_ps(below, _mm512_mask_blend_ps(above, v, vhi), vlo);
+            __m512 q = _mm512_roundscale_ps(c, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            __m512 t = _mm512_sub_ps(_mm512_sub_ps(q, vz), _mm512_maskz_mov_ps(inside, xs));
+            _mm512_mask_storeu_ps(ds + i, k, _mm512_mul_ps(gf, t));
+        }
+        if (db) {
+            __m512 d = _mm512_mask_blend_ps(below, _mm512_maskz_mov_ps(above, vdhi), vdlo);
+            _mm512_mask_storeu_ps(db + i, k, _mm512_mul_ps(_mm512_mul_ps(gf, vs), d));
+        }
+    }
+}
+#endif
+
 /* Elements [begin, end) of x into q->dx and (when not NULL) ds / db, which are indexed from `begin`
  * (ds[i - begin]): the reference's float32 formulas. */
 static void qg_range(const qg_job *q, int64_t begin, int64_t end, float *ds, float *db) {
@@ -124,8 +162,16 @@ static void qg_range(const qg_job *q, int64_t begin, int64_t end, float *ds, flo
             int64_t e = end;
             if (q->s.cnt > 1 && (i / q->s.inner + 1) * q->s.inner < e) e = (i / q->s.inner + 1) * q->s.inner;
             if (q->z.cnt > 1 && (i / q->z.inner + 1) * q->z.inner < e) e = (i / q->z.inner + 1) * q->z.inner;
-            qg_rne(e - i, q->dy + i, q->x + i, q->s.p[bidx(&q->s, i)], q->z.p[bidx(&q->z, i)], (float)lo, (float)hi,
-                   q->dlo, q->dhi, q->relu, q->dx + i, ds ? ds + (i - begin) : NULL, db ? db + (i - begin) : NULL);
+#ifdef QG_X86
+            if (q->avx512)
+                qg_rne512(e - i, q->dy + i, q->x + i, q->s.p[bidx(&q->s, i)], q->z.p[bidx(&q->z, i)], (float)lo,
+                          (float)hi, q->dlo, q->dhi, q->relu, q->dx + i, ds ? ds + (i - begin) : NULL,
+                          db ? db + (i - begin) : NULL);
+            else
+#endif
+                qg_rne(e - i, q->dy + i, q->x + i, q->s.p[bidx(&q->s, i)], q->z.p[bidx(&q->z, i)], (float)lo,
+                       (float)hi, q->dlo, q->dhi, q->relu, q->dx + i, ds ? ds + (i - begin) : NULL,
+                       db ? db + (i - begin) : NULL);
             i = e;
         }
         return;
@@ -202,6 +248,9 @@ static qo_status quantgrad(qo_kctx *k, qo_pool *pool, const qo_tensor *const *in
     if (want_b) QO_TRY(out_make(k, &out[2], reduce ? in[4]->rank : x->rank, reduce ? in[4]->dims : x->dims));
     q.dx = out[0].data;
     q.fast = q.rm == QO_ROUND_HALF_EVEN && b <= 24;
+#ifdef QG_X86
+    q.avx512 = qo_k_sgemm_isa(-1) == 2;
+#endif
     int64_t n = qo_tensor_numel(x);
     if (!reduce) {
         q.ds = want_s ? out[1].data : NULL;
