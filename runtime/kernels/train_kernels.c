@@ -123,8 +123,9 @@ QO_TK_SIMD static void qg_rne(int64_t n, const float *restrict dy, const float *
 /* qg_rne with AVX-512 intrinsics (call when qo_k_sgemm_isa(-1) == 2): the same float32 operations
  * in the same order, the rounding one vrndscaleps in round-to-nearest-even mode (IEEE
  * roundToIntegralTiesToEven: qo_rne exactly, signed zeros and NaN included), where the vectorized C
- * loop spends a dozen instructions; about 2x faster on Zen 4. Comparisons are ordered (false for
- * NaN), so the selects are the C ternaries'. */
+ * loop spends a dozen instructions (ResNet-8's 1M-element QuantGrads in a training step: 0.77 ->
+ * 0.50 ms at 2 threads). Comparisons are ordered (false for NaN), so the selects are the C
+ * ternaries'. */
 __attribute__((target("avx512f,avx512dq,avx512vl"))) static void
 qg_rne512(int64_t n, const float *restrict dy, const float *restrict x, float s, float z, float lo, float hi,
           float dlo, float dhi, bool relu, float *restrict dx, float *restrict ds, float *restrict db) {
