@@ -72,5 +72,8 @@ bool qo_ad_diff_slot(const ad *a, qo_node n, uint32_t i);
  * adds the contributions of every input that needs one. QO_ERR_UNSUPPORTED naming the node when
  * its op has no rule. */
 qo_status qo_ad_rule(ad *a, qo_node n, const qo_val *gy);
+/* The rules of grad_rules_nn.c (normalization layers, Gather, GatherElements, Tile, DepthToSpace,
+ * SpaceToDepth, CumSum, nearest Resize): *handled false, and nothing emitted, for other ops. */
+qo_status qo_ad_rule_nn(ad *a, qo_node n, const qo_val *gy, bool *handled);
 
 #endif

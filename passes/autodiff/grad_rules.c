@@ -29,6 +29,11 @@ bool qo_ad_diff_slot(const ad *a, qo_node n, uint32_t i) {
     case QO_OP_LOGSOFTMAX:
     case QO_OP_REDUCESUM:
     case QO_OP_REDUCEMEAN:
+    case QO_OP_REDUCEMAX:
+    case QO_OP_REDUCEMIN:
+    case QO_OP_REDUCESUMSQUARE:
+    case QO_OP_REDUCEL2:
+    case QO_OP_REDUCELOGSUMEXP:
     case QO_OP_MAXPOOL:
     case QO_OP_AVERAGEPOOL:
     case QO_OP_GLOBALAVERAGEPOOL:
@@ -41,7 +46,16 @@ bool qo_ad_diff_slot(const ad *a, qo_node n, uint32_t i) {
     case QO_OP_SHAPE:
     case QO_OP_SIZE:
         return i == 0 && g->nodes[n].op != QO_OP_SHAPE && g->nodes[n].op != QO_OP_SIZE;
-    case QO_OP_BATCHNORMALIZATION: return i <= 2;
+    case QO_OP_GATHER:
+    case QO_OP_GATHERELEMENTS:
+    case QO_OP_TILE:
+    case QO_OP_DEPTHTOSPACE:
+    case QO_OP_SPACETODEPTH:
+    case QO_OP_CUMSUM:
+    case QO_OP_RESIZE: return i == 0;
+    case QO_OP_BATCHNORMALIZATION:
+    case QO_OP_LAYERNORMALIZATION:
+    case QO_OP_INSTANCENORMALIZATION: return i <= 2;
     case QO_OP_QONNX_QUANT: return i == 0 || i == 1 || (i == 3 && a->learn_bits);
     case QO_OP_WHERE: return i >= 1;
     default: return true; /* float operands of every other op (the rule decides, or reports) */
@@ -223,6 +237,104 @@ static qo_status rule_ew(ad *a, qo_node n, qo_val gy) {
         }
         return QO_OK;
     }
+    case QO_OP_MAX:
+    case QO_OP_MIN: {
+        /* dY to the inputs equal to Y, split evenly among ties (torch.maximum/minimum: half each) */
+        uint32_t k = g->nodes[n].nin;
+        if (k == 1) return ew_contrib(a, n, x, gy);
+        qo_val one = konst(a, n, 1), zero = konst(a, n, 0), cnt = 0, eq[64];
+        if (k > 64) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "%s of more than 64 inputs", qo_node_op_type(g, n));
+        for (uint32_t i = 0; i < k; i++) {
+            eq[i] = qo_ad_op2(a, QO_OP_EQUAL, IN(i), y);
+            qo_val ins[3] = {eq[i], one, zero};
+            qo_val c = qo_ad_op(a, QO_OP_WHERE, 3, ins);
+            cnt = cnt ? qo_ad_op2(a, QO_OP_ADD, cnt, c) : c;
+        }
+        qo_val share = qo_ad_op2(a, QO_OP_DIV, gy, cnt);
+        for (uint32_t i = 0; i < k; i++)
+            if (NEEDS(i)) QO_TRY(ew_contrib(a, n, IN(i), masked(a, n, eq[i], share)));
+        return QO_OK;
+    }
+    case QO_OP_PRELU: {
+        /* torch: slope * dY where x <= 0; dSlope = x dY there */
+        qo_val pos = qo_ad_op2(a, QO_OP_GREATER, x, konst(a, n, 0)), zero = konst(a, n, 0);
+        if (NEEDS(0)) {
+            qo_val ins[3] = {pos, gy, qo_ad_op2(a, QO_OP_MUL, gy, IN(1))};
+            QO_TRY(ew_contrib(a, n, x, qo_ad_op(a, QO_OP_WHERE, 3, ins)));
+        }
+        if (NEEDS(1)) {
+            qo_val ins[3] = {pos, zero, qo_ad_op2(a, QO_OP_MUL, gy, x)};
+            QO_TRY(ew_contrib(a, n, IN(1), qo_ad_op(a, QO_OP_WHERE, 3, ins)));
+        }
+        return QO_OK;
+    }
+    case QO_OP_ELU:
+    case QO_OP_CELU:
+    case QO_OP_SELU: {
+        /* x > 0: dY (Selu: gamma dY); else dY times the derivative written with y:
+           Elu y + alpha, Celu y / alpha + 1, Selu y + gamma alpha */
+        double al = qo_attr_float(g, n, "alpha", op == QO_OP_SELU ? 1.67326319217681884765625f : 1.0f);
+        double ga = op == QO_OP_SELU ? qo_attr_float(g, n, "gamma", 1.05070102214813232421875f) : 1.0;
+        qo_val neg = op == QO_OP_ELU    ? qo_ad_op2(a, QO_OP_ADD, y, konst(a, n, al))
+                     : op == QO_OP_CELU ? qo_ad_op2(a, QO_OP_ADD, qo_ad_op2(a, QO_OP_DIV, y, konst(a, n, al)), konst(a, n, 1))
+                                        : qo_ad_op2(a, QO_OP_ADD, y, konst(a, n, ga * al));
+        qo_val ins[3] = {qo_ad_op2(a, QO_OP_GREATER, x, konst(a, n, 0)),
+                         op == QO_OP_SELU ? qo_ad_op2(a, QO_OP_MUL, gy, konst(a, n, ga)) : gy,
+                         qo_ad_op2(a, QO_OP_MUL, gy, neg)};
+        return ew_contrib(a, n, x, qo_ad_op(a, QO_OP_WHERE, 3, ins));
+    }
+    case QO_OP_THRESHOLDEDRELU:
+        return ew_contrib(a, n, x,
+                          masked(a, n, qo_ad_op2(a, QO_OP_GREATER, x, konst(a, n, qo_attr_float(g, n, "alpha", 1.0f))), gy));
+    case QO_OP_HARDSWISH: {
+        /* torch: 0 below -3, dY (x / 3 + 1/2) up to 3, dY above */
+        qo_val mid = qo_ad_op2(a, QO_OP_MUL, gy,
+                               qo_ad_op2(a, QO_OP_ADD, qo_ad_op2(a, QO_OP_DIV, x, konst(a, n, 3)), konst(a, n, 0.5)));
+        qo_val in_hi[3] = {qo_ad_op2(a, QO_OP_LESSOREQUAL, x, konst(a, n, 3)), mid, gy};
+        qo_val t = qo_ad_op(a, QO_OP_WHERE, 3, in_hi);
+        qo_val in_lo[3] = {qo_ad_op2(a, QO_OP_LESS, x, konst(a, n, -3)), konst(a, n, 0), t};
+        return ew_contrib(a, n, x, qo_ad_op(a, QO_OP_WHERE, 3, in_lo));
+    }
+    case QO_OP_SOFTSIGN: {
+        qo_val d = qo_ad_op2(a, QO_OP_ADD, konst(a, n, 1), qo_ad_op1(a, QO_OP_ABS, x));
+        return ew_contrib(a, n, x, qo_ad_op2(a, QO_OP_DIV, gy, qo_ad_op2(a, QO_OP_MUL, d, d)));
+    }
+    case QO_OP_MISH: {
+        /* tanh(sp) + x sigmoid(x) (1 - tanh(sp)^2), sp = softplus(x) */
+        qo_val t = qo_ad_op1(a, QO_OP_TANH, qo_ad_op1(a, QO_OP_SOFTPLUS, x));
+        qo_val u = qo_ad_op2(a, QO_OP_SUB, konst(a, n, 1), qo_ad_op2(a, QO_OP_MUL, t, t));
+        qo_val d = qo_ad_op2(a, QO_OP_ADD, t, qo_ad_op2(a, QO_OP_MUL, qo_ad_op2(a, QO_OP_MUL, x, qo_ad_op1(a, QO_OP_SIGMOID, x)), u));
+        return ew_contrib(a, n, x, qo_ad_op2(a, QO_OP_MUL, gy, d));
+    }
+    case QO_OP_GELU: {
+        const qo_attr *ap = qo_node_attr(g, n, "approximate");
+        bool tanh_form = ap && ap->kind == QO_ATTR_STRING && ap->u.s.n == 4 && memcmp(ap->u.s.p, "tanh", 4) == 0;
+        qo_val d;
+        if (!tanh_form) {
+            /* Phi(x) + x phi(x): (1 + erf(x / sqrt 2)) / 2 + x exp(-x^2 / 2) / sqrt(2 pi) */
+            qo_val e = qo_ad_op1(a, QO_OP_ERF, qo_ad_op2(a, QO_OP_DIV, x, konst(a, n, 1.4142135623730950488)));
+            qo_val cdf = qo_ad_op2(a, QO_OP_MUL, qo_ad_op2(a, QO_OP_ADD, e, konst(a, n, 1)), konst(a, n, 0.5));
+            qo_val x2 = qo_ad_op2(a, QO_OP_MUL, x, x);
+            qo_val pdf = qo_ad_op2(a, QO_OP_MUL, qo_ad_op1(a, QO_OP_EXP, qo_ad_op2(a, QO_OP_MUL, x2, konst(a, n, -0.5))),
+                                   konst(a, n, 0.39894228040143267794));
+            d = qo_ad_op2(a, QO_OP_ADD, cdf, qo_ad_op2(a, QO_OP_MUL, x, pdf));
+        } else {
+            /* u = k (x + c x^3), t = tanh u: (1 + t) / 2 + x (1 - t^2) k (1 + 3 c x^2) / 2 */
+            const double k = 0.79788456080286535588, c = 0.044715;
+            qo_val x2 = qo_ad_op2(a, QO_OP_MUL, x, x);
+            qo_val inner = qo_ad_op2(a, QO_OP_ADD, konst(a, n, 1), qo_ad_op2(a, QO_OP_MUL, x2, konst(a, n, c)));
+            qo_val t = qo_ad_op1(a, QO_OP_TANH, qo_ad_op2(a, QO_OP_MUL, qo_ad_op2(a, QO_OP_MUL, x, inner), konst(a, n, k)));
+            qo_val du = qo_ad_op2(a, QO_OP_ADD, konst(a, n, k), qo_ad_op2(a, QO_OP_MUL, x2, konst(a, n, 3 * c * k)));
+            qo_val sech2 = qo_ad_op2(a, QO_OP_SUB, konst(a, n, 1), qo_ad_op2(a, QO_OP_MUL, t, t));
+            qo_val a1 = qo_ad_op2(a, QO_OP_ADD, konst(a, n, 1), t);
+            qo_val a2 = qo_ad_op2(a, QO_OP_MUL, qo_ad_op2(a, QO_OP_MUL, x, sech2), du);
+            d = qo_ad_op2(a, QO_OP_MUL, qo_ad_op2(a, QO_OP_ADD, a1, a2), konst(a, n, 0.5));
+        }
+        return ew_contrib(a, n, x, qo_ad_op2(a, QO_OP_MUL, gy, d));
+    }
+    case QO_OP_SIN: return ew_contrib(a, n, x, qo_ad_op2(a, QO_OP_MUL, gy, qo_ad_op1(a, QO_OP_COS, x)));
+    case QO_OP_COS:
+        return ew_contrib(a, n, x, qo_ad_op1(a, QO_OP_NEG, qo_ad_op2(a, QO_OP_MUL, gy, qo_ad_op1(a, QO_OP_SIN, x))));
     default: return qo_ad_err(a, QO_ERR_UNSUPPORTED, "no gradient rule for %s", qo_node_op_type(g, n));
     }
 }
@@ -478,12 +590,14 @@ static qo_status rule_slice(ad *a, qo_node n, qo_val gy) {
 
 /* ---- reductions and softmax -------------------------------------------------------------------- */
 
-/* ReduceSum / ReduceMean: dY (with the reduced axes kept) expanded to X's shape (/ count for mean). */
-static qo_status rule_reduce(ad *a, qo_node n, qo_val gy, bool mean) {
+/* The geometry of a reduction node: X's shape (r, d), kd = d with the reduced axes set to 1, the
+ * count of reduced elements, and dY with the reduced axes kept (*gk: gy itself or a Reshape). Sets
+ * *noop for an empty axes list with noop_with_empty_axes (Y is X). */
+static qo_status reduce_geom(ad *a, qo_node n, qo_val gy, int32_t *r, int64_t *d, int64_t *kd, int64_t *cnt, qo_val *gk,
+                             bool *noop) {
     qo_graph *g = a->g;
-    int32_t r;
-    int64_t d[QO_AD_MAXR], axes[QO_AD_MAXR], kd[QO_AD_MAXR];
-    QO_TRY(qo_ad_need_shape(a, IN(0), "the reduced input", &r, d));
+    int64_t axes[QO_AD_MAXR];
+    QO_TRY(qo_ad_need_shape(a, IN(0), "the reduced input", r, d));
     int64_t na = -1;
     const qo_attr *aa = qo_node_attr(g, n, "axes");
     if (aa && aa->kind == QO_ATTR_INTS) {
@@ -495,25 +609,88 @@ static qo_status rule_reduce(ad *a, qo_node n, qo_val gy, bool mean) {
         if (na < 0) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "reduction axes must be a constant");
     }
     bool keep = qo_attr_int(g, n, "keepdims", 1) != 0;
+    *noop = false;
     if (na <= 0) {
-        if (na == 0 && qo_attr_int(g, n, "noop_with_empty_axes", 0)) return ew_contrib(a, n, IN(0), gy);
-        na = r;
-        for (int32_t i = 0; i < r; i++) axes[i] = i;
+        if (na == 0 && qo_attr_int(g, n, "noop_with_empty_axes", 0)) {
+            *noop = true;
+            return QO_OK;
+        }
+        na = *r;
+        for (int32_t i = 0; i < *r; i++) axes[i] = i;
     }
     bool red[QO_AD_MAXR] = {0};
-    int64_t cnt = 1;
+    *cnt = 1;
     for (int64_t i = 0; i < na; i++) {
-        int64_t x = axes[i] < 0 ? axes[i] + r : axes[i];
-        if (x < 0 || x >= r) return qo_ad_err(a, QO_ERR_INVALID_MODEL, "axis %lld out of range", (long long)axes[i]);
-        if (!red[x]) cnt *= d[x];
+        int64_t x = axes[i] < 0 ? axes[i] + *r : axes[i];
+        if (x < 0 || x >= *r) return qo_ad_err(a, QO_ERR_INVALID_MODEL, "axis %lld out of range", (long long)axes[i]);
+        if (!red[x]) *cnt *= d[x];
         red[x] = true;
     }
-    for (int32_t i = 0; i < r; i++) kd[i] = red[i] ? 1 : d[i];
-    qo_val t = keep ? gy : qo_ad_reshape(a, gy, r, kd);
+    for (int32_t i = 0; i < *r; i++) kd[i] = red[i] ? 1 : d[i];
+    *gk = keep ? gy : qo_ad_reshape(a, gy, *r, kd);
+    return QO_OK;
+}
+
+/* ReduceSum / ReduceMean: dY (with the reduced axes kept) expanded to X's shape (/ count for mean). */
+static qo_status rule_reduce(ad *a, qo_node n, qo_val gy, bool mean) {
+    int32_t r;
+    int64_t d[QO_AD_MAXR], kd[QO_AD_MAXR], cnt;
+    qo_val t;
+    bool noop;
+    QO_TRY(reduce_geom(a, n, gy, &r, d, kd, &cnt, &t, &noop));
+    if (noop) return ew_contrib(a, n, IN(0), gy);
     if (mean) t = qo_ad_op2(a, QO_OP_DIV, t, konst(a, n, (double)cnt));
     qo_val c = qo_ad_op2(a, QO_OP_EXPAND, t, qo_ad_ints(a, r, d));
     qo_ad_type_like(a, c, IN(0));
     qo_ad_add_grad(a, IN(0), c);
+    return QO_OK;
+}
+
+/* The other reductions, with dY and Y broadcast back along the kept axes (yk = Y reshaped so):
+ *   ReduceMax / ReduceMin  dY / (number of ties) where X == Y, else 0 (torch.amax/amin)
+ *   ReduceSumSquare        2 X dY
+ *   ReduceL2               X dY / Y (0 where Y == 0: torch.linalg.vector_norm's subgradient)
+ *   ReduceLogSumExp        dY exp(X - Y) */
+static qo_status rule_reduce_other(ad *a, qo_node n, qo_val gy) {
+    qo_graph *g = a->g;
+    qo_op op = (qo_op)g->nodes[n].op;
+    int32_t r;
+    int64_t d[QO_AD_MAXR], kd[QO_AD_MAXR], cnt;
+    qo_val gk;
+    bool noop;
+    QO_TRY(reduce_geom(a, n, gy, &r, d, kd, &cnt, &gk, &noop));
+    qo_val x = IN(0), y = OUT(0);
+    if (noop) return ew_contrib(a, n, x, gy); /* Y = X */
+    qo_val yk = qo_attr_int(g, n, "keepdims", 1) ? y : qo_ad_reshape(a, y, r, kd), c;
+    switch (op) {
+    case QO_OP_REDUCEMAX:
+    case QO_OP_REDUCEMIN: {
+        qo_val eq = qo_ad_op2(a, QO_OP_EQUAL, x, yk);
+        qo_val ins[3] = {eq, konst(a, n, 1), konst(a, n, 0)};
+        int64_t ax[QO_AD_MAXR]; /* the reduced axes (and size-1 ones: summing those changes nothing) */
+        int na = 0;
+        for (int32_t i = 0; i < r; i++)
+            if (kd[i] == 1) ax[na++] = i;
+        qo_val ties = qo_ad_reducesum(a, qo_ad_op(a, QO_OP_WHERE, 3, ins), na, ax, true);
+        c = masked(a, n, eq, qo_ad_op2(a, QO_OP_DIV, gk, ties));
+        break;
+    }
+    case QO_OP_REDUCESUMSQUARE: c = qo_ad_op2(a, QO_OP_MUL, qo_ad_op2(a, QO_OP_MUL, x, gk), konst(a, n, 2)); break;
+    case QO_OP_REDUCEL2: {
+        qo_val zero = qo_ad_op2(a, QO_OP_EQUAL, yk, konst(a, n, 0));
+        qo_val ins[3] = {zero, konst(a, n, 1), yk};
+        qo_val q = qo_ad_op2(a, QO_OP_DIV, qo_ad_op2(a, QO_OP_MUL, x, gk), qo_ad_op(a, QO_OP_WHERE, 3, ins));
+        qo_val in2[3] = {zero, konst(a, n, 0), q};
+        c = qo_ad_op(a, QO_OP_WHERE, 3, in2);
+        break;
+    }
+    default: /* ReduceLogSumExp */
+        c = qo_ad_op2(a, QO_OP_MUL, gk, qo_ad_op1(a, QO_OP_EXP, qo_ad_op2(a, QO_OP_SUB, x, yk)));
+        break;
+    }
+    /* the kept-axes operands broadcast: c has X's shape */
+    qo_ad_type_like(a, c, x);
+    qo_ad_add_grad(a, x, c);
     return QO_OK;
 }
 
@@ -876,6 +1053,11 @@ qo_status qo_ad_rule(ad *a, qo_node n, const qo_val *gy) {
     case QO_OP_SLICE: return rule_slice(a, n, g0);
     case QO_OP_REDUCESUM: return rule_reduce(a, n, g0, false);
     case QO_OP_REDUCEMEAN: return rule_reduce(a, n, g0, true);
+    case QO_OP_REDUCEMAX:
+    case QO_OP_REDUCEMIN:
+    case QO_OP_REDUCESUMSQUARE:
+    case QO_OP_REDUCEL2:
+    case QO_OP_REDUCELOGSUMEXP: return rule_reduce_other(a, n, g0);
     case QO_OP_SOFTMAX: return rule_softmax(a, n, g0, false);
     case QO_OP_LOGSOFTMAX: return rule_softmax(a, n, g0, true);
     case QO_OP_CONV: return rule_conv(a, n, g0);
@@ -888,6 +1070,10 @@ qo_status qo_ad_rule(ad *a, qo_node n, const qo_val *gy) {
     case QO_OP_BATCHNORMALIZATION: return rule_bn(a, n, g0);
     case QO_OP_QONNX_QUANT: return rule_quant(a, n, g0);
     case QO_OP_TRAIN_SOFTMAXCE: return rule_softmaxce(a, n, g0);
-    default: return rule_ew(a, n, g0);
+    default: {
+        bool handled;
+        qo_status st = qo_ad_rule_nn(a, n, gy, &handled);
+        return handled ? st : rule_ew(a, n, g0);
+    }
     }
 }

@@ -28,6 +28,7 @@ typedef struct gcase {
     double lo, hi;      /* random range of the float inputs */
     double h;           /* f32 difference step (0: 1e-2); smaller where a kink (Relu/MaxPool on computed
                            values) could fall within the step */
+    int opset;          /* the default domain's opset (0: 17) */
 } gcase;
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -82,9 +83,9 @@ static void run_case(const gcase *c) {
     qt_ctx(&cx, &d);
     char text[8192];
     snprintf(text, sizeof text,
-             "module {\n  opset \"\" = 17\n  graph @main(%s, %%r : tensor<%s>) {\n%s\n"
+             "module {\n  opset \"\" = %d\n  graph @main(%s, %%r : tensor<%s>) {\n%s\n"
              "    %%prod = Mul(%%y, %%r)\n    %%loss = ReduceSum(%%prod) {keepdims = 0}\n    return %%loss\n  }\n}\n",
-             c->inputs, c->ytype, c->body);
+             c->opset ? c->opset : 17, c->inputs, c->ytype, c->body);
     qo_module *fwd = parse(&cx, text), *bwd = parse(&cx, text);
     CHECK(fwd && bwd);
     if (!fwd || !bwd) {
@@ -188,136 +189,196 @@ out:
 #define T2 "tensor<2x3xf64>"
 static const gcase cases[] = {
     /* ---- elementwise with broadcasting (f64) ---- */
-    {"add_bcast", "%a : tensor<2x3x4xf64>, %b : tensor<3x1xf64>", "    %y = Add(%a, %b)", "2x3x4xf64", "a,b", -1, 1, 0},
-    {"sub_bcast", "%a : tensor<4xf64>, %b : tensor<2x3x4xf64>", "    %y = Sub(%a, %b)", "2x3x4xf64", "a,b", -1, 1, 0},
-    {"mul_bcast", "%a : tensor<2x1x4xf64>, %b : tensor<3x1xf64>", "    %y = Mul(%a, %b)", "2x3x4xf64", "a,b", -1, 1, 0},
-    {"div_bcast", "%a : tensor<2x3xf64>, %b : tensor<3xf64>", "    %y = Div(%a, %b)", "2x3xf64", "a,b", 0.5, 2, 0},
-    {"mul_self", "%a : tensor<2x3xf64>", "    %y = Mul(%a, %a)", "2x3xf64", "a", -1, 1, 0},
-    {"neg_exp_log", "%a : " T2, "    %e = Exp(%a)\n    %n = Neg(%e)\n    %l = Log(%a)\n    %y = Add(%n, %l)", "2x3xf64", "a", 0.5, 2, 0},
-    {"sqrt_abs", "%a : " T2 ", %b : " T2, "    %s = Sqrt(%a)\n    %t = Abs(%b)\n    %y = Mul(%s, %t)", "2x3xf64", "a,b", 0.2, 2, 0},
+    {"add_bcast", "%a : tensor<2x3x4xf64>, %b : tensor<3x1xf64>", "    %y = Add(%a, %b)", "2x3x4xf64", "a,b", -1, 1, 0, 0},
+    {"sub_bcast", "%a : tensor<4xf64>, %b : tensor<2x3x4xf64>", "    %y = Sub(%a, %b)", "2x3x4xf64", "a,b", -1, 1, 0, 0},
+    {"mul_bcast", "%a : tensor<2x1x4xf64>, %b : tensor<3x1xf64>", "    %y = Mul(%a, %b)", "2x3x4xf64", "a,b", -1, 1, 0, 0},
+    {"div_bcast", "%a : tensor<2x3xf64>, %b : tensor<3xf64>", "    %y = Div(%a, %b)", "2x3xf64", "a,b", 0.5, 2, 0, 0},
+    {"mul_self", "%a : tensor<2x3xf64>", "    %y = Mul(%a, %a)", "2x3xf64", "a", -1, 1, 0, 0},
+    {"neg_exp_log", "%a : " T2, "    %e = Exp(%a)\n    %n = Neg(%e)\n    %l = Log(%a)\n    %y = Add(%n, %l)", "2x3xf64", "a", 0.5, 2, 0, 0},
+    {"sqrt_abs", "%a : " T2 ", %b : " T2, "    %s = Sqrt(%a)\n    %t = Abs(%b)\n    %y = Mul(%s, %t)", "2x3xf64", "a,b", 0.2, 2, 0, 0},
     {"pow2_pow3", "%a : " T2, "    const %two : tensor<f64> = [2.0]\n    const %three : tensor<f64> = [3.0]\n"
-                  "    %p = Pow(%a, %two)\n    %q = Pow(%a, %three)\n    %y = Add(%p, %q)", "2x3xf64", "a", -1, 1, 0},
-    {"relu", "%a : tensor<3x4xf64>", "    %y = Relu(%a)", "3x4xf64", "a", -1, 1, 0},
-    {"leaky_relu", "%a : tensor<3x4xf64>", "    %y = LeakyRelu(%a) {alpha = 0.2}", "3x4xf64", "a", -1, 1, 0},
-    {"sigmoid", "%a : tensor<3x4xf64>", "    %y = Sigmoid(%a)", "3x4xf64", "a", -3, 3, 0},
-    {"tanh", "%a : tensor<3x4xf64>", "    %y = Tanh(%a)", "3x4xf64", "a", -2, 2, 0},
+                  "    %p = Pow(%a, %two)\n    %q = Pow(%a, %three)\n    %y = Add(%p, %q)", "2x3xf64", "a", -1, 1, 0, 0},
+    {"relu", "%a : tensor<3x4xf64>", "    %y = Relu(%a)", "3x4xf64", "a", -1, 1, 0, 0},
+    {"leaky_relu", "%a : tensor<3x4xf64>", "    %y = LeakyRelu(%a) {alpha = 0.2}", "3x4xf64", "a", -1, 1, 0, 0},
+    {"sigmoid", "%a : tensor<3x4xf64>", "    %y = Sigmoid(%a)", "3x4xf64", "a", -3, 3, 0, 0},
+    {"tanh", "%a : tensor<3x4xf64>", "    %y = Tanh(%a)", "3x4xf64", "a", -2, 2, 0, 0},
     {"clip", "%a : tensor<3x4xf64>", "    const %lo : tensor<f64> = [-0.5]\n    const %hi : tensor<f64> = [0.6]\n"
-             "    %y = Clip(%a, %lo, %hi)", "3x4xf64", "a", -1, 1, 0},
-    {"where", "%a : " T2 ", %b : " T2, "    %c = Greater(%a, %b)\n    %y = Where(%c, %a, %b)", "2x3xf64", "a,b", -1, 1, 0},
+             "    %y = Clip(%a, %lo, %hi)", "3x4xf64", "a", -1, 1, 0, 0},
+    {"where", "%a : " T2 ", %b : " T2, "    %c = Greater(%a, %b)\n    %y = Where(%c, %a, %b)", "2x3xf64", "a,b", -1, 1, 0, 0},
     /* ---- shape ops (f64) ---- */
     {"reshape", "%a : tensor<2x3x4xf64>", "    const %s : tensor<2xi64> = [4, 6]\n    %t = Reshape(%a, %s)\n    %y = Mul(%t, %t)",
-     "4x6xf64", "a", -1, 1, 0},
-    {"flatten", "%a : tensor<2x3x4xf64>", "    %t = Flatten(%a) {axis = 2}\n    %y = Mul(%t, %t)", "6x4xf64", "a", -1, 1, 0},
+     "4x6xf64", "a", -1, 1, 0, 0},
+    {"flatten", "%a : tensor<2x3x4xf64>", "    %t = Flatten(%a) {axis = 2}\n    %y = Mul(%t, %t)", "6x4xf64", "a", -1, 1, 0, 0},
     {"squeeze_unsqueeze", "%a : tensor<2x1x3xf64>", "    const %ax : tensor<1xi64> = [1]\n    const %ax0 : tensor<1xi64> = [0]\n"
-                          "    %s = Squeeze(%a, %ax)\n    %u = Unsqueeze(%s, %ax0)\n    %y = Mul(%u, %u)", "1x2x3xf64", "a", -1, 1, 0},
+                          "    %s = Squeeze(%a, %ax)\n    %u = Unsqueeze(%s, %ax0)\n    %y = Mul(%u, %u)", "1x2x3xf64", "a", -1, 1, 0, 0},
     {"transpose", "%a : tensor<2x3x4xf64>, %b : tensor<4x2x3xf64>", "    %t = Transpose(%a) {perm = [2, 0, 1]}\n    %y = Mul(%t, %b)",
-     "4x2x3xf64", "a,b", -1, 1, 0},
+     "4x2x3xf64", "a,b", -1, 1, 0, 0},
     {"concat", "%a : tensor<2x3xf64>, %b : tensor<2x2xf64>", "    %c = Concat(%a, %b) {axis = 1}\n    %y = Mul(%c, %c)", "2x5xf64",
-     "a,b", -1, 1, 0},
+     "a,b", -1, 1, 0, 0},
     {"slice", "%a : tensor<4x5xf64>", "    const %st : tensor<2xi64> = [1, -4]\n    const %en : tensor<2xi64> = [3, 100]\n"
-              "    const %ax : tensor<2xi64> = [0, 1]\n    %s = Slice(%a, %st, %en, %ax)\n    %y = Mul(%s, %s)", "2x4xf64", "a", -1, 1, 0},
-    {"expand", "%a : tensor<3x1xf64>", "    const %sh : tensor<3xi64> = [2, 3, 4]\n    %y = Expand(%a, %sh)", "2x3x4xf64", "a", -1, 1, 0},
+              "    const %ax : tensor<2xi64> = [0, 1]\n    %s = Slice(%a, %st, %en, %ax)\n    %y = Mul(%s, %s)", "2x4xf64", "a", -1, 1, 0, 0},
+    {"expand", "%a : tensor<3x1xf64>", "    const %sh : tensor<3xi64> = [2, 3, 4]\n    %y = Expand(%a, %sh)", "2x3x4xf64", "a", -1, 1, 0, 0},
     {"pad", "%a : tensor<2x3xf64>", "    const %p : tensor<4xi64> = [1, 0, 0, 2]\n    %t = Pad(%a, %p)\n    %y = Mul(%t, %t)",
-     "3x5xf64", "a", -1, 1, 0},
+     "3x5xf64", "a", -1, 1, 0, 0},
     {"split_one_used", "%a : tensor<2x6xf64>", "    const %sp : tensor<2xi64> = [2, 4]\n"
-                       "    %s0, %s1 = Split(%a, %sp) {axis = 1}\n    %y = Mul(%s0, %s0)", "2x2xf64", "a", -1, 1, 0},
+                       "    %s0, %s1 = Split(%a, %sp) {axis = 1}\n    %y = Mul(%s0, %s0)", "2x2xf64", "a", -1, 1, 0, 0},
     {"split_both", "%a : tensor<4x3xf64>", "    const %sp : tensor<2xi64> = [2, 2]\n    %s0, %s1 = Split(%a, %sp) {axis = 0}\n    %y = Mul(%s0, %s1)",
-     "2x3xf64", "a", -1, 1, 0},
+     "2x3xf64", "a", -1, 1, 0, 0},
     {"sum_mean_bcast", "%a : tensor<2x3xf64>, %b : tensor<3xf64>, %c : tensor<2x1xf64>",
-     "    %s = Sum(%a, %b, %c)\n    %m = Mean(%a, %c)\n    %y = Mul(%s, %m)", "2x3xf64", "a,b,c", -1, 1, 0},
+     "    %s = Sum(%a, %b, %c)\n    %m = Mean(%a, %c)\n    %y = Mul(%s, %m)", "2x3xf64", "a,b,c", -1, 1, 0, 0},
     {"erf_softplus_recip", "%a : tensor<2x3xf64>", "    %e = Erf(%a)\n    %s = Softplus(%a)\n    %rc = Reciprocal(%a)\n"
-                           "    %t = Add(%e, %s)\n    %y = Add(%t, %rc)", "2x3xf64", "a", 0.3, 2, 0},
-    {"hardsigmoid", "%a : tensor<3x4xf64>", "    %y = HardSigmoid(%a) {alpha = 0.25, beta = 0.5}", "3x4xf64", "a", -3, 3, 0},
-    {"cast_f32_f64", "%a : tensor<2x3xf32>", "    %c = Cast(%a) {to = 11}\n    %y = Mul(%c, %c)", "2x3xf64", "a", -1, 1, 0},
+                           "    %t = Add(%e, %s)\n    %y = Add(%t, %rc)", "2x3xf64", "a", 0.3, 2, 0, 0},
+    {"hardsigmoid", "%a : tensor<3x4xf64>", "    %y = HardSigmoid(%a) {alpha = 0.25, beta = 0.5}", "3x4xf64", "a", -3, 3, 0, 0},
+    {"cast_f32_f64", "%a : tensor<2x3xf32>", "    %c = Cast(%a) {to = 11}\n    %y = Mul(%c, %c)", "2x3xf64", "a", -1, 1, 0, 0},
     {"slice_steps", "%a : tensor<5x4x2xf64>", "    const %st : tensor<3xi64> = [1, 0, 1]\n    const %en : tensor<3xi64> = [5, 4, 2]\n"
                     "    const %ax : tensor<3xi64> = [0, 1, 2]\n    const %sp : tensor<3xi64> = [2, 3, 1]\n"
-                    "    %s = Slice(%a, %st, %en, %ax, %sp)\n    %y = Mul(%s, %s)", "2x2x1xf64", "a", -1, 1, 0},
+                    "    %s = Slice(%a, %st, %en, %ax, %sp)\n    %y = Mul(%s, %s)", "2x2x1xf64", "a", -1, 1, 0, 0},
     {"slice_step_overrun", "%a : tensor<3x7xf64>", "    const %st : tensor<1xi64> = [2]\n    const %en : tensor<1xi64> = [7]\n"
                            "    const %ax : tensor<1xi64> = [1]\n    const %sp : tensor<1xi64> = [4]\n"
-                           "    %s = Slice(%a, %st, %en, %ax, %sp)\n    %y = Mul(%s, %s)", "3x2xf64", "a", -1, 1, 0},
+                           "    %s = Slice(%a, %st, %en, %ax, %sp)\n    %y = Mul(%s, %s)", "3x2xf64", "a", -1, 1, 0, 0},
     /* ---- reductions, softmax (f64 where the kernels take it) ---- */
     {"reducesum_keep0", "%a : tensor<2x3x4xf64>", "    const %ax : tensor<2xi64> = [0, 2]\n    %t = ReduceSum(%a, %ax) {keepdims = 0}\n"
-                        "    %y = Mul(%t, %t)", "3xf64", "a", -1, 1, 0},
+                        "    %y = Mul(%t, %t)", "3xf64", "a", -1, 1, 0, 0},
     {"reducemean", "%a : tensor<2x3x4xf64>", "    %t = ReduceMean(%a) {axes = [1], keepdims = 1}\n    %y = Mul(%t, %t)", "2x1x4xf64", "a",
-     -1, 1, 0},
-    {"softmax", "%a : tensor<3x5xf32>", "    %y = Softmax(%a) {axis = 1}", "3x5xf32", "a", -2, 2, 0},
-    {"logsoftmax", "%a : tensor<3x5xf32>", "    %y = LogSoftmax(%a) {axis = -1}", "3x5xf32", "a", -2, 2, 0},
-    {"softmax_axis0", "%a : tensor<4x3xf32>", "    %y = Softmax(%a) {axis = 0}", "4x3xf32", "a", -2, 2, 0},
+     -1, 1, 0, 0},
+    {"softmax", "%a : tensor<3x5xf32>", "    %y = Softmax(%a) {axis = 1}", "3x5xf32", "a", -2, 2, 0, 0},
+    {"logsoftmax", "%a : tensor<3x5xf32>", "    %y = LogSoftmax(%a) {axis = -1}", "3x5xf32", "a", -2, 2, 0, 0},
+    {"softmax_axis0", "%a : tensor<4x3xf32>", "    %y = Softmax(%a) {axis = 0}", "4x3xf32", "a", -2, 2, 0, 0},
     /* ---- linear algebra (f32) ---- */
-    {"matmul_2d", "%a : tensor<3x4xf32>, %b : tensor<4x5xf32>", "    %y = MatMul(%a, %b)", "3x5xf32", "a,b", -1, 1, 0},
-    {"matmul_batched_bcast", "%a : tensor<2x3x4xf32>, %b : tensor<4x5xf32>", "    %y = MatMul(%a, %b)", "2x3x5xf32", "a,b", -1, 1, 0},
-    {"matmul_batch_b1", "%a : tensor<3x4xf32>, %b : tensor<2x4x5xf32>", "    %y = MatMul(%a, %b)", "2x3x5xf32", "a,b", -1, 1, 0},
-    {"matmul_vec_mat", "%a : tensor<4xf32>, %b : tensor<2x4x3xf32>", "    %y = MatMul(%a, %b)", "2x3xf32", "a,b", -1, 1, 0},
-    {"matmul_mat_vec", "%a : tensor<2x3x4xf32>, %b : tensor<4xf32>", "    %y = MatMul(%a, %b)", "2x3xf32", "a,b", -1, 1, 0},
-    {"matmul_vec_vec", "%a : tensor<5xf32>, %b : tensor<5xf32>", "    %y = MatMul(%a, %b)", "f32", "a,b", -1, 1, 0},
-    {"gemm", "%a : tensor<3x4xf32>, %b : tensor<4x5xf32>, %c : tensor<5xf32>", "    %y = Gemm(%a, %b, %c)", "3x5xf32", "a,b,c", -1, 1, 0},
+    {"matmul_2d", "%a : tensor<3x4xf32>, %b : tensor<4x5xf32>", "    %y = MatMul(%a, %b)", "3x5xf32", "a,b", -1, 1, 0, 0},
+    {"matmul_batched_bcast", "%a : tensor<2x3x4xf32>, %b : tensor<4x5xf32>", "    %y = MatMul(%a, %b)", "2x3x5xf32", "a,b", -1, 1, 0, 0},
+    {"matmul_batch_b1", "%a : tensor<3x4xf32>, %b : tensor<2x4x5xf32>", "    %y = MatMul(%a, %b)", "2x3x5xf32", "a,b", -1, 1, 0, 0},
+    {"matmul_vec_mat", "%a : tensor<4xf32>, %b : tensor<2x4x3xf32>", "    %y = MatMul(%a, %b)", "2x3xf32", "a,b", -1, 1, 0, 0},
+    {"matmul_mat_vec", "%a : tensor<2x3x4xf32>, %b : tensor<4xf32>", "    %y = MatMul(%a, %b)", "2x3xf32", "a,b", -1, 1, 0, 0},
+    {"matmul_vec_vec", "%a : tensor<5xf32>, %b : tensor<5xf32>", "    %y = MatMul(%a, %b)", "f32", "a,b", -1, 1, 0, 0},
+    {"gemm", "%a : tensor<3x4xf32>, %b : tensor<4x5xf32>, %c : tensor<5xf32>", "    %y = Gemm(%a, %b, %c)", "3x5xf32", "a,b,c", -1, 1, 0, 0},
     {"gemm_tB_alpha_beta", "%a : tensor<3x4xf32>, %b : tensor<5x4xf32>, %c : tensor<3x1xf32>",
-     "    %y = Gemm(%a, %b, %c) {alpha = 0.5, beta = 2.0, transB = 1}", "3x5xf32", "a,b,c", -1, 1, 0},
-    {"gemm_tA", "%a : tensor<4x3xf32>, %b : tensor<4x5xf32>", "    %y = Gemm(%a, %b) {transA = 1}", "3x5xf32", "a,b", -1, 1, 0},
+     "    %y = Gemm(%a, %b, %c) {alpha = 0.5, beta = 2.0, transB = 1}", "3x5xf32", "a,b,c", -1, 1, 0, 0},
+    {"gemm_tA", "%a : tensor<4x3xf32>, %b : tensor<4x5xf32>", "    %y = Gemm(%a, %b) {transA = 1}", "3x5xf32", "a,b", -1, 1, 0, 0},
     {"gemm_tA_tB", "%a : tensor<4x3xf32>, %b : tensor<5x4xf32>, %c : tensor<3x5xf32>",
-     "    %y = Gemm(%a, %b, %c) {transA = 1, transB = 1, alpha = 1.5}", "3x5xf32", "a,b,c", -1, 1, 0},
+     "    %y = Gemm(%a, %b, %c) {transA = 1, transB = 1, alpha = 1.5}", "3x5xf32", "a,b,c", -1, 1, 0, 0},
     /* ---- convolution (f32) ---- */
     {"conv_pad1_bias", "%x : tensor<2x3x5x5xf32>, %w : tensor<4x3x3x3xf32>, %b : tensor<4xf32>",
-     "    %y = Conv(%x, %w, %b) {pads = [1, 1, 1, 1]}", "2x4x5x5xf32", "x,w,b", -1, 1, 0},
+     "    %y = Conv(%x, %w, %b) {pads = [1, 1, 1, 1]}", "2x4x5x5xf32", "x,w,b", -1, 1, 0, 0},
     {"conv_stride_asym_pad", "%x : tensor<1x2x7x6xf32>, %w : tensor<3x2x3x2xf32>",
-     "    %y = Conv(%x, %w) {pads = [1, 0, 0, 1], strides = [2, 2]}", "1x3x3x3xf32", "x,w", -1, 1, 0},
+     "    %y = Conv(%x, %w) {pads = [1, 0, 0, 1], strides = [2, 2]}", "1x3x3x3xf32", "x,w", -1, 1, 0, 0},
     {"conv_dilation", "%x : tensor<1x2x7x7xf32>, %w : tensor<2x2x3x3xf32>",
-     "    %y = Conv(%x, %w) {dilations = [2, 2], pads = [1, 1, 1, 1]}", "1x2x5x5xf32", "x,w", -1, 1, 0},
+     "    %y = Conv(%x, %w) {dilations = [2, 2], pads = [1, 1, 1, 1]}", "1x2x5x5xf32", "x,w", -1, 1, 0, 0},
     {"conv_groups", "%x : tensor<2x4x5x5xf32>, %w : tensor<6x2x3x3xf32>, %b : tensor<6xf32>",
-     "    %y = Conv(%x, %w, %b) {group = 2}", "2x6x3x3xf32", "x,w,b", -1, 1, 0},
+     "    %y = Conv(%x, %w, %b) {group = 2}", "2x6x3x3xf32", "x,w,b", -1, 1, 0, 0},
     {"conv_depthwise_s2", "%x : tensor<1x3x6x6xf32>, %w : tensor<3x1x3x3xf32>",
-     "    %y = Conv(%x, %w) {group = 3, pads = [1, 1, 1, 1], strides = [2, 2]}", "1x3x3x3xf32", "x,w", -1, 1, 0},
+     "    %y = Conv(%x, %w) {group = 3, pads = [1, 1, 1, 1], strides = [2, 2]}", "1x3x3x3xf32", "x,w", -1, 1, 0, 0},
     {"conv1d_s2", "%x : tensor<2x3x8xf32>, %w : tensor<4x3x3xf32>, %b : tensor<4xf32>",
-     "    %y = Conv(%x, %w, %b) {strides = [2]}", "2x4x3xf32", "x,w,b", -1, 1, 0},
+     "    %y = Conv(%x, %w, %b) {strides = [2]}", "2x4x3xf32", "x,w,b", -1, 1, 0, 0},
     {"conv_valid_1x1", "%x : tensor<2x3x4x4xf32>, %w : tensor<5x3x1x1xf32>",
-     "    %y = Conv(%x, %w) {auto_pad = \"VALID\"}", "2x5x4x4xf32", "x,w", -1, 1, 0},
+     "    %y = Conv(%x, %w) {auto_pad = \"VALID\"}", "2x5x4x4xf32", "x,w", -1, 1, 0, 0},
     {"convtranspose_s2_outpad", "%x : tensor<1x2x3x3xf32>, %w : tensor<2x3x3x3xf32>, %b : tensor<3xf32>",
      "    %y = ConvTranspose(%x, %w, %b) {output_padding = [1, 1], pads = [1, 1, 1, 1], strides = [2, 2]}", "1x3x6x6xf32",
-     "x,w,b", -1, 1, 0},
+     "x,w,b", -1, 1, 0, 0},
     {"convtranspose_groups", "%x : tensor<2x4x3x3xf32>, %w : tensor<4x1x2x2xf32>",
-     "    %y = ConvTranspose(%x, %w) {group = 2}", "2x2x4x4xf32", "x,w", -1, 1, 0},
+     "    %y = ConvTranspose(%x, %w) {group = 2}", "2x2x4x4xf32", "x,w", -1, 1, 0, 0},
     {"conv_same_upper_s2", "%x : tensor<1x2x5x6xf32>, %w : tensor<3x2x3x2xf32>",
-     "    %y = Conv(%x, %w) {auto_pad = \"SAME_UPPER\", strides = [2, 2]}", "1x3x3x3xf32", "x,w", -1, 1, 0},
+     "    %y = Conv(%x, %w) {auto_pad = \"SAME_UPPER\", strides = [2, 2]}", "1x3x3x3xf32", "x,w", -1, 1, 0, 0},
     {"conv_same_lower", "%x : tensor<1x2x5x5xf32>, %w : tensor<2x2x2x2xf32>",
-     "    %y = Conv(%x, %w) {auto_pad = \"SAME_LOWER\"}", "1x2x5x5xf32", "x,w", -1, 1, 0},
+     "    %y = Conv(%x, %w) {auto_pad = \"SAME_LOWER\"}", "1x2x5x5xf32", "x,w", -1, 1, 0, 0},
     /* ---- pooling ---- */
     {"maxpool_overlap_pad", "%x : tensor<2x2x5x5xf64>",
-     "    %y = MaxPool(%x) {kernel_shape = [3, 3], pads = [1, 1, 1, 1], strides = [2, 2]}", "2x2x3x3xf64", "x", -1, 1, 0},
+     "    %y = MaxPool(%x) {kernel_shape = [3, 3], pads = [1, 1, 1, 1], strides = [2, 2]}", "2x2x3x3xf64", "x", -1, 1, 0, 0},
     {"maxpool_2x2", "%x : tensor<1x3x4x6xf64>", "    %y = MaxPool(%x) {kernel_shape = [2, 2], strides = [2, 2]}",
-     "1x3x2x3xf64", "x", -1, 1, 0},
+     "1x3x2x3xf64", "x", -1, 1, 0, 0},
     {"maxpool_ceil_dil", "%x : tensor<1x2x7x7xf64>",
-     "    %y = MaxPool(%x) {ceil_mode = 1, dilations = [2, 2], kernel_shape = [2, 2], strides = [2, 2]}", "1x2x3x3xf64", "x", -1, 1, 0},
+     "    %y = MaxPool(%x) {ceil_mode = 1, dilations = [2, 2], kernel_shape = [2, 2], strides = [2, 2]}", "1x2x3x3xf64", "x", -1, 1, 0, 0},
     {"maxpool_same_lower", "%x : tensor<1x2x5x5xf64>",
-     "    %y = MaxPool(%x) {auto_pad = \"SAME_LOWER\", kernel_shape = [2, 2], strides = [2, 2]}", "1x2x3x3xf64", "x", -1, 1, 0},
+     "    %y = MaxPool(%x) {auto_pad = \"SAME_LOWER\", kernel_shape = [2, 2], strides = [2, 2]}", "1x2x3x3xf64", "x", -1, 1, 0, 0},
     {"avgpool_pad_excl", "%x : tensor<2x2x5x5xf32>",
-     "    %y = AveragePool(%x) {kernel_shape = [3, 3], pads = [1, 1, 1, 1], strides = [2, 2]}", "2x2x3x3xf32", "x", -1, 1, 0},
+     "    %y = AveragePool(%x) {kernel_shape = [3, 3], pads = [1, 1, 1, 1], strides = [2, 2]}", "2x2x3x3xf32", "x", -1, 1, 0, 0},
     {"avgpool_pad_incl", "%x : tensor<1x2x5x5xf32>",
      "    %y = AveragePool(%x) {count_include_pad = 1, kernel_shape = [3, 3], pads = [1, 1, 1, 1], strides = [2, 2]}",
-     "1x2x3x3xf32", "x", -1, 1, 0},
-    {"global_maxpool", "%x : tensor<2x3x4x5xf64>", "    %y = GlobalMaxPool(%x)", "2x3x1x1xf64", "x", -1, 1, 0},
-    {"global_avgpool", "%x : tensor<2x3x4x5xf32>", "    %y = GlobalAveragePool(%x)", "2x3x1x1xf32", "x", -1, 1, 0},
+     "1x2x3x3xf32", "x", -1, 1, 0, 0},
+    {"global_maxpool", "%x : tensor<2x3x4x5xf64>", "    %y = GlobalMaxPool(%x)", "2x3x1x1xf64", "x", -1, 1, 0, 0},
+    {"global_avgpool", "%x : tensor<2x3x4x5xf32>", "    %y = GlobalAveragePool(%x)", "2x3x1x1xf32", "x", -1, 1, 0, 0},
     /* ---- batch normalization, training mode (batch statistics) ---- */
     {"batchnorm_train", "%x : tensor<4x3x2x2xf32>, %s : tensor<3xf32>, %b : tensor<3xf32>",
      "    const %mu : tensor<3xf32> = [0.0, 0.0, 0.0]\n    const %var : tensor<3xf32> = [1.0, 1.0, 1.0]\n"
-     "    %y = BatchNormalization(%x, %s, %b, %mu, %var) {training_mode = 1}", "4x3x2x2xf32", "x,s,b", -1, 1, 0},
+     "    %y = BatchNormalization(%x, %s, %b, %mu, %var) {training_mode = 1}", "4x3x2x2xf32", "x,s,b", -1, 1, 0, 0},
     {"batchnorm_train_stats_out", "%x : tensor<3x2x5xf32>, %s : tensor<2xf32>, %b : tensor<2xf32>",
      "    const %mu : tensor<2xf32> = [0.1, -0.2]\n    const %var : tensor<2xf32> = [1.5, 0.5]\n"
      "    %y, %rm, %rv = BatchNormalization(%x, %s, %b, %mu, %var) {epsilon = 0.001, momentum = 0.8, training_mode = 1}",
-     "3x2x5xf32", "x,s,b", -1, 1, 0},
+     "3x2x5xf32", "x,s,b", -1, 1, 0, 0},
     /* ---- a small network: Conv -> Relu -> MaxPool -> Flatten -> Gemm -> cross-entropy ---- */
     {"cnn_ce", "%x : tensor<2x1x6x6xf32>, %w : tensor<3x1x3x3xf32>, %b : tensor<3xf32>, %fw : tensor<4x12xf32>, %fb : tensor<4xf32>",
      "    %c = Conv(%x, %w, %b) {pads = [1, 1, 1, 1]}\n    %rl = Relu(%c)\n"
      "    %p = MaxPool(%rl) {kernel_shape = [3, 3], strides = [3, 3]}\n    %f = Flatten(%p)\n"
      "    %lg = Gemm(%f, %fw, %fb) {transB = 1}\n    const %lab : tensor<2xi64> = [1, 3]\n"
-     "    %y = \"ai.qopt.train.SoftmaxCrossEntropy\"(%lg, %lab)", "f32", "w,b,fw,fb", -1, 1, 1e-3},
+     "    %y = \"ai.qopt.train.SoftmaxCrossEntropy\"(%lg, %lab)", "f32", "w,b,fw,fb", -1, 1, 1e-3, 0},
+    /* ---- more activations (f64) ---- */
+    {"max_min_variadic", "%a : tensor<2x3xf64>, %b : tensor<3xf64>, %c : tensor<2x1xf64>",
+     "    %mx = Max(%a, %b, %c)\n    %mn = Min(%a, %b)\n    %y = Add(%mx, %mn)", "2x3xf64", "a,b,c", -1, 1, 0, 0},
+    {"max_ties_split", "%a : tensor<2x3xf64>",
+     "    %mx = Max(%a, %a)\n    %y = Mul(%mx, %mx)", "2x3xf64", "a", -1, 1, 0, 0},
+    {"prelu_bcast", "%a : tensor<2x3x4xf64>, %s : tensor<3x1xf64>", "    %y = PRelu(%a, %s)", "2x3x4xf64", "a,s", -1, 1, 0, 0},
+    {"elu_selu_celu", "%a : tensor<3x4xf64>",
+     "    %e = Elu(%a) {alpha = 0.7}\n    %s = Selu(%a)\n    %c = Celu(%a) {alpha = 1.5}\n    %t = Add(%e, %s)\n    %y = Add(%t, %c)",
+     "3x4xf64", "a", -2, 2, 0, 0},
+    {"hardswish_thresholded", "%a : tensor<4x5xf64>",
+     "    %h = HardSwish(%a)\n    %t = ThresholdedRelu(%a) {alpha = 0.5}\n    %y = Add(%h, %t)", "4x5xf64", "a", -5, 5, 0, 0},
+    {"softsign_mish_sin_cos", "%a : tensor<3x4xf64>",
+     "    %s = Softsign(%a)\n    %m = Mish(%a)\n    %sn = Sin(%a)\n    %cs = Cos(%a)\n    %t = Add(%s, %m)\n"
+     "    %u = Add(%sn, %cs)\n    %y = Add(%t, %u)", "3x4xf64", "a", -3, 3, 0, 18},
+    {"gelu_erf_tanh", "%a : tensor<3x4xf64>",
+     "    %e = Gelu(%a)\n    %t = Gelu(%a) {approximate = \"tanh\"}\n    %y = Add(%e, %t)", "3x4xf64", "a", -3, 3, 0, 20},
+    /* ---- more reductions (f64) ---- */
+    {"reducemax_min", "%a : tensor<2x3x4xf64>",
+     "    %mx = ReduceMax(%a) {axes = [1], keepdims = 0}\n    %mn = ReduceMin(%a) {axes = [0, 1], keepdims = 1}\n"
+     "    %y = Mul(%mx, %mn)", "1x2x4xf64", "a", -1, 1, 0, 0},
+    {"reducemax_ties", "%a : tensor<2x3xf64>",
+     "    %c = Concat(%a, %a) {axis = 1}\n    %y = ReduceMax(%c) {axes = [1], keepdims = 1}", "2x1xf64", "a", -1, 1, 0, 0},
+    {"reducel2_sumsq_lse", "%a : tensor<2x3x4xf64>",
+     "    %l = ReduceL2(%a) {axes = [2], keepdims = 0}\n    %q = ReduceSumSquare(%a) {axes = [2], keepdims = 0}\n"
+     "    %e = ReduceLogSumExp(%a) {axes = [2], keepdims = 0}\n    %t = Mul(%l, %q)\n    %y = Add(%t, %e)", "2x3xf64", "a",
+     -1, 1, 0, 0},
+    /* ---- normalization layers (f32) ---- */
+    {"layernorm_last", "%x : tensor<2x3x4xf32>, %s : tensor<4xf32>, %b : tensor<4xf32>",
+     "    %y = LayerNormalization(%x, %s, %b)", "2x3x4xf32", "x,s,b", -1, 1, 0, 0},
+    {"layernorm_axis1_nobias", "%x : tensor<2x3x4xf32>, %s : tensor<3x4xf32>",
+     "    %y = LayerNormalization(%x, %s) {axis = 1, epsilon = 0.001}", "2x3x4xf32", "x,s", -1, 1, 0, 0},
+    {"instancenorm", "%x : tensor<2x3x2x3xf32>, %s : tensor<3xf32>, %b : tensor<3xf32>",
+     "    %y = InstanceNormalization(%x, %s, %b) {epsilon = 0.01}", "2x3x2x3xf32", "x,s,b", -1, 1, 0, 0},
+    /* ---- indexing and rearrangements (f64) ---- */
+    {"gather_axis0_repeats", "%d : tensor<5x3xf64>",
+     "    const %i : tensor<2x2xi64> = [0, 4, 2, -1]\n    %y = Gather(%d, %i)", "2x2x3xf64", "d", -1, 1, 0, 0},
+    {"gather_axis1", "%d : tensor<2x5x3xf64>",
+     "    const %i : tensor<3xi64> = [3, 0, 3]\n    %y = Gather(%d, %i) {axis = 1}", "2x3x3xf64", "d", -1, 1, 0, 0},
+    {"gather_scalar_index", "%d : tensor<4x3xf64>",
+     "    const %i : tensor<i64> = [2]\n    %t = Gather(%d, %i) {axis = 0}\n    %y = Mul(%t, %t)", "3xf64", "d", -1, 1, 0, 0},
+    {"gather_elements", "%d : tensor<3x4xf64>",
+     "    const %i : tensor<2x4xi64> = [0, 2, 2, 1, 1, 0, 2, -1]\n    %y = GatherElements(%d, %i) {axis = 0}", "2x4xf64", "d",
+     -1, 1, 0, 0},
+    {"tile", "%a : tensor<2x3xf64>", "    const %rp : tensor<2xi64> = [2, 3]\n    %t = Tile(%a, %rp)\n    %y = Mul(%t, %t)",
+     "4x9xf64", "a", -1, 1, 0, 0},
+    {"depth_to_space_dcr_crd", "%a : tensor<1x8x2x3xf64>",
+     "    %p = DepthToSpace(%a) {blocksize = 2}\n    %q = DepthToSpace(%a) {blocksize = 2, mode = \"CRD\"}\n    %y = Mul(%p, %q)",
+     "1x2x4x6xf64", "a", -1, 1, 0, 0},
+    {"space_to_depth", "%a : tensor<1x2x4x6xf64>",
+     "    %t = SpaceToDepth(%a) {blocksize = 2}\n    %y = Mul(%t, %t)", "1x8x2x3xf64", "a", -1, 1, 0, 0},
+    {"cumsum_excl_rev", "%a : tensor<3x4xf64>",
+     "    const %ax : tensor<i64> = [1]\n    %c = CumSum(%a, %ax) {exclusive = 1}\n    %d = CumSum(%a, %ax) {reverse = 1}\n"
+     "    %y = Mul(%c, %d)", "3x4xf64", "a", -1, 1, 0, 0},
+    {"resize_nearest_asym", "%a : tensor<1x2x2x3xf32>",
+     "    const %sc : tensor<4xf32> = [1.0, 1.0, 2.0, 3.0]\n"
+     "    %t = Resize(%a, _, %sc) {mode = \"nearest\", coordinate_transformation_mode = \"asymmetric\", nearest_mode = \"floor\"}\n"
+     "    %y = Mul(%t, %t)", "1x2x4x9xf32", "a", -1, 1, 0, 0},
+    {"resize_nearest_halfpixel", "%a : tensor<1x1x3x2xf32>",
+     "    const %sc : tensor<4xf32> = [1.0, 1.0, 2.0, 2.0]\n    %t = Resize(%a, _, %sc) {mode = \"nearest\"}\n    %y = Mul(%t, %t)",
+     "1x1x6x4xf32", "a", -1, 1, 0, 0},
     /* ---- losses ---- */
     {"mse", "%p : tensor<4x3xf64>, %t : tensor<4x3xf64>",
-     "    %dd = Sub(%p, %t)\n    %sq = Mul(%dd, %dd)\n    %y = ReduceMean(%sq) {keepdims = 0}", "f64", "p,t", -1, 1, 0},
+     "    %dd = Sub(%p, %t)\n    %sq = Mul(%dd, %dd)\n    %y = ReduceMean(%sq) {keepdims = 0}", "f64", "p,t", -1, 1, 0, 0},
     {"softmax_ce", "%x : tensor<4x5xf32>",
-     "    const %lab : tensor<4xi64> = [0, 3, 4, 1]\n    %y = \"ai.qopt.train.SoftmaxCrossEntropy\"(%x, %lab)", "f32", "x", -2, 2, 0},
+     "    const %lab : tensor<4xi64> = [0, 3, 4, 1]\n    %y = \"ai.qopt.train.SoftmaxCrossEntropy\"(%x, %lab)", "f32", "x", -2, 2, 0, 0},
     {"softmax_ce_f64_sum", "%x : tensor<3x4xf64>",
      "    const %lab : tensor<3xi64> = [2, 0, 3]\n    %y = \"ai.qopt.train.SoftmaxCrossEntropy\"(%x, %lab) {reduction = \"sum\"}", "f64",
-     "x", -2, 2, 0},
+     "x", -2, 2, 0, 0},
 };
 
 int main(void) {
