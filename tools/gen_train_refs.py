@@ -26,6 +26,8 @@ Everything is seeded; the outputs are committed.
      mlp_kd    the MLP distilled from a fixed MLP teacher (train_mlp_kd_teacher_<P>.npy): loss =
                0.7 * 2^2 * kl_div(log_softmax(s/2), softmax(t/2), batchmean) + 0.3 * cross-entropy,
                SGD lr 0.1, momentum 0.9
+     tfm_adam  TFM (Embedding, LayerNorm, one attention head, GELU MLP, residuals, mean pooling) on token
+               ids (train_tfm_adam_x.npy int64), Adam lr 0.01
      qat_lb    QMLPLearnedBits through the trainer with learned bit widths (Brevitas's BitWidthParameter)
                and learned scales, SGD lr 0.2, momentum 0.9 (scales small enough that every quantizer
                clamps, so every bit width gets a gradient)
@@ -36,6 +38,7 @@ Everything is seeded; the outputs are committed.
    BatchNorm running statistics after 20 steps (momentum 0.1, unbiased variance): train_cnn_sgd_bn_
    {mean,var}_final.npy.
 """
+import math
 import os
 import sys
 
@@ -176,6 +179,37 @@ class CNN(nn.Module):
                 ('c2_w', self.c2.weight), ('c2_b', self.c2.bias), ('fc_w', self.fc.weight), ('fc_b', self.fc.bias)]
 
 
+class TFM(nn.Module):
+    """A one-block transformer classifier over token sequences: Embedding(10, 8), LayerNorm, one
+    attention head (softmax(q k^T / sqrt 8) v, bias-free projections), residual, MLP 8->16->8 with
+    GELU (erf), residual, mean over the sequence, Linear 8->4."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(10, 8)
+        self.ln = nn.LayerNorm(8)
+        self.wq = nn.Linear(8, 8, bias=False)
+        self.wk = nn.Linear(8, 8, bias=False)
+        self.wv = nn.Linear(8, 8, bias=False)
+        self.fc1 = nn.Linear(8, 16)
+        self.fc2 = nn.Linear(16, 8)
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        h = self.emb(x)
+        a = self.ln(h)
+        q, k, v = self.wq(a), self.wk(a), self.wv(a)
+        att = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(8), dim=-1)
+        h = h + att @ v
+        h = h + self.fc2(F.gelu(self.fc1(h)))
+        return self.fc(h.mean(dim=1))
+
+    def named(self):
+        return [('emb', self.emb.weight), ('ln_s', self.ln.weight), ('ln_b', self.ln.bias), ('wq', self.wq.weight),
+                ('wk', self.wk.weight), ('wv', self.wv.weight), ('fc1_w', self.fc1.weight), ('fc1_b', self.fc1.bias),
+                ('fc2_w', self.fc2.weight), ('fc2_b', self.fc2.bias), ('fc_w', self.fc.weight), ('fc_b', self.fc.bias)]
+
+
 class QMLP(nn.Module):
     """The MLP with Brevitas-style quantizers (int_quant above, learned per-tensor scales): input 8-bit
     signed (fixed scale 0.05), weights 4-bit signed narrow, hidden activation 4-bit unsigned."""
@@ -307,7 +341,7 @@ def run(name, model, opt_fn, sched_fn, xs, ys, lines, per_step=False, teacher=No
         for p, _ in model.named():
             save('train_%s_%s_steps' % (name, p), np.stack(steps[p]))
             save('train_%s_%s_mom_steps' % (name, p), np.stack(moms[p]))
-    save('train_%s_x' % name, xs.numpy().astype(np.float32))
+    save('train_%s_x' % name, xs.numpy().astype(np.int64 if xs.dtype == torch.int64 else np.float32))
     save('train_%s_y' % name, ys.numpy().astype(np.int64))
     save('train_%s_loss' % name, np.array(losses, dtype=np.float32))
     for p, v in model.named():
@@ -353,6 +387,12 @@ def gen_train():
     run('qat_lb', m, lambda p: torch.optim.SGD(p, lr=0.2, momentum=0.9), None, xs, ys, lines, per_step=True)
     print('qat_lb final bit widths', [float(m.bits(o)) for o in (m.o_x, m.o_w1, m.o_a, m.o_w2)],
           'offsets', [float(o) for o in (m.o_x, m.o_w1, m.o_a, m.o_w2)])
+    # a small transformer: token ids [20, 16, 6] in [0, 10), label = (first token + count of token 3) % 4
+    g = torch.Generator().manual_seed(18)
+    xs = torch.randint(0, 10, (20, 16, 6), generator=g)
+    ys = (xs[:, :, 0] + (xs == 3).sum(dim=2)) % 4
+    torch.manual_seed(19)
+    run('tfm_adam', TFM(), lambda p: torch.optim.Adam(p, lr=0.01), None, xs, ys, lines)
     with open(os.path.join(OUT, 'train_runs.txt'), 'w') as f:
         f.write('\n'.join(lines) + '\n')
 

@@ -17,6 +17,9 @@
  * "<x>". Runs in the JIT and in the interpreter. Checks: the loss of every step within relative 5e-6
  * of torch's, every final parameter within 5e-6 + 1e-5 |p| (measured: 3e-7 and 2.3e-7; float32 sums
  * in another order than torch's). Prints the largest deviations.
+ *   tfm_adam  a one-block transformer on token ids: Gather (embedding), LayerNormalization, one attention
+ *             head (MatMul, Transpose, Softmax), GELU MLP (opset 20 Gelu), residuals, ReduceMean over the
+ *             sequence, Gemm, cross-entropy; Adam
  *   mlp_kd    knowledge distillation through the trainer API (qo_train_opts.teacher): the MLP student
  *             (float, logits as output 0) against a fixed MLP teacher, loss = 0.7 * 2^2 * KL(teacher ||
  *             student at T = 2, batch mean) + 0.3 * cross-entropy, SGD momentum; every step's loss and
@@ -69,6 +72,20 @@ static const char QAT[] =
     "    %%o = Gemm(%%aq, %%w2q, %%fc2_b) {transB = 1}\n"
     "    %%loss = \"ai.qopt.train.SoftmaxCrossEntropy\"(%%o, %%labels)\n    return %%loss\n  }\n}\n";
 
+static const char TFM[] =
+    "module {\n  opset \"\" = 20\n  graph @main(%%x : tensor<16x6xi64>, %%labels : tensor<16xi64>, %s) {\n"
+    "    const %%sqrt8 : tensor<f32> = [2.8284271247461903]\n    const %%ax1 : tensor<1xi64> = [1]\n"
+    "    %%h0 = Gather(%%emb, %%x)\n    %%a = LayerNormalization(%%h0, %%ln_s, %%ln_b)\n"
+    "    %%wqt = Transpose(%%wq) {perm = [1, 0]}\n    %%wkt = Transpose(%%wk) {perm = [1, 0]}\n"
+    "    %%wvt = Transpose(%%wv) {perm = [1, 0]}\n    %%q = MatMul(%%a, %%wqt)\n    %%k = MatMul(%%a, %%wkt)\n"
+    "    %%v = MatMul(%%a, %%wvt)\n    %%kt = Transpose(%%k) {perm = [0, 2, 1]}\n    %%qk = MatMul(%%q, %%kt)\n"
+    "    %%qs = Div(%%qk, %%sqrt8)\n    %%p = Softmax(%%qs) {axis = -1}\n    %%av = MatMul(%%p, %%v)\n"
+    "    %%h1 = Add(%%h0, %%av)\n    %%w1t = Transpose(%%fc1_w) {perm = [1, 0]}\n    %%f1 = MatMul(%%h1, %%w1t)\n"
+    "    %%f1b = Add(%%f1, %%fc1_b)\n    %%ge = Gelu(%%f1b)\n    %%w2t = Transpose(%%fc2_w) {perm = [1, 0]}\n"
+    "    %%f2 = MatMul(%%ge, %%w2t)\n    %%f2b = Add(%%f2, %%fc2_b)\n    %%h2 = Add(%%h1, %%f2b)\n"
+    "    %%mp = ReduceMean(%%h2, %%ax1) {keepdims = 0}\n    %%o = Gemm(%%mp, %%fc_w, %%fc_b) {transB = 1}\n"
+    "    %%loss = \"ai.qopt.train.SoftmaxCrossEntropy\"(%%o, %%labels)\n    return %%loss\n  }\n}\n";
+
 static qo_status load(qo_ctx *cx, const char *run, const char *what, qo_tensor *t) {
     char p[1024];
     snprintf(p, sizeof p, "%s/train_%s_%s.npy", dir, run, what);
@@ -89,7 +106,7 @@ static qo_tensor slice(const qo_tensor *all, int t) {
 
 static double lr_at(const char *run, int t) {
     if (strcmp(run, "mlp_sgd") == 0) return 0.1 * pow(0.5, t / 10);
-    if (strcmp(run, "mlp_adam") == 0) return 0.01;
+    if (strcmp(run, "mlp_adam") == 0 || strcmp(run, "tfm_adam") == 0) return 0.01;
     return 0.05; /* cnn_sgd, qat_sgd */
 }
 
@@ -119,7 +136,12 @@ static void run_train(const char *run, char params[][32], int np, bool jit) {
     qo_tensor *in = NULL, *out = NULL;
     if (!ok) goto out;
     char text[4096];
-    snprintf(text, sizeof text, strncmp(run, "mlp", 3) == 0 ? MLP : strncmp(run, "qat", 3) == 0 ? QAT : CNN, decl);
+    snprintf(text, sizeof text,
+             strncmp(run, "mlp", 3) == 0   ? MLP
+             : strncmp(run, "qat", 3) == 0 ? QAT
+             : strncmp(run, "tfm", 3) == 0 ? TFM
+                                           : CNN,
+             decl);
     CHECK(qo_parse_module(&cx, "train.qir", text, strlen(text), &m) == QO_OK);
     if (!m) goto out;
     qo_graph *g = qo_module_main(m);
@@ -131,7 +153,7 @@ static void run_train(const char *run, char params[][32], int np, bool jit) {
     }
     qo_autodiff_opts ao = {.loss = "loss", .params = pn, .nparams = (uint32_t)np};
     qo_optim_opts oo = {.kind = QO_OPTIM_SGD, .lr = 0.1f, .momentum = 0.9f, .weight_decay = 1e-3f};
-    if (strcmp(run, "mlp_adam") == 0) oo = (qo_optim_opts){.kind = QO_OPTIM_ADAM, .lr = 0.01f};
+    if (strcmp(run, "mlp_adam") == 0 || strcmp(run, "tfm_adam") == 0) oo = (qo_optim_opts){.kind = QO_OPTIM_ADAM, .lr = 0.01f};
     if (strcmp(run, "cnn_sgd") == 0) oo = (qo_optim_opts){.kind = QO_OPTIM_SGD, .lr = 0.05f, .momentum = 0.9f, .bn_stats = true};
     if (strcmp(run, "qat_sgd") == 0) oo = (qo_optim_opts){.kind = QO_OPTIM_SGD, .lr = 0.05f, .momentum = 0.9f};
     qo_status s = qo_autodiff(&cx, g, &ao);
@@ -593,6 +615,6 @@ int main(int argc, char **argv) {
         nruns++;
     }
     if (f) fclose(f);
-    CHECK(nruns == 6);
+    CHECK(nruns == 7);
     return qt_finish();
 }
