@@ -47,9 +47,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), '..', 'tests', 'autodiff', 'data')
-os.makedirs(OUT, exist_ok=True)
-torch.set_num_threads(1)
+OUT = os.path.join(os.path.dirname(__file__), '..', 'tests', 'autodiff', 'data')
 
 
 def save(name, a):
@@ -180,26 +178,28 @@ class CNN(nn.Module):
 
 
 class TFM(nn.Module):
-    """A one-block transformer classifier over token sequences: Embedding(10, 8), LayerNorm, one
-    attention head (softmax(q k^T / sqrt 8) v, bias-free projections), residual, MLP 8->16->8 with
-    GELU (erf), residual, mean over the sequence, Linear 8->4."""
+    """A one-block transformer classifier over token sequences: Embedding(vocab, d), LayerNorm, one
+    attention head (softmax(q k^T / sqrt d) v, bias-free projections), residual, MLP d->ff->d with
+    GELU (erf), residual, mean over the sequence, Linear d->ncls. The run tfm_adam uses the defaults;
+    tools/gen_token_classifier.py exports a wider one."""
 
-    def __init__(self):
+    def __init__(self, vocab=10, d=8, ff=16, ncls=4):
         super().__init__()
-        self.emb = nn.Embedding(10, 8)
-        self.ln = nn.LayerNorm(8)
-        self.wq = nn.Linear(8, 8, bias=False)
-        self.wk = nn.Linear(8, 8, bias=False)
-        self.wv = nn.Linear(8, 8, bias=False)
-        self.fc1 = nn.Linear(8, 16)
-        self.fc2 = nn.Linear(16, 8)
-        self.fc = nn.Linear(8, 4)
+        self.d = d
+        self.emb = nn.Embedding(vocab, d)
+        self.ln = nn.LayerNorm(d)
+        self.wq = nn.Linear(d, d, bias=False)
+        self.wk = nn.Linear(d, d, bias=False)
+        self.wv = nn.Linear(d, d, bias=False)
+        self.fc1 = nn.Linear(d, ff)
+        self.fc2 = nn.Linear(ff, d)
+        self.fc = nn.Linear(d, ncls)
 
     def forward(self, x):
         h = self.emb(x)
         a = self.ln(h)
         q, k, v = self.wq(a), self.wk(a), self.wv(a)
-        att = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(8), dim=-1)
+        att = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(self.d), dim=-1)
         h = h + att @ v
         h = h + self.fc2(F.gelu(self.fc1(h)))
         return self.fc(h.mean(dim=1))
@@ -397,6 +397,11 @@ def gen_train():
         f.write('\n'.join(lines) + '\n')
 
 
-gen_quant()
-gen_train()
-print('wrote', OUT)
+if __name__ == '__main__':
+    if len(sys.argv) > 1:
+        OUT = sys.argv[1]
+    os.makedirs(OUT, exist_ok=True)
+    torch.set_num_threads(1)
+    gen_quant()
+    gen_train()
+    print('wrote', OUT)

@@ -117,18 +117,16 @@ static qo_status rule_instancenorm(ad *a, qo_node n, qo_val gy) {
  * reshaped to data's rank with the indices broadcast to it. */
 static qo_status rule_gather(ad *a, qo_node n, qo_val gy) {
     qo_graph *g = a->g;
-    int32_t r, q, yr;
-    int64_t d[QO_AD_MAXR], id[QO_AD_MAXR], yd[QO_AD_MAXR];
+    int32_t r, q;
+    int64_t d[QO_AD_MAXR], id[QO_AD_MAXR];
     QO_TRY(qo_ad_need_shape(a, IN(0), "the gathered data", &r, d));
     QO_TRY(qo_ad_need_shape(a, IN(1), "the indices", &q, id));
-    QO_TRY(qo_ad_need_shape(a, OUT(0), "the result", &yr, yd));
     int64_t ax = qo_attr_int(g, n, "axis", 0);
     if (ax < 0) ax += r;
     if (ax < 0 || ax >= r) return qo_ad_err(a, QO_ERR_INVALID_MODEL, "Gather: axis out of range");
     int64_t k = 1;
     for (int32_t i = 0; i < q; i++) k *= id[i];
     qo_val zeros = qo_ad_zeros_like(a, IN(0)), c;
-    (void)yd;
     if (ax == 0) {
         int64_t i2[QO_AD_MAXR];
         if (q + 1 > QO_AD_MAXR) return qo_ad_err(a, QO_ERR_UNSUPPORTED, "Gather: indices of rank %d", (int)q);
