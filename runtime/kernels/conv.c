@@ -152,8 +152,45 @@ static void im2col_same(const qo_k_geom3 *g, int64_t Cg, const float *xg, int64_
     }
 }
 
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(QO_K_NO_CLONES)
+#define CONV_X86 1
+#include <immintrin.h>
+#define CONV_T512 __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma")))
+
+/* dst[q] = src[2 q] for q in [0, n), reading src only at [0, 2 n - 1) (masked loads): the
+ * even-lane compaction of two vectors per 16 outputs. */
+CONV_T512 static void gather_s2_512(float *dst, const float *src, int64_t n) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (int64_t q = 0; q < n; q += 16) {
+        int64_t m = n - q < 16 ? n - q : 16, need = 2 * m - 1; /* source elements read */
+        __m512 v0 = _mm512_maskz_loadu_ps(qo_k_bits16(0, need), src + 2 * q);
+        __m512 v1 = _mm512_maskz_loadu_ps(qo_k_bits16(0, need - 16), src + 2 * q + 16);
+        _mm512_mask_storeu_ps(dst + q, qo_k_bits16(0, m), _mm512_permutex2var_ps(v0, even, v1));
+    }
+}
+
+/* y[2 i] = x[i] + 0 and y[2 i + 1] = 0 for i in [0, n): the stride-2 interleave with zeros, 2 n
+ * floats written. */
+CONV_T512 static void spread_s2_512(float *y, const float *x, int64_t n) {
+    const __m512i lo = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    const __m512i hi = _mm512_setr_epi32(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+    for (int64_t i = 0; i < n; i += 16) {
+        int64_t m = n - i < 16 ? n - i : 16;
+        /* + 0: a -0 becomes +0, as col2im's 0 + x gives */
+        __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(qo_k_bits16(0, m), x + i), _mm512_setzero_ps());
+        _mm512_mask_storeu_ps(y + 2 * i, qo_k_bits16(0, 2 * m), _mm512_maskz_permutexvar_ps(0x5555, lo, v));
+        if (m > 8) _mm512_mask_storeu_ps(y + 2 * i + 16, qo_k_bits16(0, 2 * m - 16), _mm512_maskz_permutexvar_ps(0x5555, hi, v));
+    }
+}
+#endif
+
 QO_K_SIMD static void im2col(const qo_k_geom3 *g, int64_t Cg, const float *xg, int64_t j0, int64_t j1, float *col,
                              int64_t ldc) {
+#ifdef CONV_X86
+    const bool s2_512 = g->str[2] == 2 && qo_k_sgemm_isa(-1) == 2;
+#else
+    const bool s2_512 = false;
+#endif
     if (g->in[0] == 1 && g->out[0] == 1 && g->ker[0] == 1 && g->str[1] == 1 && g->str[2] == 1 && g->dil[1] == 1 &&
         g->dil[2] == 1 && g->out[1] == g->in[1] && g->out[2] == g->in[2] && g->pad[1] >= 0 && g->pad[2] >= 0) {
         im2col_same(g, Cg, xg, j0, j1, col, ldc);
@@ -192,6 +229,10 @@ QO_K_SIMD static void im2col(const qo_k_geom3 *g, int64_t Cg, const float *xg, i
                             for (int64_t q = 0; q < t0; q++) dst[q] = 0.0f;
                             if (sw == 1) {
                                 memcpy(dst + t0, row + a, (size_t)(t1 - t0) * sizeof *dst);
+                            } else if (s2_512) {
+#ifdef CONV_X86
+                                gather_s2_512(dst + t0, row + (ow + t0) * 2, t1 - t0);
+#endif
                             } else {
                                 for (int64_t q = t0; q < t1; q++) dst[q] = row[(ow + q) * sw];
                             }
@@ -573,6 +614,7 @@ typedef struct convt_job {
     float *y;
     qo_pool *pool;
     int64_t Cg, Mg, mb, nmb;
+    bool spread; /* 2-D 1x1, stride 2, no padding, AVX-512: spread_1x1_s2 instead of col2im_add */
 } convt_job;
 
 /* Adds one output channel's column block cm ([ksz, isz]: tap-major, the input positions within) onto
@@ -607,6 +649,30 @@ static void col2im_add(const qo_k_geom3 *g, const float *cm, float *ym) {
             }
 }
 
+#ifdef CONV_X86
+/* col2im of a 2-D 1x1 kernel with stride 2 and no padding (ResNet's downsample input gradients):
+ * input row ih lands on the even columns of output row 2 ih, every other output element is 0;
+ * written row by row (no memset then scattered adds). */
+static void spread_1x1_s2(const qo_k_geom3 *g, const float *cm, float *ym) {
+    int64_t OH = g->out[1], OW = g->out[2], IH = g->in[1], IW = g->in[2];
+    int64_t n = qo_k_min64(IW, (OW + 1) / 2); /* input columns that land inside the row */
+    for (int64_t oh = 0; oh < OH; oh++) {
+        float *yr = ym + oh * OW;
+        if (oh % 2 || oh / 2 >= IH) {
+            memset(yr, 0, (size_t)OW * sizeof *yr);
+            continue;
+        }
+        int64_t w = qo_k_min64(2 * n, OW);
+        if (w == 2 * n) spread_s2_512(yr, cm + (oh / 2) * IW, n);
+        else { /* odd OW: the last input column's zero would fall outside */
+            spread_s2_512(yr, cm + (oh / 2) * IW, n - 1);
+            yr[w - 1] = cm[(oh / 2) * IW + n - 1];
+        }
+        if (OW > w) memset(yr + w, 0, (size_t)(OW - w) * sizeof *yr);
+    }
+}
+#endif
+
 static void convt_task(void *ctx, int64_t begin, int64_t end, int tid) {
     convt_job *cj = ctx;
     const qo_k_conv_params *p = cj->p;
@@ -625,8 +691,14 @@ static void convt_task(void *ctx, int64_t begin, int64_t end, int tid) {
         for (int64_t m = m0; m < m1; m++) {
             int64_t mo = grp * Mg + m;
             float *ym = cj->y + (n * p->M + mo) * osz;
-            memset(ym, 0, (size_t)osz * sizeof *ym);
-            col2im_add(g, col + (m - m0) * ksz * isz, ym);
+            if (cj->spread) {
+#ifdef CONV_X86
+                spread_1x1_s2(g, col + (m - m0) * ksz * isz, ym);
+#endif
+            } else {
+                memset(ym, 0, (size_t)osz * sizeof *ym);
+                col2im_add(g, col + (m - m0) * ksz * isz, ym);
+            }
             qo_k_epilogue(ym, 1, osz, osz, cj->b ? cj->b + mo : NULL, p->res ? p->res + (ym - cj->y) : NULL, p->act);
         }
     }
@@ -641,6 +713,10 @@ void qo_k_convtranspose_f32(const qo_k_conv_params *p, const float *x, const flo
     if (qo_k_conv_wino4_f32(p, true, x, w, b, y, pool) || qo_k_conv_wino_f32(p, true, x, w, b, y, pool) || qo_k_convtranspose_flat_f32(p, x, w, b, y, pool)) return;
     convt_job cj = {.p = p, .g = g, .x = x, .w = w, .b = b, .y = y, .pool = pool};
     cj.Cg = p->C / p->group, cj.Mg = p->M / p->group;
+#ifdef CONV_X86
+    cj.spread = g.ksz == 1 && g.in[0] == 1 && g.out[0] == 1 && g.str[1] == 2 && g.str[2] == 2 && g.pad[1] == 0 &&
+                g.pad[2] == 0 && qo_k_sgemm_isa(-1) == 2;
+#endif
     if (cj.Cg == 0 || g.isz == 0) {
         for (int64_t n = 0; n < p->N; n++) {
             float *yn = y + n * p->M * g.osz;

@@ -224,6 +224,7 @@ static void gen_conv(qo_ctx *cx, qo_pool **pools, int npools, bool transpose, in
     }
     int64_t C = Cg * group, M = Mg * group;
     int64_t in[3], ker[3], str[3], dil[3], pads[6], outpad[3];
+    bool down = shape_class == 1 && ri(0, 1); /* 1x1 taps: stride 2 (ResNet's downsample) */
     for (int i = 0; i < nsp; i++) {
         in[i] = shape_class == 1 ? ri(8, 40) : ri(1, nsp == 3 ? 6 : 13);
         ker[i] = shape_class == 1 && ri(0, 1) ? 1 : ri(1, 4);
@@ -232,6 +233,7 @@ static void gen_conv(qo_ctx *cx, qo_pool **pools, int npools, bool transpose, in
         pads[i] = ri(0, 2), pads[nsp + i] = ri(0, 2);
         outpad[i] = str[i] > 1 ? ri(0, str[i] - 1) : 0;
         if (shape_class == 1 && ker[i] == 1) str[i] = dil[i] = 1, pads[i] = pads[nsp + i] = 0;
+        if (down && ker[i] == 1) str[i] = 2, outpad[i] = ri(0, 1);
         if (shape_class == 2) {
             in[i] = ri(1, 3) == 1 ? ri(1, 9) : ri(5, 40), dil[i] = 1;
             ker[i] = group == 1 ? 1 : 3, str[i] = group == 1 ? 1 : ri(1, 2), pads[i] = pads[nsp + i] = group == 1 ? 0 : 1;
@@ -623,7 +625,7 @@ int main(int argc, char **argv) {
     check_writes_all(pools, 3);
     for (int i = 0; i < per_op; i++) {
         gen_conv(&cx, pools, 3, false, i % 5 == 4 ? 1 : i % 5 == 2 ? 2 : 0);
-        gen_conv(&cx, pools, 3, true, 0);
+        gen_conv(&cx, pools, 3, true, i % 5 == 4 ? 1 : 0);
         if (i % 2 == 0) gen_conv(&cx, pools, 3, i % 8 == 0, 3);
         if (i % 2 == 1) gen_conv(&cx, pools, 3, i % 4 == 1, 4);
         gen_gemm(&cx, pools, 3);
