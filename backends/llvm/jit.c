@@ -1982,16 +1982,21 @@ static qo_status plan_memory(qo_jit *j, const uint32_t *gid, bool no_alias) {
     }
     for (qo_val v = 1; v < g->nvals; v++)
         if (j->vi[v].loc == L_ARENA && j->vi[v].last < j->vi[v].def) j->vi[v].last = j->vi[v].def;
-    /* a Reshape-like copy whose input buffer nobody reads afterwards shares that buffer (no copy) */
+    /* a Reshape-like copy whose input buffer nobody reads afterwards shares that buffer (no copy);
+       so does a QuantGrad's dX with its dY (written in place: each element is read before it is
+       written, and a buffer still in cache is not fetched again to be overwritten) */
     for (uint32_t s = 0; s < j->nsteps && !no_alias; s++) {
-        if (j->steps[s].kind != S_COPY) continue;
+        bool qg = j->steps[s].kind == S_KERNEL && qo_node_get(g, j->steps[s].node)->op == QO_OP_TRAIN_QUANTGRAD;
+        if (j->steps[s].kind != S_COPY && !qg) continue;
         qo_val iv = qo_node_input(g, j->steps[s].node, 0), ov = qo_node_output(g, j->steps[s].node, 0);
+        if (!iv || !ov || (qg && (j->vi[iv].nbytes != j->vi[ov].nbytes || j->vi[iv].elem != j->vi[ov].elem))) continue;
         if (j->vi[iv].loc != L_ARENA || j->vi[ov].loc != L_ARENA || j->captured[iv] || j->captured[ov]) continue;
         qo_val root = j->vi[iv].alias ? j->vi[iv].alias : iv;
         if (j->vi[root].last > (int32_t)s) continue;
         j->vi[ov].alias = root;
         if (j->vi[root].last < j->vi[ov].last) j->vi[root].last = j->vi[ov].last;
-        j->st.aliased_copies++;
+        if (qg) j->st.inplace_kernels++;
+        else j->st.aliased_copies++;
     }
     buf *bs = qo_calloc(g->nvals ? g->nvals : 1, sizeof *bs);
     uint32_t nb = 0;

@@ -51,6 +51,7 @@ typedef struct qo_jit_stats {
     uint32_t epilogue_ops;
     uint32_t folded_transposes; /* Transposes read or written through MatMul strides (no copy) */
     uint32_t aliased_copies;    /* Reshape-like copies that share their input's buffer (no copy) */
+    uint32_t inplace_kernels;   /* kernels writing their result over an input that dies there (QuantGrad) */
     size_t arena_bytes, naive_bytes; /* planned peak vs sum of all intermediates */
     double compile_seconds;
 } qo_jit_stats;

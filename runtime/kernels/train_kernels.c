@@ -93,11 +93,14 @@ typedef struct qg_job {
  * (runtime/ref/util.h) without branches: the same floor and exact midpoint test, ties to the even
  * neighbour (f/2 integral), |c| >= 2^23 (and NaN) passes through (a zero's sign does not matter:
  * q - z follows). ds / db may be NULL (the loop is unswitched on them); relu: dX also zero where
- * x <= 0. */
-QO_TK_SIMD static void qg_rne(int64_t n, const float *restrict dy, const float *restrict x, float s, float z, float lo,
-                              float hi, float dlo, float dhi, bool relu, float *restrict dx, float *restrict ds,
+ * x <= 0. dx may be dy. */
+QO_TK_SIMD static void qg_rne(int64_t n, const float *dy, const float *restrict x, float s, float z, float lo,
+                              float hi, float dlo, float dhi, bool relu, float *dx, float *restrict ds,
                               float *restrict db) {
     const bool want_s = ds != NULL, want_b = db != NULL;
+    /* dx may be dy (written in place, see the JIT's plan_memory): element i is read before it is
+       written and no other element is touched, so no dependence crosses iterations */
+#pragma GCC ivdep
     for (int64_t i = 0; i < n; i++) {
         float xf = x[i];
         float xs = xf / s;
@@ -127,8 +130,8 @@ QO_TK_SIMD static void qg_rne(int64_t n, const float *restrict dy, const float *
  * 0.50 ms at 2 threads). Comparisons are ordered (false for NaN), so the selects are the C
  * ternaries'. */
 __attribute__((target("avx512f,avx512dq,avx512vl"))) static void
-qg_rne512(int64_t n, const float *restrict dy, const float *restrict x, float s, float z, float lo, float hi,
-          float dlo, float dhi, bool relu, float *restrict dx, float *restrict ds, float *restrict db) {
+qg_rne512(int64_t n, const float *dy, const float *restrict x, float s, float z, float lo, float hi,
+          float dlo, float dhi, bool relu, float *dx, float *restrict ds, float *restrict db) {
     const __m512 vs = _mm512_set1_ps(s), vz = _mm512_set1_ps(z), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi),
                  vdlo = _mm512_set1_ps(dlo), vdhi = _mm512_set1_ps(dhi), zero = _mm512_setzero_ps();
     for (int64_t i = 0; i < n; i += 16) {

@@ -41,7 +41,15 @@ static double cmp(const qo_tensor *a, const qo_tensor *b, double *maxe) {
     return worst;
 }
 
-static void run_case(const char *name, int sgn, int narrow, double bits, double zp, const char *rnd) {
+/* Modes past the plain one, where the Quant's dX is not a graph output and the JIT may write it over
+ * its dY when that buffer dies there (plan_memory), which must not change any value:
+ *   M_CHAIN   the Quant reads h = x * 1 (exact): dY dies at the QuantGrad, which writes over it;
+ *   M_SHARED  y = Quant(h) + Quant(h): both QuantGrads read the same dY, so only the second may
+ *             write over it; every gradient is twice the reference (exact). */
+enum { M_PLAIN, M_CHAIN, M_SHARED };
+static const char *const mode_tag[] = {"", " (x * 1)", " (shared dY)"};
+
+static void run_case(const char *name, int sgn, int narrow, double bits, double zp, const char *rnd, int mode) {
     qt_current = name;
     qo_ctx cx;
     qt_diags d;
@@ -54,18 +62,25 @@ static void run_case(const char *name, int sgn, int narrow, double bits, double 
         qt_dump(&d);
         goto out;
     }
-    char xt[64], st[64], text[2048];
+    if (mode == M_SHARED)
+        for (qo_tensor *t = &dx; t <= &db; t++) /* dx, ds, db: the sum of two equal terms */
+            for (int64_t i = 0; i < qo_tensor_numel(t); i++) ((float *)t->data)[i] *= 2.0f;
+    char xt[64], st[64], text[2048], q[256];
     dims_text(&x, xt, sizeof xt);
     dims_text(&s, st, sizeof st);
     /* a case named *_relu quantizes relu(x): the Relu's mask is folded into the QuantGrad */
     size_t nl = strlen(name);
     bool relu = nl > 5 && !strcmp(name + nl - 5, "_relu");
+    snprintf(q, sizeof q, "\"qonnx.custom_op.general.Quant\"(%%%s, %%s, %%z, %%b) {narrow = %d, rounding_mode = \"%s\", signed = %d}",
+             relu || mode ? "h" : "x", narrow, rnd, sgn);
     snprintf(text, sizeof text,
              "module {\n  opset \"\" = 17\n  graph @main(%%x : tensor<%sf32>, %%s : tensor<%sf32>, %%b : tensor<f32>, %%r : tensor<%sf32>) {\n"
              "    const %%z : tensor<f32> = [%g]\n%s"
-             "    %%y = \"qonnx.custom_op.general.Quant\"(%%%s, %%s, %%z, %%b) {narrow = %d, rounding_mode = \"%s\", signed = %d}\n"
+             "%s%s%s%s%s"
              "    %%prod = Mul(%%y, %%r)\n    %%loss = ReduceSum(%%prod) {keepdims = 0}\n    return %%loss\n  }\n}\n",
-             xt, st, xt, zp, relu ? "    %h = Relu(%x)\n" : "", relu ? "h" : "x", narrow, rnd, sgn);
+             xt, st, xt, zp, relu ? "    %h = Relu(%x)\n" : mode ? "    const %one : tensor<f32> = [1.0]\n    %h = Mul(%x, %one)\n" : "",
+             mode == M_SHARED ? "    %ya = " : "    %y = ", q, mode == M_SHARED ? "\n    %yb = " : "\n",
+             mode == M_SHARED ? q : "", mode == M_SHARED ? "\n    %y = Add(%ya, %yb)\n" : "");
     qo_module *m = NULL;
     CHECK(qo_parse_module(&cx, "quant.qir", text, strlen(text), &m) == QO_OK);
     if (!m) {
@@ -100,6 +115,11 @@ static void run_case(const char *name, int sgn, int narrow, double bits, double 
         else {
             rs = qo_jit_compile(&cx, m, NULL, &j);
             if (!rs) rs = qo_jit_run(j, ins, 4, outs, 4);
+            if (!rs) { /* chain and shared: one QuantGrad writes its dX over its dY */
+                qo_jit_stats js;
+                qo_jit_get_stats(j, &js);
+                CHECK_EQ(js.inplace_kernels, mode ? 1u : 0u);
+            }
         }
         CHECK(rs == QO_OK);
         if (rs) {
@@ -110,8 +130,8 @@ static void run_case(const char *name, int sgn, int narrow, double bits, double 
             CHECK(wx <= 2.5e-7); /* torch computes (dY * s) / s: within 2 ulp of dY */
             CHECK(ws <= 1e-5);
             CHECK(wb <= 1e-5);
-            printf("%-14s %-6s dX max |err| %.3g  dScale rel %.3g  dBitwidth rel %.3g\n", name, eng ? "jit" : "interp", ex,
-                   ws, wb);
+            printf("%-14s %-6s%s dX max |err| %.3g  dScale rel %.3g  dBitwidth rel %.3g\n", name, eng ? "jit" : "interp",
+                   mode_tag[mode], ex, ws, wb);
         }
         for (int i = 0; i < 4; i++) qo_tensor_free(&outs[i]);
         qo_jit_free(j);
@@ -167,7 +187,10 @@ int main(int argc, char **argv) {
     double bits, zp;
     int n = 0;
     while (f && fscanf(f, "%63s %d %d %lf %lf %15s", name, &sgn, &narrow, &bits, &zp, rnd) == 6) {
-        run_case(name, sgn, narrow, bits, zp, rnd);
+        run_case(name, sgn, narrow, bits, zp, rnd, M_PLAIN);
+        size_t nl = strlen(name);
+        if (!(nl > 5 && !strcmp(name + nl - 5, "_relu")))
+            for (int mode = M_CHAIN; mode <= M_SHARED; mode++) run_case(name, sgn, narrow, bits, zp, rnd, mode);
         n++;
     }
     if (f) fclose(f);
