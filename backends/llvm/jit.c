@@ -22,7 +22,8 @@
  *      get run-time shapes on the heap (L_DYN), with or without allow_dynamic;
  *   3. memory plan: each materialized intermediate gets an arena offset from its lifetime in steps
  *      (greedy by size, best-fitting gap among the buffers whose lifetimes overlap); graph outputs
- *      defined by a step are written in place into the caller's buffers;
+ *      defined by a step are written in place into the caller's buffers; a Reshape-like copy and a
+ *      QuantGrad's dX share their input's (dY's) buffer when nothing reads it afterwards;
  *   4. codegen: one internal function per group (noalias pointer parameters, strided numpy
  *      broadcasting with dimensions coalesced so the innermost loop is contiguous) and a main
  *      function `qo_main(void **addr, qo_jit *j)` that runs the steps in order; `addr[v]` holds the
