@@ -62,9 +62,11 @@ static void run_case(const char *name, int sgn, int narrow, double bits, double 
         qt_dump(&d);
         goto out;
     }
-    if (mode == M_SHARED)
-        for (qo_tensor *t = &dx; t <= &db; t++) /* dx, ds, db: the sum of two equal terms */
-            for (int64_t i = 0; i < qo_tensor_numel(t); i++) ((float *)t->data)[i] *= 2.0f;
+    if (mode == M_SHARED) { /* dx, ds, db: the sum of two equal terms */
+        qo_tensor *refs[3] = {&dx, &ds, &db};
+        for (int k = 0; k < 3; k++)
+            for (int64_t i = 0; i < qo_tensor_numel(refs[k]); i++) ((float *)refs[k]->data)[i] *= 2.0f;
+    }
     char xt[64], st[64], text[2048], q[256];
     dims_text(&x, xt, sizeof xt);
     dims_text(&s, st, sizeof st);
