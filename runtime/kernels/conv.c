@@ -169,17 +169,16 @@ CONV_T512 static void gather_s2_512(float *dst, const float *src, int64_t n) {
     }
 }
 
-/* y[2 i] = x[i] + 0 and y[2 i + 1] = 0 for i in [0, n): the stride-2 interleave with zeros, 2 n
- * floats written. */
-CONV_T512 static void spread_s2_512(float *y, const float *x, int64_t n) {
+/* y[2 i] = x[i] + 0 and y[2 i + 1] = 0: the stride-2 interleave with zeros, the first w floats of
+ * it written (w <= 2 n; x is read at [0, n)). */
+CONV_T512 static void spread_s2_512(float *y, const float *x, int64_t n, int64_t w) {
     const __m512i lo = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     const __m512i hi = _mm512_setr_epi32(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
     for (int64_t i = 0; i < n; i += 16) {
-        int64_t m = n - i < 16 ? n - i : 16;
         /* + 0: a -0 becomes +0, as col2im's 0 + x gives */
-        __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(qo_k_bits16(0, m), x + i), _mm512_setzero_ps());
-        _mm512_mask_storeu_ps(y + 2 * i, qo_k_bits16(0, 2 * m), _mm512_maskz_permutexvar_ps(0x5555, lo, v));
-        if (m > 8) _mm512_mask_storeu_ps(y + 2 * i + 16, qo_k_bits16(0, 2 * m - 16), _mm512_maskz_permutexvar_ps(0x5555, hi, v));
+        __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(qo_k_bits16(0, n - i), x + i), _mm512_setzero_ps());
+        _mm512_mask_storeu_ps(y + 2 * i, qo_k_bits16(0, w - 2 * i), _mm512_maskz_permutexvar_ps(0x5555, lo, v));
+        _mm512_mask_storeu_ps(y + 2 * i + 16, qo_k_bits16(0, w - 2 * i - 16), _mm512_maskz_permutexvar_ps(0x5555, hi, v));
     }
 }
 #endif
@@ -662,12 +661,8 @@ static void spread_1x1_s2(const qo_k_geom3 *g, const float *cm, float *ym) {
             memset(yr, 0, (size_t)OW * sizeof *yr);
             continue;
         }
-        int64_t w = qo_k_min64(2 * n, OW);
-        if (w == 2 * n) spread_s2_512(yr, cm + (oh / 2) * IW, n);
-        else { /* odd OW: the last input column's zero would fall outside */
-            spread_s2_512(yr, cm + (oh / 2) * IW, n - 1);
-            yr[w - 1] = cm[(oh / 2) * IW + n - 1];
-        }
+        int64_t w = qo_k_min64(2 * n, OW); /* an odd OW drops the last input column's zero */
+        spread_s2_512(yr, cm + (oh / 2) * IW, n, w);
         if (OW > w) memset(yr + w, 0, (size_t)(OW - w) * sizeof *yr);
     }
 }
