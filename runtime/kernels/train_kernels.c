@@ -244,7 +244,7 @@ static void qg_task(void *ctx, int64_t begin, int64_t end, int tid) {
 
 /* reduce, fused: items are (run k, chunk c) pairs; each chunk's per-element dScale / dBitwidth go
  * through a buffer in L1 into qo_fsum_chunk, so the full-size tensors are never written. */
-static void qg_fused_task(void *ctx, int64_t begin, int64_t end, int tid) {
+QO_TK_SIMD static void qg_fused_task(void *ctx, int64_t begin, int64_t end, int tid) {
     (void)tid;
     const qg_job *q = ctx;
     float bs[QO_FSUM_CHUNK], bb[QO_FSUM_CHUNK];
