@@ -128,44 +128,18 @@ QO_TK_SIMD static void qg_rne(int64_t n, const float *dy, const float *restrict 
  * roundToIntegralTiesToEven: qo_rne exactly, signed zeros and NaN included), where the vectorized C
  * loop spends a dozen instructions (ResNet-8's 1M-element QuantGrads in a training step: 0.77 ->
  * 0.50 ms at 2 threads). Comparisons are ordered (false for NaN), so the selects are the C
- * ternaries'. */
+ * ternaries'.
+ * ls / lb (NULL = not wanted; then ds / db are used as in qg_rne): instead of storing dScale /
+ * dBitwidth, sum them as they come, for one fsum chunk (n <= QO_FSUM_CHUNK): element t is added to
+ * lane t % QO_FSUM_LANES of ls / lb (QO_FSUM_LANES floats, written at the end) in order, from +0.0f,
+ * which is qo_fsum_chunk's step 2 on the values that would be stored (lanes past the tail are left
+ * alone), so qo_fsum_fold(ls) is the chunk's partial bit for bit. The two 16-lane halves of the 32
+ * lanes take the even and the odd vectors. */
+_Static_assert(QO_FSUM_LANES == 32 && QO_FSUM_CHUNK % 32 == 0, "qg_rne512: two vectors of lanes");
 __attribute__((target("avx512f,avx512dq,avx512vl"))) static void
 qg_rne512(int64_t n, const float *dy, const float *restrict x, float s, float z, float lo, float hi,
-          float dlo, float dhi, bool relu, float *dx, float *restrict ds, float *restrict db) {
-    const __m512 vs = _mm512_set1_ps(s), vz = _mm512_set1_ps(z), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi),
-                 vdlo = _mm512_set1_ps(dlo), vdhi = _mm512_set1_ps(dhi), zero = _mm512_setzero_ps();
-    for (int64_t i = 0; i < n; i += 16) {
-        __mmask16 k = qo_k_bits16(0, n - i);
-        __m512 xf = _mm512_maskz_loadu_ps(k, x + i), gf = _mm512_maskz_loadu_ps(k, dy + i);
-        __m512 xs = _mm512_div_ps(xf, vs);
-        __m512 v = _mm512_add_ps(xs, vz);
-        __mmask16 above = _mm512_cmp_ps_mask(v, vhi, _CMP_GT_OQ), below = _mm512_cmp_ps_mask(v, vlo, _CMP_LT_OQ);
-        __mmask16 inside = _mm512_cmp_ps_mask(v, vlo, _CMP_GE_OQ) & _mm512_cmp_ps_mask(v, vhi, _CMP_LE_OQ);
-        __mmask16 pass = relu ? inside & _mm512_cmp_ps_mask(xf, zero, _CMP_GT_OQ) : inside;
-        _mm512_mask_storeu_ps(dx + i, k, _mm512_maskz_mov_ps(pass, gf));
-        if (ds) {
-            __m512 c = _mm512_mask_blend_ps(below, _mm512_mask_blend_ps(above, v, vhi), vlo);
-            __m512 q = _mm512_roundscale_ps(c, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-            __m512 t = _mm512_sub_ps(_mm512_sub_ps(q, vz), _mm512_maskz_mov_ps(inside, xs));
-            _mm512_mask_storeu_ps(ds + i, k, _mm512_mul_ps(gf, t));
-        }
-        if (db) {
-            __m512 d = _mm512_mask_blend_ps(below, _mm512_maskz_mov_ps(above, vdhi), vdlo);
-            _mm512_mask_storeu_ps(db + i, k, _mm512_mul_ps(_mm512_mul_ps(gf, vs), d));
-        }
-    }
-}
-
-/* qg_rne512 over one fsum chunk (n <= QO_FSUM_CHUNK elements, one scale and zero point) that sums
- * dScale / dBitwidth as it goes instead of storing them: element t of the chunk is added to lane
- * t % QO_FSUM_LANES of ls / lb (QO_FSUM_LANES floats each, from +0.0f; NULL = not wanted) in order,
- * which is qo_fsum_chunk's step 2 on the values qg_rne512 would store (the tail's lanes past n are
- * left alone), so qo_fsum_fold(ls) is the chunk's partial bit for bit. The two 16-lane halves of
- * the 32 lanes are the even and odd vectors. */
-_Static_assert(QO_FSUM_LANES == 32 && QO_FSUM_CHUNK % 32 == 0, "qg_rne512_sum: two vectors of lanes");
-__attribute__((target("avx512f,avx512dq,avx512vl"))) static void
-qg_rne512_sum(int64_t n, const float *dy, const float *restrict x, float s, float z, float lo, float hi, float dlo,
-              float dhi, bool relu, float *dx, float *restrict ls, float *restrict lb) {
+          float dlo, float dhi, bool relu, float *dx, float *restrict ds, float *restrict db, float *restrict ls,
+          float *restrict lb) {
     const __m512 vs = _mm512_set1_ps(s), vz = _mm512_set1_ps(z), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi),
                  vdlo = _mm512_set1_ps(dlo), vdhi = _mm512_set1_ps(dhi), zero = _mm512_setzero_ps();
     __m512 as[2] = {zero, zero}, ab[2] = {zero, zero};
@@ -179,15 +153,18 @@ qg_rne512_sum(int64_t n, const float *dy, const float *restrict x, float s, floa
         __mmask16 inside = _mm512_cmp_ps_mask(v, vlo, _CMP_GE_OQ) & _mm512_cmp_ps_mask(v, vhi, _CMP_LE_OQ);
         __mmask16 pass = relu ? inside & _mm512_cmp_ps_mask(xf, zero, _CMP_GT_OQ) : inside;
         _mm512_mask_storeu_ps(dx + i, k, _mm512_maskz_mov_ps(pass, gf));
-        if (ls) {
+        if (ds || ls) {
             __m512 c = _mm512_mask_blend_ps(below, _mm512_mask_blend_ps(above, v, vhi), vlo);
             __m512 q = _mm512_roundscale_ps(c, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-            __m512 t = _mm512_sub_ps(_mm512_sub_ps(q, vz), _mm512_maskz_mov_ps(inside, xs));
-            as[h] = _mm512_mask_add_ps(as[h], k, as[h], _mm512_mul_ps(gf, t));
+            __m512 t = _mm512_mul_ps(gf, _mm512_sub_ps(_mm512_sub_ps(q, vz), _mm512_maskz_mov_ps(inside, xs)));
+            if (ls) as[h] = _mm512_mask_add_ps(as[h], k, as[h], t);
+            else _mm512_mask_storeu_ps(ds + i, k, t);
         }
-        if (lb) {
+        if (db || lb) {
             __m512 d = _mm512_mask_blend_ps(below, _mm512_maskz_mov_ps(above, vdhi), vdlo);
-            ab[h] = _mm512_mask_add_ps(ab[h], k, ab[h], _mm512_mul_ps(_mm512_mul_ps(gf, vs), d));
+            __m512 t = _mm512_mul_ps(_mm512_mul_ps(gf, vs), d);
+            if (lb) ab[h] = _mm512_mask_add_ps(ab[h], k, ab[h], t);
+            else _mm512_mask_storeu_ps(db + i, k, t);
         }
     }
     if (ls) _mm512_storeu_ps(ls, as[0]), _mm512_storeu_ps(ls + 16, as[1]);
@@ -208,7 +185,7 @@ static void qg_range(const qg_job *q, int64_t begin, int64_t end, float *ds, flo
             if (q->avx512)
                 qg_rne512(e - i, q->dy + i, q->x + i, q->s.p[bidx(&q->s, i)], q->z.p[bidx(&q->z, i)], (float)lo,
                           (float)hi, q->dlo, q->dhi, q->relu, q->dx + i, ds ? ds + (i - begin) : NULL,
-                          db ? db + (i - begin) : NULL);
+                          db ? db + (i - begin) : NULL, NULL, NULL);
             else
 #endif
                 qg_rne(e - i, q->dy + i, q->x + i, q->s.p[bidx(&q->s, i)], q->z.p[bidx(&q->z, i)], (float)lo,
@@ -252,13 +229,13 @@ QO_TK_SIMD static void qg_fused_task(void *ctx, int64_t begin, int64_t end, int 
         int64_t k = it / q->nch, c = it % q->nch, i0 = k * q->L + c * QO_FSUM_CHUNK;
         int64_t len = q->L - c * QO_FSUM_CHUNK < QO_FSUM_CHUNK ? q->L - c * QO_FSUM_CHUNK : QO_FSUM_CHUNK;
 #ifdef QG_X86
-        /* one scale and zero point over the chunk: summed in registers (qg_rne512_sum) */
+        /* one scale and zero point over the chunk: summed in registers (qg_rne512's ls / lb) */
         if (q->fast && q->avx512 && bidx(&q->s, i0) == bidx(&q->s, i0 + len - 1) &&
             bidx(&q->z, i0) == bidx(&q->z, i0 + len - 1) && (q->s.cnt == 1 || len <= q->s.inner) &&
             (q->z.cnt == 1 || len <= q->z.inner)) {
             float ls[QO_FSUM_LANES], lb[QO_FSUM_LANES];
-            qg_rne512_sum(len, q->dy + i0, q->x + i0, q->s.p[bidx(&q->s, i0)], q->z.p[bidx(&q->z, i0)], (float)q->lo,
-                          (float)q->hi, q->dlo, q->dhi, q->relu, q->dx + i0, q->part ? ls : NULL, q->pb ? lb : NULL);
+            qg_rne512(len, q->dy + i0, q->x + i0, q->s.p[bidx(&q->s, i0)], q->z.p[bidx(&q->z, i0)], (float)q->lo,
+                          (float)q->hi, q->dlo, q->dhi, q->relu, q->dx + i0, NULL, NULL, q->part ? ls : NULL, q->pb ? lb : NULL);
             if (q->part) q->part[it] = qo_fsum_fold(ls);
             if (q->pb) q->pb[it] = qo_fsum_fold(lb);
             continue;
