@@ -64,6 +64,12 @@ static bool bcast_map(const qo_tensor *t, const qo_tensor *x, bmap *b) {
 
 static inline int64_t bidx(const bmap *b, int64_t i) { return b->cnt == 1 ? 0 : (i / b->inner) % b->cnt; }
 
+/* The end of the run of elements sharing element i's value of b, capped at e. */
+static inline int64_t brun_end(const bmap *b, int64_t i, int64_t e) {
+    int64_t r = (i / b->inner + 1) * b->inner;
+    return b->cnt > 1 && r < e ? r : e;
+}
+
 typedef struct qg_job {
     const float *dy, *x;
     bmap s, z;
@@ -178,9 +184,7 @@ static void qg_range(const qg_job *q, int64_t begin, int64_t end, float *ds, flo
     const double lo = q->lo, hi = q->hi;
     if (q->fast) { /* runs of elements sharing one scale and zero point */
         for (int64_t i = begin; i < end;) {
-            int64_t e = end;
-            if (q->s.cnt > 1 && (i / q->s.inner + 1) * q->s.inner < e) e = (i / q->s.inner + 1) * q->s.inner;
-            if (q->z.cnt > 1 && (i / q->z.inner + 1) * q->z.inner < e) e = (i / q->z.inner + 1) * q->z.inner;
+            int64_t e = brun_end(&q->z, i, brun_end(&q->s, i, end));
 #ifdef QG_X86
             if (q->avx512)
                 qg_rne512(e - i, q->dy + i, q->x + i, q->s.p[bidx(&q->s, i)], q->z.p[bidx(&q->z, i)], (float)lo,
@@ -219,8 +223,9 @@ static void qg_task(void *ctx, int64_t begin, int64_t end, int tid) {
     qg_range(q, begin, end, q->ds ? q->ds + begin : NULL, q->db ? q->db + begin : NULL);
 }
 
-/* reduce, fused: items are (run k, chunk c) pairs; each chunk's per-element dScale / dBitwidth go
- * through a buffer in L1 into qo_fsum_chunk, so the full-size tensors are never written. */
+/* reduce, fused: items are (run k, chunk c) pairs; each chunk's per-element dScale / dBitwidth are
+ * summed in registers (qg_rne512's lanes) when the chunk has one scale and zero point on AVX-512,
+ * else go through a buffer in L1 into qo_fsum_chunk; the full-size tensors are never written. */
 QO_TK_SIMD static void qg_fused_task(void *ctx, int64_t begin, int64_t end, int tid) {
     (void)tid;
     const qg_job *q = ctx;
@@ -230,12 +235,11 @@ QO_TK_SIMD static void qg_fused_task(void *ctx, int64_t begin, int64_t end, int 
         int64_t len = q->L - c * QO_FSUM_CHUNK < QO_FSUM_CHUNK ? q->L - c * QO_FSUM_CHUNK : QO_FSUM_CHUNK;
 #ifdef QG_X86
         /* one scale and zero point over the chunk: summed in registers (qg_rne512's ls / lb) */
-        if (q->fast && q->avx512 && bidx(&q->s, i0) == bidx(&q->s, i0 + len - 1) &&
-            bidx(&q->z, i0) == bidx(&q->z, i0 + len - 1) && (q->s.cnt == 1 || len <= q->s.inner) &&
-            (q->z.cnt == 1 || len <= q->z.inner)) {
+        if (q->fast && q->avx512 && brun_end(&q->z, i0, brun_end(&q->s, i0, i0 + len)) == i0 + len) {
             float ls[QO_FSUM_LANES], lb[QO_FSUM_LANES];
             qg_rne512(len, q->dy + i0, q->x + i0, q->s.p[bidx(&q->s, i0)], q->z.p[bidx(&q->z, i0)], (float)q->lo,
-                          (float)q->hi, q->dlo, q->dhi, q->relu, q->dx + i0, NULL, NULL, q->part ? ls : NULL, q->pb ? lb : NULL);
+                      (float)q->hi, q->dlo, q->dhi, q->relu, q->dx + i0, NULL, NULL, q->part ? ls : NULL,
+                      q->pb ? lb : NULL);
             if (q->part) q->part[it] = qo_fsum_fold(ls);
             if (q->pb) q->pb[it] = qo_fsum_fold(lb);
             continue;
