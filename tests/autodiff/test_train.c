@@ -469,6 +469,47 @@ static float quant_bits(const qo_module *m, const char *name) {
     return b;
 }
 
+/* qat_lb's fc1 units whose pre-activation cancels exactly in some sample of step t (unit[j] set):
+ * the quantized inputs and weights are integers times |s_in| and |s_w1| and the bias an integer times
+ * |s_in| |s_w1|, so when the integers sum to 0 without every term being 0, the float sum is a
+ * rounding residue whose sign depends on the summation order of the BLAS kernel at hand (OpenBLAS
+ * picks it per CPU: Haswell kernels on Zen 5, SkylakeX on Zen 4), and Relu's gradient at that point
+ * with it. The integers are computed from torch's state as torch does (float32 division, clamp, then
+ * round half to even). Returns the number of such units. */
+static int lb_cancelling_units(const qo_tensor *x, const float *w, const float *b, float s_in, float s_w1,
+                               float off_x, float off_w, bool unit[16]) {
+    const int64_t n = x->dims[0], k = x->dims[1], m = 16;
+    const float *xv = x->data;
+    float bx = nearbyintf(fabsf(off_x) + 2.0f), bw = nearbyintf(fabsf(off_w) + 2.0f);
+    float sx = fabsf(s_in), sw = fabsf(s_w1), sb = sx * sw;
+    float xlo = -ldexpf(1.0f, (int)bx - 1), xhi = ldexpf(1.0f, (int)bx - 1) - 1.0f;
+    float whi = ldexpf(1.0f, (int)bw - 1) - 1.0f, wlo = -whi;
+    int cnt = 0;
+    for (int64_t j = 0; j < m; j++) unit[j] = false;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < m; j++) {
+            float bq = nearbyintf(fminf(fmaxf(b[j] / sb, -128.0f), 127.0f));
+            int64_t sum = (int64_t)bq, mag = (int64_t)fabsf(bq);
+            for (int64_t c = 0; c < k; c++) {
+                int64_t xi = (int64_t)nearbyintf(fminf(fmaxf(xv[i * k + c] / sx, xlo), xhi));
+                int64_t wi = (int64_t)nearbyintf(fminf(fmaxf(w[j * k + c] / sw, wlo), whi));
+                sum += xi * wi;
+                mag += llabs(xi * wi);
+            }
+            if (sum == 0 && mag != 0 && !unit[j]) unit[j] = true, cnt++;
+        }
+    return cnt;
+}
+
+/* True when state value idx of nm depends on Relu's gradient at a cancelling fc1 unit (see
+ * lb_cancelling_units): that unit's weight row and bias, and the scales and bit widths whose
+ * gradients sum over it. Everything else (fc2, s_a, the hidden quantizer's bits) does not. */
+static bool lb_order_dependent(const char *nm, int64_t idx, const bool unit[16]) {
+    if (!strncmp(nm, "fc1_w", 5)) return unit[(idx / 8) & 15];
+    if (!strncmp(nm, "fc1_b", 5)) return unit[idx & 15];
+    return !strncmp(nm, "s_in", 4) || !strncmp(nm, "s_w1", 4) || !strncmp(nm, "xq.", 3) || !strncmp(nm, "w1q.", 4);
+}
+
 /* qat_lb: learned bit widths (qo_train_opts.learn_bits) and scales through the trainer vs torch's
  * BitWidthParameter transcription: the offsets start at bits - 2 (checked), fc1's is then set to
  * torch's 1.52; every step's loss and the final parameters within the QAT free-running tolerance of
@@ -523,6 +564,8 @@ static void run_learned_bits(char params[][32], int np) {
     }
     CHECK(ok);
     double max_loss = 0, max_p = 0;
+    int lb_steps_cancel = 0;
+    long lb_skipped = 0, lb_compared = 0;
     for (int t = 0; ok && t < STEPS; t++) {
         for (int p = 0; p < np; p++)
             for (int k = 0; k < 2; k++) {
@@ -532,6 +575,18 @@ static void run_learned_bits(char params[][32], int np) {
                 CHECK(qo_trainer_set_state(tr, nm, &v) == QO_OK);
             }
         qo_tensor xb = slice(&xs, t), yb = slice(&ys, t);
+        /* torch's state at t: which fc1 units cancel exactly (their dependants are not compared) */
+        const float *sv[6] = {NULL};
+        static const char *const lbn[6] = {"fc1_w", "fc1_b", "s_in", "s_w1", "xq.bit_width_offset", "w1q.bit_width_offset"};
+        for (int q = 0; q < 6; q++)
+            for (int p = 0; p < np; p++)
+                if (!strcmp(params[p], lbn[q])) sv[q] = slice(&st[p][0], t).data;
+        bool unit[16] = {false};
+        int ncancel = 0;
+        CHECK(sv[0] && sv[1] && sv[2] && sv[3] && sv[4] && sv[5] && xb.rank == 2 && xb.dims[1] == 8);
+        if (sv[0] && sv[1] && sv[2] && sv[3] && sv[4] && sv[5] && xb.rank == 2 && xb.dims[1] == 8)
+            ncancel = lb_cancelling_units(&xb, sv[0], sv[1], sv[2][0], sv[3][0], sv[4][0], sv[5][0], unit);
+        if (ncancel) lb_steps_cancel++;
         float l = 0;
         CHECK(qo_trainer_step(tr, &xb, &yb, 0.2f, &l, NULL) == QO_OK);
         double rl = ((float *)ref_loss.data)[t], e = fabs(l - rl) / fabs(rl);
@@ -550,6 +605,11 @@ static void run_learned_bits(char params[][32], int np) {
                     CHECK(qo_tensor_numel(cur) == qo_tensor_numel(&ref));
                     for (int64_t j = 0; j < qo_tensor_numel(&ref) && qo_tensor_numel(cur) == qo_tensor_numel(&ref); j++) {
                         double x = ((const float *)cur->data)[j], r = ((const float *)ref.data)[j], e2 = fabs(x - r);
+                        if (ncancel && lb_order_dependent(nm, j, unit)) {
+                            lb_skipped++;
+                            continue;
+                        }
+                        lb_compared++;
                         if (e2 > max_p) max_p = e2;
                         if (!(e2 <= 5e-6 + 1e-5 * fabs(r)))
                             fprintf(stderr, "[qat_lb] step %d %s[%lld] %.8g, torch %.8g\n", t, nm, (long long)j, x, r);
@@ -558,6 +618,10 @@ static void run_learned_bits(char params[][32], int np) {
                 }
         }
     }
+    /* the exemption stays narrow: steps 2-7 have cancelling units (6 of 20), and the values left out
+       are under a tenth of those compared */
+    CHECK(lb_steps_cancel >= 1 && lb_steps_cancel <= 8);
+    CHECK(lb_skipped * 10 < lb_compared);
     /* torch's final state in, the trained model out: its bit widths are torch's */
     for (int p = 0; ok && p < np; p++) {
         qo_tensor v = slice(&st[p][0], STEPS);
@@ -577,8 +641,10 @@ static void run_learned_bits(char params[][32], int np) {
     }
     CHECK_EQ(quant_bits(trained, "w1q"), 3.0f);
     printf("%-18s one step from torch's state, %d steps: max loss rel err %.3g  max |param/momentum - torch| %.3g  "
-           "bits %g %g %g %g\n", "qat_lb/trainer", STEPS, max_loss, max_p, (double)quant_bits(trained, "xq"), (double)quant_bits(trained, "w1q"),
-           (double)quant_bits(trained, "aq"), (double)quant_bits(trained, "w2q"));
+           "bits %g %g %g %g (%d steps with cancelling fc1 units: %ld of %ld values not compared)\n", "qat_lb/trainer",
+           STEPS, max_loss, max_p, (double)quant_bits(trained, "xq"), (double)quant_bits(trained, "w1q"),
+           (double)quant_bits(trained, "aq"), (double)quant_bits(trained, "w2q"), lb_steps_cancel, lb_skipped,
+           lb_skipped + lb_compared);
     for (int p = 0; p < np && p < MAXP; p++) qo_tensor_free(&st[p][0]), qo_tensor_free(&st[p][1]);
 out:
     qo_module_free(trained);
