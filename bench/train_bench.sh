@@ -31,7 +31,7 @@ MALLOC_TRIM_THRESHOLD_=1000000000 MALLOC_MMAP_THRESHOLD_=1000000000 \
     /usr/bin/python3 bench/torch_train_step.py 30 | tee -a "$out"
 awk '
     / QAT: step median / { split($1, p, "/"); q[net(p[length(p)])] = $5 }
-    /^float PyTorch / { t[$3 == "" ? "" : substr($3, 1, length($3) - 1)] = $6 }
+    /^float PyTorch / { t[substr($3, 1, length($3) - 1)] = $6 }
     function net(f) { return f ~ /^lenet/ ? "lenet" : f ~ /^mlp/ ? "mlp" : "resnet8" }
     END {
         bq["lenet"] = 15.01; bt["lenet"] = 4.03; bq["mlp"] = 6.31; bt["mlp"] = 3.24
