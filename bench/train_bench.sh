@@ -22,23 +22,24 @@ run $n/mlp_sfc_w2a2_floattwin.onnx $n/mlp_sfc_w2a2_x.npy 2 30 int8_weight_per_te
 run $n/mlp_sfc_w2a2_floattwin.onnx $n/mlp_sfc_w2a2_x.npy 2 30
 run $n/resnet8_w8a8_perch_floattwin.onnx $n/resnet8_w8a8_perch_x.npy 2 30 int8_weight_per_channel_float uint8_act_per_tensor_float
 run $n/resnet8_w8a8_perch_floattwin.onnx $n/resnet8_w8a8_perch_x.npy 2 30
-echo "Brevitas (README, other host): lenet 15.01 ms QAT / 4.03 ms float PyTorch; mlp 6.31 / 3.24; resnet8 73.06 / 33.29"
+# shared/peers/README.md: net, Brevitas QAT step, float PyTorch step (ms), on the host it was measured on
+brevitas="lenet 15.01 4.03 mlp 6.31 3.24 resnet8 73.06 33.29"
+set -- $brevitas
+echo "Brevitas (README, other host): $1 $2 ms QAT / $3 ms float PyTorch; $4 $5 / $6; $7 $8 / $9"
 if ! /usr/bin/python3 -c 'import torch' 2>/dev/null; then
     echo "python3-torch not installed: no same-host PyTorch comparison"
     exit 0
 fi
 MALLOC_TRIM_THRESHOLD_=1000000000 MALLOC_MMAP_THRESHOLD_=1000000000 \
     /usr/bin/python3 bench/torch_train_step.py 30 | tee -a "$out"
-awk '
+awk -v brevitas="$brevitas" '
     / QAT: step median / { split($1, p, "/"); q[net(p[length(p)])] = $5 }
     /^float PyTorch / { t[substr($3, 1, length($3) - 1)] = $6 }
     function net(f) { return f ~ /^lenet/ ? "lenet" : f ~ /^mlp/ ? "mlp" : "resnet8" }
     END {
-        bq["lenet"] = 15.01; bt["lenet"] = 4.03; bq["mlp"] = 6.31; bt["mlp"] = 3.24
-        bq["resnet8"] = 73.06; bt["resnet8"] = 33.29
-        split("lenet mlp resnet8", names, " ")
-        for (i = 1; i <= 3; i++) {
-            k = names[i]
+        nb = split(brevitas, f, " ")
+        for (i = 1; i + 2 <= nb; i += 3) {
+            k = f[i]; bq[k] = f[i + 1]; bt[k] = f[i + 2]
             if (!(k in q) || !(k in t)) continue
             est = t[k] * bq[k] / bt[k]
             printf "%-8s qopt QAT %.2f ms: %.2fx float PyTorch here (%.2f ms; goal <= 1.5), " \

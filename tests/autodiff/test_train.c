@@ -583,8 +583,9 @@ static void run_learned_bits(char params[][32], int np) {
                 if (!strcmp(params[p], lbn[q])) sv[q] = slice(&st[p][0], t).data;
         bool unit[16] = {false};
         int ncancel = 0;
-        CHECK(sv[0] && sv[1] && sv[2] && sv[3] && sv[4] && sv[5] && xb.rank == 2 && xb.dims[1] == 8);
-        if (sv[0] && sv[1] && sv[2] && sv[3] && sv[4] && sv[5] && xb.rank == 2 && xb.dims[1] == 8)
+        bool have = sv[0] && sv[1] && sv[2] && sv[3] && sv[4] && sv[5] && xb.rank == 2 && xb.dims[1] == 8;
+        CHECK(have);
+        if (have)
             ncancel = lb_cancelling_units(&xb, sv[0], sv[1], sv[2][0], sv[3][0], sv[4][0], sv[5][0], unit);
         if (ncancel) lb_steps_cancel++;
         float l = 0;
