@@ -222,18 +222,29 @@ static const double w4_G[6][3] = {{1, 0, 0},
                                   {0, 0, 1}};
 
 /* U = G k G^T (in double, rounded once) for every (m, c), packed per block of mb output channels
- * as [36][block][C][MB]. Blocks of 256 (m, c) pairs are first copied to K[tap][pair], so that the
- * transforms run along the pairs, 8 to a vector. */
-T512 static float *w4_weights(const w4_geom *g, const float *w, bool transposed) {
-    enum { NP = 256 };
+ * as [36][block][C][MB]. Blocks of W4_NP (m, c) pairs are first copied to K[tap][pair], so that the
+ * transforms run along the pairs, 8 to a vector; the blocks are spread over the pool (each pair's
+ * value depends on its kernel only, so the split changes nothing). */
+enum { W4_NP = 128 };
+typedef struct w4w_job {
+    const w4_geom *g;
+    const float *w;
+    bool transposed;
+    float *U;
+} w4w_job;
+
+T512 static void w4w_task(void *ctx, int64_t begin, int64_t end, int tid) {
+    (void)tid;
+    const w4w_job *J = ctx;
+    const w4_geom *g = J->g;
+    const float *w = J->w;
     int64_t M = g->M, C = g->C, np = M * C;
-    float *U = qo_malloc((size_t)(36 * np) * sizeof(float));
-    double K[9][NP], T[6][3][NP];
-    int64_t dst[NP]; /* where pair q goes in U[0] */
-    for (int64_t q0 = 0, m = 0, c = 0; q0 < np; q0 += NP) {
-        int64_t n = qo_k_min64(NP, np - q0);
+    double K[9][W4_NP], T[6][3][W4_NP];
+    int64_t dst[W4_NP]; /* where pair q goes in U[0] */
+    for (int64_t blk = begin; blk < end; blk++) {
+        int64_t q0 = blk * W4_NP, n = qo_k_min64(W4_NP, np - q0), m = q0 / C, c = q0 % C;
         for (int64_t q = 0; q < n; q++) { /* pair q0 + q = m C + c */
-            for (int r = 0; r < 9; r++) K[r][q] = transposed ? w[(c * M + m) * 9 + 8 - r] : w[(m * C + c) * 9 + r];
+            for (int r = 0; r < 9; r++) K[r][q] = J->transposed ? w[(c * M + m) * 9 + 8 - r] : w[(m * C + c) * 9 + r];
             int64_t m0 = m / g->mb * g->mb;
             dst[q] = m0 * C + c * qo_k_min64(g->mb, M - m0) + (m - m0);
             if (++c == C) c = 0, m++;
@@ -244,12 +255,18 @@ T512 static float *w4_weights(const w4_geom *g, const float *w, bool transposed)
                     T[i][j][q] = w4_G[i][0] * K[j][q] + w4_G[i][1] * K[3 + j][q] + w4_G[i][2] * K[6 + j][q];
         for (int p = 0; p < 36; p++) { /* U = T G^T */
             int i = p / 6, j = p % 6;
-            float *up = U + p * M * C;
+            float *up = J->U + p * M * C;
             for (int64_t q = 0; q < n; q++)
                 up[dst[q]] = (float)(T[i][0][q] * w4_G[j][0] + T[i][1][q] * w4_G[j][1] + T[i][2][q] * w4_G[j][2]);
         }
     }
-    return U;
+}
+
+static float *w4_weights(const w4_geom *g, const float *w, bool transposed, qo_pool *pool) {
+    w4w_job J = {.g = g, .w = w, .transposed = transposed};
+    J.U = qo_malloc((size_t)(36 * g->M * g->C) * sizeof(float));
+    qo_pool_for(pool, qo_k_cdiv(g->M * g->C, W4_NP), 1, w4w_task, &J);
+    return J.U;
 }
 
 /* Shape checks shared by the forward and the weight gradient: 3x3, stride 1, one group, batches
@@ -283,7 +300,7 @@ bool qo_k_conv_wino4_f32(const qo_k_conv_params *p, bool transposed, const float
     g.ld = g.rb * g.TW * 16 + 16;
     g.mb = qo_k_cdiv(g.M, qo_k_cdiv(g.M, 8));
     w4_job J = {.g = g, .x = x, .b = b, .res = p->res, .y = y, .act = p->act, .pool = pool};
-    float *U = w4_weights(&g, w, transposed);
+    float *U = w4_weights(&g, w, transposed, pool);
     J.U = U;
     qo_pool_for(pool, nblk * g.nch, 1, w4_task, &J);
     qo_free(U);
@@ -380,6 +397,48 @@ T512 static void w4g_task(void *ctx, int64_t begin, int64_t end, int tid) {
     qo_k_scratch_release(owned);
 }
 
+/* dW = G^T S G per (m, c), a 4x4 block of (m, c) per index: the ranges' partial sums S are added
+ * in range order (the same float sums whatever the split), then transformed in double. */
+typedef struct w4g_out_job {
+    const w4g_job *J;
+    float *dw;
+} w4g_out_job;
+
+static void w4g_out_task(void *ctx, int64_t begin, int64_t end, int tid) {
+    (void)tid;
+    const w4g_out_job *O = ctx;
+    const w4g_job *J = O->J;
+    int64_t M = J->g.M, C = J->g.C, Mb = J->Mp / 4, Cb = J->Cp / 4;
+    for (int64_t k = begin; k < end; k++) {
+        int64_t mb = k / Cb, cb = k % Cb;
+        float blk[36][16]; /* the block's 16 sums at each position: contiguous in each range's S */
+        for (int q = 0; q < 36; q++) {
+            int64_t o = ((q * Mb + mb) * Cb + cb) * 16;
+            memcpy(blk[q], J->S + o, sizeof blk[q]);
+            for (int64_t r = 1; r < J->nranges; r++)
+                for (int e = 0; e < 16; e++) blk[q][e] += J->S[r * J->ssz + o + e];
+        }
+        for (int e = 0; e < 16; e++) {
+            int64_t m = 4 * mb + e / 4, c = 4 * cb + e % 4;
+            if (m >= M || c >= C) continue;
+            double t[3][6];
+            for (int r = 0; r < 3; r++)
+                for (int j = 0; j < 6; j++) {
+                    double a = 0;
+                    for (int i = 0; i < 6; i++) a += w4_G[i][r] * blk[6 * i + j][e];
+                    t[r][j] = a;
+                }
+            float *w = O->dw + (m * C + c) * 9;
+            for (int r = 0; r < 3; r++)
+                for (int u = 0; u < 3; u++) {
+                    double a = 0;
+                    for (int j = 0; j < 6; j++) a += t[r][j] * w4_G[j][u];
+                    w[r * 3 + u] = (float)a;
+                }
+        }
+    }
+}
+
 bool qo_k_convgradweight_wino4_f32(const qo_k_conv_params *p, const float *dy, const float *x, float *dw,
                                    qo_pool *pool) {
     if (!w4_applies(p)) return false;
@@ -401,32 +460,7 @@ bool qo_k_convgradweight_wino4_f32(const qo_k_conv_params *p, const float *dy, c
     J.ssz = 36 * J.Mp * J.Cp;
     J.S = qo_malloc((size_t)(J.nranges * J.ssz) * sizeof(float));
     qo_pool_for(pool, J.nranges, 1, w4g_task, &J);
-    for (int64_t r = 1; r < J.nranges; r++)
-        for (int64_t i = 0; i < J.ssz; i++) J.S[i] += J.S[r * J.ssz + i];
-    int64_t Mb = J.Mp / 4, Cb = J.Cp / 4;
-    for (int64_t mb = 0; mb < Mb; mb++) /* dW = G^T S G per (m, c), a 4x4 block of (m, c) at a time */
-        for (int64_t cb = 0; cb < Cb; cb++) {
-            float blk[36][16]; /* the block's 16 sums at each position: contiguous in S */
-            for (int q = 0; q < 36; q++) memcpy(blk[q], J.S + ((q * Mb + mb) * Cb + cb) * 16, sizeof blk[q]);
-            for (int e = 0; e < 16; e++) {
-                int64_t m = 4 * mb + e / 4, c = 4 * cb + e % 4;
-                if (m >= g.M || c >= g.C) continue;
-                double t[3][6];
-                for (int r = 0; r < 3; r++)
-                    for (int j = 0; j < 6; j++) {
-                        double a = 0;
-                        for (int i = 0; i < 6; i++) a += w4_G[i][r] * blk[6 * i + j][e];
-                        t[r][j] = a;
-                    }
-                float *w = dw + (m * g.C + c) * 9;
-                for (int r = 0; r < 3; r++)
-                    for (int u = 0; u < 3; u++) {
-                        double a = 0;
-                        for (int j = 0; j < 6; j++) a += t[r][j] * w4_G[j][u];
-                        w[r * 3 + u] = (float)a;
-                    }
-            }
-        }
+    qo_pool_for(pool, (J.Mp / 4) * (J.Cp / 4), 4, w4g_out_task, &(w4g_out_job){&J, dw});
     qo_free(J.S);
     return true;
 }
