@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#ifdef __linux__
+#include <stdint.h>
+#include <sys/mman.h>
+#endif
 #include <unistd.h>
 
 const char *qo_status_str(qo_status s) {
@@ -136,6 +140,50 @@ char *qo_strdup(const char *s) {
     return memcpy(qo_malloc(n), s, n);
 }
 void qo_free(void *p) { free(p); }
+
+#if defined(__SANITIZE_ADDRESS__)
+#define QO_BIG_MAP 0 /* heap blocks: AddressSanitizer guards their ends */
+#elif defined(__linux__) && defined(MADV_HUGEPAGE)
+#define QO_BIG_MAP 1
+#else
+#define QO_BIG_MAP 0
+#endif
+
+#if QO_BIG_MAP
+/* The mapping is [p, p + big_len(n)): 2 MB aligned at both ends (the slack of an oversized
+ * mapping is unmapped), so qo_free_big can unmap exactly that. */
+static size_t big_len(size_t n) { return (n + QO_BIG_MIN - 1) / QO_BIG_MIN * QO_BIG_MIN; }
+
+void *qo_calloc_big(size_t n) {
+    if (n < QO_BIG_MIN) {
+        size_t len = (n + 63) / 64 * 64;
+        return memset(check(aligned_alloc(64, len ? len : 64), n), 0, len);
+    }
+    size_t len = big_len(n), span = len + QO_BIG_MIN;
+    char *m = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return check(NULL, n);
+    char *p = (char *)(((uintptr_t)m + QO_BIG_MIN - 1) & ~(uintptr_t)(QO_BIG_MIN - 1));
+    if (p > m) munmap(m, (size_t)(p - m));
+    if (m + span > p + len) munmap(p + len, (size_t)(m + span - (p + len)));
+    (void)madvise(p, len, MADV_HUGEPAGE); /* advice only: without THP the pages stay 4 KB */
+    return p;                             /* fresh anonymous pages read as zero */
+}
+
+void qo_free_big(void *p, size_t n) {
+    if (!p) return;
+    if (n < QO_BIG_MIN) free(p);
+    else munmap(p, big_len(n));
+}
+#else
+void *qo_calloc_big(size_t n) {
+    size_t len = (n + 63) / 64 * 64;
+    return memset(check(aligned_alloc(64, len ? len : 64), n), 0, len);
+}
+void qo_free_big(void *p, size_t n) {
+    (void)n;
+    free(p);
+}
+#endif
 
 void qo_grow(void **p, uint32_t *cap, uint32_t need, size_t elsize) {
     if (need <= *cap) return;

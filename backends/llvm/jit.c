@@ -140,6 +140,7 @@ struct qo_jit {
     uint8_t *ctrl_out;   /* per value id: run-time shaped because of an If/Loop/Scan node: its outputs and
                           * the values without a static shape computed from them (L_DYN) */
     char *arena;
+    size_t arena_bytes; /* as allocated (qo_free_big) */
     LLVMOrcLLJITRef lljit;
 #ifdef QO_JIT_OPT_KERNELS
     qo_pool *pool; /* threads of the optimized kernels */
@@ -2013,7 +2014,8 @@ static qo_status plan_memory(qo_jit *j, const uint32_t *gid, bool no_alias) {
     free(stepof);
     j->st.arena_bytes = peak;
     j->st.naive_bytes = naive;
-    j->arena = qo_calloc(peak ? peak + ALIGN : ALIGN, 1);
+    j->arena_bytes = peak + ALIGN;
+    j->arena = qo_calloc_big(j->arena_bytes);
     char *base = (char *)(((uintptr_t)j->arena + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1));
     j->addr = qo_calloc(g->nvals ? g->nvals : 1, sizeof *j->addr);
     for (qo_val v = 1; v < g->nvals; v++) {
@@ -2446,7 +2448,7 @@ void qo_jit_free(qo_jit *j) {
     free(j->defaults);
     free(j->vi);
     free(j->addr);
-    free(j->arena);
+    qo_free_big(j->arena, j->arena_bytes);
     free(j->out_inplace);
     free(j->captured);
     free(j->ctrl_out);
