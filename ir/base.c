@@ -149,16 +149,19 @@ void qo_free(void *p) { free(p); }
 #define QO_BIG_MAP 0
 #endif
 
+/* qo_calloc_big on the heap: zeroed, 64-byte aligned, at least 64 bytes. */
+static void *big_heap(size_t n) {
+    size_t len = n ? (n + 63) / 64 * 64 : 64;
+    return memset(check(aligned_alloc(64, len), len), 0, len);
+}
+
 #if QO_BIG_MAP
 /* The mapping is [p, p + big_len(n)): 2 MB aligned at both ends (the slack of an oversized
  * mapping is unmapped), so qo_free_big can unmap exactly that. */
 static size_t big_len(size_t n) { return (n + QO_BIG_MIN - 1) / QO_BIG_MIN * QO_BIG_MIN; }
 
 void *qo_calloc_big(size_t n) {
-    if (n < QO_BIG_MIN) {
-        size_t len = (n + 63) / 64 * 64;
-        return memset(check(aligned_alloc(64, len ? len : 64), n), 0, len);
-    }
+    if (n < QO_BIG_MIN) return big_heap(n);
     size_t len = big_len(n), span = len + QO_BIG_MIN;
     char *m = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) return check(NULL, n);
@@ -175,10 +178,7 @@ void qo_free_big(void *p, size_t n) {
     else munmap(p, big_len(n));
 }
 #else
-void *qo_calloc_big(size_t n) {
-    size_t len = (n + 63) / 64 * 64;
-    return memset(check(aligned_alloc(64, len ? len : 64), n), 0, len);
-}
+void *qo_calloc_big(size_t n) { return big_heap(n); }
 void qo_free_big(void *p, size_t n) {
     (void)n;
     free(p);
