@@ -22,9 +22,9 @@ torch=0
 /usr/bin/python3 -c 'import torch' 2>/dev/null && torch=1
 # A shared host's speed drifts over minutes (other tenants): each round times qopt and PyTorch a
 # few seconds apart, and the ratios are taken per round, then their median over the rounds.
+run() { "$b" "$@" | tee -a "$out"; }
 for r in $(seq "$rounds"); do
     echo "round $r" | tee -a "$out"
-    run() { "$b" "$@" | tee -a "$out"; }
     run $n/lenet_w4a4_floattwin.onnx $n/lenet_w4a4_x.npy 2 30 int8_weight_per_tensor_float:bits=4 uint8_act_per_tensor_float:bits=4 io_bits=8
     run $n/mlp_sfc_w2a2_floattwin.onnx $n/mlp_sfc_w2a2_x.npy 2 30 int8_weight_per_tensor_float:bits=2 int8_act_per_tensor_float:bits=2
     run $n/resnet8_w8a8_perch_floattwin.onnx $n/resnet8_w8a8_perch_x.npy 2 30 int8_weight_per_channel_float uint8_act_per_tensor_float
