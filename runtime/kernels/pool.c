@@ -65,13 +65,6 @@ struct qo_pool {
     scratch *scr;
 };
 
-/* Frees a thread's scratch (qo_pool_scratch: huge-page mappings from QO_BIG_MIN bytes). */
-static void scratch_free(scratch *s) {
-    if (s->cap >= QO_BIG_MIN) qo_free_big(s->p, s->cap);
-    else free(s->p);
-    s->p = NULL, s->cap = 0;
-}
-
 /* Adapts the pool's spin budget: a spin that ended in sleep halves it (down to SPIN_MIN_NS, which
  * keeps probing), one that saw its event doubles it (up to SPIN_NS). On a machine whose cores are
  * taken by other processes the peer a spinner waits for is often descheduled, so spinning would
@@ -171,7 +164,7 @@ void qo_pool_free(qo_pool *p) {
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
     for (int t = 1; t < p->nthreads; t++) pthread_join(p->threads[t], NULL);
-    for (int t = 0; t < p->nthreads; t++) scratch_free(&p->scr[t]);
+    for (int t = 0; t < p->nthreads; t++) qo_free_big(p->scr[t].p, p->scr[t].cap);
     pthread_mutex_destroy(&p->mu);
     pthread_mutex_destroy(&p->job_mu);
     pthread_cond_destroy(&p->wake);
@@ -186,11 +179,10 @@ int qo_pool_size(const qo_pool *p) { return p ? p->nthreads : 1; }
 void *qo_pool_scratch(qo_pool *p, int tid, size_t bytes) {
     scratch *s = &p->scr[tid];
     if (s->cap < bytes) {
-        scratch_free(s);
+        qo_free_big(s->p, s->cap);
         size_t cap = bytes + bytes / 4;
         cap = (cap + 63) & ~(size_t)63;
-        s->p = cap >= QO_BIG_MIN ? qo_calloc_big(cap) : aligned_alloc(64, cap); /* big: 2 MB aligned */
-        if (!s->p) qo_die(__FILE__, __LINE__, "out of memory (%zu bytes of kernel scratch)", cap);
+        s->p = qo_calloc_big(cap); /* 64-byte aligned; from 2 MB, huge-page advised */
         s->cap = cap;
     }
     return s->p;
