@@ -514,12 +514,66 @@ QO_K_SIMD static void dw2d_task(void *ctx, int64_t begin, int64_t end, int tid) 
     qo_k_scratch_release(owned);
 }
 
+#ifdef CONV_X86
+/* 2-D 1x1 kernels with stride 2 and no padding (ResNet's downsample convolutions), one group, on
+ * AVX-512: a task gathers the even rows and columns of its output rows into a dense [C, len] block
+ * (gather_s2_512) and multiplies it straight into y with the epilogue in registers. The sums are
+ * im2col + sgemm's (the same qo_k_sgemm_epi over the same K), only without the im2col bookkeeping
+ * and the copy-out of the multi-image path. */
+typedef struct s2_job {
+    const qo_k_conv_params *p;
+    const float *x, *w, *b;
+    float *y;
+    qo_pool *pool;
+    int64_t rows; /* output rows per task */
+} s2_job;
+
+static void conv1x1_s2_task(void *ctx, int64_t begin, int64_t end, int tid) {
+    const s2_job *J = ctx;
+    const qo_k_conv_params *p = J->p;
+    int64_t IH = p->in[0], IW = p->in[1], OH = p->out[0], OW = p->out[1], osz = OH * OW, C = p->C;
+    int64_t nb = qo_k_cdiv(OH, J->rows);
+    void *owned = NULL;
+    float *col = qo_k_scratch(J->pool, tid, (size_t)(C * J->rows * OW) * sizeof(float), &owned);
+    for (int64_t t = begin; t < end; t++) {
+        int64_t n = t / nb, r0 = t % nb * J->rows, r1 = qo_k_min64(OH, r0 + J->rows), len = (r1 - r0) * OW;
+        const float *xn = J->x + n * C * IH * IW;
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t oh = r0; oh < r1; oh++)
+                gather_s2_512(col + c * len + (oh - r0) * OW, xn + (c * IH + 2 * oh) * IW, OW);
+        float *yb = J->y + n * p->M * osz + r0 * OW;
+        qo_k_sgemm_epi(p->M, len, C, J->w, C, col, len, yb, osz, J->b, p->res ? p->res + (yb - J->y) : NULL, osz,
+                       p->act);
+    }
+    qo_k_scratch_release(owned);
+}
+
+/* The 1x1 stride-2 path when it applies (else false, y untouched). */
+static bool conv1x1_s2(const qo_k_conv_params *p, const float *x, const float *w, const float *b, float *y,
+                       qo_pool *pool) {
+    if (p->nsp != 2 || p->group != 1 || p->ker[0] != 1 || p->ker[1] != 1 || p->str[0] != 2 || p->str[1] != 2 ||
+        p->pad[0] != 0 || p->pad[1] != 0 || qo_k_sgemm_isa(-1) != 2)
+        return false;
+    int64_t OH = p->out[0], OW = p->out[1];
+    /* no padding: output row oh reads input row 2 oh and columns 2 ow (the end pads may drop the rest) */
+    if (OH < 1 || OW < 1 || 2 * (OH - 1) >= p->in[0] || 2 * (OW - 1) >= p->in[1] || p->C < 1) return false;
+    s2_job J = {.p = p, .x = x, .w = w, .b = b, .y = y, .pool = pool};
+    /* a block of at most ~128 KB of gathered input, at least one row */
+    J.rows = qo_k_max64(1, qo_k_min64(OH, (int64_t)(32u << 10) / (p->C * OW)));
+    qo_pool_for(pool, p->N * qo_k_cdiv(OH, J.rows), 1, conv1x1_s2_task, &J);
+    return true;
+}
+#endif
+
 void qo_k_conv_f32(const qo_k_conv_params *p, const float *x, const float *w, const float *b, float *y,
                    qo_pool *pool) {
     qo_k_geom3 g;
     qo_k_geom3_fill(&g, p->nsp, p->in, p->out, p->ker, p->str, p->dil, p->pad, NULL);
     if (p->N == 0 || p->M == 0 || g.osz == 0) return;
     if (qo_k_conv_wino4_f32(p, false, x, w, b, y, pool) || qo_k_conv_wino_f32(p, false, x, w, b, y, pool) || qo_k_conv_flat_f32(p, x, w, b, y, pool)) return;
+#ifdef CONV_X86
+    if (conv1x1_s2(p, x, w, b, y, pool)) return;
+#endif
     int64_t Cg = p->C / p->group, Mg = p->M / p->group;
     int nth = qo_pool_size(pool);
     if (p->group == p->C && p->group == p->M) {
@@ -613,6 +667,7 @@ typedef struct convt_job {
     float *y;
     qo_pool *pool;
     int64_t Cg, Mg, mb, nmb;
+    float *wt;   /* NULL, or per group W_g^T ([Mg * ksz, Cg]) for qo_k_sgemm_acc (AVX-512) */
     bool spread; /* 2-D 1x1, stride 2, no padding, AVX-512: spread_1x1_s2 instead of col2im_add */
 } convt_job;
 
@@ -680,9 +735,13 @@ static void convt_task(void *ctx, int64_t begin, int64_t end, int tid) {
         int64_t m0 = blk * cj->mb, m1 = qo_k_min64(Mg, m0 + cj->mb), rows = (m1 - m0) * ksz;
         const float *xg = cj->x + (n * p->C + grp * Cg) * isz;
         /* W_g is [Cg, Mg * ksz]; col = W_g[:, m0*ksz .. m1*ksz]^T x_g  ([rows, isz]) */
-        const float *wg = cj->w + grp * Cg * Mg * ksz + m0 * ksz;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, (int)isz, (int)Cg, 1.0f, wg,
-                    (int)(Mg * ksz), xg, (int)isz, 0.0f, col, (int)isz);
+        if (cj->wt) { /* W_g^T given: our sgemm */
+            qo_k_sgemm_acc(rows, isz, Cg, cj->wt + (grp * Mg + m0) * ksz * Cg, Cg, xg, isz, false, false, col, isz);
+        } else {
+            const float *wg = cj->w + grp * Cg * Mg * ksz + m0 * ksz;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, (int)isz, (int)Cg, 1.0f, wg,
+                        (int)(Mg * ksz), xg, (int)isz, 0.0f, col, (int)isz);
+        }
         for (int64_t m = m0; m < m1; m++) {
             int64_t mo = grp * Mg + m;
             float *ym = cj->y + (n * p->M + mo) * osz;
@@ -726,5 +785,13 @@ void qo_k_convtranspose_f32(const qo_k_conv_params *p, const float *x, const flo
     int64_t cap = qo_k_max64(1, (int64_t)(4u << 20) / (int64_t)sizeof(float) / (g.ksz * g.isz));
     cj.mb = qo_k_min64(qo_k_cdiv(cj.Mg, nmb), cap);
     cj.nmb = qo_k_cdiv(cj.Mg, cj.mb);
+    if (qo_k_sgemm_isa(-1) == 2) { /* our AVX-512 kernels need A row-major: transpose each W_g once */
+        int64_t rk = cj.Mg * g.ksz;
+        cj.wt = qo_malloc((size_t)(p->group * rk * cj.Cg) * sizeof(float));
+        for (int64_t grp = 0; grp < p->group; grp++)
+            for (int64_t c = 0; c < cj.Cg; c++)
+                for (int64_t r = 0; r < rk; r++) cj.wt[(grp * rk + r) * cj.Cg + c] = w[(grp * cj.Cg + c) * rk + r];
+    }
     qo_pool_for(pool, ng * cj.nmb, 1, convt_task, &cj);
+    qo_free(cj.wt);
 }
