@@ -1,4 +1,5 @@
-/* runtime/kernels/gemm.c — Gemm and batched MatMul on cblas_sgemm, tiled over the pool.
+/* runtime/kernels/gemm.c — Gemm and batched MatMul on our sgemm (sgemm.c's qo_k_sgemm_acc, alpha 1
+ * and beta 0 or 1; op(A) transposed is packed first) or else cblas_sgemm, tiled over the pool.
  *
  * A task is (batch, row block, column block) of the output; blocks are only cut when there are
  * fewer batches than threads, and never for small products (the pool's wake-up costs more). */
@@ -20,6 +21,9 @@ typedef struct gemm_job {
     const float *res;
     qo_k_act act;
     const qo_k_matmul_params *mp; /* batched MatMul: batch offsets from here */
+    qo_pool *pool;
+    bool own; /* products by qo_k_sgemm_acc (AVX-512 or AVX2 kernels: about twice OpenBLAS's
+                 speed on Zen's AVX-512 cores, which OpenBLAS 0.3.21 runs on its Haswell kernels) */
 } gemm_job;
 
 /* Offsets of batch index bt into A and B. */
@@ -35,7 +39,6 @@ static void batch_offsets(const qo_k_matmul_params *p, int64_t bt, int64_t *ao, 
 
 static void gemm_task(void *ctx, int64_t begin, int64_t end, int tid) {
     gemm_job *j = ctx;
-    (void)tid;
     int64_t M = j->M, N = j->N, K = j->K;
     for (int64_t t = begin; t < end; t++) {
         int64_t cbk = t % j->ncb, r = t / j->ncb, rbk = r % j->nrb, bt = r / j->nrb;
@@ -73,6 +76,14 @@ static void gemm_task(void *ctx, int64_t begin, int64_t end, int tid) {
             else
                 cblas_sgemv(CblasRowMajor, CblasTrans, (int)K, (int)cols, j->alpha, Bb, ldb, Ab, j->ta ? lda : 1, beta, Y,
                             1);
+        } else if (j->own && (beta == 0.0f || beta == 1.0f)) { /* our sgemm (sgemm.c): A row-major */
+            if (j->ta) { /* op(A) rows i0..i1 packed from the columns of A */
+                float *at = qo_pool_scratch(j->pool, tid, (size_t)(rows * K) * sizeof(float));
+                for (int64_t k = 0; k < K; k++)
+                    for (int64_t i = 0; i < rows; i++) at[i * K + k] = Ab[k * lda + i];
+                Ab = at, lda = (int)K;
+            }
+            qo_k_sgemm_acc(rows, cols, K, Ab, lda, Bb, ldb, j->tb, beta != 0.0f, Y, N);
         } else {
             cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans,
                         (int)rows, (int)cols, (int)K, j->alpha, Ab, lda, Bb, ldb, beta, Y, (int)N);
@@ -99,6 +110,8 @@ static void gemm_run(gemm_job *j, qo_pool *pool) {
     }
     int64_t tasks = j->nbatch * j->nrb * j->ncb;
     if (j->M == 0 || j->N == 0) return;
+    j->pool = pool;
+    j->own = pool && j->alpha == 1.0f && qo_k_sgemm_isa(-1) >= 1;
     int64_t grain = flops < 2e5 ? qo_k_max64(1, (int64_t)(2e5 / (flops + 1))) : 1;
     qo_pool_for(pool, tasks, grain, gemm_task, j);
 }

@@ -1,7 +1,8 @@
 /* runtime/kernels/matmul.c — batched MatMul on strided operands (qo_k_matmul_strided_f32): A, B and
  * Y are views with arbitrary batch strides and row strides, A and B possibly transposed, so a
- * Transpose feeding a MatMul or following it costs no copy (cblas_sgemm reads op(A) / op(B)
- * through lda / ldb and writes Y through ldc). Blocking as gemm.c: a task is (batch, row block,
+ * Transpose feeding a MatMul or following it costs no copy (the sgemm reads op(A) / op(B)
+ * through lda / ldb and writes Y through ldc; only a transposed A is packed, per task, for
+ * sgemm.c's kernels, which take it row-major; cblas_sgemm without AVX2). Blocking as gemm.c: a task is (batch, row block,
  * column block); blocks are only cut when there are fewer batches than threads. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")
@@ -19,6 +20,7 @@ typedef struct smm_job {
     int64_t rb, cb, nrb, ncb;
     const float *A, *B, *bias, *res;
     float *Y;
+    qo_pool *pool; /* products by qo_k_sgemm_acc when the CPU has its kernels (see gemm.c) */
 } smm_job;
 
 static void smm_offsets(const qo_k_smm_params *p, int64_t bt, int64_t *ao, int64_t *bo, int64_t *yo) {
@@ -63,7 +65,6 @@ static void softmax_row(float *y, int64_t n) {
 static void smm_task(void *ctx, int64_t begin, int64_t end, int tid) {
     smm_job *j = ctx;
     const qo_k_smm_params *p = j->p;
-    (void)tid;
     for (int64_t t = begin; t < end; t++) {
         int64_t cbk = t % j->ncb, r = t / j->ncb, rbk = r % j->nrb, bt = r / j->nrb;
         int64_t i0 = rbk * j->rb, i1 = qo_k_min64(p->M, i0 + j->rb), c0 = cbk * j->cb, c1 = qo_k_min64(p->N, c0 + j->cb);
@@ -76,8 +77,19 @@ static void smm_task(void *ctx, int64_t begin, int64_t end, int tid) {
             /* op(A) rows i0..i1: A + i0*lda (A [M, K]) or A + i0 (A stored [K, M]); op(B) columns alike */
             const float *Ab = j->A + ao + (p->transA ? i0 : i0 * p->lda);
             const float *Bb = j->B + bo + (p->transB ? c0 * p->ldb : c0);
-            cblas_sgemm(CblasRowMajor, p->transA ? CblasTrans : CblasNoTrans, p->transB ? CblasTrans : CblasNoTrans,
-                        (int)rows, (int)cols, (int)p->K, 1.0f, Ab, (int)p->lda, Bb, (int)p->ldb, 0.0f, Y, (int)p->ldy);
+            if (j->pool && qo_k_sgemm_isa(-1) >= 1) { /* our sgemm (as gemm.c): op(A) packed row-major */
+                int64_t lda = p->lda;
+                if (p->transA) {
+                    float *at = qo_pool_scratch(j->pool, tid, (size_t)(rows * p->K) * sizeof(float));
+                    for (int64_t k = 0; k < p->K; k++)
+                        for (int64_t i = 0; i < rows; i++) at[i * p->K + k] = Ab[k * p->lda + i];
+                    Ab = at, lda = p->K;
+                }
+                qo_k_sgemm_acc(rows, cols, p->K, Ab, lda, Bb, p->ldb, p->transB, false, Y, p->ldy);
+            } else {
+                cblas_sgemm(CblasRowMajor, p->transA ? CblasTrans : CblasNoTrans, p->transB ? CblasTrans : CblasNoTrans,
+                            (int)rows, (int)cols, (int)p->K, 1.0f, Ab, (int)p->lda, Bb, (int)p->ldb, 0.0f, Y, (int)p->ldy);
+            }
         }
         bool ext = p->act.kind == QO_K_ACT_DIV || p->act.kind == QO_K_ACT_GELU;
         qo_k_act none = {QO_K_ACT_NONE, 0.0f, 0.0f};
@@ -107,7 +119,7 @@ void qo_k_matmul_strided_f32(const qo_k_smm_params *pp, const float *A, const fl
     int64_t nb = 1;
     for (int i = 0; i < p->brank; i++) nb *= p->bdims[i];
     if (nb == 0 || p->M == 0 || p->N == 0) return;
-    smm_job j = {.p = p, .rb = p->M, .cb = p->N, .nrb = 1, .ncb = 1, .A = A, .B = B, .bias = bias, .res = res, .Y = Y};
+    smm_job j = {.p = p, .rb = p->M, .cb = p->N, .nrb = 1, .ncb = 1, .A = A, .B = B, .bias = bias, .res = res, .Y = Y, .pool = pool};
     int nth = qo_pool_size(pool);
     double flops = 2.0 * (double)p->M * (double)p->N * (double)(p->K ? p->K : 1);
     if (nb < nth && flops * (double)nb >= 2e5) {
