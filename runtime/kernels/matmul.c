@@ -2,8 +2,9 @@
  * Y are views with arbitrary batch strides and row strides, A and B possibly transposed, so a
  * Transpose feeding a MatMul or following it costs no copy (the sgemm reads op(A) / op(B)
  * through lda / ldb and writes Y through ldc; only a transposed A is packed, per task, for
- * sgemm.c's kernels, which take it row-major; cblas_sgemm without AVX2). Blocking as gemm.c: a task is (batch, row block,
- * column block); blocks are only cut when there are fewer batches than threads. */
+ * sgemm.c's kernels, which take it row-major; cblas_sgemm without AVX2). Blocking as gemm.c: a
+ * task is (batch, row block, column block); blocks are only cut when there are fewer batches than
+ * threads. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")
 #endif
@@ -119,7 +120,8 @@ void qo_k_matmul_strided_f32(const qo_k_smm_params *pp, const float *A, const fl
     int64_t nb = 1;
     for (int i = 0; i < p->brank; i++) nb *= p->bdims[i];
     if (nb == 0 || p->M == 0 || p->N == 0) return;
-    smm_job j = {.p = p, .rb = p->M, .cb = p->N, .nrb = 1, .ncb = 1, .A = A, .B = B, .bias = bias, .res = res, .Y = Y, .pool = pool};
+    smm_job j = {.p = p, .rb = p->M, .cb = p->N, .nrb = 1, .ncb = 1, .A = A, .B = B, .bias = bias, .res = res, .Y = Y,
+                 .pool = pool};
     int nth = qo_pool_size(pool);
     double flops = 2.0 * (double)p->M * (double)p->N * (double)(p->K ? p->K : 1);
     if (nb < nth && flops * (double)nb >= 2e5) {
