@@ -667,7 +667,7 @@ typedef struct convt_job {
     float *y;
     qo_pool *pool;
     int64_t Cg, Mg, mb, nmb;
-    float *wt;   /* NULL, or per group W_g^T ([Mg * ksz, Cg]) for qo_k_sgemm_acc (AVX-512) */
+    float *wt;   /* NULL, or per group W_g^T ([Mg * ksz, Cg]) for qo_k_sgemm (AVX-512) */
     bool spread; /* 2-D 1x1, stride 2, no padding, AVX-512: spread_1x1_s2 instead of col2im_add */
 } convt_job;
 
@@ -736,7 +736,7 @@ static void convt_task(void *ctx, int64_t begin, int64_t end, int tid) {
         const float *xg = cj->x + (n * p->C + grp * Cg) * isz;
         /* W_g is [Cg, Mg * ksz]; col = W_g[:, m0*ksz .. m1*ksz]^T x_g  ([rows, isz]) */
         if (cj->wt) { /* W_g^T given: our sgemm */
-            qo_k_sgemm_acc(rows, isz, Cg, cj->wt + (grp * Mg + m0) * ksz * Cg, Cg, xg, isz, false, false, col, isz);
+            qo_k_sgemm(rows, isz, Cg, cj->wt + (grp * Mg + m0) * ksz * Cg, Cg, xg, isz, false, col, isz);
         } else {
             const float *wg = cj->w + grp * Cg * Mg * ksz + m0 * ksz;
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, (int)isz, (int)Cg, 1.0f, wg,

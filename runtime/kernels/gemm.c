@@ -1,5 +1,5 @@
-/* runtime/kernels/gemm.c — Gemm and batched MatMul on our sgemm (sgemm.c's qo_k_sgemm_acc, alpha 1
- * and beta 0 or 1; op(A) transposed is packed first) or else cblas_sgemm, tiled over the pool.
+/* runtime/kernels/gemm.c — Gemm and batched MatMul on our sgemm (sgemm.c's qo_k_sgemm, alpha 1 and
+ * no C term; op(A) transposed is packed first) or else cblas_sgemm, tiled over the pool.
  *
  * A task is (batch, row block, column block) of the output; blocks are only cut when there are
  * fewer batches than threads, and never for small products (the pool's wake-up costs more). */
@@ -22,7 +22,7 @@ typedef struct gemm_job {
     qo_k_act act;
     const qo_k_matmul_params *mp; /* batched MatMul: batch offsets from here */
     qo_pool *pool;
-    bool own; /* products by qo_k_sgemm_acc (AVX-512 or AVX2 kernels: about twice OpenBLAS's
+    bool own; /* products by qo_k_sgemm (AVX-512 or AVX2 kernels: about twice OpenBLAS's
                  speed on Zen's AVX-512 cores, which OpenBLAS 0.3.21 runs on its Haswell kernels) */
 } gemm_job;
 
@@ -76,14 +76,14 @@ static void gemm_task(void *ctx, int64_t begin, int64_t end, int tid) {
             else
                 cblas_sgemv(CblasRowMajor, CblasTrans, (int)K, (int)cols, j->alpha, Bb, ldb, Ab, j->ta ? lda : 1, beta, Y,
                             1);
-        } else if (j->own && (beta == 0.0f || beta == 1.0f)) { /* our sgemm (sgemm.c): A row-major */
+        } else if (j->own && beta == 0.0f) { /* our sgemm (sgemm.c): A row-major */
             if (j->ta) { /* op(A) rows i0..i1 packed from the columns of A */
                 float *at = qo_pool_scratch(j->pool, tid, (size_t)(rows * K) * sizeof(float));
                 for (int64_t k = 0; k < K; k++)
                     for (int64_t i = 0; i < rows; i++) at[i * K + k] = Ab[k * lda + i];
                 Ab = at, lda = (int)K;
             }
-            qo_k_sgemm_acc(rows, cols, K, Ab, lda, Bb, ldb, j->tb, beta != 0.0f, Y, N);
+            qo_k_sgemm(rows, cols, K, Ab, lda, Bb, ldb, j->tb, Y, N);
         } else {
             cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans,
                         (int)rows, (int)cols, (int)K, j->alpha, Ab, lda, Bb, ldb, beta, Y, (int)N);

@@ -36,6 +36,12 @@ void qo_k_sgemm_epi(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda
  * (in K blocks), so the result does not depend on M, N tiling. C must not overlap A, B. */
 void qo_k_sgemm_acc(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb, bool bt,
                     bool accum, float *C, int64_t ldc);
+/* C[M, N] (ldc) = A[M, K] (lda) B (B[K, N] at ldb, or (bt) B^T[N, K] at ldb): the kernels and sums
+ * of qo_k_sgemm_epi, without an epilogue. Each element is one multiply-add chain over k in order
+ * (a K block continues from the partial stored by the one before), as onnxruntime's MLAS and
+ * OpenBLAS sum: the order the QCDQ bit-exactness tests depend on. C must not overlap A, B. */
+void qo_k_sgemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb, bool bt,
+                float *C, int64_t ldc);
 /* The micro-kernel qo_k_sgemm_epi uses: 2 AVX-512, 1 AVX2+FMA, 0 OpenBLAS. force -1 only queries
  * (the forced value, else what the CPU has), -2 restores detection, >= 0 forces it (for tests: the
  * caller must not force more than an unforced query returned). Returns the level now in use. Not

@@ -21,7 +21,7 @@ typedef struct smm_job {
     int64_t rb, cb, nrb, ncb;
     const float *A, *B, *bias, *res;
     float *Y;
-    qo_pool *pool; /* products by qo_k_sgemm_acc when the CPU has its kernels (see gemm.c) */
+    qo_pool *pool; /* products by qo_k_sgemm when the CPU has its kernels (see gemm.c) */
 } smm_job;
 
 static void smm_offsets(const qo_k_smm_params *p, int64_t bt, int64_t *ao, int64_t *bo, int64_t *yo) {
@@ -86,7 +86,7 @@ static void smm_task(void *ctx, int64_t begin, int64_t end, int tid) {
                         for (int64_t i = 0; i < rows; i++) at[i * p->K + k] = Ab[k * p->lda + i];
                     Ab = at, lda = p->K;
                 }
-                qo_k_sgemm_acc(rows, cols, p->K, Ab, lda, Bb, p->ldb, p->transB, false, Y, p->ldy);
+                qo_k_sgemm(rows, cols, p->K, Ab, lda, Bb, p->ldb, p->transB, Y, p->ldy);
             } else {
                 cblas_sgemm(CblasRowMajor, p->transA ? CblasTrans : CblasNoTrans, p->transB ? CblasTrans : CblasNoTrans,
                             (int)rows, (int)cols, (int)p->K, 1.0f, Ab, (int)p->lda, Bb, (int)p->ldb, 0.0f, Y, (int)p->ldy);
