@@ -6,7 +6,8 @@
  * reference output passed through Relu/Clip here).
  *
  * Error measure: max |got - want| / max |want| over the output tensor (GEMM reorders sums, so
- * results are not bit-exact); a case passes below 1e-5 with identical shapes.
+ * results are not bit-exact); a case passes below 1e-5 with identical shapes. qo_k_sgemm, whose
+ * summation order is a contract (gen_sgemm_chain), is checked bit for bit against fmaf chains.
  *
  * usage: test_kernels [-v] [-n CASES_PER_OP] [-s SEED]. Prints "N passed, N failed". */
 #include "runtime/kernels/internal.h"
@@ -599,6 +600,41 @@ static void check_writes_all(qo_pool **pools, int npools) {
     }
 }
 
+/* qo_k_sgemm against its contract, bit for bit: every element is one multiply-add chain over k in
+ * order from +0 (fmaf here, the oracle), across the kernel's K blocks (K up to 700: up to five
+ * blocks), with B as given or transposed and padded leading dimensions. This order is what keeps
+ * QCDQ files bit-exact with onnxruntime (MLAS sums the same way), so no tolerance. Only for the
+ * micro-kernels qopt owns (AVX-512, AVX2); OpenBLAS sums as it likes. */
+static void gen_sgemm_chain(void) {
+    if (qo_k_sgemm_isa(-1) < 1) return;
+    int64_t M = ri(1, 40), N = ri(1, 70), K = ri(0, 3) ? ri(1, 700) : ri(150, 330);
+    bool bt = ri(0, 1);
+    int64_t lda = K + ri(0, 3), ldb = (bt ? K : N) + ri(0, 3), ldc = N + ri(0, 3);
+    float *A = malloc((size_t)(M * lda) * sizeof *A), *B = malloc((size_t)((bt ? N : K) * ldb) * sizeof *B);
+    float *C = malloc((size_t)(M * ldc) * sizeof *C);
+    for (int64_t i = 0; i < M * lda; i++) A[i] = rf();
+    for (int64_t i = 0; i < (bt ? N : K) * ldb; i++) B[i] = rf();
+    for (int64_t i = 0; i < M * ldc; i++) C[i] = 7.0f;
+    int bad = 0;
+    qo_k_sgemm(M, N, K, A, lda, B, ldb, bt, C, ldc);
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            float acc = 0.0f;
+            for (int64_t k = 0; k < K; k++) acc = fmaf(A[i * lda + k], bt ? B[j * ldb + k] : B[k * ldb + j], acc);
+            bad += C[i * ldc + j] != acc;
+        }
+    for (int64_t i = 0; i < M; i++) /* the padding columns of C stay untouched */
+        for (int64_t j = N; j < ldc; j++) bad += C[i * ldc + j] != 7.0f;
+    if (bad) {
+        fprintf(stderr, "FAIL qo_k_sgemm M=%lld N=%lld K=%lld bt=%d isa=%d: %d elements differ from the fmaf chain\n",
+                (long long)M, (long long)N, (long long)K, bt, qo_k_sgemm_isa(-1), bad);
+        nfail++;
+    } else {
+        npass++;
+    }
+    free(A), free(B), free(C);
+}
+
 int main(int argc, char **argv) {
     int per_op = 150;
     for (int i = 1; i < argc; i++) {
@@ -641,6 +677,11 @@ int main(int argc, char **argv) {
         rng_state = own_state;
         gen_layernorm(&cx, pools, 3);
         gen_matmul_strided(&cx, pools, 3);
+        for (int isa = top; isa >= 1 && i % 3 == 0; isa--) {
+            qo_k_sgemm_isa(isa);
+            gen_sgemm_chain();
+        }
+        qo_k_sgemm_isa(-2);
         own_state = rng_state;
         rng_state = saved;
     }
