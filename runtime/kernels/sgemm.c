@@ -398,31 +398,10 @@ void qo_k_sgemm_epi(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda
     }
 }
 
-void qo_k_sgemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb, bool bt,
-                float *C, int64_t ldc) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        for (int64_t i = 0; i < M; i++) memset(C + i * ldc, 0, (size_t)N * sizeof(float));
-        return;
-    }
-#ifdef QO_SG_X86
-    const qo_k_act none = {QO_K_ACT_NONE, 0, 0};
-    int isa = qo_k_sgemm_isa(-1);
-    if (isa == 2) {
-        sg_run512(M, N, K, A, lda, B, ldb, C, ldc, NULL, NULL, 0, none, bt, false, false, true);
-        return;
-    }
-    if (isa == 1) {
-        sg_run256(M, N, K, A, lda, B, ldb, C, ldc, NULL, NULL, 0, none, bt, false, false);
-        return;
-    }
-#endif
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, bt ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, A, (int)lda,
-                B, (int)ldb, 0.0f, C, (int)ldc);
-}
-
-void qo_k_sgemm_acc(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb, bool bt,
-                    bool accum, float *C, int64_t ldc) {
+/* qo_k_sgemm (add false: K blocks continue from C) and qo_k_sgemm_acc (add true: each K block from
+ * zero, then added); accum: the first block also adds to C. */
+static void sg_product(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,
+                       bool bt, bool accum, bool add, float *C, int64_t ldc) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         if (!accum)
@@ -433,14 +412,24 @@ void qo_k_sgemm_acc(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda
     const qo_k_act none = {QO_K_ACT_NONE, 0, 0};
     int isa = qo_k_sgemm_isa(-1);
     if (isa == 2) {
-        sg_run512(M, N, K, A, lda, B, ldb, C, ldc, NULL, NULL, 0, none, bt, accum, true, true);
+        sg_run512(M, N, K, A, lda, B, ldb, C, ldc, NULL, NULL, 0, none, bt, accum, add, true);
         return;
     }
     if (isa == 1) {
-        sg_run256(M, N, K, A, lda, B, ldb, C, ldc, NULL, NULL, 0, none, bt, accum, true);
+        sg_run256(M, N, K, A, lda, B, ldb, C, ldc, NULL, NULL, 0, none, bt, accum, add);
         return;
     }
 #endif
     cblas_sgemm(CblasRowMajor, CblasNoTrans, bt ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, A, (int)lda,
                 B, (int)ldb, accum ? 1.0f : 0.0f, C, (int)ldc);
+}
+
+void qo_k_sgemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb, bool bt,
+                float *C, int64_t ldc) {
+    sg_product(M, N, K, A, lda, B, ldb, bt, false, false, C, ldc);
+}
+
+void qo_k_sgemm_acc(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb, bool bt,
+                    bool accum, float *C, int64_t ldc) {
+    sg_product(M, N, K, A, lda, B, ldb, bt, accum, true, C, ldc);
 }
