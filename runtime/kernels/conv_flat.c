@@ -610,14 +610,19 @@ bool qo_k_convtranspose_flat_f32(const qo_k_conv_params *p, const float *x, cons
 bool qo_k_convgradweight_flat_f32(const qo_k_conv_params *p, const float *dy, const float *x, float *dw,
                                   qo_pool *pool) {
     /* measured against conv_grad.c's im2col + sgemm: faster up to 8 input channels (LeNet's 3 and 6:
-     * 2.8x and even), slower from 16 (ResNet's 16..64 with padded planes of 8x8..32x32) */
-    if (!flat_shape(p, false) || p->N < 1 || p->C > 8) return false;
+     * 2.8x and even), slower from 16 (ResNet's 16..64 with padded planes of 8x8..32x32). Also slower
+     * when many output channels meet a short im2col (C x taps <= 32, M >= 16: ResNet's 3-channel
+     * 3x3 stem with 16 filters, where padding the 16 dY planes costs more than im2col's 27 rows;
+     * 1 % of ResNet-8's training step), while LeNet's 5x5 layers (25 and 150 rows) stay here. */
+    int64_t ntap = 1;
+    for (int i = 0; i < p->nsp; i++) ntap *= p->ker[i];
+    if (!flat_shape(p, false) || p->N < 1 || p->C > 8 || (p->C * ntap <= 32 && p->M >= 16)) return false;
     flat_cgw_job J = {.dy = dy, .x = x, .N = p->N, .pool = pool};
     flat_geom_of(p, false, &J.g);
     /* up to 8 channels one block, more in blocks of at most 4 (measured: 16 channels as 4 x 4 with 5
      * taps beat 2 x 8 with 3) */
     J.mb = p->M <= 8 ? flat_mb(p->M) : qo_k_cdiv(p->M, qo_k_cdiv(p->M, 4));
-    int64_t nr = qo_k_min64(qo_pool_size(pool), p->N), ntap = J.g.ntap, wsz = p->M * p->C * ntap;
+    int64_t nr = qo_k_min64(qo_pool_size(pool), p->N), wsz = p->M * p->C * ntap;
     J.nranges = nr;
     /* a batch's P and D within ~256 KB (L2) */
     J.nb = qo_k_max64(1, qo_k_min64(qo_k_cdiv(p->N, nr), 65536 / ((p->C + p->M) * J.g.psz)));
