@@ -107,8 +107,8 @@ static void apply_act(qo_tensor *t, const qo_k_act *a) {
     }
 }
 
-/* Conv with a fused residual through qo_k_node_plan / qo_k_plan_run: want (the reference output) +
- * a random residual, then act, against the kernel. */
+/* Conv or ConvTranspose with a fused residual through qo_k_node_plan / qo_k_plan_run: want (the
+ * reference output) + a random residual, then act, against the kernel. */
 static void run_res(qo_ctx *cx, tcase *t, qo_kctx *k, const qo_tensor *const *ins, const qo_tensor *want,
                     qo_pool **pools, int npools, const qo_k_act *act) {
     qo_k_plan pl;
@@ -177,7 +177,8 @@ static void run_case(qo_ctx *cx, tcase *t, qo_pool **pools, int npools, bool can
             qo_tensor_free(&got[0]);
         }
         qo_tensor_free(&w2);
-        if (qo_node_get(t->g, t->n)->op == QO_OP_CONV) run_res(cx, t, &k, ins, &want[0], pools, npools, &acts[ai]);
+        qo_op op = (qo_op)qo_node_get(t->g, t->n)->op;
+        if (op == QO_OP_CONV || op == QO_OP_CONVTRANSPOSE) run_res(cx, t, &k, ins, &want[0], pools, npools, &acts[ai]);
     }
     qo_tensor_free(&want[0]);
 }
