@@ -789,8 +789,7 @@ void qo_k_convtranspose_f32(const qo_k_conv_params *p, const float *x, const flo
         int64_t rk = cj.Mg * g.ksz;
         cj.wt = qo_malloc((size_t)(p->group * rk * cj.Cg) * sizeof(float));
         for (int64_t grp = 0; grp < p->group; grp++)
-            for (int64_t c = 0; c < cj.Cg; c++)
-                for (int64_t r = 0; r < rk; r++) cj.wt[(grp * rk + r) * cj.Cg + c] = w[(grp * cj.Cg + c) * rk + r];
+            qo_k_transpose_to(w + grp * cj.Cg * rk, rk, rk, cj.Cg, cj.wt + grp * rk * cj.Cg);
     }
     qo_pool_for(pool, ng * cj.nmb, 1, convt_task, &cj);
     qo_free(cj.wt);

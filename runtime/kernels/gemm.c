@@ -79,8 +79,7 @@ static void gemm_task(void *ctx, int64_t begin, int64_t end, int tid) {
         } else if (j->own && beta == 0.0f) { /* our sgemm (sgemm.c): A row-major */
             if (j->ta) { /* op(A) rows i0..i1 packed from the columns of A */
                 float *at = qo_pool_scratch(j->pool, tid, (size_t)(rows * K) * sizeof(float));
-                for (int64_t k = 0; k < K; k++)
-                    for (int64_t i = 0; i < rows; i++) at[i * K + k] = Ab[k * lda + i];
+                qo_k_transpose_to(Ab, lda, rows, K, at);
                 Ab = at, lda = (int)K;
             }
             qo_k_sgemm(rows, cols, K, Ab, lda, Bb, ldb, j->tb, Y, N);

@@ -36,6 +36,12 @@ void qo_k_sgemm_epi(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda
  * (in K blocks), so the result does not depend on M, N tiling. C must not overlap A, B. */
 void qo_k_sgemm_acc(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb, bool bt,
                     bool accum, float *C, int64_t ldc);
+/* at[i K + k] = a[k lda + i] for i < rows, k < K: the rows x K row-major copy of the transposed
+ * block at a (its K rows lda floats apart), the form qo_k_sgemm's A operand is read in. */
+static inline void qo_k_transpose_to(const float *a, int64_t lda, int64_t rows, int64_t K, float *at) {
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t i = 0; i < rows; i++) at[i * K + k] = a[k * lda + i];
+}
 /* C[M, N] (ldc) = A[M, K] (lda) B (B[K, N] at ldb, or (bt) B^T[N, K] at ldb): the kernels and sums
  * of qo_k_sgemm_epi, without an epilogue. Each element is one multiply-add chain over k in order
  * (a K block continues from the partial stored by the one before), as onnxruntime's MLAS and

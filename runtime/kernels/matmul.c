@@ -82,8 +82,7 @@ static void smm_task(void *ctx, int64_t begin, int64_t end, int tid) {
                 int64_t lda = p->lda;
                 if (p->transA) {
                     float *at = qo_pool_scratch(j->pool, tid, (size_t)(rows * p->K) * sizeof(float));
-                    for (int64_t k = 0; k < p->K; k++)
-                        for (int64_t i = 0; i < rows; i++) at[i * p->K + k] = Ab[k * p->lda + i];
+                    qo_k_transpose_to(Ab, p->lda, rows, p->K, at);
                     Ab = at, lda = p->K;
                 }
                 qo_k_sgemm(rows, cols, p->K, Ab, lda, Bb, p->ldb, p->transB, Y, p->ldy);
