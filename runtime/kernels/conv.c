@@ -759,11 +759,31 @@ static void convt_task(void *ctx, int64_t begin, int64_t end, int tid) {
     qo_k_scratch_release(owned);
 }
 
+/* ConvTranspose with a 1x1 sibling (p->x2) where the flat kernel does not take it in: the sibling
+ * into a buffer (plus the residual), then the main convolution with that buffer as its residual. */
+static void convt_sib_apart(const qo_k_conv_params *p, const float *x, const float *w, const float *b, float *y,
+                            qo_pool *pool) {
+    int64_t osz = 1;
+    for (int i = 0; i < p->nsp; i++) osz *= p->out[i];
+    qo_k_conv_params q = *p, m = *p;
+    q.C = p->C2, q.group = 1, q.act = (qo_k_act){QO_K_ACT_NONE, 0.0f, 0.0f}, q.x2 = NULL, q.w2 = NULL, q.C2 = 0;
+    for (int i = 0; i < p->nsp; i++) q.ker[i] = 1, q.dil[i] = 1, q.pad[i] = 0;
+    float *t = qo_malloc((size_t)(p->N * p->M * osz) * sizeof(float));
+    qo_k_convtranspose_f32(&q, p->x2, p->w2, NULL, t, pool); /* + p->res, its epilogue */
+    m.x2 = NULL, m.w2 = NULL, m.C2 = 0, m.res = t;
+    qo_k_convtranspose_f32(&m, x, w, b, y, pool);
+    qo_free(t);
+}
+
 void qo_k_convtranspose_f32(const qo_k_conv_params *p, const float *x, const float *w, const float *b,
                             float *y, qo_pool *pool) {
     qo_k_geom3 g;
     qo_k_geom3_fill(&g, p->nsp, p->in, p->out, p->ker, p->str, p->dil, p->pad, NULL);
     if (p->N == 0 || p->M == 0 || g.osz == 0) return;
+    if (p->x2) {
+        if (!(p->fast && qo_k_convtranspose_flat_f32(p, x, w, b, y, pool))) convt_sib_apart(p, x, w, b, y, pool);
+        return;
+    }
     if (qo_k_conv_wino4_f32(p, true, x, w, b, y, pool) || qo_k_conv_wino_f32(p, true, x, w, b, y, pool) || qo_k_convtranspose_flat_f32(p, x, w, b, y, pool)) return;
     convt_job cj = {.p = p, .g = g, .x = x, .w = w, .b = b, .y = y, .pool = pool};
     cj.Cg = p->C / p->group, cj.Mg = p->M / p->group;

@@ -441,6 +441,8 @@ typedef struct convt_phase {
 typedef struct convt_sjob {
     const qo_k_conv_params *p;
     const float *x, *b;
+    int64_t C2; /* the 1x1 sibling's channels (p->x2), padded into P after x's: extra channels of the
+                   phase whose one tap reads x at the sibling's positions (0 = none) */
     float *y;
     int64_t s[2], H, W, OH, OW, mb;
     int64_t PT, PL, Hc, Wc, psz; /* the common padded plane */
@@ -486,11 +488,15 @@ static void convt_strided_task(void *ctx, int64_t begin, int64_t end, int tid) {
     const qo_k_conv_params *p = J->p;
     int64_t C = p->C, M = p->M, osz = J->OH * J->OW, S1 = J->s[1];
     void *owned = NULL;
-    float *P = qo_k_scratch(J->pool, tid, (size_t)(C * J->psz + S1 * J->ofl) * sizeof(float), &owned);
-    float *O = P + C * J->psz;
+    int64_t Ct = C + J->C2;
+    float *P = qo_k_scratch(J->pool, tid, (size_t)(Ct * J->psz + S1 * J->ofl) * sizeof(float), &owned);
+    float *O = P + Ct * J->psz;
     for (int64_t n = begin; n < end; n++) {
         float *yn = J->y + n * M * osz;
         qo_k_flat_pad(J->x + n * C * J->H * J->W, C, J->H, J->W, J->PT, J->PL, J->Hc, J->Wc, P, J->psz, J->psz);
+        if (J->C2)
+            qo_k_flat_pad(p->x2 + n * J->C2 * J->H * J->W, J->C2, J->H, J->W, J->PT, J->PL, J->Hc, J->Wc,
+                          P + C * J->psz, J->psz, J->psz);
         for (int64_t m0 = 0; m0 < M; m0 += J->mb) {
             int64_t MB = qo_k_min64(J->mb, M - m0);
             for (int64_t r = 0; r < J->s[0]; r++) {
@@ -498,7 +504,7 @@ static void convt_strided_task(void *ctx, int64_t begin, int64_t end, int tid) {
                 for (int64_t c = 0; c < S1; c++) {
                     const convt_phase *f = &row[c];
                     if (f->g.OH < 1 || f->g.OW < 1 || !f->wk) continue;
-                    fwd_any((int)MB, &f->g, P + f->base, f->wk + m0 * C * f->g.ntap, O + c * J->ofl, f->g.nv * 16);
+                    fwd_any((int)MB, &f->g, P + f->base, f->wk + m0 * f->g.C * f->g.ntap, O + c * J->ofl, f->g.nv * 16);
                 }
                 if (S1 == 2 && row[0].wk && row[1].wk && row[0].g.OH >= 1 && row[0].g.OW >= 1 && row[1].g.OW >= 1 &&
                     row[0].y0[1] + row[1].y0[1] == 1) {
@@ -519,7 +525,7 @@ static void convt_strided_task(void *ctx, int64_t begin, int64_t end, int tid) {
     qo_k_scratch_release(owned);
 }
 
-static void convt_strided(const qo_k_conv_params *p, const float *x, const float *w, const float *b, float *y,
+static bool convt_strided(const qo_k_conv_params *p, const float *x, const float *w, const float *b, float *y,
                           qo_pool *pool) {
     convt_sjob J = {.p = p, .x = x, .b = b, .y = y, .pool = pool, .s = {1, 1}, .H = 1, .W = 1, .OH = 1, .OW = 1};
     int64_t ker[2] = {1, 1}, pad[2] = {0, 0}, *in = &J.H, *out = &J.OH;
@@ -559,6 +565,14 @@ static void convt_strided(const qo_k_conv_params *p, const float *x, const float
     }
     /* reads reach at most base + L + 15 + off < Hc Wc + 16 (as flat_geom_init's) */
     J.psz = (J.Hc * J.Wc + 16 + 15) / 16 * 16;
+    /* the sibling's outputs y[i s] (i < in) are the phase at (0, 0) with one tap reading x[i] */
+    int sib = -1;
+    for (int k = 0; k < J.nph && p->x2; k++)
+        if (J.ph[k].y0[0] == 0 && J.ph[k].y0[1] == 0 && K[k][0] == 1 && K[k][1] == 1 && q0[k][0] == 0 &&
+            q0[k][1] == 0 && nq[k][0] == J.H && nq[k][1] == J.W)
+            sib = k;
+    if (p->x2 && sib < 0) return false;
+    if (sib >= 0) J.C2 = p->C2;
     for (int k = 0; k < J.nph; k++) {
         convt_phase *f = &J.ph[k];
         int64_t KH = qo_k_max64(K[k][0], 1), KW = qo_k_max64(K[k][1], 1);
@@ -571,11 +585,14 @@ static void convt_strided(const qo_k_conv_params *p, const float *x, const float
             for (int64_t t = 0; t < KW; t++) f->g.off[i * KW + t] = i * J.Wc + t;
         f->base = (J.PT - pt) * J.Wc + (J.PL - pl);
         if (K[k][0] == 0 || K[k][1] == 0 || nq[k][0] < 1 || nq[k][1] < 1) continue;
-        int64_t nt = K[k][0] * K[k][1], r = k / J.s[1], c = k % J.s[1];
-        f->wk = qo_malloc((size_t)(M * C * nt) * sizeof(float));
+        int64_t nt = K[k][0] * K[k][1], r = k / J.s[1], c = k % J.s[1], Ct = C + (k == sib ? J.C2 : 0);
+        f->g.C = Ct;
+        f->wk = qo_malloc((size_t)(M * Ct * nt) * sizeof(float));
         for (int64_t m0 = 0; m0 < M; m0 += J.mb) {
             int64_t MB = qo_k_min64(J.mb, M - m0);
-            float *wb = f->wk + m0 * C * nt;
+            float *wb = f->wk + m0 * Ct * nt;
+            for (int64_t ch = C; ch < Ct; ch++) /* the sibling's channels: one tap */
+                for (int64_t m = 0; m < MB; m++) wb[ch * MB + m] = p->w2[(ch - C) * M + m0 + m];
             for (int64_t ch = 0; ch < C; ch++)
                 for (int64_t th = 0; th < K[k][0]; th++)
                     for (int64_t tw = 0; tw < K[k][1]; tw++)
@@ -590,6 +607,7 @@ static void convt_strided(const qo_k_conv_params *p, const float *x, const float
     }
     qo_pool_for(pool, p->N, 1, convt_strided_task, &J);
     for (int k = 0; k < J.nph; k++) qo_free(J.ph[k].wk);
+    return true;
 }
 
 bool qo_k_convtranspose_flat_f32(const qo_k_conv_params *p, const float *x, const float *w, const float *b, float *y,
@@ -597,10 +615,8 @@ bool qo_k_convtranspose_flat_f32(const qo_k_conv_params *p, const float *x, cons
     if (!flat_shape(p, true)) return false;
     bool str1 = true;
     for (int i = 0; i < p->nsp; i++) str1 = str1 && p->str[i] == 1;
-    if (!str1) {
-        convt_strided(p, x, w, b, y, pool);
-        return true;
-    }
+    if (!str1) return convt_strided(p, x, w, b, y, pool);
+    if (p->x2) return false; /* a sibling only with strides */
     flat_geom g;
     flat_geom_of(p, true, &g);
     flat_fwd(&g, p->N, x, w, true, b, p->res, p->act, y, pool);

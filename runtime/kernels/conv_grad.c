@@ -23,6 +23,11 @@ typedef struct cgw_job {
     float *dw;        /* range 0 sums here */
     float *part;      /* ranges 1.. sum into part + (r - 1) * wsz */
     int64_t nranges, wsz;
+    /* the 1x1 sibling (qo_k_convgradweight_sib_f32; M2 0 = none): dw2 += col's center-tap rows
+       dy2^T per chunk, ranges 1.. into part2 */
+    int64_t M2, ctap;
+    const float *dy2;
+    float *dw2, *part2;
     qo_pool *pool;
 } cgw_job;
 
@@ -200,12 +205,15 @@ static void cgw_task(void *ctx, int64_t begin, int64_t end, int tid) {
      * (col packed as B^T, its rows the vector width: fewer idle lanes for LeNet's 6 channels) */
     bool tr = Mg > 8;
     /* col [CK, rpc * out[2]], then dW^T [group][CK, Mg] */
-    size_t cn = (size_t)(CK * rpc * out[2]), bytes = (cn + (size_t)J->wsz) * sizeof(float);
-    float *col = J->pool ? qo_pool_scratch(J->pool, tid, bytes) : qo_malloc(bytes), *wt = col + cn;
+    int64_t wsz2 = J->M2 * Cg;
+    size_t cn = (size_t)(CK * rpc * out[2]), bytes = (cn + (size_t)(J->wsz + wsz2)) * sizeof(float);
+    float *col = J->pool ? qo_pool_scratch(J->pool, tid, bytes) : qo_malloc(bytes), *wt = col + cn, *wt2 = wt + J->wsz;
     for (int64_t r = begin; r < end; r++) {
         float *acc = r == 0 ? J->dw : J->part + (r - 1) * J->wsz;
+        float *acc2 = J->M2 ? (r == 0 ? J->dw2 : J->part2 + (r - 1) * wsz2) : NULL;
         int64_t n0 = r * p->N / J->nranges, n1 = (r + 1) * p->N / J->nranges;
         if (n0 == n1) memset(acc, 0, (size_t)J->wsz * sizeof(float));
+        if (n0 == n1 && acc2) memset(acc2, 0, (size_t)wsz2 * sizeof(float));
         for (int64_t n = n0; n < n1; n++)
             for (int64_t grp = 0; grp < p->group; grp++)
                 for (int64_t r0 = 0; r0 < nrows; r0 += rpc) {
@@ -216,13 +224,39 @@ static void cgw_task(void *ctx, int64_t begin, int64_t end, int tid) {
                     bool more = n > n0 || r0 > 0;
                     if (tr) qo_k_sgemm_acc(CK, Mg, len, col, len, dyg, osz, true, more, wt + grp * Mg * CK, Mg);
                     else qo_k_sgemm_acc(Mg, CK, len, dyg, osz, col, len, true, more, acc + grp * Mg * CK, CK);
+                    if (acc2) /* the center-tap rows c ksz + ctap are the 1x1 sibling's im2col */
+                        qo_k_sgemm_acc(Cg, J->M2, len, col + J->ctap * len, ksz * len,
+                                       J->dy2 + n * J->M2 * osz + r0 * out[2], osz, true, more, wt2, J->M2);
                 }
         if (tr && n1 > n0) /* dW = (dW^T)^T */
             for (int64_t grp = 0; grp < p->group; grp++)
                 for (int64_t m = 0; m < Mg; m++)
                     for (int64_t k = 0; k < CK; k++) acc[(grp * Mg + m) * CK + k] = wt[grp * Mg * CK + k * Mg + m];
+        if (acc2 && n1 > n0)
+            for (int64_t m = 0; m < J->M2; m++)
+                for (int64_t c = 0; c < Cg; c++) acc2[m * Cg + c] = wt2[c * J->M2 + m];
     }
     if (!J->pool) qo_free(col);
+}
+
+/* Runs the im2col path (sibling too when J->M2) and adds the ranges in order. */
+static void cgw_run(cgw_job *J) {
+    const qo_k_conv_params *p = J->p;
+    int64_t nr = qo_pool_size(J->pool), wsz = J->wsz, wsz2 = J->M2 * p->C;
+    if (nr > p->N) nr = p->N;
+    J->nranges = nr;
+    if (nr > 1) J->part = qo_malloc((size_t)((nr - 1) * wsz) * sizeof(float));
+    if (nr > 1 && J->M2) J->part2 = qo_malloc((size_t)((nr - 1) * wsz2) * sizeof(float));
+    qo_pool_for(J->pool, nr, 1, cgw_task, J);
+    for (int64_t r = 1; r < nr; r++) {
+        const float *s = J->part + (r - 1) * wsz;
+        for (int64_t i = 0; i < wsz; i++) J->dw[i] += s[i];
+        if (!J->M2) continue;
+        s = J->part2 + (r - 1) * wsz2;
+        for (int64_t i = 0; i < wsz2; i++) J->dw2[i] += s[i];
+    }
+    qo_free(J->part);
+    qo_free(J->part2);
 }
 
 void qo_k_convgradweight_f32(const qo_k_conv_params *p, const float *dy, const float *x, float *dw, qo_pool *pool) {
@@ -238,14 +272,50 @@ void qo_k_convgradweight_f32(const qo_k_conv_params *p, const float *dy, const f
     }
     if (qo_k_convgradweight_wino4_f32(p, dy, x, dw, pool) || qo_k_convgradweight_wino_f32(p, dy, x, dw, pool)) return;
     if (qo_k_convgradweight_flat_f32(p, dy, x, dw, pool)) return;
-    int64_t nr = qo_pool_size(pool);
-    if (nr > p->N) nr = p->N;
-    cgw_job J = {.p = p, .dy = dy, .x = x, .dw = dw, .nranges = nr, .wsz = wsz, .pool = pool};
-    if (nr > 1) J.part = qo_malloc((size_t)((nr - 1) * wsz) * sizeof(float));
-    qo_pool_for(pool, nr, 1, cgw_task, &J);
-    for (int64_t r = 1; r < nr; r++) {
-        const float *s = J.part + (r - 1) * wsz;
-        for (int64_t i = 0; i < wsz; i++) dw[i] += s[i];
+    cgw_job J = {.p = p, .dy = dy, .x = x, .dw = dw, .wsz = wsz, .pool = pool};
+    cgw_run(&J);
+}
+
+/* The 1x1 sibling's params: p's batch, input and output extents and strides, one tap, no padding. */
+static qo_k_conv_params sib_params(const qo_k_conv_params *p, int64_t M2) {
+    qo_k_conv_params q = *p;
+    q.M = M2, q.group = 1, q.act = (qo_k_act){QO_K_ACT_NONE, 0.0f, 0.0f}, q.res = NULL, q.x2 = NULL, q.w2 = NULL,
+    q.C2 = 0;
+    for (int i = 0; i < p->nsp; i++) q.ker[i] = 1, q.dil[i] = 1, q.pad[i] = 0;
+    return q;
+}
+
+bool qo_k_conv_sib_ok(const qo_k_conv_params *p) {
+    if (p->group != 1 || p->nsp < 1) return false;
+    for (int i = 0; i < p->nsp; i++)
+        if (p->ker[i] % 2 == 0 || p->pad[i] != (p->ker[i] - 1) / 2 * p->dil[i] ||
+            (p->in[i] - 1) / p->str[i] + 1 != p->out[i])
+            return false;
+    return true;
+}
+
+void qo_k_convgradweight_sib_f32(const qo_k_conv_params *p, const float *dy, const float *x, float *dw, int64_t M2,
+                                 const float *dy2, float *dw2, qo_pool *pool) {
+    int64_t ksz = 1, osz = 1;
+    for (int i = 0; i < p->nsp; i++) ksz *= p->ker[i], osz *= p->out[i];
+    int64_t wsz = p->M * p->C * ksz;
+    /* fused where the main convolution takes the im2col path with dW^T = col dY^T: more than 8
+       filters, a stride (Winograd takes stride 1) and more than 8 channels (the flat kernel takes
+       up to 8); the sibling's im2col is then col's center-tap rows, and with more than 8 filters
+       the sibling alone would take the same path (dW2^T = col dY2^T, same chunks) */
+    bool strided = false;
+    for (int i = 0; i < p->nsp; i++) strided = strided || p->str[i] > 1;
+    bool fused = p->M > 8 && p->C > 8 && strided && M2 > 8 && wsz > 0 && p->N > 0 && osz > 0 && qo_k_conv_sib_ok(p);
+    if (!fused) {
+        qo_k_conv_params q = sib_params(p, M2);
+        qo_k_convgradweight_f32(p, dy, x, dw, pool);
+        qo_k_convgradweight_f32(&q, dy2, x, dw2, pool);
+        return;
     }
-    qo_free(J.part);
+    /* the center tap's index in the flattened kernel */
+    int64_t ct = 0;
+    for (int i = 0; i < p->nsp; i++) ct = ct * p->ker[i] + (p->ker[i] - 1) / 2;
+    cgw_job J = {.p = p, .dy = dy, .x = x, .dw = dw, .wsz = wsz, .pool = pool, .M2 = M2, .ctap = ct, .dy2 = dy2,
+                 .dw2 = dw2};
+    cgw_run(&J);
 }

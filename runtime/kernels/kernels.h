@@ -21,6 +21,7 @@
 #ifndef QOPT_RUNTIME_KERNELS_KERNELS_H
 #define QOPT_RUNTIME_KERNELS_KERNELS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -79,7 +80,22 @@ typedef struct qo_k_conv_params {
     const float *res;            /* NULL, or [N, M, out...] added after the bias (fused Add) */
     int32_t fast;                /* nonzero: may sum in another order than im2col + sgemm (Winograd,
                                     conv_wino.c); training steps set it, inference keeps the exact order */
+    /* ConvTranspose only: a 1x1 "sibling" ConvTranspose added into y (x2 NULL = none), y +=
+       ConvTranspose(x2 [N, C2, in...], w2 [C2, M, 1...]) with p's strides and no padding (before
+       the bias and res are added and act applied); its outputs y[i str] (i < in) must lie in y.
+       ResNet's 1x1 stride-2 downsample beside the 3x3 stride-2 convolution on the same input:
+       the input gradients of both in one call. With fast and the strided flat kernel, where one
+       output phase is a single tap reading x[i] at y[i str] (a centered odd kernel, as
+       qo_k_conv_sib_ok), the sibling's channels join that phase's sums; else it is computed
+       apart and added as a residual. */
+    const float *x2, *w2;
+    int64_t C2;
 } qo_k_conv_params;
+
+/* A 1x1 convolution with p's strides and no padding on p's input reads the positions of p's
+ * center tap: group 1, every kernel extent odd, pad = (ker - 1) / 2 * dil, and (for a Conv's
+ * params) out = (in - 1) / str + 1. */
+bool qo_k_conv_sib_ok(const qo_k_conv_params *p);
 
 /* Conv: y[N, M, out...] = conv(x[N, C, in...], w[M, C/group, ker...]) + b[M] (b may be NULL), then
  * p->act. Depthwise (group == C == M) runs a direct kernel, 1x1/stride 1/no pad runs sgemm on x,

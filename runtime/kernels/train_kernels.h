@@ -33,5 +33,13 @@ qo_status qo_k_train_node_run(qo_kctx *k, qo_pool *pool, const qo_tensor *const 
  * dy[n, m, o] * x[n, grp(m) * C/group + c, o * str - pad + k * dil] (zero outside x), with p's
  * geometry as for qo_k_conv_f32 (p->act and p->res are ignored). */
 void qo_k_convgradweight_f32(const qo_k_conv_params *p, const float *dy, const float *x, float *dw, qo_pool *pool);
+/* The weight gradients of a convolution and of its 1x1 sibling on the same input (qo_k_conv_sib_ok(p):
+ * the sibling reads x at p's center tap): dw as qo_k_convgradweight_f32, and dw2[M2, C] of the
+ * 1x1 convolution with p's strides and no padding from its output gradient dy2[N, M2, out...].
+ * Where p takes the im2col path (strided, more than 8 channels and filters) both come from one
+ * im2col (the sibling's is the center tap's rows), else they run apart; either way dw2 has the
+ * sums of qo_k_convgradweight_f32 on the sibling alone (same chunks, same order). */
+void qo_k_convgradweight_sib_f32(const qo_k_conv_params *p, const float *dy, const float *x, float *dw, int64_t M2,
+                                 const float *dy2, float *dw2, qo_pool *pool);
 
 #endif

@@ -636,6 +636,104 @@ static void gen_sgemm_chain(void) {
     free(A), free(B), free(C);
 }
 
+/* Reference ConvTranspose of x [N, C, in...] by w [C, M, ker...] (strides st, dilations dl, pads pd,
+ * output_padding op) into *want; false if the reference declines. */
+static bool ref_convt(qo_ctx *cx, int nsp, const int64_t *xd, const float *x, const int64_t *wd, const float *w,
+                      const int64_t *st, const int64_t *dl, const int64_t *pd, const int64_t *os, qo_tensor *want) {
+    tcase t;
+    tc_init(&t, QO_OP_CONVTRANSPOSE, 2, 1, 13);
+    qo_node_set_attr_ints(t.g, t.n, "strides", st, (uint32_t)nsp);
+    qo_node_set_attr_ints(t.g, t.n, "dilations", dl, (uint32_t)nsp);
+    qo_node_set_attr_ints(t.g, t.n, "pads", pd, (uint32_t)(2 * nsp));
+    qo_node_set_attr_ints(t.g, t.n, "output_padding", os, (uint32_t)nsp);
+    tc_input(cx, &t, 0, nsp + 2, xd);
+    tc_input(cx, &t, 1, nsp + 2, wd);
+    memcpy(t.in[0].data, x, t.in[0].nbytes);
+    memcpy(t.in[1].data, w, t.in[1].nbytes);
+    qo_kctx k = {cx, t.g, t.n, 13, false};
+    const qo_tensor *ins[2] = {&t.in[0], &t.in[1]};
+    unsigned ne = cx->nerrors;
+    bool ok = qo_ref_kernel_for(QO_OP_CONVTRANSPOSE)(&k, ins, 2, want, 1) == QO_OK;
+    cx->nerrors = ne;
+    tc_free(&t);
+    return ok;
+}
+
+static float *rand_buf(int64_t n) {
+    float *p = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+    for (int64_t i = 0; i < n; i++) p[i] = rf();
+    return p;
+}
+
+/* ConvTranspose with a 1x1 sibling (qo_k_conv_params.x2): against the reference ConvTranspose of
+ * each plus a random residual, then act. resnet: the input gradients of ResNet's 3x3 stride-2
+ * convolutions and their downsample (the sibling joins the flat kernel's center-tap phase with
+ * fast); else odd centered kernels of any stride and dilation, fast or not (computed apart where
+ * no phase is a single tap at the sibling's outputs). */
+static void gen_convt_sib(qo_ctx *cx, qo_pool **pools, int npools, bool resnet) {
+    int nsp = resnet ? 2 : (int)ri(1, 2);
+    int64_t N = ri(1, 4), C = resnet ? 32 * ri(1, 2) : ri(1, 20), M = resnet ? C / 2 : ri(1, 20),
+            C2 = resnet ? C : ri(1, 20);
+    int64_t xd[4] = {N, C}, x2d[4] = {N, C2}, wd[4] = {C, M}, w2d[4] = {C2, M, 1, 1}, yd[4] = {N, M};
+    int64_t st[2], dl[2], pd[4], os[2], one[2] = {1, 1}, zero[4] = {0, 0, 0, 0};
+    for (int i = 0; i < nsp; i++) {
+        wd[2 + i] = resnet ? 3 : 2 * ri(0, 2) + 1;
+        st[i] = resnet ? 2 : ri(1, 3), dl[i] = resnet ? 1 : ri(1, 2);
+        pd[i] = pd[nsp + i] = dl[i] * (wd[2 + i] - 1) / 2;
+        xd[2 + i] = x2d[2 + i] = resnet ? 4 * ri(1, 4) : ri(1, nsp == 1 ? 30 : 12);
+        /* the forward input's extent: (in - 1) s + 1 + output_padding (0 .. s - 1) */
+        os[i] = resnet ? 1 : ri(0, st[i] - 1);
+        yd[2 + i] = (xd[2 + i] - 1) * st[i] + 1 + os[i];
+    }
+    int64_t nx = N * C, nx2 = N * C2, ny = N * M;
+    for (int i = 0; i < nsp; i++) nx *= xd[2 + i], nx2 *= xd[2 + i], ny *= yd[2 + i];
+    float *x = rand_buf(nx), *x2 = rand_buf(nx2), *w = rand_buf(C * M * (nsp == 2 ? wd[2] * wd[3] : wd[2])),
+          *w2 = rand_buf(C2 * M), *res = rand_buf(ny), *b = rand_buf(M);
+    bool with_res = ri(0, 1), with_b = ri(0, 1);
+    qo_k_act act = {ri(0, 1) ? QO_K_ACT_RELU : QO_K_ACT_NONE, 0.0f, 0.0f};
+    qo_tensor want = {0}, want2 = {0};
+    char desc[200];
+    snprintf(desc, sizeof desc, "ConvTranspose+1x1 sibling nsp %d N %lld C %lld M %lld C2 %lld in %lld k %lld s %lld d %lld fast %d",
+             nsp, (long long)N, (long long)C, (long long)M, (long long)C2, (long long)xd[2], (long long)wd[2],
+             (long long)st[0], (long long)dl[0], (int)fast_conv);
+    if (!ref_convt(cx, nsp, xd, x, wd, w, st, dl, pd, os, &want) ||
+        !ref_convt(cx, nsp, x2d, x2, w2d, w2, st, one, zero, os, &want2)) {
+        nskip++;
+    } else {
+        /* expected: (A + bias) + (B + res), then act; normalized by the pre-act sums */
+        float *e = want.data;
+        const float *e2 = want2.data;
+        int64_t osz = ny / (N * M);
+        for (int64_t i = 0; i < ny; i++)
+            e[i] = e[i] + (with_b ? b[i / osz % M] : 0.0f) + e2[i] + (with_res ? res[i] : 0.0f);
+        qo_tensor pre = {0};
+        QO_ASSERT(qo_tensor_copy(cx, &want, &pre) == QO_OK);
+        apply_act(&want, &act);
+        qo_k_conv_params p = {.nsp = nsp, .N = N, .C = C, .M = M, .group = 1, .act = act,
+                              .res = with_res ? res : NULL, .fast = fast_conv, .x2 = x2, .w2 = w2, .C2 = C2};
+        for (int i = 0; i < nsp; i++)
+            p.in[i] = xd[2 + i], p.out[i] = yd[2 + i], p.ker[i] = wd[2 + i], p.str[i] = st[i], p.dil[i] = dl[i],
+            p.pad[i] = pd[i];
+        for (int pi = 0; pi < npools; pi++) {
+            qo_tensor got = {0};
+            QO_ASSERT(qo_tensor_make(cx, &got, QO_F32, want.rank, want.dims) == QO_OK);
+            qo_k_convtranspose_f32(&p, x, w, with_b ? b : NULL, got.data, pools[pi]);
+            double err = compare_scaled(&got, &want, &pre);
+            if (err < 1e-5) {
+                npass++;
+            } else {
+                nfail++;
+                fprintf(stderr, "FAIL %s threads=%d: mismatch (error %.3g)\n", desc, qo_pool_size(pools[pi]), err);
+            }
+            qo_tensor_free(&got);
+        }
+        qo_tensor_free(&pre);
+    }
+    qo_tensor_free(&want);
+    qo_tensor_free(&want2);
+    free(x), free(x2), free(w), free(w2), free(res), free(b);
+}
+
 int main(int argc, char **argv) {
     int per_op = 150;
     for (int i = 1; i < argc; i++) {
@@ -676,6 +774,11 @@ int main(int argc, char **argv) {
         /* own random stream: the cases of the generators above stay those of earlier versions */
         uint64_t saved = rng_state;
         rng_state = own_state;
+        if (i % 3 == 0) {
+            fast_conv = i % 2 == 0;
+            gen_convt_sib(&cx, pools, 3, i % 6 == 0);
+            fast_conv = false;
+        }
         gen_layernorm(&cx, pools, 3);
         gen_matmul_strided(&cx, pools, 3);
         for (int isa = top; isa >= 1 && i % 3 == 0; isa--) {

@@ -514,6 +514,97 @@ static void rs_paths(qo_ctx *cx, qo_pool **pools, int npools) {
     if (verbose) fprintf(stderr, "ReduceSum total error %.3g, sequential float %.3g\n", blk, seq);
 }
 
+/* A ConvGradWeight node of kernel `ker` over x/dy shaped xd/yd (strides st, dilations dl, pads pd),
+ * its reference result into *want; false (skipped) if the reference declines. */
+static bool ref_cgw(qo_ctx *cx, int nsp, const int64_t *xd, const float *x, const int64_t *yd, const float *dy,
+                    const int64_t *wd, const int64_t *st, const int64_t *dl, const int64_t *pd, qo_tensor *want) {
+    tcase t;
+    tc_init(&t, QO_OP_TRAIN_CONVGRADWEIGHT, 3, 1);
+    qo_node_set_attr_ints(t.g, t.n, "strides", st, (uint32_t)nsp);
+    qo_node_set_attr_ints(t.g, t.n, "dilations", dl, (uint32_t)nsp);
+    qo_node_set_attr_ints(t.g, t.n, "pads", pd, (uint32_t)(2 * nsp));
+    float *tdy = tc_input(cx, &t, 0, nsp + 2, yd), *tx = tc_input(cx, &t, 1, nsp + 2, xd);
+    memcpy(tdy, dy, (size_t)qo_tensor_numel(&t.in[0]) * sizeof(float));
+    memcpy(tx, x, (size_t)qo_tensor_numel(&t.in[1]) * sizeof(float));
+    tc_input(cx, &t, 2, nsp + 2, wd);
+    qo_kctx k = {cx, t.g, t.n, 13, false};
+    const qo_tensor *ins[3] = {&t.in[0], &t.in[1], &t.in[2]};
+    unsigned ne = cx->nerrors;
+    bool ok = qo_ref_kernel_for(QO_OP_TRAIN_CONVGRADWEIGHT)(&k, ins, 3, want, 1) == QO_OK;
+    cx->nerrors = ne;
+    tc_free(&t);
+    return ok;
+}
+
+/* qo_k_convgradweight_sib_f32: a convolution with a centered odd kernel and its 1x1 sibling (same
+ * strides, no padding) on the same input, against the reference ConvGradWeight of each; the
+ * sibling's gradient also bit-identical to qo_k_convgradweight_f32 on it alone. resnet: ResNet's
+ * 3x3 stride-2 layers with their downsample (the fused im2col path). */
+static void gen_cgw_sib(qo_ctx *cx, qo_pool **pools, int npools, bool resnet) {
+    int nsp = resnet ? 2 : (int)ri(1, 2);
+    int64_t N = ri(1, 5), C = resnet ? 16 * ri(1, 2) : ri(1, 20), M = resnet ? 2 * C : ri(1, 20),
+            M2 = resnet ? M : ri(1, 20);
+    int64_t xd[4] = {N, C}, yd[4] = {N, M}, y2d[4] = {N, M2}, wd[4] = {M, C}, w2d[4] = {M2, C, 1, 1};
+    int64_t st[2], dl[2], pd[4], one[2] = {1, 1}, zero[4] = {0, 0, 0, 0};
+    for (int i = 0; i < nsp; i++) {
+        wd[2 + i] = resnet ? 3 : 2 * ri(0, 2) + 1;
+        st[i] = resnet ? 2 : ri(1, 3), dl[i] = resnet ? 1 : ri(1, 2);
+        pd[i] = pd[nsp + i] = dl[i] * (wd[2 + i] - 1) / 2;
+        xd[2 + i] = resnet ? 8 * ri(1, 4) : ri(1, nsp == 1 ? 40 : 18);
+        yd[2 + i] = y2d[2 + i] = (xd[2 + i] - 1) / st[i] + 1;
+    }
+    int64_t nx = N * C, ny = N * M, ny2 = N * M2;
+    for (int i = 0; i < nsp; i++) nx *= xd[2 + i], ny *= yd[2 + i], ny2 *= yd[2 + i];
+    float *x = malloc((size_t)nx * 4), *dy = malloc((size_t)ny * 4), *dy2 = malloc((size_t)ny2 * 4);
+    for (int64_t i = 0; i < nx; i++) x[i] = rf();
+    for (int64_t i = 0; i < ny; i++) dy[i] = rf();
+    for (int64_t i = 0; i < ny2; i++) dy2[i] = rf();
+    qo_tensor want = {0}, want2 = {0};
+    char desc[200];
+    snprintf(desc, sizeof desc, "ConvGradWeight+1x1 sibling nsp %d N %lld C %lld M %lld M2 %lld in %lld k %lld s %lld d %lld",
+             nsp, (long long)N, (long long)C, (long long)M, (long long)M2, (long long)xd[2], (long long)wd[2],
+             (long long)st[0], (long long)dl[0]);
+    if (!ref_cgw(cx, nsp, xd, x, yd, dy, wd, st, dl, pd, &want) ||
+        !ref_cgw(cx, nsp, xd, x, y2d, dy2, w2d, st, one, zero, &want2)) {
+        nskip++;
+    } else {
+        qo_k_conv_params p = {.nsp = nsp, .N = N, .C = C, .M = M, .group = 1, .fast = fast_conv};
+        for (int i = 0; i < nsp; i++)
+            p.in[i] = xd[2 + i], p.out[i] = yd[2 + i], p.ker[i] = wd[2 + i], p.str[i] = st[i], p.dil[i] = dl[i],
+            p.pad[i] = pd[i];
+        qo_k_conv_params q = p;
+        q.M = M2;
+        for (int i = 0; i < nsp; i++) q.ker[i] = 1, q.dil[i] = 1, q.pad[i] = 0;
+        QO_ASSERT(qo_k_conv_sib_ok(&p));
+        for (int pi = 0; pi < npools; pi++) {
+            qo_tensor got = {0}, got2 = {0}, alone = {0};
+            QO_ASSERT(qo_tensor_make(cx, &got, QO_F32, want.rank, want.dims) == QO_OK);
+            QO_ASSERT(qo_tensor_make(cx, &got2, QO_F32, want2.rank, want2.dims) == QO_OK);
+            QO_ASSERT(qo_tensor_make(cx, &alone, QO_F32, want2.rank, want2.dims) == QO_OK);
+            qo_k_convgradweight_sib_f32(&p, dy, x, got.data, M2, dy2, got2.data, pools[pi]);
+            qo_k_convgradweight_f32(&q, dy2, x, alone.data, pools[pi]);
+            double e1 = 0, e2 = 0, e3 = 0;
+            bool ok1 = same(&got, &want, 1e-5, &e1), ok2 = same(&got2, &want2, 1e-5, &e2), ok3 = same(&got2, &alone, -1, &e3);
+            if (ok1 && ok2 && ok3) {
+                npass++;
+            } else {
+                nfail++;
+                fprintf(stderr, "FAIL %s threads=%d: dw %s (%.3g), dw2 %s (%.3g), dw2 vs alone %s\n", desc,
+                        qo_pool_size(pools[pi]), ok1 ? "ok" : "mismatch", e1, ok2 ? "ok" : "mismatch", e2,
+                        ok3 ? "same" : "differs");
+            }
+            qo_tensor_free(&got);
+            qo_tensor_free(&got2);
+            qo_tensor_free(&alone);
+        }
+    }
+    qo_tensor_free(&want);
+    qo_tensor_free(&want2);
+    free(x);
+    free(dy);
+    free(dy2);
+}
+
 int main(int argc, char **argv) {
     int cases = 60;
     for (int i = 1; i < argc; i++) {
@@ -545,7 +636,9 @@ int main(int argc, char **argv) {
         for (int c = 0; c < cases; c++) gen_convgradweight(&cx, pools, 3, 4);
         fast_conv = true;
         for (int c = 0; c < cases; c++) gen_convgradweight(&cx, pools, 3, 5);
+        for (int c = 0; c < cases / 3; c++) gen_cgw_sib(&cx, pools, 3, c % 2);
         fast_conv = false;
+        for (int c = 0; c < cases / 6; c++) gen_cgw_sib(&cx, pools, 3, c % 2);
     }
     qo_k_sgemm_isa(-2);
     qo_pool_free(pools[1]);
