@@ -42,6 +42,7 @@
 #if defined(__has_include)
 #if __has_include("runtime/kernels/kernels.h")
 #include "runtime/kernels/kernels.h"
+#include "runtime/kernels/train_kernels.h"
 #define QO_JIT_OPT_KERNELS 1
 #endif
 #endif
@@ -105,10 +106,23 @@ typedef struct kcall {
     qo_node pro[2]; /* MatMul: Transposes folded into operand A / B (plan MATMUL_STRIDED; 0 = none) */
     qo_val src[2];  /* the buffers A and B are read from (the heavy node's inputs, or the Transposes') */
     uint8_t tout;   /* chain[1] is a Transpose folded into the MatMul's result */
+    qo_node sib;    /* ConvTranspose: the 1x1 sibling ConvTranspose whose output the fused Add adds
+                       (sib_convt): run inside this call from its inputs (x2, w2), never on its own */
 #ifdef QO_JIT_OPT_KERNELS
     qo_k_plan plan;
 #endif
 } kcall;
+
+/* Two ConvGradWeights on the same input, a convolution with a centered odd kernel (a) and a 1x1
+ * sibling with its strides (b: ResNet's downsample), run as one step (qo_k_convgradweight_sib_f32:
+ * one im2col) where the later of the two runs; the earlier one's output is read only after that. */
+typedef struct cgw_pair {
+    qo_node a, b, early, late;
+#ifdef QO_JIT_OPT_KERNELS
+    qo_k_conv_params pa;
+#endif
+    int64_t M2;
+} cgw_pair;
 
 typedef struct group {
     qo_node root;
@@ -131,6 +145,9 @@ struct qo_jit {
     kcall *kcalls;
     uint32_t nkcalls;
     uint32_t *kc_of;     /* per node id: 1 + index of the kcall it belongs to (0 = none) */
+    cgw_pair *pairs;
+    uint32_t npairs;
+    uint32_t *pair_of;   /* per node id: 1 + index of its cgw_pair (0 = none) */
     void **addr;
     qo_tensor *dyn;      /* per value id: L_DYN values, owned, valid during a run */
     qo_tensor *consts;   /* per value id: constant views */
@@ -538,6 +555,28 @@ static void view_of(const qo_jit *j, qo_val v, qo_tensor *t) {
     t->nbytes = x->nbytes;
 }
 
+static int32_t run_node(qo_jit *j, qo_node n);
+
+#ifdef QO_JIT_OPT_KERNELS
+/* A cgw_pair's step: both gradients from one im2col, straight into their buffers; else (a buffer not
+ * planned in the arena) the two nodes one after the other. */
+static int32_t run_cgw_pair(qo_jit *j, const cgw_pair *P) {
+    const qo_graph *g = j->g;
+    qo_val v[5] = {qo_node_input(g, P->a, 0), qo_node_input(g, P->a, 1), qo_node_input(g, P->b, 0),
+                   qo_node_output(g, P->a, 0), qo_node_output(g, P->b, 0)};
+    bool ok = true;
+    for (int i = 0; i < 5; i++)
+        ok = ok && j->addr[v[i]] && j->vi[v[i]].loc != L_DYN && j->vi[v[i]].loc != L_NONE;
+    if (ok) {
+        qo_k_convgradweight_sib_f32(&P->pa, j->addr[v[0]], j->addr[v[1]], j->addr[v[3]], P->M2, j->addr[v[2]],
+                                    j->addr[v[4]], j->pool);
+        return 0;
+    }
+    int32_t st = run_node(j, P->early);
+    return st ? st : run_node(j, P->late);
+}
+#endif
+
 /* Runs kernel step si through its reference kernel on views of the planned buffers; outputs are
  * copied into their planned buffers. Returns a qo_status (0 = ok). Called from generated code. */
 static int32_t jit_call(qo_jit *j, int32_t si) {
@@ -556,11 +595,24 @@ static int32_t jit_call(qo_jit *j, int32_t si) {
         }
         bool mm = K->plan.kind == QO_K_PLAN_MATMUL || K->plan.kind == QO_K_PLAN_MATMUL_STRIDED;
         const float *b = mm ? (K->bias ? j->addr[K->bias] : NULL) : in[2];
+        if (K->sib) {
+            qo_k_plan pl = K->plan;
+            pl.u.conv.x2 = j->addr[qo_node_input(g, K->sib, 0)];
+            pl.u.conv.w2 = j->addr[qo_node_input(g, K->sib, 1)];
+            qo_k_plan_run(&pl, in[0], in[1], b, K->res ? j->addr[K->res] : NULL, j->addr[K->out], j->pool);
+            return 0;
+        }
         qo_k_plan_run(&K->plan, in[0], in[1], b, K->res ? j->addr[K->res] : NULL, j->addr[K->out], j->pool);
         return 0;
     }
+    if (j->pair_of[s->node]) return run_cgw_pair(j, &j->pairs[j->pair_of[s->node] - 1]);
 #endif
-    qo_node n = s->node;
+    return run_node(j, s->node);
+}
+
+/* Runs node n (a kernel step's) through the optimized or the reference kernel, as jit_call. */
+static int32_t run_node(qo_jit *j, qo_node n) {
+    const qo_graph *g = j->g;
     const qo_nodedata *nd = qo_node_get(g, n);
     qo_ctx *cx = j->cx;
     qo_loc l = qo_node_loc(g, n);
@@ -1733,6 +1785,62 @@ static void matmul_dense_strided(qo_k_plan *pl) {
 
 /* Plans every node that an optimized kernel covers with static float32 shapes, and fuses the
  * epilogue chains (see kcall). */
+/* The 1x1 sibling of ConvTranspose kcall K (training steps, fast_conv): `other`, the operand of the
+ * Add fused after K, is the output of a ConvTranspose B without bias that nothing else reads, with a
+ * 1x1 kernel, no padding, one group, K's strides and K's input extents, whose kcall (if planned) is
+ * B alone. Their sum is then one call (qo_k_conv_params.x2: ResNet's downsample beside the 3x3
+ * stride-2 convolution; both input gradients land in the same dX). Returns B (its channels into
+ * *C2) or 0. */
+static qo_node sib_convt(qo_jit *j, const kcall *K, qo_val other, int64_t *C2) {
+    const qo_graph *g = j->g;
+    const qo_k_conv_params *a = &K->plan.u.conv;
+    if (!j->fast_conv || K->plan.kind != QO_K_PLAN_CONVTRANSPOSE || a->group != 1 || a->x2) return 0;
+    qo_node b = g->vals[other].def;
+    if (!b || !sole_reader(j, other) || is_graph_output(j, other)) return 0;
+    const qo_nodedata *bd = qo_node_get(g, b);
+    if (bd->op != QO_OP_CONVTRANSPOSE || bd->nin != 2 || bd->nout != 1) return 0;
+    qo_k_plan pb;
+    if (j->kc_of[b]) {
+        const kcall *B = &j->kcalls[j->kc_of[b] - 1];
+        if (B->nchain != 1 || B->out != other || B->res || B->sib) return 0;
+        pb = B->plan;
+    } else {
+        qo_tensor sh[2];
+        const qo_tensor *ins[2];
+        for (uint32_t i = 0; i < 2; i++) {
+            qo_val v = qo_node_input(g, b, i);
+            if (!dense_f32(j, v)) return 0;
+            memset(&sh[i], 0, sizeof sh[i]);
+            sh[i].elem = QO_F32, sh[i].rank = j->vi[v].rank, sh[i].nbytes = j->vi[v].nbytes;
+            memcpy(sh[i].dims, j->vi[v].dims, sizeof(int64_t) * (size_t)j->vi[v].rank);
+            ins[i] = &sh[i];
+        }
+        qo_kctx kc = {.cx = j->cx, .g = g, .n = b, .opset = j->opset, .fast_conv = j->fast_conv};
+        if (qo_k_node_plan(&kc, NULL, ins, 2, 1, &pb) != QO_OK) return 0;
+    }
+    const qo_k_conv_params *q = &pb.u.conv;
+    if (pb.kind != QO_K_PLAN_CONVTRANSPOSE || q->nsp != a->nsp || q->group != 1 || q->N != a->N || q->M != a->M)
+        return 0;
+    for (int i = 0; i < a->nsp; i++)
+        if (q->ker[i] != 1 || q->pad[i] != 0 || q->str[i] != a->str[i] || q->in[i] != a->in[i] || q->out[i] != a->out[i])
+            return 0;
+    *C2 = q->C;
+    return b;
+}
+
+/* True if kcall K, a lone 1x1 ConvTranspose without padding, should leave the Add of `other` (the
+ * output of a ConvTranspose planned later) to that one, which may take K's node in as its sibling
+ * (sib_convt); if it does not, it fuses the Add as a residual instead. */
+static bool defer_to_sibling(const qo_jit *j, const kcall *K, qo_val other) {
+    const qo_graph *g = j->g;
+    const qo_k_conv_params *q = &K->plan.u.conv;
+    if (!j->fast_conv || K->plan.kind != QO_K_PLAN_CONVTRANSPOSE || K->nchain != 1 || q->group != 1) return false;
+    for (int i = 0; i < q->nsp; i++)
+        if (q->ker[i] != 1 || q->pad[i] != 0) return false;
+    qo_node a = g->vals[other].def;
+    return a && !j->kc_of[a] && qo_node_get(g, a)->op == QO_OP_CONVTRANSPOSE;
+}
+
 static void plan_kcalls(qo_jit *j, bool no_fusion) {
     qo_graph *g = j->g;
     j->kc_of = qo_calloc(g->nnodes ? g->nnodes : 1, sizeof *j->kc_of);
@@ -1786,10 +1894,13 @@ static void plan_kcalls(qo_jit *j, bool no_fusion) {
             qo_node u = sole_reader(j, K.out);
             if (!u || j->kc_of[u]) break;
             qo_val other = add_other(j, u, K.out);
+            if (other && defer_to_sibling(j, &K, other)) break;
             if (other && !K.bias && !K.res && (kind == QO_K_PLAN_MATMUL || kind == QO_K_PLAN_MATMUL_STRIDED) && j->vi[other].numel == ov->dims[ov->rank - 1] &&
                 j->vi[other].rank >= 1 && ov->rank >= 1 && j->vi[other].dims[j->vi[other].rank - 1] == ov->dims[ov->rank - 1] &&
                 j->vi[other].rank <= ov->rank && !same_shape(&j->vi[other], ov)) {
                 K.bias = other;
+            } else if (other && !K.res && !K.sib && K.nchain == 1 && (K.sib = sib_convt(j, &K, other, &K.plan.u.conv.C2))) {
+                /* the Add of a 1x1 sibling's output: the sibling runs inside this call */
             } else if (other && !K.res && same_shape(&j->vi[other], ov)) {
                 K.res = other;
             } else if (act_of(j, u, &act)) {
@@ -1834,11 +1945,73 @@ static void plan_kcalls(qo_jit *j, bool no_fusion) {
         if (j->nkcalls == cap) j->kcalls = qo_realloc(j->kcalls, (cap = cap ? 2 * cap : 16) * sizeof *j->kcalls);
         j->kcalls[j->nkcalls++] = K;
         for (uint32_t c = 0; c < K.nchain; c++) j->kc_of[K.chain[c]] = j->nkcalls;
+        if (K.sib) j->kc_of[K.sib] = j->nkcalls; /* runs here: no call (nor step) of its own */
         for (uint32_t c = 0; c < 2; c++)
             if (K.pro[c]) j->kc_of[K.pro[c]] = j->nkcalls;
     }
 }
+
+/* n's ConvGradWeight geometry (qo_k_cgw_params on its inputs' shapes); false if not resolved. */
+static bool cgw_params(const qo_jit *j, qo_node n, qo_k_conv_params *p) {
+    const qo_graph *g = j->g;
+    const qo_nodedata *nd = qo_node_get(g, n);
+    if (nd->op != QO_OP_TRAIN_CONVGRADWEIGHT || nd->nin != 3 || nd->nout != 1 || !dense_f32(j, qo_node_output(g, n, 0)))
+        return false;
+    qo_tensor sh[3];
+    const qo_tensor *ins[3];
+    for (uint32_t i = 0; i < 3; i++) {
+        qo_val v = qo_node_input(g, n, i);
+        if (!dense_f32(j, v)) return false;
+        memset(&sh[i], 0, sizeof sh[i]);
+        sh[i].elem = QO_F32, sh[i].rank = j->vi[v].rank, sh[i].nbytes = j->vi[v].nbytes;
+        memcpy(sh[i].dims, j->vi[v].dims, sizeof(int64_t) * (size_t)j->vi[v].rank);
+        ins[i] = &sh[i];
+    }
+    qo_kctx kc = {.cx = j->cx, .g = g, .n = n, .opset = j->opset, .fast_conv = j->fast_conv};
+    return qo_k_cgw_params(&kc, ins, 3, p) == QO_OK;
+}
+
+/* cgw_pairs of the training step (fast_conv): for each ConvGradWeight with a centered odd kernel, a
+ * 1x1 ConvGradWeight on the same input with its strides, batch, channels and output extents, where
+ * every reader of the earlier one's output comes after the later one. */
+static void plan_cgw_pairs(qo_jit *j, bool no_fusion) {
+    qo_graph *g = j->g;
+    j->pair_of = qo_calloc(g->nnodes ? g->nnodes : 1, sizeof *j->pair_of);
+    if (no_fusion || !j->fast_conv) return;
+    uint32_t *pos = qo_calloc(g->nnodes ? g->nnodes : 1, sizeof *pos), k = 0, cap = 0;
+    QO_FOR_EACH_NODE(g, n) pos[n] = ++k;
+    QO_FOR_EACH_NODE(g, a) {
+        qo_k_conv_params pa, pb;
+        if (j->pair_of[a] || !cgw_params(j, a, &pa) || !qo_k_conv_sib_ok(&pa)) continue;
+        qo_val x = qo_node_input(g, a, 1);
+        QO_FOR_EACH_USE(g, x, u) {
+            qo_node b = g->uses[u].owner;
+            if (!b || b == a || j->pair_of[b] || qo_node_input(g, b, 1) != x || !cgw_params(j, b, &pb)) continue;
+            bool ok = pb.nsp == pa.nsp && pb.group == 1 && pb.N == pa.N && pb.C == pa.C;
+            for (int i = 0; ok && i < pa.nsp; i++)
+                ok = pb.ker[i] == 1 && pb.pad[i] == 0 && pb.str[i] == pa.str[i] && pb.out[i] == pa.out[i];
+            qo_node early = pos[a] < pos[b] ? a : b, late = early == a ? b : a;
+            qo_val eo = qo_node_output(g, early, 0);
+            ok = ok && !is_graph_output(j, eo) && !j->captured[eo];
+            QO_FOR_EACH_USE(g, eo, w) {
+                qo_node r = g->uses[w].owner;
+                if (!r || pos[r] <= pos[late]) ok = false;
+            }
+            if (!ok) continue;
+            if (j->npairs == cap) j->pairs = qo_realloc(j->pairs, (cap = cap ? 2 * cap : 4) * sizeof *j->pairs);
+            j->pairs[j->npairs++] = (cgw_pair){.a = a, .b = b, .early = early, .late = late, .pa = pa, .M2 = pb.M};
+            j->pair_of[a] = j->pair_of[b] = j->npairs;
+            break;
+        }
+    }
+    free(pos);
+}
 #else
+static void plan_cgw_pairs(qo_jit *j, bool no_fusion) {
+    (void)no_fusion;
+    j->pair_of = qo_calloc(j->g->nnodes ? j->g->nnodes : 1, sizeof *j->pair_of);
+}
+
 static void plan_kcalls(qo_jit *j, bool no_fusion) {
     (void)no_fusion;
     j->kc_of = qo_calloc(j->g->nnodes ? j->g->nnodes : 1, sizeof *j->kc_of); }
@@ -1905,6 +2078,8 @@ static void build_steps(qo_jit *j, uint32_t *gid, bool no_fusion) {
             const kcall *K = &j->kcalls[j->kc_of[n] - 1];
             if (K->chain[K->nchain - 1] == n)
                 j->steps[j->nsteps++] = (step){.kind = S_KCALL, .node = K->chain[0], .group = j->kc_of[n] - 1};
+        } else if (j->pair_of[n]) { /* a cgw_pair runs where its later node is */
+            if (j->pairs[j->pair_of[n] - 1].late == n) j->steps[j->nsteps++] = (step){.kind = S_KERNEL, .node = n};
         } else {
             j->steps[j->nsteps++] = (step){.kind = is_copy_op(j, n) ? S_COPY : S_KERNEL, .node = n};
         }
@@ -1925,12 +2100,14 @@ static qo_status plan_memory(qo_jit *j, const uint32_t *gid, bool no_alias) {
         } else if (st->kind == S_KCALL) {
             const kcall *K = &j->kcalls[st->group];
             for (uint32_t k = 0; k < K->nchain; k++) stepof[K->chain[k]] = (int32_t)s;
+            if (K->sib) stepof[K->sib] = (int32_t)s; /* its inputs are read here */
             for (uint32_t k = 0; k < 2; k++)
                 if (K->pro[k]) stepof[K->pro[k]] = (int32_t)s;
         } else {
             stepof[st->node] = (int32_t)s;
         }
     }
+    for (uint32_t p = 0; p < j->npairs; p++) stepof[j->pairs[p].early] = stepof[j->pairs[p].late];
     for (uint32_t i = 0; i < g->ninputs; i++) {
         j->vi[g->inputs[i]].loc = L_INPUT;
         j->vi[g->inputs[i]].idx = i;
@@ -2301,6 +2478,7 @@ qo_status qo_jit_compile(qo_ctx *cx, const qo_module *m, const qo_jit_opts *opts
     if ((s = check_nodes(j, opts && opts->allow_dynamic)) != QO_OK) goto fail;
     gid = qo_calloc(j->g->nnodes ? j->g->nnodes : 1, sizeof *gid);
     plan_kcalls(j, opts && opts->no_fusion);
+    plan_cgw_pairs(j, opts && opts->no_fusion);
     build_steps(j, gid, opts && opts->no_fusion);
     if ((s = plan_memory(j, gid, opts && opts->no_fusion)) != QO_OK) goto fail;
     if ((s = codegen(j, gid, opts)) != QO_OK) goto fail;
@@ -2441,6 +2619,8 @@ void qo_jit_free(qo_jit *j) {
     free(j->steps);
     free(j->kcalls);
     free(j->kc_of);
+    free(j->pairs);
+    free(j->pair_of);
     if (j->dyn)
         for (uint32_t v = 0; v < j->nvals; v++) qo_tensor_free(&j->dyn[v]);
     free(j->dyn);

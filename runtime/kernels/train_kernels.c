@@ -443,9 +443,8 @@ static qo_status poolgrad(qo_kctx *k, qo_pool *pool, const qo_tensor *const *in,
 }
 
 /* ---- ConvGradWeight ----------------------------------------------------------------------------- */
-static qo_status convgradweight(qo_kctx *k, qo_pool *pool, const qo_tensor *const *in, uint32_t nin, qo_tensor *out,
-                                uint32_t nout) {
-    if (nin < 3 || nout < 1 || !is_f32(in[0]) || !is_f32(in[1]) || !in[2]) return DECLINE;
+qo_status qo_k_cgw_params(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, qo_k_conv_params *p) {
+    if (nin < 3 || !is_f32(in[0]) || !is_f32(in[1]) || !in[2]) return DECLINE;
     const qo_tensor *dy = in[0], *x = in[1], *w = in[2];
     if (x->rank < 3 || x->rank > 2 + QO_K_MAX_SP || w->rank != x->rank) return DECLINE;
     qo_geom g;
@@ -457,13 +456,20 @@ static qo_status convgradweight(qo_kctx *k, qo_pool *pool, const qo_tensor *cons
     if (!same_dims(dy, r, od)) return DECLINE;
     for (int i = 0; i < g.nsp; i++)
         if (g.ker[i] != w->dims[2 + i]) return DECLINE;
-    qo_k_conv_params p = {.nsp = g.nsp, .N = ch.N, .C = ch.C, .M = ch.M, .group = ch.group, .fast = k->fast_conv};
+    *p = (qo_k_conv_params){.nsp = g.nsp, .N = ch.N, .C = ch.C, .M = ch.M, .group = ch.group, .fast = k->fast_conv};
     for (int i = 0; i < g.nsp; i++) {
-        p.in[i] = g.in[i], p.out[i] = g.out[i], p.ker[i] = g.ker[i];
-        p.str[i] = g.str[i], p.dil[i] = g.dil[i], p.pad[i] = g.pb[i];
+        p->in[i] = g.in[i], p->out[i] = g.out[i], p->ker[i] = g.ker[i];
+        p->str[i] = g.str[i], p->dil[i] = g.dil[i], p->pad[i] = g.pb[i];
     }
-    QO_TRY(out_make(k, &out[0], w->rank, w->dims));
-    qo_k_convgradweight_f32(&p, dy->data, x->data, out[0].data, pool);
+    return QO_OK;
+}
+
+static qo_status convgradweight(qo_kctx *k, qo_pool *pool, const qo_tensor *const *in, uint32_t nin, qo_tensor *out,
+                                uint32_t nout) {
+    qo_k_conv_params p;
+    if (nout < 1 || qo_k_cgw_params(k, in, nin, &p) != QO_OK) return DECLINE;
+    QO_TRY(out_make(k, &out[0], in[2]->rank, in[2]->dims));
+    qo_k_convgradweight_f32(&p, in[0]->data, in[1]->data, out[0].data, pool);
     return QO_OK;
 }
 

@@ -29,6 +29,10 @@ bool qo_k_train_supported(qo_op op);
 qo_status qo_k_train_node_run(qo_kctx *k, qo_pool *pool, const qo_tensor *const *in, uint32_t nin, qo_tensor *out,
                               uint32_t nout);
 
+/* A ConvGradWeight node's geometry from its inputs' shapes (dY, X, W; data not read), as the adapter
+ * resolves it; QO_ERR_UNSUPPORTED (no diagnostic) where the adapter declines. */
+qo_status qo_k_cgw_params(qo_kctx *k, const qo_tensor *const *in, uint32_t nin, qo_k_conv_params *p);
+
 /* ConvGradWeight: dw[M, C/group, ker...] = sum over n and output positions o of
  * dy[n, m, o] * x[n, grp(m) * C/group + c, o * str - pad + k * dil] (zero outside x), with p's
  * geometry as for qo_k_conv_f32 (p->act and p->res are ignored). */
