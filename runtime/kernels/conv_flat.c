@@ -221,6 +221,13 @@ typedef struct flat_job {
     const float *x, *b, *res;
     float *y;
     const float *wk; /* [M / MB blocks][C][ntap][MB] */
+    /* the 1x1 sibling (qo_k_conv_params.y2; NULL = none): g1 is g with the center tap alone,
+       wk2 its weights packed as wk (blocks of mb2) */
+    flat_geom g1;
+    const float *wk2, *b2;
+    float *y2;
+    int64_t M2, mb2;
+    qo_k_act act2;
     qo_k_act act;
     qo_pool *pool;
     int64_t N, mb, nmc, mchunk; /* channel block, chunks of channels per image, channels per chunk */
@@ -231,7 +238,8 @@ static void flat_fwd_task(void *ctx, int64_t begin, int64_t end, int tid) {
     const flat_geom *g = &J->g;
     int64_t ldo = g->nv * 16, osz = g->OH * g->OW;
     void *owned = NULL;
-    size_t pbytes = (size_t)(g->C * g->psz) * sizeof(float), obytes = (size_t)(J->mb * ldo) * sizeof(float);
+    size_t pbytes = (size_t)(g->C * g->psz) * sizeof(float),
+           obytes = (size_t)(qo_k_max64(J->mb, J->mb2) * ldo) * sizeof(float);
     float *P = qo_k_scratch(J->pool, tid, pbytes + obytes, &owned), *O = P + g->C * g->psz;
     int64_t last_n = -1;
     for (int64_t t = begin; t < end; t++) {
@@ -250,6 +258,15 @@ static void flat_fwd_task(void *ctx, int64_t begin, int64_t end, int tid) {
                     memcpy(yb + m * osz + oh * g->OW, O + m * ldo + oh * g->Wp, (size_t)g->OW * sizeof(float));
             qo_k_epilogue(yb, MB, osz, osz, J->b ? J->b + m0 : NULL, J->res ? J->res + (yb - J->y) : NULL, J->act);
         }
+        for (int64_t m0 = 0; J->y2 && mc == 0 && m0 < J->M2; m0 += J->mb2) { /* the sibling, same P */
+            int64_t MB = qo_k_min64(J->mb2, J->M2 - m0);
+            fwd_any((int)MB, &J->g1, P, J->wk2 + m0 * g->C, O, ldo);
+            float *yb = J->y2 + (n * J->M2 + m0) * osz;
+            for (int64_t m = 0; m < MB; m++)
+                for (int64_t oh = 0; oh < g->OH; oh++)
+                    memcpy(yb + m * osz + oh * g->OW, O + m * ldo + oh * g->Wp, (size_t)g->OW * sizeof(float));
+            qo_k_epilogue(yb, MB, osz, osz, J->b2 ? J->b2 + m0 : NULL, NULL, J->act2);
+        }
     }
     qo_k_scratch_release(owned);
 }
@@ -257,7 +274,7 @@ static void flat_fwd_task(void *ctx, int64_t begin, int64_t end, int tid) {
 /* Runs the flat forward convolution over N images; wsrc(m, c, t) is read through the packing
  * below. transposed: w is ConvTranspose's [C][M][KH][KW] (flipped taps), else Conv's [M][C][KH][KW]. */
 static void flat_fwd(flat_geom *g, int64_t N, const float *x, const float *w, bool transposed, const float *b,
-                     const float *res, qo_k_act act, float *y, qo_pool *pool) {
+                     const float *res, qo_k_act act, float *y, qo_pool *pool, const qo_k_conv_params *sib) {
     int64_t M = g->M, C = g->C, ntap = g->ntap, mb = flat_mb(M);
     float *wk = qo_malloc((size_t)(M * C * ntap) * sizeof(float));
     for (int64_t m0 = 0; m0 < M; m0 += mb) {
@@ -275,8 +292,22 @@ static void flat_fwd(flat_geom *g, int64_t N, const float *x, const float *w, bo
     flat_job J = {.g = *g, .x = x, .b = b, .res = res, .y = y, .wk = wk, .act = act, .pool = pool, .N = N, .mb = mb,
                   .nmc = nmc, .mchunk = qo_k_cdiv(nblk, nmc) * mb};
     J.nmc = qo_k_cdiv(M, J.mchunk);
+    float *wk2 = NULL;
+    if (sib) { /* the center tap: (KH - 1) / 2, (KW - 1) / 2 of the (2-D) kernel */
+        J.g1 = *g;
+        J.g1.ntap = 1, J.g1.off[0] = g->off[(g->KH - 1) / 2 * g->KW + (g->KW - 1) / 2];
+        J.M2 = sib->M2, J.mb2 = flat_mb(sib->M2), J.b2 = sib->b2, J.y2 = sib->y2, J.act2 = sib->act2;
+        wk2 = qo_malloc((size_t)(J.M2 * C) * sizeof(float));
+        for (int64_t m0 = 0; m0 < J.M2; m0 += J.mb2) {
+            int64_t MB = qo_k_min64(J.mb2, J.M2 - m0);
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t m = 0; m < MB; m++) wk2[m0 * C + c * MB + m] = sib->w2[(m0 + m) * C + c];
+        }
+        J.wk2 = wk2;
+    }
     qo_pool_for(pool, N * J.nmc, 1, flat_fwd_task, &J);
     qo_free(wk);
+    qo_free(wk2);
 }
 
 /* Weight-gradient block: G[(m ldm) + t][16] += per-lane sums over the vectors [v0, v1) of
@@ -418,9 +449,12 @@ static void flat_geom_of(const qo_k_conv_params *p, bool transposed, flat_geom *
 bool qo_k_conv_flat_f32(const qo_k_conv_params *p, const float *x, const float *w, const float *b, float *y,
                         qo_pool *pool) {
     if (!flat_shape(p, true)) return false;
+    bool str1 = true;
+    for (int i = 0; i < p->nsp; i++) str1 = str1 && p->str[i] == 1;
+    if (p->y2 && (str1 || !qo_k_conv_sib_ok(p))) return false; /* a sibling only with strides */
     flat_geom g;
     flat_geom_of(p, false, &g);
-    flat_fwd(&g, p->N, x, w, false, b, p->res, p->act, y, pool);
+    flat_fwd(&g, p->N, x, w, false, b, p->res, p->act, y, pool, p->y2 ? p : NULL);
     return true;
 }
 
@@ -619,7 +653,7 @@ bool qo_k_convtranspose_flat_f32(const qo_k_conv_params *p, const float *x, cons
     if (p->x2) return false; /* a sibling only with strides */
     flat_geom g;
     flat_geom_of(p, true, &g);
-    flat_fwd(&g, p->N, x, w, true, b, p->res, p->act, y, pool);
+    flat_fwd(&g, p->N, x, w, true, b, p->res, p->act, y, pool, NULL);
     return true;
 }
 

@@ -90,6 +90,15 @@ typedef struct qo_k_conv_params {
        apart and added as a residual. */
     const float *x2, *w2;
     int64_t C2;
+    /* Conv only: a 1x1 sibling Conv on the same input written to y2 (NULL = none): y2[N, M2, out...]
+       = act2(Conv(x, w2 [M2, C, 1...]) with p's strides and no padding (+ b2[M2], NULL = none)),
+       where qo_k_conv_sib_ok(p) (it reads x at p's center tap). ResNet's downsample beside the 3x3
+       stride-2 convolution: with fast and the strided flat kernel both come from one copy of x's
+       phase planes (each sum in its own order, as alone), else they run one after the other. */
+    float *y2;
+    const float *b2;
+    int64_t M2;
+    qo_k_act act2;
 } qo_k_conv_params;
 
 /* A 1x1 convolution with p's strides and no padding on p's input reads the positions of p's

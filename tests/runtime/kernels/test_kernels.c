@@ -734,6 +734,103 @@ static void gen_convt_sib(qo_ctx *cx, qo_pool **pools, int npools, bool resnet) 
     free(x), free(x2), free(w), free(w2), free(res), free(b);
 }
 
+/* Reference Conv of x [N, C, in...] by w [M, C, ker...] (+ b[M], NULL = none; strides st, dilations
+ * dl, pads pd) into *want; false if the reference declines. */
+static bool ref_conv(qo_ctx *cx, int nsp, const int64_t *xd, const float *x, const int64_t *wd, const float *w,
+                     const float *b, const int64_t *st, const int64_t *dl, const int64_t *pd, qo_tensor *want) {
+    tcase t;
+    tc_init(&t, QO_OP_CONV, b ? 3 : 2, 1, 13);
+    qo_node_set_attr_ints(t.g, t.n, "strides", st, (uint32_t)nsp);
+    qo_node_set_attr_ints(t.g, t.n, "dilations", dl, (uint32_t)nsp);
+    qo_node_set_attr_ints(t.g, t.n, "pads", pd, (uint32_t)(2 * nsp));
+    tc_input(cx, &t, 0, nsp + 2, xd);
+    tc_input(cx, &t, 1, nsp + 2, wd);
+    memcpy(t.in[0].data, x, t.in[0].nbytes);
+    memcpy(t.in[1].data, w, t.in[1].nbytes);
+    if (b) {
+        tc_input(cx, &t, 2, 1, wd);
+        memcpy(t.in[2].data, b, t.in[2].nbytes);
+    }
+    qo_kctx k = {cx, t.g, t.n, 13, false};
+    const qo_tensor *ins[3] = {&t.in[0], &t.in[1], b ? &t.in[2] : NULL};
+    unsigned ne = cx->nerrors;
+    bool ok = qo_ref_kernel_for(QO_OP_CONV)(&k, ins, b ? 3 : 2, want, 1) == QO_OK;
+    cx->nerrors = ne;
+    tc_free(&t);
+    return ok;
+}
+
+/* Conv with a 1x1 sibling (qo_k_conv_params.y2): y against the reference Conv (+ residual, act), y2
+ * against the reference 1x1 Conv (+ b2, act2). resnet: ResNet's 3x3 stride-2 convolutions and their
+ * downsample (one pass over the phase planes with fast); else odd centered kernels of any stride
+ * and dilation, fast or not. */
+static void gen_conv_sib(qo_ctx *cx, qo_pool **pools, int npools, bool resnet) {
+    int nsp = resnet ? 2 : (int)ri(1, 2);
+    int64_t N = ri(1, 4), C = resnet ? 16 * ri(1, 2) : ri(1, 20), M = resnet ? 2 * C : ri(1, 20),
+            M2 = resnet ? M : ri(1, 20);
+    int64_t xd[4] = {N, C}, wd[4] = {M, C}, w2d[4] = {M2, C, 1, 1}, yd[4] = {N, M};
+    int64_t st[2], dl[2], pd[4], one[2] = {1, 1}, zero[4] = {0, 0, 0, 0};
+    for (int i = 0; i < nsp; i++) {
+        wd[2 + i] = resnet ? 3 : 2 * ri(0, 2) + 1;
+        st[i] = resnet ? 2 : ri(1, 3), dl[i] = resnet ? 1 : ri(1, 2);
+        pd[i] = pd[nsp + i] = dl[i] * (wd[2 + i] - 1) / 2;
+        xd[2 + i] = resnet ? 8 * ri(1, 4) : ri(1, nsp == 1 ? 40 : 16);
+        yd[2 + i] = (xd[2 + i] - 1) / st[i] + 1;
+    }
+    int64_t nx = N * C, ny = N * M, ny2 = N * M2, taps = 1;
+    for (int i = 0; i < nsp; i++) nx *= xd[2 + i], ny *= yd[2 + i], ny2 *= yd[2 + i], taps *= wd[2 + i];
+    float *x = rand_buf(nx), *w = rand_buf(M * C * taps), *w2 = rand_buf(M2 * C), *res = rand_buf(ny),
+          *b = rand_buf(M), *b2 = rand_buf(M2);
+    bool with_res = ri(0, 1), with_b = ri(0, 1), with_b2 = ri(0, 1);
+    qo_k_act act = {ri(0, 1) ? QO_K_ACT_RELU : QO_K_ACT_NONE, 0.0f, 0.0f},
+             act2 = {ri(0, 1) ? QO_K_ACT_RELU : QO_K_ACT_CLIP, -0.5f, 0.25f};
+    qo_tensor want = {0}, want2 = {0};
+    char desc[200];
+    snprintf(desc, sizeof desc, "Conv+1x1 sibling nsp %d N %lld C %lld M %lld M2 %lld in %lld k %lld s %lld d %lld fast %d",
+             nsp, (long long)N, (long long)C, (long long)M, (long long)M2, (long long)xd[2], (long long)wd[2],
+             (long long)st[0], (long long)dl[0], (int)fast_conv);
+    if (!ref_conv(cx, nsp, xd, x, wd, w, with_b ? b : NULL, st, dl, pd, &want) ||
+        !ref_conv(cx, nsp, xd, x, w2d, w2, with_b2 ? b2 : NULL, st, one, zero, &want2)) {
+        nskip++;
+    } else {
+        float *e = want.data;
+        for (int64_t i = 0; with_res && i < ny; i++) e[i] += res[i];
+        qo_tensor pre = {0}, pre2 = {0};
+        QO_ASSERT(qo_tensor_copy(cx, &want, &pre) == QO_OK);
+        QO_ASSERT(qo_tensor_copy(cx, &want2, &pre2) == QO_OK);
+        apply_act(&want, &act);
+        apply_act(&want2, &act2);
+        qo_k_conv_params p = {.nsp = nsp, .N = N, .C = C, .M = M, .group = 1, .act = act, .res = with_res ? res : NULL,
+                              .fast = fast_conv, .w2 = w2, .b2 = with_b2 ? b2 : NULL, .M2 = M2, .act2 = act2};
+        for (int i = 0; i < nsp; i++)
+            p.in[i] = xd[2 + i], p.out[i] = yd[2 + i], p.ker[i] = wd[2 + i], p.str[i] = st[i], p.dil[i] = dl[i],
+            p.pad[i] = pd[i];
+        QO_ASSERT(qo_k_conv_sib_ok(&p));
+        for (int pi = 0; pi < npools; pi++) {
+            qo_tensor got = {0}, got2 = {0};
+            QO_ASSERT(qo_tensor_make(cx, &got, QO_F32, want.rank, want.dims) == QO_OK);
+            QO_ASSERT(qo_tensor_make(cx, &got2, QO_F32, want2.rank, want2.dims) == QO_OK);
+            p.y2 = got2.data;
+            qo_k_conv_f32(&p, x, w, with_b ? b : NULL, got.data, pools[pi]);
+            double err = compare_scaled(&got, &want, &pre), err2 = compare_scaled(&got2, &want2, &pre2);
+            if (err < 1e-5 && err2 < 1e-5) {
+                npass++;
+            } else {
+                nfail++;
+                fprintf(stderr, "FAIL %s threads=%d: mismatch (error %.3g, sibling %.3g)\n", desc,
+                        qo_pool_size(pools[pi]), err, err2);
+            }
+            qo_tensor_free(&got);
+            qo_tensor_free(&got2);
+        }
+        qo_tensor_free(&pre);
+        qo_tensor_free(&pre2);
+    }
+    qo_tensor_free(&want);
+    qo_tensor_free(&want2);
+    free(x), free(w), free(w2), free(res), free(b), free(b2);
+}
+
 int main(int argc, char **argv) {
     int per_op = 150;
     for (int i = 1; i < argc; i++) {
@@ -777,6 +874,7 @@ int main(int argc, char **argv) {
         if (i % 3 == 0) {
             fast_conv = i % 2 == 0;
             gen_convt_sib(&cx, pools, 3, i % 6 == 0);
+            gen_conv_sib(&cx, pools, 3, i % 6 == 0);
             fast_conv = false;
         }
         gen_layernorm(&cx, pools, 3);
