@@ -107,7 +107,10 @@ typedef struct kcall {
     qo_val src[2];  /* the buffers A and B are read from (the heavy node's inputs, or the Transposes') */
     uint8_t tout;   /* chain[1] is a Transpose folded into the MatMul's result */
     qo_node sib;    /* ConvTranspose: the 1x1 sibling ConvTranspose whose output the fused Add adds
-                       (sib_convt): run inside this call from its inputs (x2, w2), never on its own */
+                       (sib_convt): run inside this call from its inputs (x2, w2), never on its own;
+                       Conv: the 1x1 sibling Conv on the same input (sib_conv), written to out2 */
+    qo_node sib_act; /* Conv: the sibling's fused Relu/Clip (0 = none) */
+    qo_val out2;     /* Conv: the sibling's value written (its act's output, or its own) */
 #ifdef QO_JIT_OPT_KERNELS
     qo_k_plan plan;
 #endif
@@ -597,7 +600,13 @@ static int32_t jit_call(qo_jit *j, int32_t si) {
         const float *b = mm ? (K->bias ? j->addr[K->bias] : NULL) : in[2];
         if (K->sib) {
             qo_k_plan pl = K->plan;
-            pl.u.conv.x2 = j->addr[qo_node_input(g, K->sib, 0)];
+            if (pl.kind == QO_K_PLAN_CONV) {
+                qo_val b2 = qo_node_get(g, K->sib)->nin > 2 ? qo_node_input(g, K->sib, 2) : 0;
+                pl.u.conv.y2 = j->addr[K->out2];
+                pl.u.conv.b2 = b2 ? j->addr[b2] : NULL;
+            } else {
+                pl.u.conv.x2 = j->addr[qo_node_input(g, K->sib, 0)];
+            }
             pl.u.conv.w2 = j->addr[qo_node_input(g, K->sib, 1)];
             qo_k_plan_run(&pl, in[0], in[1], b, K->res ? j->addr[K->res] : NULL, j->addr[K->out], j->pool);
             return 0;
@@ -1785,6 +1794,134 @@ static void matmul_dense_strided(qo_k_plan *pl) {
 
 /* Plans every node that an optimized kernel covers with static float32 shapes, and fuses the
  * epilogue chains (see kcall). */
+/* qo_k_node_plan of node n on its inputs' shapes (all dense static float32); false if not planned. */
+static bool node_plan(const qo_jit *j, qo_node n, qo_k_plan *pl) {
+    const qo_graph *g = j->g;
+    const qo_nodedata *nd = qo_node_get(g, n);
+    if (nd->nin < 1 || nd->nin > 3 || nd->nout != 1) return false;
+    qo_tensor sh[3];
+    const qo_tensor *ins[3] = {NULL, NULL, NULL};
+    for (uint32_t i = 0; i < nd->nin; i++) {
+        qo_val v = qo_node_input(g, n, i);
+        if (!v) continue;
+        if (!dense_f32(j, v)) return false;
+        memset(&sh[i], 0, sizeof sh[i]);
+        sh[i].elem = QO_F32, sh[i].rank = j->vi[v].rank, sh[i].nbytes = j->vi[v].nbytes;
+        memcpy(sh[i].dims, j->vi[v].dims, sizeof(int64_t) * (size_t)j->vi[v].rank);
+        ins[i] = &sh[i];
+    }
+    qo_kctx kc = {.cx = j->cx, .g = g, .n = n, .opset = j->opset, .fast_conv = j->fast_conv};
+    return qo_k_node_plan(&kc, NULL, ins, nd->nin, 1, pl) == QO_OK;
+}
+
+/* True if Conv plan b is a 1x1 sibling of Conv plan a (qo_k_conv_params.y2): a strided, one group,
+ * centered odd kernel; b 1x1 without padding with a's strides, batch, channels and output extents. */
+static bool conv_sibs(const qo_k_plan *a, const qo_k_plan *b) {
+    const qo_k_conv_params *p = &a->u.conv, *q = &b->u.conv;
+    if (a->kind != QO_K_PLAN_CONV || b->kind != QO_K_PLAN_CONV || !qo_k_conv_sib_ok(p) || q->group != 1 ||
+        q->nsp != p->nsp || q->N != p->N || q->C != p->C)
+        return false;
+    bool strided = false;
+    for (int i = 0; i < p->nsp; i++) {
+        if (q->ker[i] != 1 || q->pad[i] != 0 || q->str[i] != p->str[i] || q->out[i] != p->out[i]) return false;
+        strided = strided || p->str[i] > 1;
+    }
+    return strided;
+}
+
+/* Training steps (fast_conv): for each strided Conv A with a 1x1 sibling B later in program order
+ * (conv_sibs), the nodes between them that B's inputs come from (its bias's quantizer, say) move
+ * before A, so that B can run inside A's call (sib_conv); not if one of them reads A's results. */
+static void hoist_sibling_inputs(qo_jit *j) {
+    qo_graph *g = j->g;
+    uint32_t nn = g->nnodes ? g->nnodes : 1;
+    uint32_t *pos = qo_calloc(nn, sizeof *pos);
+    qo_node *stack = qo_calloc(nn, sizeof *stack), *set = qo_calloc(nn, sizeof *set);
+    uint8_t *seen = qo_calloc(nn, 1);
+    QO_FOR_EACH_NODE(g, a) {
+        qo_k_plan pa, pb;
+        if (qo_node_get(g, a)->op != QO_OP_CONV || !node_plan(j, a, &pa) || pa.kind != QO_K_PLAN_CONV) continue;
+        uint32_t k = 0;
+        QO_FOR_EACH_NODE(g, n) pos[n] = ++k;
+        qo_val x = qo_node_input(g, a, 0);
+        QO_FOR_EACH_USE(g, x, u) {
+            qo_node b = g->uses[u].owner;
+            if (!b || pos[b] <= pos[a] || qo_node_get(g, b)->op != QO_OP_CONV || qo_node_input(g, b, 0) != x ||
+                !node_plan(j, b, &pb) || !conv_sibs(&pa, &pb))
+                continue;
+            /* B's ancestors after A */
+            memset(seen, 0, nn);
+            uint32_t sp = 0, ns = 0;
+            bool ok = true;
+            stack[sp++] = b;
+            while (sp && ok) {
+                qo_node m = stack[--sp];
+                const qo_nodedata *md = qo_node_get(g, m);
+                for (uint32_t i = 0; i < md->nin && ok; i++) {
+                    qo_val v = qo_node_input(g, m, i);
+                    qo_node d = v ? g->vals[v].def : 0;
+                    if (!d || seen[d] || pos[d] <= pos[a]) continue;
+                    if (d == a || is_ctrl(g, d)) ok = false;
+                    seen[d] = 1;
+                    set[ns++] = d;
+                    stack[sp++] = d;
+                }
+            }
+            if (!ok) continue;
+            /* in program order, each right before A */
+            for (uint32_t i = 1; i < ns; i++)
+                for (uint32_t q = i; q > 0 && pos[set[q - 1]] > pos[set[q]]; q--) {
+                    qo_node t = set[q];
+                    set[q] = set[q - 1], set[q - 1] = t;
+                }
+            for (uint32_t i = 0; i < ns; i++) qo_node_move_before(g, set[i], a);
+            break;
+        }
+    }
+    free(pos);
+    free(stack);
+    free(set);
+    free(seen);
+}
+
+/* The 1x1 sibling B of Conv kcall K (training steps, fast_conv; hoist_sibling_inputs ran): B reads
+ * K's input, conv_sibs holds, B is not planned yet and comes after K's node, all B's inputs are
+ * defined before K's call runs (at pos_end, its chain's end), and B's result (after a Relu/Clip
+ * that is its only reader, fused) is read only after that. Sets K's sib, sib_act, out2 and the
+ * plan's M2 and act2. */
+static void sib_conv(qo_jit *j, kcall *K, const uint32_t *pos, uint32_t pos_end) {
+    const qo_graph *g = j->g;
+    qo_node a = K->chain[0];
+    qo_val x = qo_node_input(g, a, 0);
+    QO_FOR_EACH_USE(g, x, u) {
+        qo_node b = g->uses[u].owner;
+        qo_k_plan pb;
+        if (!b || j->kc_of[b] || pos[b] <= pos[a] || qo_node_get(g, b)->op != QO_OP_CONV ||
+            qo_node_input(g, b, 0) != x || !node_plan(j, b, &pb) || !conv_sibs(&K->plan, &pb))
+            continue;
+        const qo_nodedata *bd = qo_node_get(g, b);
+        bool ok = true;
+        for (uint32_t i = 0; i < bd->nin && ok; i++) {
+            qo_val v = qo_node_input(g, b, i);
+            ok = !v || !g->vals[v].def || pos[g->vals[v].def] < pos_end;
+        }
+        qo_val out2 = qo_node_output(g, b, 0);
+        qo_node act = sole_reader(j, out2);
+        qo_k_act a2 = {QO_K_ACT_NONE, 0.0f, 0.0f};
+        if (act && !is_graph_output(j, out2) && !j->kc_of[act] && act_of(j, act, &a2)) out2 = qo_node_output(g, act, 0);
+        else act = 0;
+        ok = ok && !is_graph_output(j, out2) && !j->captured[out2] && dense_f32(j, out2);
+        QO_FOR_EACH_USE(g, out2, w) {
+            qo_node r = g->uses[w].owner;
+            if (!r || pos[r] <= pos_end) ok = false;
+        }
+        if (!ok) continue;
+        K->sib = b, K->sib_act = act, K->out2 = out2;
+        K->plan.u.conv.M2 = pb.u.conv.M, K->plan.u.conv.act2 = a2;
+        return;
+    }
+}
+
 /* The 1x1 sibling of ConvTranspose kcall K (training steps, fast_conv): `other`, the operand of the
  * Add fused after K, is the output of a ConvTranspose B without bias that nothing else reads, with a
  * 1x1 kernel, no padding, one group, K's strides and K's input extents, whose kcall (if planned) is
@@ -1804,19 +1941,8 @@ static qo_node sib_convt(qo_jit *j, const kcall *K, qo_val other, int64_t *C2) {
         const kcall *B = &j->kcalls[j->kc_of[b] - 1];
         if (B->nchain != 1 || B->out != other || B->res || B->sib) return 0;
         pb = B->plan;
-    } else {
-        qo_tensor sh[2];
-        const qo_tensor *ins[2];
-        for (uint32_t i = 0; i < 2; i++) {
-            qo_val v = qo_node_input(g, b, i);
-            if (!dense_f32(j, v)) return 0;
-            memset(&sh[i], 0, sizeof sh[i]);
-            sh[i].elem = QO_F32, sh[i].rank = j->vi[v].rank, sh[i].nbytes = j->vi[v].nbytes;
-            memcpy(sh[i].dims, j->vi[v].dims, sizeof(int64_t) * (size_t)j->vi[v].rank);
-            ins[i] = &sh[i];
-        }
-        qo_kctx kc = {.cx = j->cx, .g = g, .n = b, .opset = j->opset, .fast_conv = j->fast_conv};
-        if (qo_k_node_plan(&kc, NULL, ins, 2, 1, &pb) != QO_OK) return 0;
+    } else if (!node_plan(j, b, &pb)) {
+        return 0;
     }
     const qo_k_conv_params *q = &pb.u.conv;
     if (pb.kind != QO_K_PLAN_CONVTRANSPOSE || q->nsp != a->nsp || q->group != 1 || q->N != a->N || q->M != a->M)
@@ -1844,7 +1970,8 @@ static bool defer_to_sibling(const qo_jit *j, const kcall *K, qo_val other) {
 static void plan_kcalls(qo_jit *j, bool no_fusion) {
     qo_graph *g = j->g;
     j->kc_of = qo_calloc(g->nnodes ? g->nnodes : 1, sizeof *j->kc_of);
-    uint32_t cap = 0;
+    uint32_t cap = 0, *pos = qo_calloc(g->nnodes ? g->nnodes : 1, sizeof *pos), np = 0;
+    QO_FOR_EACH_NODE(g, n) pos[n] = ++np;
     QO_FOR_EACH_NODE(g, n) {
         const qo_nodedata *nd = qo_node_get(g, n);
         if (j->kc_of[n] || !qo_k_node_supported((qo_op)nd->op) || nd->nin < 1 || nd->nin > 3) continue;
@@ -1935,6 +2062,8 @@ static void plan_kcalls(qo_jit *j, bool no_fusion) {
             K.chain[K.nchain++] = ln;
             K.out = qo_node_output(g, ln, 0);
         }
+        if (kind == QO_K_PLAN_CONV && !no_fusion && j->fast_conv)
+            sib_conv(j, &K, pos, pos[K.chain[K.nchain - 1]]);
         switch (kind) {
         case QO_K_PLAN_CONV: case QO_K_PLAN_CONVTRANSPOSE: K.plan.u.conv.act = act; break;
         case QO_K_PLAN_GEMM: K.plan.u.gemm.act = act; break;
@@ -1946,9 +2075,11 @@ static void plan_kcalls(qo_jit *j, bool no_fusion) {
         j->kcalls[j->nkcalls++] = K;
         for (uint32_t c = 0; c < K.nchain; c++) j->kc_of[K.chain[c]] = j->nkcalls;
         if (K.sib) j->kc_of[K.sib] = j->nkcalls; /* runs here: no call (nor step) of its own */
+        if (K.sib_act) j->kc_of[K.sib_act] = j->nkcalls;
         for (uint32_t c = 0; c < 2; c++)
             if (K.pro[c]) j->kc_of[K.pro[c]] = j->nkcalls;
     }
+    free(pos);
 }
 
 /* n's ConvGradWeight geometry (qo_k_cgw_params on its inputs' shapes); false if not resolved. */
@@ -2101,6 +2232,7 @@ static qo_status plan_memory(qo_jit *j, const uint32_t *gid, bool no_alias) {
             const kcall *K = &j->kcalls[st->group];
             for (uint32_t k = 0; k < K->nchain; k++) stepof[K->chain[k]] = (int32_t)s;
             if (K->sib) stepof[K->sib] = (int32_t)s; /* its inputs are read here */
+            if (K->sib_act) stepof[K->sib_act] = (int32_t)s;
             for (uint32_t k = 0; k < 2; k++)
                 if (K->pro[k]) stepof[K->pro[k]] = (int32_t)s;
         } else {
@@ -2126,7 +2258,8 @@ static qo_status plan_memory(qo_jit *j, const uint32_t *gid, bool no_alias) {
                 x->loc = L_REG;
                 continue;
             }
-            if (j->kc_of[n] && v != j->kcalls[j->kc_of[n] - 1].out) { /* inside an epilogue chain */
+            if (j->kc_of[n] && v != j->kcalls[j->kc_of[n] - 1].out && v != j->kcalls[j->kc_of[n] - 1].out2) {
+                /* inside an epilogue chain */
                 x->loc = L_NONE;
                 continue;
             }
@@ -2477,6 +2610,9 @@ qo_status qo_jit_compile(qo_ctx *cx, const qo_module *m, const qo_jit_opts *opts
     mark_ctrl(j);
     if ((s = check_nodes(j, opts && opts->allow_dynamic)) != QO_OK) goto fail;
     gid = qo_calloc(j->g->nnodes ? j->g->nnodes : 1, sizeof *gid);
+#ifdef QO_JIT_OPT_KERNELS
+    if (j->fast_conv && !(opts && opts->no_fusion)) hoist_sibling_inputs(j);
+#endif
     plan_kcalls(j, opts && opts->no_fusion);
     plan_cgw_pairs(j, opts && opts->no_fusion);
     build_steps(j, gid, opts && opts->no_fusion);
@@ -2489,9 +2625,11 @@ qo_status qo_jit_compile(qo_ctx *cx, const qo_module *m, const qo_jit_opts *opts
             j->st.kernel_calls++;
             const kcall *K = &j->kcalls[j->steps[i].group];
             j->st.epilogue_ops += K->nchain - 1 - K->tout;
+            j->st.sibling_convs += K->sib != 0;
             j->st.folded_transposes += K->tout + (K->pro[0] != 0) + (K->pro[1] != 0);
         } else if (j->steps[i].kind == S_KERNEL) {
             j->st.kernel_calls++;
+            j->st.sibling_convs += j->pair_of[j->steps[i].node] != 0;
 #ifdef QO_JIT_OPT_KERNELS
             if (qo_k_node_supported((qo_op)qo_node_get(j->g, j->steps[i].node)->op)) continue;
 #endif

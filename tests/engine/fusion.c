@@ -140,6 +140,104 @@ static void run_case(const tcase *tc) {
     qo_module_free(m);
 }
 
+/* ResNet's downsample beside a 3x3 stride-2 convolution in a training step (fast_conv): the forward
+ * 1x1 Conv (its bias computed after the 3x3, so its producer is hoisted), the two input gradients
+ * summed by an Add, and the two weight gradients (the 1x1's read later) run as three sibling calls
+ * (sibling_convs), and
+ * all outputs agree with the unfused program (each op alone) to float rounding: the input
+ * gradient sums the sibling in the center tap's sums, another order. */
+static void run_siblings(int64_t n, int64_t c, int64_t hw) {
+    int64_t m = 2 * c, o = (hw - 1) / 2 + 1;
+    char *s = malloc(4096);
+    size_t len = (size_t)sprintf(s,
+        "module {\n  opset \"\" = 13\n  opset \"ai.qopt.train\" = 1\n"
+        "  graph @main(%%x : tensor<%lldx%lldx%lldx%lldxf32>, %%dy1 : tensor<%lldx%lldx%lldx%lldxf32>, "
+        "%%dy2 : tensor<%lldx%lldx%lldx%lldxf32>, %%k : tensor<f32>) {\n",
+        (long long)n, (long long)c, (long long)hw, (long long)hw, (long long)n, (long long)m, (long long)o,
+        (long long)o, (long long)n, (long long)m, (long long)o, (long long)o);
+    int64_t dw[4] = {m, c, 3, 3}, dw2[4] = {m, c, 1, 1}, db[1] = {m};
+    add_const(&s, &len, "w", dw, 4, 0.4f);
+    add_const(&s, &len, "b", db, 1, 0.4f);
+    add_const(&s, &len, "w2", dw2, 4, 0.4f);
+    add_const(&s, &len, "bb", db, 1, 0.4f);
+    char body[3072];
+    snprintf(body, sizeof body,
+        "    const %%two : tensor<f32> = [2.0]\n"
+        "    %%c = Conv(%%x, %%w, %%b) {kernel_shape = [3, 3], pads = [1, 1, 1, 1], strides = [2, 2]} : tensor<%lldx%lldx%lldx%lldxf32>\n"
+        "    %%r = Relu(%%c) : tensor<%lldx%lldx%lldx%lldxf32>\n"
+        "    %%b2 = Mul(%%bb, %%k) : tensor<%lldxf32>\n"
+        "    %%d = Conv(%%x, %%w2, %%b2) {kernel_shape = [1, 1], strides = [2, 2]} : tensor<%lldx%lldx%lldx%lldxf32>\n"
+        "    %%rd = Relu(%%d) : tensor<%lldx%lldx%lldx%lldxf32>\n"
+        "    %%y = Add(%%r, %%rd) : tensor<%lldx%lldx%lldx%lldxf32>\n"
+        "    %%g1 = ConvTranspose(%%dy2, %%w2) {kernel_shape = [1, 1], output_padding = [%d, %d], strides = [2, 2]} : tensor<%lldx%lldx%lldx%lldxf32>\n"
+        "    %%g2 = ConvTranspose(%%dy1, %%w) {kernel_shape = [3, 3], output_padding = [%d, %d], pads = [1, 1, 1, 1], strides = [2, 2]} : tensor<%lldx%lldx%lldx%lldxf32>\n"
+        "    %%gx = Add(%%g1, %%g2) : tensor<%lldx%lldx%lldx%lldxf32>\n"
+        "    %%gw1 = \"ai.qopt.train.ConvGradWeight\"(%%dy2, %%x, %%w2) {pads = [0, 0, 0, 0], strides = [2, 2]} : tensor<%lldx%lldx1x1xf32>\n"
+        "    %%gw2 = \"ai.qopt.train.ConvGradWeight\"(%%dy1, %%x, %%w) {pads = [1, 1, 1, 1], strides = [2, 2]} : tensor<%lldx%lldx3x3xf32>\n"
+        "    %%gw1s = Mul(%%gw1, %%two) : tensor<%lldx%lldx1x1xf32>\n"
+        "    return %%y, %%gx, %%gw1s, %%gw2\n  }\n}\n",
+        (long long)n, (long long)m, (long long)o, (long long)o, (long long)n, (long long)m, (long long)o, (long long)o,
+        (long long)m, (long long)n, (long long)m, (long long)o, (long long)o, (long long)n, (long long)m, (long long)o,
+        (long long)o, (long long)n, (long long)m, (long long)o, (long long)o, (int)(hw % 2 == 0), (int)(hw % 2 == 0),
+        (long long)n, (long long)c, (long long)hw, (long long)hw, (int)(hw % 2 == 0), (int)(hw % 2 == 0), (long long)n,
+        (long long)c, (long long)hw, (long long)hw, (long long)n, (long long)c, (long long)hw, (long long)hw,
+        (long long)m, (long long)c, (long long)m, (long long)c, (long long)m, (long long)c);
+    s = realloc(s, len + strlen(body) + 1);
+    memcpy(s + len, body, strlen(body) + 1);
+    len += strlen(body);
+    char name[64];
+    snprintf(name, sizeof name, "siblings_n%lld_c%lld_hw%lld", (long long)n, (long long)c, (long long)hw);
+    qo_ctx cx;
+    qo_ctx_init(&cx);
+    qo_module *mod = NULL;
+    if (qo_parse_module(&cx, name, s, len, &mod) != QO_OK) {
+        CHECK(false, "%s: the test model does not parse:\n%s", name, s);
+        free(s);
+        return;
+    }
+    free(s);
+    const qo_graph *g = qo_module_main(mod);
+    qo_tensor in[4] = {{0}}, out[2][4];
+    const qo_tensor *ins[4];
+    for (uint32_t i = 0; i < 4; i++) {
+        const qo_typedata *td = qo_type_get(mod, g->vals[g->inputs[i]].type);
+        qo_tensor_make(&cx, &in[i], QO_F32, td->rank, td->dims);
+        float *p = in[i].data;
+        for (int64_t k = 0; k < qo_tensor_numel(&in[i]); k++) p[k] = frand();
+        ins[i] = &in[i];
+    }
+    memset(out, 0, sizeof out);
+    qo_jit_stats st[2];
+    bool ok = true;
+    for (int f = 0; f < 2 && ok; f++) {
+        qo_jit_opts op = {.threads = 2, .opt_level = -1, .fast_conv = true, .no_fusion = f == 1};
+        qo_jit *j = NULL;
+        ok = qo_jit_compile(&cx, mod, &op, &j) == QO_OK && qo_jit_run(j, ins, 4, out[f], 4) == QO_OK;
+        if (j) qo_jit_get_stats(j, &st[f]);
+        qo_jit_free(j);
+    }
+    CHECK(ok, "%s: compile or run failed", name);
+    if (ok) {
+        CHECK(st[0].sibling_convs == 3 && st[1].sibling_convs == 0, "%s: %u and %u sibling calls, want 3 and 0", name,
+              st[0].sibling_convs, st[1].sibling_convs);
+        for (int k = 0; k < 4; k++) {
+            int64_t cnt = qo_tensor_numel(&out[0][k]);
+            const float *a = out[0][k].data, *b = out[1][k].data;
+            double md = 0, mx = 0;
+            for (int64_t i = 0; i < cnt; i++) {
+                md = fmax(md, fabs((double)a[i] - b[i]));
+                mx = fmax(mx, fabs((double)b[i]));
+            }
+            CHECK(cnt == qo_tensor_numel(&out[1][k]) && cnt > 0 && md <= 1e-5 * mx,
+                  "%s: output %d differs from the unfused program by %.3g (max %.3g)", name, k, md, mx);
+        }
+    }
+    for (int f = 0; f < 2; f++)
+        for (int k = 0; k < 4; k++) qo_tensor_free(&out[f][k]);
+    for (int i = 0; i < 4; i++) qo_tensor_free(&in[i]);
+    qo_module_free(mod);
+}
+
 int main(void) {
     static const tcase cases[] = {
         {"conv3x3_add_relu", "%x : tensor<2x8x10x10xf32>, %r : tensor<2x16x10x10xf32>",
@@ -305,6 +403,9 @@ int main(void) {
          {"w"}, {{8, 8, 3, 3}}, {4}, 0, 0, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) run_case(&cases[i]);
+    run_siblings(4, 16, 16);
+    run_siblings(3, 16, 9);
+    run_siblings(2, 32, 8);
     printf("%d passed, %d failed\n", npass, nfail);
     return nfail != 0;
 }
