@@ -1860,8 +1860,9 @@ static void hoist_sibling_inputs(qo_jit *j) {
                 for (uint32_t i = 0; i < md->nin && ok; i++) {
                     qo_val v = qo_node_input(g, m, i);
                     qo_node d = v ? g->vals[v].def : 0;
-                    if (!d || seen[d] || pos[d] <= pos[a]) continue;
-                    if (d == a || is_ctrl(g, d)) ok = false;
+                    if (d == a) ok = false; /* B reads A's results: B cannot run in A's call */
+                    if (!ok || !d || seen[d] || pos[d] < pos[a]) continue;
+                    if (is_ctrl(g, d)) ok = false;
                     seen[d] = 1;
                     set[ns++] = d;
                     stack[sp++] = d;
