@@ -769,6 +769,15 @@ static void convt_task(void *ctx, int64_t begin, int64_t end, int tid) {
     qo_k_scratch_release(owned);
 }
 
+bool qo_k_conv_sib_ok(const qo_k_conv_params *p) {
+    if (p->group != 1 || p->nsp < 1) return false;
+    for (int i = 0; i < p->nsp; i++)
+        if (p->ker[i] % 2 == 0 || p->pad[i] != (p->ker[i] - 1) / 2 * p->dil[i] ||
+            (p->in[i] - 1) / p->str[i] + 1 != p->out[i])
+            return false;
+    return true;
+}
+
 /* ConvTranspose with a 1x1 sibling (p->x2) where the flat kernel does not take it in: the sibling
  * into a buffer (plus the residual), then the main convolution with that buffer as its residual. */
 static void convt_sib_apart(const qo_k_conv_params *p, const float *x, const float *w, const float *b, float *y,

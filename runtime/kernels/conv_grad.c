@@ -285,15 +285,6 @@ static qo_k_conv_params sib_params(const qo_k_conv_params *p, int64_t M2) {
     return q;
 }
 
-bool qo_k_conv_sib_ok(const qo_k_conv_params *p) {
-    if (p->group != 1 || p->nsp < 1) return false;
-    for (int i = 0; i < p->nsp; i++)
-        if (p->ker[i] % 2 == 0 || p->pad[i] != (p->ker[i] - 1) / 2 * p->dil[i] ||
-            (p->in[i] - 1) / p->str[i] + 1 != p->out[i])
-            return false;
-    return true;
-}
-
 void qo_k_convgradweight_sib_f32(const qo_k_conv_params *p, const float *dy, const float *x, float *dw, int64_t M2,
                                  const float *dy2, float *dw2, qo_pool *pool) {
     int64_t ksz = 1, osz = 1;
