@@ -1794,13 +1794,13 @@ static void matmul_dense_strided(qo_k_plan *pl) {
 
 /* Plans every node that an optimized kernel covers with static float32 shapes, and fuses the
  * epilogue chains (see kcall). */
-/* qo_k_node_plan of node n on its inputs' shapes (all dense static float32); false if not planned. */
-static bool node_plan(const qo_jit *j, qo_node n, qo_k_plan *pl) {
+/* Shape-only tensors (no data) of the inputs of n (at most 3) for the kernels' planners: sh[i] and
+ * ins[i] = &sh[i], ins[i] NULL for an absent input; false if an input is not dense static float32. */
+static bool input_shapes(const qo_jit *j, qo_node n, qo_tensor *sh, const qo_tensor **ins) {
     const qo_graph *g = j->g;
     const qo_nodedata *nd = qo_node_get(g, n);
-    if (nd->nin < 1 || nd->nin > 3 || nd->nout != 1) return false;
-    qo_tensor sh[3];
-    const qo_tensor *ins[3] = {NULL, NULL, NULL};
+    for (uint32_t i = 0; i < 3; i++) ins[i] = NULL;
+    if (nd->nin > 3) return false;
     for (uint32_t i = 0; i < nd->nin; i++) {
         qo_val v = qo_node_input(g, n, i);
         if (!v) continue;
@@ -1810,6 +1810,16 @@ static bool node_plan(const qo_jit *j, qo_node n, qo_k_plan *pl) {
         memcpy(sh[i].dims, j->vi[v].dims, sizeof(int64_t) * (size_t)j->vi[v].rank);
         ins[i] = &sh[i];
     }
+    return true;
+}
+
+/* qo_k_node_plan of node n on its inputs' shapes (all dense static float32); false if not planned. */
+static bool node_plan(const qo_jit *j, qo_node n, qo_k_plan *pl) {
+    const qo_graph *g = j->g;
+    const qo_nodedata *nd = qo_node_get(g, n);
+    qo_tensor sh[3];
+    const qo_tensor *ins[3];
+    if (nd->nin < 1 || nd->nout != 1 || !input_shapes(j, n, sh, ins)) return false;
     qo_kctx kc = {.cx = j->cx, .g = g, .n = n, .opset = j->opset, .fast_conv = j->fast_conv};
     return qo_k_node_plan(&kc, NULL, ins, nd->nin, 1, pl) == QO_OK;
 }
@@ -1977,20 +1987,8 @@ static void plan_kcalls(qo_jit *j, bool no_fusion) {
         const qo_nodedata *nd = qo_node_get(g, n);
         if (j->kc_of[n] || !qo_k_node_supported((qo_op)nd->op) || nd->nin < 1 || nd->nin > 3) continue;
         qo_tensor sh[3];
-        const qo_tensor *ins[3] = {NULL, NULL, NULL};
-        bool ok = true;
-        for (uint32_t i = 0; i < nd->nin && ok; i++) {
-            qo_val v = qo_node_input(g, n, i);
-            if (!v) continue;
-            ok = dense_f32(j, v);
-            if (!ok) break;
-            memset(&sh[i], 0, sizeof sh[i]);
-            sh[i].elem = QO_F32;
-            sh[i].rank = j->vi[v].rank;
-            memcpy(sh[i].dims, j->vi[v].dims, sizeof(int64_t) * (size_t)j->vi[v].rank);
-            sh[i].nbytes = j->vi[v].nbytes;
-            ins[i] = &sh[i];
-        }
+        const qo_tensor *ins[3];
+        bool ok = input_shapes(j, n, sh, ins);
         qo_val out = qo_node_output(g, n, 0);
         if (!ok || !dense_f32(j, out)) continue;
         for (uint32_t r = 1; r < nd->nout; r++)
@@ -2087,18 +2085,11 @@ static void plan_kcalls(qo_jit *j, bool no_fusion) {
 static bool cgw_params(const qo_jit *j, qo_node n, qo_k_conv_params *p) {
     const qo_graph *g = j->g;
     const qo_nodedata *nd = qo_node_get(g, n);
-    if (nd->op != QO_OP_TRAIN_CONVGRADWEIGHT || nd->nin != 3 || nd->nout != 1 || !dense_f32(j, qo_node_output(g, n, 0)))
-        return false;
     qo_tensor sh[3];
     const qo_tensor *ins[3];
-    for (uint32_t i = 0; i < 3; i++) {
-        qo_val v = qo_node_input(g, n, i);
-        if (!dense_f32(j, v)) return false;
-        memset(&sh[i], 0, sizeof sh[i]);
-        sh[i].elem = QO_F32, sh[i].rank = j->vi[v].rank, sh[i].nbytes = j->vi[v].nbytes;
-        memcpy(sh[i].dims, j->vi[v].dims, sizeof(int64_t) * (size_t)j->vi[v].rank);
-        ins[i] = &sh[i];
-    }
+    if (nd->op != QO_OP_TRAIN_CONVGRADWEIGHT || nd->nin != 3 || nd->nout != 1 || !dense_f32(j, qo_node_output(g, n, 0)) ||
+        !input_shapes(j, n, sh, ins) || !ins[0] || !ins[1] || !ins[2])
+        return false;
     qo_kctx kc = {.cx = j->cx, .g = g, .n = n, .opset = j->opset, .fast_conv = j->fast_conv};
     return qo_k_cgw_params(&kc, ins, 3, p) == QO_OK;
 }
