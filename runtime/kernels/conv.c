@@ -8,6 +8,7 @@
 #pragma GCC optimize("O3")
 #endif
 #include "runtime/kernels/internal.h"
+#include "runtime/kernels/train_kernels.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -794,11 +795,38 @@ static void convt_sib_apart(const qo_k_conv_params *p, const float *x, const flo
     qo_free(t);
 }
 
+/* ConvTranspose with a QuantGrad after it (p->qg), on the kernel the convolution alone would take:
+ * in its epilogue where that is Winograd F(4x4, 3x3) or a flat kernel, else over y afterwards. */
+static void convt_qgrad(const qo_k_conv_params *p, const float *x, const float *w, const float *b, float *y,
+                        qo_pool *pool, int64_t osz) {
+    qo_k_qgrad g = *p->qg;
+    qo_k_qgrad_prepare(&g);
+    qo_k_conv_params q = *p, alone = *p;
+    q.qg = &g, alone.qg = NULL;
+    bool done = false;
+    if (p->x2) {
+        if (p->fast && qo_k_convtranspose_flat_f32(&q, x, w, b, y, pool)) return;
+    } else {
+        if (qo_k_conv_wino4_f32(&q, true, x, w, b, y, pool)) return;
+        done = qo_k_conv_wino_f32(&alone, true, x, w, b, y, pool);
+        if (!done && qo_k_convtranspose_flat_f32(&q, x, w, b, y, pool)) return;
+    }
+    if (!done) qo_k_convtranspose_f32(&alone, x, w, b, y, pool);
+    qo_k_qgrad_apply(&g, y, p->N * p->M * osz, pool);
+}
+
 void qo_k_convtranspose_f32(const qo_k_conv_params *p, const float *x, const float *w, const float *b,
                             float *y, qo_pool *pool) {
     qo_k_geom3 g;
     qo_k_geom3_fill(&g, p->nsp, p->in, p->out, p->ker, p->str, p->dil, p->pad, NULL);
-    if (p->N == 0 || p->M == 0 || g.osz == 0) return;
+    if (p->N == 0 || p->M == 0 || g.osz == 0) {
+        if (p->qg && p->qg->ds) *p->qg->ds = 0.0f;
+        return;
+    }
+    if (p->qg) {
+        convt_qgrad(p, x, w, b, y, pool, g.osz);
+        return;
+    }
     if (p->x2) {
         if (!(p->fast && qo_k_convtranspose_flat_f32(p, x, w, b, y, pool))) convt_sib_apart(p, x, w, b, y, pool);
         return;

@@ -229,6 +229,8 @@ typedef struct flat_job {
     int64_t M2, mb2;
     qo_k_act act2;
     qo_k_act act;
+    const qo_k_qgrad *qg; /* prepared, or NULL; qpart[t]: item t's dScale sum */
+    float *qpart;
     qo_pool *pool;
     int64_t N, mb, nmc, mchunk; /* channel block, chunks of channels per image, channels per chunk */
 } flat_job;
@@ -244,6 +246,8 @@ static void flat_fwd_task(void *ctx, int64_t begin, int64_t end, int tid) {
     int64_t last_n = -1;
     for (int64_t t = begin; t < end; t++) {
         int64_t n = t / J->nmc, mc = t % J->nmc;
+        qo_fsum acc;
+        qo_fsum_init(&acc);
         if (n != last_n && (g->sh > 1 || g->sw > 1)) flat_pad_phases(g, J->x + n * g->C * g->H * g->W, P, g->psz, g->qsz), last_n = n;
         if (n != last_n)
             qo_k_flat_pad(J->x + n * g->C * g->H * g->W, g->C, g->H, g->W, g->pt, g->pl, g->Hp, g->Wp, P, g->psz, g->psz),
@@ -257,7 +261,9 @@ static void flat_fwd_task(void *ctx, int64_t begin, int64_t end, int tid) {
                 for (int64_t oh = 0; oh < g->OH; oh++)
                     memcpy(yb + m * osz + oh * g->OW, O + m * ldo + oh * g->Wp, (size_t)g->OW * sizeof(float));
             qo_k_epilogue(yb, MB, osz, osz, J->b ? J->b + m0 : NULL, J->res ? J->res + (yb - J->y) : NULL, J->act);
+            if (J->qg) qo_k_qgrad_span(J->qg, J->y, yb - J->y, yb - J->y + MB * osz, &acc);
         }
+        if (J->qg && J->qg->ds) J->qpart[t] = qo_fsum_end(&acc);
         for (int64_t m0 = 0; J->y2 && mc == 0 && m0 < J->M2; m0 += J->mb2) { /* the sibling, same P */
             int64_t MB = qo_k_min64(J->mb2, J->M2 - m0);
             fwd_any((int)MB, &J->g1, P, J->wk2 + m0 * g->C, O, ldo);
@@ -274,7 +280,8 @@ static void flat_fwd_task(void *ctx, int64_t begin, int64_t end, int tid) {
 /* Runs the flat forward convolution over N images; wsrc(m, c, t) is read through the packing
  * below. transposed: w is ConvTranspose's [C][M][KH][KW] (flipped taps), else Conv's [M][C][KH][KW]. */
 static void flat_fwd(flat_geom *g, int64_t N, const float *x, const float *w, bool transposed, const float *b,
-                     const float *res, qo_k_act act, float *y, qo_pool *pool, const qo_k_conv_params *sib) {
+                     const float *res, qo_k_act act, float *y, qo_pool *pool, const qo_k_conv_params *sib,
+                     const qo_k_qgrad *qg) {
     int64_t M = g->M, C = g->C, ntap = g->ntap, mb = flat_mb(M);
     float *wk = qo_malloc((size_t)(M * C * ntap) * sizeof(float));
     for (int64_t m0 = 0; m0 < M; m0 += mb) {
@@ -305,7 +312,11 @@ static void flat_fwd(flat_geom *g, int64_t N, const float *x, const float *w, bo
         }
         J.wk2 = wk2;
     }
+    J.qg = qg;
+    J.qpart = qg && qg->ds ? qo_malloc((size_t)(N * J.nmc) * sizeof(float)) : NULL;
     qo_pool_for(pool, N * J.nmc, 1, flat_fwd_task, &J);
+    if (J.qpart) *qg->ds = qo_fsum_tree(J.qpart, N * J.nmc);
+    qo_free(J.qpart);
     qo_free(wk);
     qo_free(wk2);
 }
@@ -454,7 +465,7 @@ bool qo_k_conv_flat_f32(const qo_k_conv_params *p, const float *x, const float *
     if (p->y2 && (str1 || !qo_k_conv_sib_ok(p))) return false; /* a sibling only with strides */
     flat_geom g;
     flat_geom_of(p, false, &g);
-    flat_fwd(&g, p->N, x, w, false, b, p->res, p->act, y, pool, p->y2 ? p : NULL);
+    flat_fwd(&g, p->N, x, w, false, b, p->res, p->act, y, pool, p->y2 ? p : NULL, NULL);
     return true;
 }
 
@@ -483,6 +494,7 @@ typedef struct convt_sjob {
     int nph;
     convt_phase ph[16]; /* phase (r, c) at r s[1] + c */
     int64_t ofl;        /* floats per column phase's output block */
+    float *qpart;       /* p->qg: image n's dScale sum at n */
     qo_pool *pool;
 } convt_sjob;
 
@@ -527,6 +539,8 @@ static void convt_strided_task(void *ctx, int64_t begin, int64_t end, int tid) {
     float *O = P + Ct * J->psz;
     for (int64_t n = begin; n < end; n++) {
         float *yn = J->y + n * M * osz;
+        if (p->qg) /* the quantizer input the epilogue reads, into L2 while the image is computed */
+            for (int64_t o = 0; o < M * osz; o += 16) _mm_prefetch((const char *)(p->qg->x + n * M * osz + o), _MM_HINT_T1);
         qo_k_flat_pad(J->x + n * C * J->H * J->W, C, J->H, J->W, J->PT, J->PL, J->Hc, J->Wc, P, J->psz, J->psz);
         if (J->C2)
             qo_k_flat_pad(p->x2 + n * J->C2 * J->H * J->W, J->C2, J->H, J->W, J->PT, J->PL, J->Hc, J->Wc,
@@ -555,6 +569,12 @@ static void convt_strided_task(void *ctx, int64_t begin, int64_t end, int tid) {
             }
         }
         qo_k_epilogue(yn, M, osz, osz, J->b, p->res ? p->res + (yn - J->y) : NULL, p->act);
+        if (p->qg) {
+            qo_fsum acc;
+            qo_fsum_init(&acc);
+            qo_k_qgrad_span(p->qg, J->y, yn - J->y, yn - J->y + M * osz, &acc);
+            if (p->qg->ds) J->qpart[n] = qo_fsum_end(&acc);
+        }
     }
     qo_k_scratch_release(owned);
 }
@@ -639,7 +659,10 @@ static bool convt_strided(const qo_k_conv_params *p, const float *x, const float
         /* + 16: the interleave reads 8 past a row's last output */
         J.ofl = qo_k_max64(J.ofl, J.mb * f->g.nv * 16 + 16);
     }
+    J.qpart = p->qg && p->qg->ds ? qo_malloc((size_t)p->N * sizeof(float)) : NULL;
     qo_pool_for(pool, p->N, 1, convt_strided_task, &J);
+    if (J.qpart) *p->qg->ds = qo_fsum_tree(J.qpart, p->N);
+    qo_free(J.qpart);
     for (int k = 0; k < J.nph; k++) qo_free(J.ph[k].wk);
     return true;
 }
@@ -653,7 +676,7 @@ bool qo_k_convtranspose_flat_f32(const qo_k_conv_params *p, const float *x, cons
     if (p->x2) return false; /* a sibling only with strides */
     flat_geom g;
     flat_geom_of(p, true, &g);
-    flat_fwd(&g, p->N, x, w, true, b, p->res, p->act, y, pool, NULL);
+    flat_fwd(&g, p->N, x, w, true, b, p->res, p->act, y, pool, NULL, p->qg);
     return true;
 }
 

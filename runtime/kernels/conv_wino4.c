@@ -23,6 +23,7 @@
 #pragma GCC optimize("O3")
 #endif
 #include "runtime/kernels/internal.h"
+#include "runtime/kernels/train_kernels.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -160,8 +161,12 @@ typedef struct w4_job {
     const float *x, *b, *res, *U; /* U: [36][M / mb blocks][C][MB] */
     float *y;
     qo_k_act act;
+    const qo_k_qgrad *qg; /* ConvTranspose: prepared, or NULL; qpart[task]: the task's dScale sum */
+    float *qpart;
     qo_pool *pool;
 } w4_job;
+
+#define W4_PF 4 /* spans of the QuantGrad epilogue prefetched ahead */
 
 T512 static void w4_task(void *ctx, int64_t begin, int64_t end, int tid) {
     const w4_job *J = ctx;
@@ -173,6 +178,8 @@ T512 static void w4_task(void *ctx, int64_t begin, int64_t end, int tid) {
     float *V = qo_k_scratch(J->pool, tid, (vf + zf + sf) * sizeof(float), &owned), *Z = V + vf, *S = Z + zf;
     for (int64_t task = begin; task < end; task++) {
         int64_t n0 = task / g->nch * 16, nimg = qo_k_min64(16, g->N - n0);
+        qo_fsum acc;
+        qo_fsum_init(&acc);
         int64_t th0 = task % g->nch * g->rb, th1 = qo_k_min64(g->TH, th0 + g->rb), nt = (th1 - th0) * g->TW;
         for (int64_t c = 0; c < C; c++) {
             w4_stage(J->x + (n0 * C + c) * isz, C * isz, nimg, g->H, g->W, 4 * th0 - g->pt, g->pl, 4 * (th1 - th0) + 2,
@@ -209,6 +216,25 @@ T512 static void w4_task(void *ctx, int64_t begin, int64_t end, int tid) {
                                   J->res ? J->res + (yi - J->y) : NULL, J->act);
                 }
         }
+        /* the QuantGrad over the task's outputs (in L2), image by image: one span per image when the
+           task has all its rows */
+        for (int64_t i = 0; J->qg && i < nimg; i++) {
+            int64_t e0 = ((n0 + i) * M) * osz + oy0 * g->OW;
+            if (orows == g->OH) {
+                qo_k_qgrad_span(J->qg, J->y, e0, e0 + M * osz, &acc);
+                continue;
+            }
+            for (int64_t m = 0; m < M; m++) {
+                /* X's rows of the span W4_PF ahead (short runs the hardware prefetcher misses) */
+                int64_t a = i * M + m + W4_PF;
+                if (a < nimg * M) {
+                    const float *xp = J->qg->x + ((n0 + a / M) * M + a % M) * osz + oy0 * g->OW;
+                    for (int64_t o = 0; o < orows * g->OW; o += 16) _mm_prefetch((const char *)(xp + o), _MM_HINT_T0);
+                }
+                qo_k_qgrad_span(J->qg, J->y, e0 + m * osz, e0 + m * osz + orows * g->OW, &acc);
+            }
+        }
+        if (J->qg && J->qg->ds) J->qpart[task] = qo_fsum_end(&acc);
     }
     qo_k_scratch_release(owned);
 }
@@ -299,10 +325,14 @@ bool qo_k_conv_wino4_f32(const qo_k_conv_params *p, bool transposed, const float
     g.nch = qo_k_cdiv(g.TH, g.rb);
     g.ld = g.rb * g.TW * 16 + 16;
     g.mb = qo_k_cdiv(g.M, qo_k_cdiv(g.M, 8));
-    w4_job J = {.g = g, .x = x, .b = b, .res = p->res, .y = y, .act = p->act, .pool = pool};
+    w4_job J = {.g = g, .x = x, .b = b, .res = p->res, .y = y, .act = p->act, .qg = transposed ? p->qg : NULL,
+                .pool = pool};
     float *U = w4_weights(&g, w, transposed, pool);
     J.U = U;
+    J.qpart = J.qg && J.qg->ds ? qo_malloc((size_t)(nblk * g.nch) * sizeof(float)) : NULL;
     qo_pool_for(pool, nblk * g.nch, 1, w4_task, &J);
+    if (J.qpart) *J.qg->ds = qo_fsum_tree(J.qpart, nblk * g.nch);
+    qo_free(J.qpart);
     qo_free(U);
     return true;
 }

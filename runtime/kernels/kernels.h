@@ -64,6 +64,25 @@ typedef struct qo_k_act {
  * step as the unfused ops would: v = acc (+ bias) (+ res), then act(v). `res` (a params field,
  * NULL = none) is a dense tensor shaped like the output: a fused residual Add. It may not overlap y. */
 
+/* A QuantGrad{reduce = 1} (runtime/ref/train.c) fused after a ConvTranspose's epilogue, where a
+ * training step's input gradient meets the previous layer's activation quantizer: the output y
+ * (dY of the QuantGrad) becomes dX, y where v = x / s + z lies in [lo, hi] (and x > 0 with relu),
+ * else 0, and *ds receives dScale, the sum over the tensor of dy ((rnd(clamp(v)) - z) - (v inside ?
+ * x / s : 0)). dX is the unfused QuantGrad's bit for bit (the same float formulas); the dScale
+ * terms too, but the kernel sums them per work unit (fsum.h's order over the unit's elements as it
+ * visits them) and combines the units' sums with qo_fsum_tree in unit order: deterministic for a
+ * given pool size, within float rounding of the unfused sum. Per-tensor s and z only; no dBitwidth. */
+typedef struct qo_k_qgrad {
+    const float *x;  /* the quantizer's input, shaped like y (may not overlap it) */
+    float s, z;      /* scale, zero point */
+    int32_t bits;    /* bit width, 1..32 */
+    int32_t is_signed, narrow, relu;
+    int32_t rm;      /* rounding mode (qo_round) */
+    float *ds;       /* dScale (one float), NULL = not wanted */
+    double lo, hi;   /* set by qo_k_qgrad_prepare (train_kernels.h): the integer range */
+    int32_t fast, avx512; /* ... and the element paths */
+} qo_k_qgrad;
+
 /* ---- Conv ----------------------------------------------------------------------------------- */
 #define QO_K_MAX_SP 3 /* spatial dims handled by the kernels (1-D, 2-D, 3-D) */
 
@@ -99,6 +118,8 @@ typedef struct qo_k_conv_params {
     const float *b2;
     int64_t M2;
     qo_k_act act2;
+    /* ConvTranspose only: a QuantGrad applied to y after the bias, res and act (NULL = none) */
+    const qo_k_qgrad *qg;
 } qo_k_conv_params;
 
 /* A 1x1 convolution with p's strides and no padding on p's input reads the positions of p's

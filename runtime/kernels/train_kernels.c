@@ -140,15 +140,18 @@ QO_TK_SIMD static void qg_rne(int64_t n, const float *dy, const float *restrict 
  * lane t % QO_FSUM_LANES of ls / lb (QO_FSUM_LANES floats, written at the end) in order, from +0.0f,
  * which is qo_fsum_chunk's step 2 on the values that would be stored (lanes past the tail are left
  * alone), so qo_fsum_fold(ls) is the chunk's partial bit for bit. The two 16-lane halves of the 32
- * lanes take the even and the odd vectors. */
+ * lanes take the even and the odd vectors. lanes_in: the lanes start from ls / lb's values instead
+ * (a chunk continued by a call whose first element goes to lane 0). */
 _Static_assert(QO_FSUM_LANES == 32 && QO_FSUM_CHUNK % 32 == 0, "qg_rne512: two vectors of lanes");
 __attribute__((target("avx512f,avx512dq,avx512vl"))) static void
 qg_rne512(int64_t n, const float *dy, const float *restrict x, float s, float z, float lo, float hi,
           float dlo, float dhi, bool relu, float *dx, float *restrict ds, float *restrict db, float *restrict ls,
-          float *restrict lb) {
+          float *restrict lb, bool lanes_in) {
     const __m512 vs = _mm512_set1_ps(s), vz = _mm512_set1_ps(z), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi),
                  vdlo = _mm512_set1_ps(dlo), vdhi = _mm512_set1_ps(dhi), zero = _mm512_setzero_ps();
     __m512 as[2] = {zero, zero}, ab[2] = {zero, zero};
+    if (lanes_in && ls) as[0] = _mm512_loadu_ps(ls), as[1] = _mm512_loadu_ps(ls + 16);
+    if (lanes_in && lb) ab[0] = _mm512_loadu_ps(lb), ab[1] = _mm512_loadu_ps(lb + 16);
     for (int64_t i = 0; i < n; i += 16) {
         const int h = (int)((i >> 4) & 1);
         __mmask16 k = qo_k_bits16(0, n - i);
@@ -189,7 +192,7 @@ static void qg_range(const qg_job *q, int64_t begin, int64_t end, float *ds, flo
             if (q->avx512)
                 qg_rne512(e - i, q->dy + i, q->x + i, q->s.p[bidx(&q->s, i)], q->z.p[bidx(&q->z, i)], (float)lo,
                           (float)hi, q->dlo, q->dhi, q->relu, q->dx + i, ds ? ds + (i - begin) : NULL,
-                          db ? db + (i - begin) : NULL, NULL, NULL);
+                          db ? db + (i - begin) : NULL, NULL, NULL, false);
             else
 #endif
                 qg_rne(e - i, q->dy + i, q->x + i, q->s.p[bidx(&q->s, i)], q->z.p[bidx(&q->z, i)], (float)lo,
@@ -239,7 +242,7 @@ QO_TK_SIMD static void qg_fused_task(void *ctx, int64_t begin, int64_t end, int 
             float ls[QO_FSUM_LANES], lb[QO_FSUM_LANES];
             qg_rne512(len, q->dy + i0, q->x + i0, q->s.p[bidx(&q->s, i0)], q->z.p[bidx(&q->z, i0)], (float)q->lo,
                       (float)q->hi, q->dlo, q->dhi, q->relu, q->dx + i0, NULL, NULL, q->part ? ls : NULL,
-                      q->pb ? lb : NULL);
+                      q->pb ? lb : NULL, false);
             if (q->part) q->part[it] = qo_fsum_fold(ls);
             if (q->pb) q->pb[it] = qo_fsum_fold(lb);
             continue;
@@ -249,6 +252,89 @@ QO_TK_SIMD static void qg_fused_task(void *ctx, int64_t begin, int64_t end, int 
         if (q->part) q->part[it] = qo_fsum_chunk(bs, len);
         if (q->pb) q->pb[it] = qo_fsum_chunk(bb, len);
     }
+}
+
+/* The integer range [lo, hi] of bit width b and the dBitwidth factors at its ends. */
+static void qg_bounds(qg_job *q, double b, int is_signed, int narrow) {
+    double dlo, dhi;
+    if (is_signed) {
+        q->lo = -ldexp(1.0, (int)b - 1) + narrow, q->hi = ldexp(1.0, (int)b - 1) - 1;
+        dlo = -QO_LN2 * ldexp(1.0, (int)b - 1), dhi = QO_LN2 * ldexp(1.0, (int)b - 1);
+    } else {
+        q->lo = 0, q->hi = ldexp(1.0, (int)b) - 1 - narrow;
+        dlo = 0, dhi = QO_LN2 * ldexp(1.0, (int)b);
+    }
+    q->dlo = (float)dlo, q->dhi = (float)dhi;
+}
+
+/* The element paths q takes: qg_rne (and qg_rne512) for half-even rounding with bounds exact in float. */
+static void qg_modes(qg_job *q, double b) {
+    q->fast = q->rm == QO_ROUND_HALF_EVEN && b <= 24;
+#ifdef QG_X86
+    q->avx512 = qo_k_sgemm_isa(-1) == 2;
+#endif
+}
+
+void qo_k_qgrad_prepare(qo_k_qgrad *g) {
+    qg_job q = {.rm = (qo_round)g->rm};
+    qg_bounds(&q, g->bits, g->is_signed, g->narrow);
+    qg_modes(&q, g->bits);
+    g->lo = q.lo, g->hi = q.hi, g->fast = q.fast, g->avx512 = q.avx512;
+}
+
+/* The qg_job of a prepared qo_k_qgrad on y (dY and dX both y; no dBitwidth). */
+static void qg_job_of(const qo_k_qgrad *g, float *y, qg_job *q) {
+    *q = (qg_job){.dy = y, .x = g->x, .dx = y, .s = {&g->s, 1, 1}, .z = {&g->z, 1, 1}, .lo = g->lo, .hi = g->hi,
+                  .rm = (qo_round)g->rm, .fast = g->fast != 0, .relu = g->relu != 0, .avx512 = g->avx512 != 0};
+}
+
+void qo_k_qgrad_span(const qo_k_qgrad *g, float *y, int64_t e0, int64_t e1, qo_fsum *acc) {
+#ifdef QG_X86
+    /* the AVX-512 path summing into acc's lanes in registers, while the chunk's next element goes
+       to lane 0 (spans of whole vector pairs keep it so): fsum.h's order without a buffer */
+    if (g->fast && g->avx512 && (!g->ds || acc->pos % QO_FSUM_LANES == 0)) {
+        for (int64_t e = e0; e < e1;) {
+            int64_t take = g->ds ? qo_k_min64(e1 - e, QO_FSUM_CHUNK - acc->pos) : e1 - e;
+            qg_rne512(take, y + e, g->x + e, g->s, g->z, (float)g->lo, (float)g->hi, 0.0f, 0.0f, g->relu != 0, y + e,
+                      NULL, NULL, g->ds ? acc->lane : NULL, NULL, true);
+            e += take;
+            if (!g->ds) continue;
+            acc->pos += take;
+            if (acc->pos == QO_FSUM_CHUNK) {
+                qo_fsum_stk_push(&acc->stk, qo_fsum_fold(acc->lane));
+                memset(acc->lane, 0, sizeof acc->lane);
+                acc->pos = 0;
+            } else if (acc->pos % QO_FSUM_LANES && e < e1) { /* off the lanes: the rest buffered */
+                qo_k_qgrad_span(g, y, e, e1, acc);
+                return;
+            }
+        }
+        return;
+    }
+#endif
+    qg_job q;
+    qg_job_of(g, y, &q);
+    float buf[QO_FSUM_CHUNK];
+    for (int64_t e = e0; e < e1; e += QO_FSUM_CHUNK) {
+        int64_t ce = qo_k_min64(e1, e + QO_FSUM_CHUNK);
+        qg_range(&q, e, ce, g->ds ? buf : NULL, NULL);
+        if (g->ds) qo_fsum_feed(acc, buf, ce - e);
+    }
+}
+
+void qo_k_qgrad_apply(const qo_k_qgrad *g, float *y, int64_t n, qo_pool *pool) {
+    if (n <= 0) {
+        if (g->ds) *g->ds = 0.0f;
+        return;
+    }
+    qg_job q;
+    qg_job_of(g, y, &q);
+    q.L = n, q.nch = (n + QO_FSUM_CHUNK - 1) / QO_FSUM_CHUNK;
+    float *part = g->ds ? qo_malloc((size_t)q.nch * sizeof(float)) : NULL;
+    q.part = part;
+    qo_pool_for(pool, q.nch, 1, qg_fused_task, &q);
+    if (g->ds) *g->ds = qo_fsum_tree(part, q.nch);
+    qo_free(part);
 }
 
 static qo_status quantgrad(qo_kctx *k, qo_pool *pool, const qo_tensor *const *in, uint32_t nin, qo_tensor *out,
@@ -269,24 +355,13 @@ static qo_status quantgrad(qo_kctx *k, qo_pool *pool, const qo_tensor *const *in
     int rm = qo_round_from_name(qo_kattr_str(k, "rounding_mode", buf, sizeof buf, "ROUND"));
     if (rm < 0) return DECLINE;
     q.rm = (qo_round)rm;
-    double dlo, dhi;
-    if (is_signed) {
-        q.lo = -ldexp(1.0, (int)b - 1) + narrow, q.hi = ldexp(1.0, (int)b - 1) - 1;
-        dlo = -QO_LN2 * ldexp(1.0, (int)b - 1), dhi = QO_LN2 * ldexp(1.0, (int)b - 1);
-    } else {
-        q.lo = 0, q.hi = ldexp(1.0, (int)b) - 1 - narrow;
-        dlo = 0, dhi = QO_LN2 * ldexp(1.0, (int)b);
-    }
-    q.dlo = (float)dlo, q.dhi = (float)dhi;
+    qg_bounds(&q, b, is_signed, narrow);
     bool want_s = nout > 1 && qo_node_output(k->g, k->n, 1), want_b = nout > 2 && qo_node_output(k->g, k->n, 2);
     QO_TRY(out_make(k, &out[0], x->rank, x->dims));
     if (want_s) QO_TRY(out_make(k, &out[1], reduce ? in[2]->rank : x->rank, reduce ? in[2]->dims : x->dims));
     if (want_b) QO_TRY(out_make(k, &out[2], reduce ? in[4]->rank : x->rank, reduce ? in[4]->dims : x->dims));
     q.dx = out[0].data;
-    q.fast = q.rm == QO_ROUND_HALF_EVEN && b <= 24;
-#ifdef QG_X86
-    q.avx512 = qo_k_sgemm_isa(-1) == 2;
-#endif
+    qg_modes(&q, b);
     int64_t n = qo_tensor_numel(x);
     if (!reduce) {
         q.ds = want_s ? out[1].data : NULL;

@@ -18,6 +18,7 @@
 #define QOPT_RUNTIME_KERNELS_TRAIN_KERNELS_H
 
 #include "runtime/kernels/kernels.h"
+#include "runtime/ref/fsum.h"
 #include "runtime/rt.h"
 
 /* True for the ops of training steps the adapter may run (QuantGrad, MaxPoolGrad, ConvGradWeight,
@@ -45,5 +46,15 @@ void qo_k_convgradweight_f32(const qo_k_conv_params *p, const float *dy, const f
  * sums of qo_k_convgradweight_f32 on the sibling alone (same chunks, same order). */
 void qo_k_convgradweight_sib_f32(const qo_k_conv_params *p, const float *dy, const float *x, float *dw, int64_t M2,
                                  const float *dy2, float *dw2, qo_pool *pool);
+
+/* ---- the QuantGrad epilogue of ConvTranspose (qo_k_qgrad, kernels.h) ---- */
+/* Fills g's derived fields (lo, hi, fast, avx512) from the others: once before g is used. */
+void qo_k_qgrad_prepare(qo_k_qgrad *g);
+/* Applies prepared g to y[e0, e1) of the tensor at y and feeds the span's dScale terms, in order,
+ * to acc (untouched if g->ds is NULL). dX is the unfused QuantGrad's bit for bit. */
+void qo_k_qgrad_span(const qo_k_qgrad *g, float *y, int64_t e0, int64_t e1, qo_fsum *acc);
+/* Applies prepared g to the whole n-element y on pool, dScale included: the unfused QuantGrad's
+ * path and results, bit for bit. */
+void qo_k_qgrad_apply(const qo_k_qgrad *g, float *y, int64_t n, qo_pool *pool);
 
 #endif

@@ -19,7 +19,11 @@
  *               groups, strides, dilations, asymmetric pads, batch 1..6; and larger cases (up to 40
  *               output channels per group, outputs longer than a K block) under each sgemm ISA
  *               (AVX-512, AVX2, OpenBLAS: qo_k_sgemm_isa) the CPU has, with long positive sums
- *               (blocked summation) among them.
+ *               (blocked summation) among them;
+ *   ConvTranspose + QuantGrad epilogue (qo_k_conv_params.qg): dX bit for bit the ConvTranspose alone
+ *               followed by the reference QuantGrad, dScale within the blocked-sum error bound, on
+ *               every kernel path (Winograd F(4x4), the flat and strided flat kernels with the 1x1
+ *               sibling, Winograd F(2x2) and im2col with the QuantGrad after), fast on and off.
  * usage: test_train_kernels [-v] [-n CASES] [-s SEED]. Prints "N passed, N failed". */
 #include "runtime/kernels/internal.h"
 #include "runtime/kernels/train_kernels.h"
@@ -605,6 +609,122 @@ static void gen_cgw_sib(qo_ctx *cx, qo_pool **pools, int npools, bool resnet) {
     free(dy2);
 }
 
+/* The reference QuantGrad (runtime/ref/train.c) of dy at x with per-tensor scale s, zero point z,
+ * bits b: dX and dScale (reduce 1) into want[0..1], or (terms) dX and the per-element dScale terms. */
+static bool ref_qgrad(qo_ctx *cx, int rank, const int64_t *d, const float *dy, const float *x, float s, float z,
+                      float b, int is_signed, int narrow, int relu, const char *rm, bool terms, qo_tensor *want) {
+    tcase t;
+    tc_init(&t, QO_OP_TRAIN_QUANTGRAD, 5, 2);
+    if (!terms) qo_node_set_attr_int(t.g, t.n, "reduce", 1);
+    if (relu) qo_node_set_attr_int(t.g, t.n, "relu", 1);
+    qo_node_set_attr_int(t.g, t.n, "signed", is_signed);
+    qo_node_set_attr_int(t.g, t.n, "narrow", narrow);
+    qo_node_set_attr_string(t.g, t.n, "rounding_mode", rm, strlen(rm));
+    int64_t n = 1;
+    for (int i = 0; i < rank; i++) n *= d[i];
+    memcpy(tc_input(cx, &t, 0, rank, d), dy, (size_t)n * sizeof(float));
+    memcpy(tc_input(cx, &t, 1, rank, d), x, (size_t)n * sizeof(float));
+    *tc_input(cx, &t, 2, 0, NULL) = s;
+    *tc_input(cx, &t, 3, 0, NULL) = z;
+    *tc_input(cx, &t, 4, 0, NULL) = b;
+    qo_kctx k = {cx, t.g, t.n, 13, false};
+    const qo_tensor *ins[5] = {&t.in[0], &t.in[1], &t.in[2], &t.in[3], &t.in[4]};
+    bool ok = qo_ref_kernel_for(QO_OP_TRAIN_QUANTGRAD)(&k, ins, 5, want, 2) == QO_OK;
+    tc_free(&t);
+    return ok;
+}
+
+/* ConvTranspose with a QuantGrad fused after it (qo_k_conv_params.qg) against the ConvTranspose
+ * alone (same params, qg NULL) followed by the reference QuantGrad on its output: dX bit for bit;
+ * dScale, the same terms summed in another order, within twice fsum.h's error bound,
+ * 2 (128 + 5 + 32) 2^-24 sum |term|. kind 0: ResNet's 3x3 stride 1 on 16 images (Winograd
+ * F(4x4) with fast); 1: its 3x3 stride 2 with the 1x1 sibling (the strided flat kernel); 2: odd
+ * geometries (1-D and 2-D, 1..5 taps, strides 1..3: the flat kernels, Winograd F(2x2), the generic
+ * path). Bias, residual, Relu, relu mask, rounding modes (half-even: the AVX-512 element path),
+ * dScale wanted or not. */
+static void gen_convt_qgrad(qo_ctx *cx, qo_pool **pools, int npools, int kind) {
+    int nsp = kind < 2 ? 2 : (int)ri(1, 2);
+    int64_t N = kind == 0 ? 16 : ri(1, 4), C = kind < 2 ? 16 * ri(1, 2) : ri(1, 20);
+    int64_t M = kind == 0 ? C : kind == 1 ? C / 2 : ri(1, 20), C2 = kind == 1 ? C : 0;
+    int64_t xd[4] = {N, C}, yd[4] = {N, M}, wd[4] = {C, M};
+    int64_t st[2], dl[2], pd[2];
+    for (int i = 0; i < nsp; i++) {
+        wd[2 + i] = kind < 2 ? 3 : 2 * ri(0, 2) + 1;
+        st[i] = kind == 0 ? 1 : kind == 1 ? 2 : ri(1, 3), dl[i] = kind < 2 || st[i] > 1 ? 1 : ri(1, 2);
+        pd[i] = dl[i] * (wd[2 + i] - 1) / 2;
+        xd[2 + i] = kind == 0 ? 8 * ri(1, 4) : kind == 1 ? 4 * ri(1, 4) : ri(1, nsp == 1 ? 30 : 12);
+        int64_t os = kind == 1 ? 1 : ri(0, st[i] - 1);
+        yd[2 + i] = (xd[2 + i] - 1) * st[i] + 1 + os + (wd[2 + i] - 1) * dl[i] - 2 * pd[i];
+    }
+    int64_t nx = N * C, ny = N * M, osz = 1;
+    for (int i = 0; i < nsp; i++) nx *= xd[2 + i], osz *= yd[2 + i];
+    ny *= osz;
+    int64_t nw = C * M;
+    for (int i = 0; i < nsp; i++) nw *= wd[2 + i];
+    float *x = malloc((size_t)nx * 4), *w = malloc((size_t)nw * 4), *b = malloc((size_t)M * 4);
+    float *x2 = malloc((size_t)(C2 ? nx : 1) * 4), *w2 = malloc((size_t)(C2 ? C2 * M : 1) * 4);
+    float *res = malloc((size_t)ny * 4), *xq = malloc((size_t)ny * 4);
+    for (int64_t i = 0; i < nx; i++) x[i] = rf();
+    for (int64_t i = 0; i < nw; i++) w[i] = rf();
+    for (int64_t i = 0; i < M; i++) b[i] = rf();
+    for (int64_t i = 0; C2 && i < nx; i++) x2[i] = rf();
+    for (int64_t i = 0; C2 && i < C2 * M; i++) w2[i] = rf();
+    for (int64_t i = 0; i < ny; i++) res[i] = rf();
+    /* the quantizer: its input spread over the range and beyond on both sides */
+    static const int bits[] = {2, 4, 8, 8, 16};
+    float qb = (float)bits[ri(0, 4)], qs = 0.01f + fabsf(rf()) * 0.1f;
+    int is_signed = (int)ri(0, 1), narrow = (int)ri(0, 1), relu = (int)ri(0, 1);
+    float qz = ri(0, 2) ? 0.0f : (float)ri(0, 3);
+    double range = ldexp(1.0, (int)qb);
+    for (int64_t i = 0; i < ny; i++) xq[i] = (float)(rf() * range * 0.7) * qs;
+    const char *rm = ri(0, 3) ? "ROUND" : ri(0, 1) ? "FLOOR" : "HALF_UP";
+    bool with_res = ri(0, 1), with_b = ri(0, 1), want_ds = ri(0, 3) != 0;
+    qo_k_act act = {ri(0, 1) ? QO_K_ACT_RELU : QO_K_ACT_NONE, 0.0f, 0.0f};
+    qo_k_conv_params p = {.nsp = nsp, .N = N, .C = C, .M = M, .group = 1, .act = act, .res = with_res ? res : NULL,
+                          .fast = fast_conv, .x2 = C2 ? x2 : NULL, .w2 = C2 ? w2 : NULL, .C2 = C2};
+    for (int i = 0; i < nsp; i++)
+        p.in[i] = xd[2 + i], p.out[i] = yd[2 + i], p.ker[i] = wd[2 + i], p.str[i] = st[i], p.dil[i] = dl[i],
+        p.pad[i] = pd[i];
+    char desc[256];
+    snprintf(desc, sizeof desc, "ConvTranspose+QuantGrad kind %d nsp %d N %lld C %lld M %lld in %lld k %lld s %lld d %lld "
+             "fast %d bits %g signed %d narrow %d z %g relu %d round %s ds %d", kind, nsp, (long long)N, (long long)C,
+             (long long)M, (long long)xd[2], (long long)wd[2], (long long)st[0], (long long)dl[0], (int)fast_conv,
+             (double)qb, is_signed, narrow, (double)qz, relu, rm, (int)want_ds);
+    for (int pi = 0; pi < npools; pi++) {
+        float *y0 = malloc((size_t)ny * 4), *y = malloc((size_t)ny * 4), ds = NAN;
+        qo_k_convtranspose_f32(&p, x, w, with_b ? b : NULL, y0, pools[pi]);
+        qo_tensor want[2] = {{0}}, terms[2] = {{0}};
+        int32_t rank = nsp + 2;
+        if (!ref_qgrad(cx, rank, yd, y0, xq, qs, qz, qb, is_signed, narrow, relu, rm, false, want) ||
+            !ref_qgrad(cx, rank, yd, y0, xq, qs, qz, qb, is_signed, narrow, relu, rm, true, terms)) {
+            nskip++;
+        } else {
+            qo_k_qgrad qg = {.x = xq, .s = qs, .z = qz, .bits = (int32_t)qb, .is_signed = is_signed, .narrow = narrow,
+                             .relu = relu, .rm = qo_round_from_name(rm), .ds = want_ds ? &ds : NULL};
+            qo_k_conv_params q = p;
+            q.qg = &qg;
+            qo_k_convtranspose_f32(&q, x, w, with_b ? b : NULL, y, pools[pi]);
+            bool dx_ok = memcmp(y, want[0].data, (size_t)ny * 4) == 0;
+            double S = 0, dev = want_ds ? fabs((double)ds - ((float *)want[1].data)[0]) : 0;
+            for (int64_t i = 0; i < ny; i++) S += fabs(((float *)terms[1].data)[i]);
+            double bound = 2.0 * (128 + 5 + 32) * ldexp(1.0, -24) * S;
+            bool ds_ok = !want_ds || dev <= bound;
+            if (dx_ok && ds_ok) {
+                npass++;
+            } else {
+                nfail++;
+                fprintf(stderr, "FAIL %s threads=%d: dX %s, dScale %g vs %g (bound %.3g)\n", desc,
+                        qo_pool_size(pools[pi]), dx_ok ? "same" : "differs", (double)ds,
+                        (double)((float *)want[1].data)[0], bound);
+            }
+        }
+        for (int o = 0; o < 2; o++) qo_tensor_free(&want[o]), qo_tensor_free(&terms[o]);
+        free(y0);
+        free(y);
+    }
+    free(x), free(w), free(b), free(x2), free(w2), free(res), free(xq);
+}
+
 int main(int argc, char **argv) {
     int cases = 60;
     for (int i = 1; i < argc; i++) {
@@ -637,7 +757,9 @@ int main(int argc, char **argv) {
         fast_conv = true;
         for (int c = 0; c < cases; c++) gen_convgradweight(&cx, pools, 3, 5);
         for (int c = 0; c < cases / 3; c++) gen_cgw_sib(&cx, pools, 3, c % 2);
+        for (int c = 0; c < cases / 3 && isa == top; c++) gen_convt_qgrad(&cx, pools, 3, c % 3);
         fast_conv = false;
+        for (int c = 0; c < cases / 6 && isa == top; c++) gen_convt_qgrad(&cx, pools, 3, c % 3);
         for (int c = 0; c < cases / 6; c++) gen_cgw_sib(&cx, pools, 3, c % 2);
     }
     qo_k_sgemm_isa(-2);
