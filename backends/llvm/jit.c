@@ -111,8 +111,11 @@ typedef struct kcall {
                        Conv: the 1x1 sibling Conv on the same input (sib_conv), written to out2 */
     qo_node sib_act; /* Conv: the sibling's fused Relu/Clip (0 = none) */
     qo_val out2;     /* Conv: the sibling's value written (its act's output, or its own) */
+    qo_node qgn;     /* ConvTranspose: the QuantGrad fused last in the chain (qg_epilogue; 0 = none) */
+    qo_val qg_ds;    /* ... its dScale, written too (0 = not wanted) */
 #ifdef QO_JIT_OPT_KERNELS
     qo_k_plan plan;
+    qo_k_qgrad qg;   /* qgn's attributes (its operands' addresses and values are read per call) */
 #endif
 } kcall;
 
@@ -286,6 +289,17 @@ static bool cast_elem_ok(int e) {
 }
 
 /* The node can be emitted as scalar code inside a loop nest (types and attribute forms checked). */
+/* Node n's rounding_mode attribute as a qo_round (half-even when absent), -1 if the name is unknown. */
+static int node_round_mode(const qo_graph *g, qo_node n) {
+    const qo_attr *ra = qo_node_attr(g, n, "rounding_mode");
+    if (!ra || ra->kind != QO_ATTR_STRING) return QO_ROUND_HALF_EVEN;
+    char buf[32];
+    size_t k = ra->u.s.n < sizeof buf - 1 ? ra->u.s.n : sizeof buf - 1;
+    memcpy(buf, ra->u.s.p, k);
+    buf[k] = 0;
+    return qo_round_from_name(buf);
+}
+
 static bool lower_ok(const qo_jit *j, qo_node n) {
     const qo_nodedata *nd = qo_node_get(j->g, n);
     qo_op op = (qo_op)nd->op;
@@ -368,14 +382,7 @@ static bool lower_ok(const qo_jit *j, qo_node n) {
         if (!(bw >= 1 && bw <= 64) || bw != floor(bw)) return false;
         for (uint32_t i = 0; i < 3; i++)
             if (!in_vi(j, n, i) || in_vi(j, n, i)->elem != QO_F32) return false;
-        const qo_attr *rm = qo_node_attr(j->g, n, "rounding_mode");
-        if (rm && rm->kind == QO_ATTR_STRING) {
-            char buf[32];
-            size_t k = rm->u.s.n < sizeof buf - 1 ? rm->u.s.n : sizeof buf - 1;
-            memcpy(buf, rm->u.s.p, k);
-            buf[k] = 0;
-            if (qo_round_from_name(buf) < 0) return false;
-        }
+        if (node_round_mode(j->g, n) < 0) return false;
         return o->elem == QO_F32;
     }
     case QO_OP_QONNX_BIPOLARQUANT:
@@ -598,20 +605,34 @@ static int32_t jit_call(qo_jit *j, int32_t si) {
         }
         bool mm = K->plan.kind == QO_K_PLAN_MATMUL || K->plan.kind == QO_K_PLAN_MATMUL_STRIDED;
         const float *b = mm ? (K->bias ? j->addr[K->bias] : NULL) : in[2];
-        if (K->sib) {
-            qo_k_plan pl = K->plan;
-            if (pl.kind == QO_K_PLAN_CONV) {
-                qo_val b2 = qo_node_get(g, K->sib)->nin > 2 ? qo_node_input(g, K->sib, 2) : 0;
-                pl.u.conv.y2 = j->addr[K->out2];
-                pl.u.conv.b2 = b2 ? j->addr[b2] : NULL;
-            } else {
-                pl.u.conv.x2 = j->addr[qo_node_input(g, K->sib, 0)];
-            }
-            pl.u.conv.w2 = j->addr[qo_node_input(g, K->sib, 1)];
-            qo_k_plan_run(&pl, in[0], in[1], b, K->res ? j->addr[K->res] : NULL, j->addr[K->out], j->pool);
+        if (!K->sib && !K->qgn) {
+            qo_k_plan_run(&K->plan, in[0], in[1], b, K->res ? j->addr[K->res] : NULL, j->addr[K->out], j->pool);
             return 0;
         }
-        qo_k_plan_run(&K->plan, in[0], in[1], b, K->res ? j->addr[K->res] : NULL, j->addr[K->out], j->pool);
+        qo_k_plan pl = K->plan;
+        if (K->sib && pl.kind == QO_K_PLAN_CONV) {
+            qo_val b2 = qo_node_get(g, K->sib)->nin > 2 ? qo_node_input(g, K->sib, 2) : 0;
+            pl.u.conv.y2 = j->addr[K->out2];
+            pl.u.conv.b2 = b2 ? j->addr[b2] : NULL;
+        } else if (K->sib) {
+            pl.u.conv.x2 = j->addr[qo_node_input(g, K->sib, 0)];
+        }
+        if (K->sib) pl.u.conv.w2 = j->addr[qo_node_input(g, K->sib, 1)];
+        qo_k_qgrad qg = K->qg;
+        if (K->qgn) {
+            const float *q[5];
+            for (uint32_t i = 1; i < 5; i++) q[i] = j->addr[qo_node_input(g, K->qgn, i)];
+            float bits = q[4][0];
+            if (!(bits >= 1 && bits <= 32)) {
+                qo_loc l = qo_node_loc(g, K->qgn);
+                return (int32_t)qo_error(j->cx, QO_ERR_UNSUPPORTED, &l, "QuantGrad: bitwidth %g outside [1, 32]",
+                                         (double)bits);
+            }
+            qg.x = q[1], qg.s = q[2][0], qg.z = q[3][0], qg.bits = (int32_t)bits;
+            qg.ds = K->qg_ds ? j->addr[K->qg_ds] : NULL;
+            pl.u.conv.qg = &qg;
+        }
+        qo_k_plan_run(&pl, in[0], in[1], b, K->res ? j->addr[K->res] : NULL, j->addr[K->out], j->pool);
         return 0;
     }
     if (j->pair_of[s->node]) return run_cgw_pair(j, &j->pairs[j->pair_of[s->node] - 1]);
@@ -1049,15 +1070,7 @@ static LLVMValueRef emit_node(emitter *E, qo_node n, LLVMValueRef *a) {
         double bw = 8;
         const_scalar(j, qo_node_input(g, n, 3), &bw);
         int is_signed = qo_attr_int(g, n, "signed", 1) != 0, narrow = qo_attr_int(g, n, "narrow", 0) != 0;
-        qo_round rm = QO_ROUND_HALF_EVEN;
-        const qo_attr *ra = qo_node_attr(g, n, "rounding_mode");
-        if (ra && ra->kind == QO_ATTR_STRING) {
-            char buf[32];
-            size_t k = ra->u.s.n < sizeof buf - 1 ? ra->u.s.n : sizeof buf - 1;
-            memcpy(buf, ra->u.s.p, k);
-            buf[k] = 0;
-            rm = (qo_round)qo_round_from_name(buf);
-        }
+        qo_round rm = (qo_round)node_round_mode(g, n);
         double l, h;
         if (is_signed) {
             l = -ldexp(1.0, (int)bw - 1) + (narrow ? 1 : 0);
@@ -1978,6 +1991,34 @@ static bool defer_to_sibling(const qo_jit *j, const kcall *K, qo_val other) {
     return a && !j->kc_of[a] && qo_node_get(g, a)->op == QO_OP_CONVTRANSPOSE;
 }
 
+/* True if node q is a QuantGrad a ConvTranspose's call can apply to its result dy in the epilogue
+ * (qo_k_qgrad): dY = dy (read by nothing else), X a float32 tensor of dy's shape, per-tensor float32
+ * scale, zero point and bit width, reduce = 1, dBitwidth not used; its attributes into *qg. */
+static bool qg_epilogue(const qo_jit *j, qo_node q, qo_val dy, qo_k_qgrad *qg) {
+    const qo_graph *g = j->g;
+    const qo_nodedata *nd = qo_node_get(g, q);
+    if (nd->op != QO_OP_TRAIN_QUANTGRAD || nd->nin != 5 || nd->nout < 1 || qo_node_input(g, q, 0) != dy) return false;
+    qo_val x = qo_node_input(g, q, 1), dx = qo_node_output(g, q, 0);
+    /* dX read (the call writes it; a model input's gradient that nothing reads keeps the QuantGrad
+       apart, for its dScale) */
+    if (x == dy || !dense_f32(j, x) || !same_shape(&j->vi[x], &j->vi[dy]) || !dx || !dense_f32(j, dx) ||
+        !same_shape(&j->vi[dx], &j->vi[dy]) || !qo_attr_int(g, q, "reduce", 0) ||
+        !(g->vals[dx].nuses || j->captured[dx] || is_graph_output(j, dx)))
+        return false;
+    for (uint32_t i = 2; i < 5; i++) {
+        qo_val v = qo_node_input(g, q, i);
+        if (!v || v == dy || !dense_f32(j, v) || j->vi[v].numel != 1) return false;
+    }
+    qo_val ds = nd->nout > 1 ? qo_node_output(g, q, 1) : 0, db = nd->nout > 2 ? qo_node_output(g, q, 2) : 0;
+    if (ds && (!dense_f32(j, ds) || j->vi[ds].numel != 1)) return false;
+    if (db && (g->vals[db].nuses || j->captured[db] || is_graph_output(j, db))) return false;
+    int rm = node_round_mode(g, q);
+    if (rm < 0) return false;
+    *qg = (qo_k_qgrad){.is_signed = qo_attr_int(g, q, "signed", 1) != 0, .narrow = qo_attr_int(g, q, "narrow", 0) != 0,
+                       .relu = qo_attr_int(g, q, "relu", 0) != 0, .rm = rm};
+    return true;
+}
+
 static void plan_kcalls(qo_jit *j, bool no_fusion) {
     qo_graph *g = j->g;
     j->kc_of = qo_calloc(g->nnodes ? g->nnodes : 1, sizeof *j->kc_of);
@@ -2063,6 +2104,14 @@ static void plan_kcalls(qo_jit *j, bool no_fusion) {
         }
         if (kind == QO_K_PLAN_CONV && !no_fusion && j->fast_conv)
             sib_conv(j, &K, pos, pos[K.chain[K.nchain - 1]]);
+        qo_node qn = kind == QO_K_PLAN_CONVTRANSPOSE && !no_fusion && j->fast_conv && K.nchain < KC_MAX_CHAIN
+                         ? sole_reader(j, K.out) : 0;
+        if (qn && !j->kc_of[qn] && qg_epilogue(j, qn, K.out, &K.qg)) { /* the input gradient's QuantGrad */
+            K.qgn = qn;
+            K.chain[K.nchain++] = qn;
+            K.out = qo_node_output(g, qn, 0);
+            K.qg_ds = qo_node_get(g, qn)->nout > 1 ? qo_node_output(g, qn, 1) : 0;
+        }
         switch (kind) {
         case QO_K_PLAN_CONV: case QO_K_PLAN_CONVTRANSPOSE: K.plan.u.conv.act = act; break;
         case QO_K_PLAN_GEMM: K.plan.u.gemm.act = act; break;
@@ -2250,7 +2299,8 @@ static qo_status plan_memory(qo_jit *j, const uint32_t *gid, bool no_alias) {
                 x->loc = L_REG;
                 continue;
             }
-            if (j->kc_of[n] && v != j->kcalls[j->kc_of[n] - 1].out && v != j->kcalls[j->kc_of[n] - 1].out2) {
+            const kcall *Kn = j->kc_of[n] ? &j->kcalls[j->kc_of[n] - 1] : NULL;
+            if (Kn && v != Kn->out && v != Kn->out2 && v != Kn->qg_ds) {
                 /* inside an epilogue chain */
                 x->loc = L_NONE;
                 continue;
@@ -2618,6 +2668,7 @@ qo_status qo_jit_compile(qo_ctx *cx, const qo_module *m, const qo_jit_opts *opts
             const kcall *K = &j->kcalls[j->steps[i].group];
             j->st.epilogue_ops += K->nchain - 1 - K->tout;
             j->st.sibling_convs += K->sib != 0;
+            j->st.qgrad_epilogues += K->qgn != 0;
             j->st.folded_transposes += K->tout + (K->pro[0] != 0) + (K->pro[1] != 0);
         } else if (j->steps[i].kind == S_KERNEL) {
             j->st.kernel_calls++;

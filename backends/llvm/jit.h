@@ -54,6 +54,8 @@ typedef struct qo_jit_stats {
     uint32_t inplace_kernels;   /* kernels writing their result over an input that dies there (QuantGrad) */
     uint32_t sibling_convs;     /* 1x1 convolutions (or their gradients) run inside the call of a strided
                                    convolution on the same input (fast_conv: ResNet's downsample) */
+    uint32_t qgrad_epilogues;   /* QuantGrads applied in a ConvTranspose's epilogue (fast_conv: the
+                                   input gradient meeting the previous activation quantizer) */
     size_t arena_bytes, naive_bytes; /* planned peak vs sum of all intermediates */
     double compile_seconds;
 } qo_jit_stats;

@@ -6,8 +6,9 @@
  * a few NaN and +-Inf. Also: a Relu whose input has a second reader is not fused. Transposes
  * folded into MatMul strides (operand A, transposed operand B, the result; multi-head attention
  * shapes) and Reshapes sharing their input's buffer give the result of the unfused program too
- * (Transpose by the reference kernel, dense sgemm, copied Reshape). Prints "N passed,
- * N failed". */
+ * (Transpose by the reference kernel, dense sgemm, copied Reshape). Training steps (fast_conv): the
+ * 1x1 "siblings" of strided convolutions and the QuantGrad epilogue of ConvTranspose against the
+ * unfused program. Prints "N passed, N failed". */
 #include "backends/llvm/jit.h"
 #include "ir/ir.h"
 
@@ -241,6 +242,117 @@ static void run_siblings(int64_t n, int64_t c, int64_t hw, bool dep) {
     qo_module_free(mod);
 }
 
+/* A QuantGrad on a ConvTranspose's result (training: the input gradient meeting the previous layer's
+ * activation quantizer: zero point 3, so the relu mask matters, and a run-time scale) runs in the ConvTranspose's call
+ * (qgrad_epilogues): stride 1 with a residual Add (Winograd F(4x4) on 16 images), or stride 2 with
+ * the 1x1 sibling. dX equals the unfused program's bit for bit (to float rounding with the sibling,
+ * whose sums are reordered); dScale is within the blocked-sum error bound of the double sum of its
+ * terms, computed here from a second copy of the gradient (%h) that the program also returns. When
+ * nothing reads dX (a model input's gradient, only its scale's gradient wanted) it is not fused. */
+static void run_qgrad(int64_t n, int64_t c, int64_t m, int64_t hw, bool sib, bool dx_unused) {
+    int64_t o = sib ? hw / 2 : hw;
+    char t_dy[64], t_x[64];
+    snprintf(t_dy, sizeof t_dy, "tensor<%lldx%lldx%lldx%lldxf32>", (long long)n, (long long)m, (long long)o, (long long)o);
+    snprintf(t_x, sizeof t_x, "tensor<%lldx%lldx%lldx%lldxf32>", (long long)n, (long long)c, (long long)hw, (long long)hw);
+    char *s = malloc(4096);
+    size_t len = (size_t)sprintf(s,
+        "module {\n  opset \"\" = 13\n  opset \"ai.qopt.train\" = 1\n"
+        "  graph @main(%%dy : %s, %%r : %s, %%xq : %s, %%s : tensor<f32>) {\n", t_dy, sib ? t_dy : t_x, t_x);
+    int64_t dw[4] = {m, c, 3, 3}, dw2[4] = {m, c, 1, 1};
+    add_const(&s, &len, "w", dw, 4, 0.3f);
+    add_const(&s, &len, "w2", dw2, 4, 0.3f);
+    const char *ct = sib ? "{kernel_shape = [3, 3], output_padding = [1, 1], pads = [1, 1, 1, 1], strides = [2, 2]}"
+                         : "{kernel_shape = [3, 3], pads = [1, 1, 1, 1]}";
+    char body[3072];
+    int k = 0;
+    k += snprintf(body + k, sizeof body - (size_t)k,
+                  "    const %%z : tensor<f32> = [3.0]\n    const %%bits : tensor<f32> = [8.0]\n");
+    for (int copy = 0; copy < 2; copy++) { /* %g0 + %g1 (into the QuantGrad) and the same as %h */
+        const char *v = copy ? "h" : "g";
+        k += snprintf(body + k, sizeof body - (size_t)k, "    %%%s0 = ConvTranspose(%%dy, %%w) %s : %s\n", v, ct, t_x);
+        if (sib)
+            k += snprintf(body + k, sizeof body - (size_t)k,
+                          "    %%%s1 = ConvTranspose(%%r, %%w2) {kernel_shape = [1, 1], output_padding = [1, 1], "
+                          "strides = [2, 2]} : %s\n", v, t_x);
+        k += snprintf(body + k, sizeof body - (size_t)k, "    %%%s = Add(%%%s0, %%%s) : %s\n", v, v,
+                      sib ? (copy ? "h1" : "g1") : "r", t_x);
+    }
+    k += snprintf(body + k, sizeof body - (size_t)k,
+                  "    %%dx, %%ds, _ = \"ai.qopt.train.QuantGrad\"(%%g, %%xq, %%s, %%z, %%bits) {reduce = 1, relu = 1, "
+                  "signed = 0} : %s, tensor<f32>\n    return %s%%ds, %%h\n  }\n}\n", t_x, dx_unused ? "" : "%dx, ");
+    s = realloc(s, len + (size_t)k + 1);
+    memcpy(s + len, body, (size_t)k + 1);
+    len += (size_t)k;
+    char name[80];
+    snprintf(name, sizeof name, "qgrad_n%lld_c%lld_hw%lld%s%s", (long long)n, (long long)c, (long long)hw,
+             sib ? "_sibling" : "_residual", dx_unused ? "_dx_unused" : "");
+    qo_ctx cx;
+    qo_ctx_init(&cx);
+    qo_module *mod = NULL;
+    if (qo_parse_module(&cx, name, s, len, &mod) != QO_OK) {
+        CHECK(false, "%s: the test model does not parse:\n%s", name, s);
+        free(s);
+        return;
+    }
+    free(s);
+    const qo_graph *g = qo_module_main(mod);
+    qo_tensor in[4] = {{0}}, out[2][3];
+    const qo_tensor *ins[4];
+    for (uint32_t i = 0; i < 4; i++) {
+        const qo_typedata *td = qo_type_get(mod, g->vals[g->inputs[i]].type);
+        qo_tensor_make(&cx, &in[i], QO_F32, td->rank, td->dims);
+        float *p = in[i].data;
+        for (int64_t e = 0; e < qo_tensor_numel(&in[i]); e++) p[e] = frand() * (i == 2 ? 16.0f : 1.0f);
+        ins[i] = &in[i];
+    }
+    ((float *)in[3].data)[0] = 0.05f; /* x / s over [-320, 320]: inside [0, 255], above, below */
+    memset(out, 0, sizeof out);
+    qo_jit_stats st[2];
+    uint32_t nout = dx_unused ? 2 : 3;
+    bool ok = true;
+    for (int f = 0; f < 2 && ok; f++) {
+        qo_jit_opts op = {.threads = 2, .opt_level = -1, .fast_conv = true, .no_fusion = f == 1};
+        qo_jit *j = NULL;
+        ok = qo_jit_compile(&cx, mod, &op, &j) == QO_OK && qo_jit_run(j, ins, 4, out[f], nout) == QO_OK;
+        if (j) qo_jit_get_stats(j, &st[f]);
+        qo_jit_free(j);
+    }
+    CHECK(ok, "%s: compile or run failed", name);
+    if (ok) {
+        uint32_t want = dx_unused ? 0 : 1;
+        CHECK(st[0].qgrad_epilogues == want && st[1].qgrad_epilogues == 0, "%s: %u and %u QuantGrad epilogues, want %u and 0",
+              name, st[0].qgrad_epilogues, st[1].qgrad_epilogues, want);
+        int id = dx_unused ? -1 : 0, is = dx_unused ? 0 : 1, ih = is + 1;
+        int64_t cnt = qo_tensor_numel(&out[0][ih]);
+        if (id == 0) { /* dX: the unfused program's */
+            const float *a = out[0][0].data, *b = out[1][0].data;
+            double md = 0, mx = 0;
+            for (int64_t i = 0; i < cnt; i++) md = fmax(md, fabs((double)a[i] - b[i])), mx = fmax(mx, fabs((double)b[i]));
+            bool same = memcmp(a, b, (size_t)cnt * sizeof(float)) == 0;
+            CHECK(sib ? md <= 1e-5 * mx : same, "%s: dX differs from the unfused program by %.3g (max %.3g)", name, md, mx);
+        }
+        /* dScale against the double sum of its terms, from %h (the gradient the QuantGrad read) */
+        const float *h = out[0][ih].data, *xq = in[2].data;
+        float sc = ((float *)in[3].data)[0];
+        double sum = 0, sabs = 0;
+        for (int64_t i = 0; i < cnt; i++) {
+            float xs = xq[i] / sc, v = xs + 3.0f, cl = v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v;
+            bool inside = v >= 0.0f && v <= 255.0f;
+            float t = h[i] * ((nearbyintf(cl) - 3.0f) - (inside ? xs : 0.0f));
+            sum += t, sabs += fabs(t);
+        }
+        double bound = 2.0 * 165 * ldexp(1.0, -24) * sabs;
+        float dsf = ((float *)out[0][is].data)[0], dsu = ((float *)out[1][is].data)[0];
+        CHECK(fabs(dsf - sum) <= bound && fabs(dsu - sum) <= bound + 1e-5 * sabs * sib,
+              "%s: dScale %.9g (unfused %.9g), double sum of the terms %.9g, bound %.3g", name, (double)dsf, (double)dsu,
+              sum, bound);
+    }
+    for (int f = 0; f < 2; f++)
+        for (uint32_t e = 0; e < 3; e++) qo_tensor_free(&out[f][e]);
+    for (int i = 0; i < 4; i++) qo_tensor_free(&in[i]);
+    qo_module_free(mod);
+}
+
 int main(void) {
     static const tcase cases[] = {
         {"conv3x3_add_relu", "%x : tensor<2x8x10x10xf32>, %r : tensor<2x16x10x10xf32>",
@@ -410,6 +522,10 @@ int main(void) {
     run_siblings(3, 16, 9, false);
     run_siblings(2, 32, 8, false);
     run_siblings(2, 16, 8, true);
+    run_qgrad(16, 16, 16, 8, false, false);
+    run_qgrad(16, 16, 16, 8, false, true);
+    run_qgrad(3, 16, 32, 12, true, false);
+    run_qgrad(2, 8, 12, 7, false, false);
     printf("%d passed, %d failed\n", npass, nfail);
     return nfail != 0;
 }
