@@ -141,6 +141,29 @@ static void run_case(const tcase *tc) {
     qo_module_free(m);
 }
 
+/* Parses the test model text s (freed) as `name`; NULL, a failed check, if it does not parse. */
+static qo_module *parse_model(qo_ctx *cx, const char *name, char *s, size_t len) {
+    qo_module *mod = NULL;
+    if (qo_parse_module(cx, name, s, len, &mod) != QO_OK) {
+        CHECK(false, "%s: the test model does not parse:\n%s", name, s);
+        mod = NULL;
+    }
+    free(s);
+    return mod;
+}
+
+/* The main graph's n float32 inputs with random values in [-1, 1), input `big` (-1: none) times 16. */
+static void random_inputs(qo_ctx *cx, qo_module *mod, uint32_t n, qo_tensor *in, const qo_tensor **ins, int big) {
+    const qo_graph *g = qo_module_main(mod);
+    for (uint32_t i = 0; i < n; i++) {
+        const qo_typedata *td = qo_type_get(mod, g->vals[g->inputs[i]].type);
+        qo_tensor_make(cx, &in[i], QO_F32, td->rank, td->dims);
+        float *p = in[i].data;
+        for (int64_t e = 0; e < qo_tensor_numel(&in[i]); e++) p[e] = frand() * ((int)i == big ? 16.0f : 1.0f);
+        ins[i] = &in[i];
+    }
+}
+
 /* ResNet's downsample beside a 3x3 stride-2 convolution in a training step (fast_conv): the forward
  * 1x1 Conv (its bias computed after the 3x3, so its producer is hoisted), the two input gradients
  * summed by an Add, and the two weight gradients (the 1x1's read later) run as three sibling calls
@@ -193,23 +216,11 @@ static void run_siblings(int64_t n, int64_t c, int64_t hw, bool dep) {
              dep ? "_bias_after" : "");
     qo_ctx cx;
     qo_ctx_init(&cx);
-    qo_module *mod = NULL;
-    if (qo_parse_module(&cx, name, s, len, &mod) != QO_OK) {
-        CHECK(false, "%s: the test model does not parse:\n%s", name, s);
-        free(s);
-        return;
-    }
-    free(s);
-    const qo_graph *g = qo_module_main(mod);
+    qo_module *mod = parse_model(&cx, name, s, len);
+    if (!mod) return;
     qo_tensor in[4] = {{0}}, out[2][4];
     const qo_tensor *ins[4];
-    for (uint32_t i = 0; i < 4; i++) {
-        const qo_typedata *td = qo_type_get(mod, g->vals[g->inputs[i]].type);
-        qo_tensor_make(&cx, &in[i], QO_F32, td->rank, td->dims);
-        float *p = in[i].data;
-        for (int64_t k = 0; k < qo_tensor_numel(&in[i]); k++) p[k] = frand();
-        ins[i] = &in[i];
-    }
+    random_inputs(&cx, mod, 4, in, ins, -1);
     memset(out, 0, sizeof out);
     qo_jit_stats st[2];
     bool ok = true;
@@ -288,23 +299,11 @@ static void run_qgrad(int64_t n, int64_t c, int64_t m, int64_t hw, bool sib, boo
              sib ? "_sibling" : "_residual", dx_unused ? "_dx_unused" : "");
     qo_ctx cx;
     qo_ctx_init(&cx);
-    qo_module *mod = NULL;
-    if (qo_parse_module(&cx, name, s, len, &mod) != QO_OK) {
-        CHECK(false, "%s: the test model does not parse:\n%s", name, s);
-        free(s);
-        return;
-    }
-    free(s);
-    const qo_graph *g = qo_module_main(mod);
+    qo_module *mod = parse_model(&cx, name, s, len);
+    if (!mod) return;
     qo_tensor in[4] = {{0}}, out[2][3];
     const qo_tensor *ins[4];
-    for (uint32_t i = 0; i < 4; i++) {
-        const qo_typedata *td = qo_type_get(mod, g->vals[g->inputs[i]].type);
-        qo_tensor_make(&cx, &in[i], QO_F32, td->rank, td->dims);
-        float *p = in[i].data;
-        for (int64_t e = 0; e < qo_tensor_numel(&in[i]); e++) p[e] = frand() * (i == 2 ? 16.0f : 1.0f);
-        ins[i] = &in[i];
-    }
+    random_inputs(&cx, mod, 4, in, ins, 2);
     ((float *)in[3].data)[0] = 0.05f; /* x / s over [-320, 320]: inside [0, 255], above, below */
     memset(out, 0, sizeof out);
     qo_jit_stats st[2];
