@@ -288,7 +288,6 @@ static bool cast_elem_ok(int e) {
            e == QO_I32 || e == QO_I64;
 }
 
-/* The node can be emitted as scalar code inside a loop nest (types and attribute forms checked). */
 /* Node n's rounding_mode attribute as a qo_round (half-even when absent), -1 if the name is unknown. */
 static int node_round_mode(const qo_graph *g, qo_node n) {
     const qo_attr *ra = qo_node_attr(g, n, "rounding_mode");
@@ -300,6 +299,7 @@ static int node_round_mode(const qo_graph *g, qo_node n) {
     return qo_round_from_name(buf);
 }
 
+/* The node can be emitted as scalar code inside a loop nest (types and attribute forms checked). */
 static bool lower_ok(const qo_jit *j, qo_node n) {
     const qo_nodedata *nd = qo_node_get(j->g, n);
     qo_op op = (qo_op)nd->op;
