@@ -300,11 +300,8 @@ void qo_k_qgrad_span(const qo_k_qgrad *g, float *y, int64_t e0, int64_t e1, qo_f
             e += take;
             if (!g->ds) continue;
             acc->pos += take;
-            if (acc->pos == QO_FSUM_CHUNK) {
-                qo_fsum_stk_push(&acc->stk, qo_fsum_fold(acc->lane));
-                memset(acc->lane, 0, sizeof acc->lane);
-                acc->pos = 0;
-            } else if (acc->pos % QO_FSUM_LANES && e < e1) { /* off the lanes: the rest buffered */
+            qo_fsum_close_full(acc);
+            if (acc->pos % QO_FSUM_LANES && e < e1) { /* off the lanes: the rest buffered */
                 qo_k_qgrad_span(g, y, e, e1, acc);
                 return;
             }

@@ -24,6 +24,7 @@
  *   qo_fsum_tree(p, m)         step 4 on an array of chunk partials (overwrites p)
  *   qo_fsum_stk                step 4 streamed: push partials in order, then total
  *   qo_fsum (init/feed/add1/end)  the whole definition streamed over contiguous segments / elements
+ *                              (qo_fsum_close_full for callers that fill the lanes themselves)
  *   qo_fsum_strided(x, nd, ext, str)  sum of the elements x[sum idx[i] * str[i]], idx row-major
  *                              over ext[0..nd)
  *   qo_fsum_to_shape(x, ...)   x summed to a broadcastable shape (qo_fsum_axes splits the axes) */
@@ -135,14 +136,19 @@ QO_FSUM_FN void qo_fsum_feed(qo_fsum *s, const float *x, int64_t n) {
     s->pos = pos;
 }
 
+/* Ends the current chunk once it is full (pos == QO_FSUM_CHUNK): its partial pushed, lanes reset.
+ * For callers that add to s->lane themselves and advance s->pos. */
+QO_FSUM_FN void qo_fsum_close_full(qo_fsum *s) {
+    if (s->pos != QO_FSUM_CHUNK) return;
+    qo_fsum_stk_push(&s->stk, qo_fsum_fold(s->lane));
+    memset(s->lane, 0, sizeof s->lane);
+    s->pos = 0;
+}
+
 /* Appends one element. */
 QO_FSUM_FN void qo_fsum_add1(qo_fsum *s, float v) {
-    s->lane[s->pos % QO_FSUM_LANES] += v;
-    if (++s->pos == QO_FSUM_CHUNK) {
-        qo_fsum_stk_push(&s->stk, qo_fsum_fold(s->lane));
-        memset(s->lane, 0, sizeof s->lane);
-        s->pos = 0;
-    }
+    s->lane[s->pos++ % QO_FSUM_LANES] += v;
+    qo_fsum_close_full(s);
 }
 
 /* The sum of everything appended (the state is used up). */
