@@ -4,23 +4,35 @@
  * atomic counter, so uneven chunks balance themselves. Between jobs a worker first spins (with a
  * pause) watching the job generation, then sleeps on a condition variable; the caller likewise
  * spins for the workers to leave the job, then sleeps on a second one. So back-to-back kernel
- * calls (a network's layers) skip the futex wake-up, and an idle pool goes to sleep within
- * SPIN_NS. The spin budget adapts (spin_adapt) so that a loaded machine does not pay for it. The generation and the busy count are atomics: the job fields are
- * published by the release store of the generation; the sleeping paths re-check them under the
- * mutex, and the waker takes the mutex before it signals, so no wake-up is lost. */
+ * calls (a network's layers, with the serial stretches of a training step between them) skip the
+ * futex wake-up, which costs tens of microseconds on a virtual machine, and an idle pool goes to
+ * sleep within SPIN_NS. The spin is cut to SPIN_MIN_NS while the machine is shared (contention):
+ * more pool threads than CPUs this process may run on, or pool threads being preempted (their
+ * involuntary context switches, read every CHECK_WAITS waits). The generation and the busy count
+ * are atomics: the job fields are published by the release store of the generation; the sleeping
+ * paths re-check them under the mutex, and the waker takes the mutex before it signals, so no
+ * wake-up is lost. */
 #include "runtime/kernels/kernels.h"
 
 #include <cblas.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
-/* Spin budget before sleeping, at most and at least (adaptive, see spin_adapt), in nanoseconds. */
-#define SPIN_NS 100000
+/* Spin budget before sleeping, in nanoseconds: SPIN_NS on a machine the pool has to itself (it
+ * spans the serial work between a training step's kernel calls: 100 us left about ten
+ * futex sleeps in each ResNet-8 step), SPIN_MIN_NS under contention (see contention_check). */
+#define SPIN_NS 1000000
 #define SPIN_MIN_NS 2000
+/* Waits between two reads of a thread's involuntary context switches, and how many switches
+ * over that span mean contention. */
+#define CHECK_WAITS 64
+#define CHECK_SWITCHES 2
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -57,6 +69,7 @@ struct qo_pool {
     _Atomic int busy;      /* workers still inside the current job */
     _Atomic bool quit;
     _Atomic int64_t spin_ns; /* current spin budget */
+    bool oversubscribed;     /* more threads than CPUs to run on: spin_ns stays SPIN_MIN_NS */
     /* the current job */
     qo_pool_fn fn;
     void *ctx;
@@ -65,14 +78,24 @@ struct qo_pool {
     scratch *scr;
 };
 
-/* Adapts the pool's spin budget: a spin that ended in sleep halves it (down to SPIN_MIN_NS, which
- * keeps probing), one that saw its event doubles it (up to SPIN_NS). On a machine whose cores are
- * taken by other processes the peer a spinner waits for is often descheduled, so spinning would
- * only burn the core it needs: the budget then collapses and the pool sleeps at once. */
-static void spin_adapt(qo_pool *p, bool hit) {
-    int64_t b = atomic_load_explicit(&p->spin_ns, memory_order_relaxed);
-    b = hit ? (b * 2 > SPIN_NS ? SPIN_NS : b * 2) : (b / 2 < SPIN_MIN_NS ? SPIN_MIN_NS : b / 2);
-    atomic_store_explicit(&p->spin_ns, b, memory_order_relaxed);
+/* Sets the pool's spin budget from the calling thread's involuntary context switches, once every
+ * CHECK_WAITS of its waits: a thread preempted CHECK_SWITCHES times or more shares its CPU with
+ * other work, and spinning would burn the time slice the thread it waits for needs, so the pool
+ * then sleeps at once; a span without preemption restores the full spin. A long wait is not
+ * taken as contention (serial stretches between calls are normal). */
+static void contention_check(qo_pool *p) {
+#ifdef RUSAGE_THREAD
+    static _Thread_local unsigned waits;
+    static _Thread_local long nivcsw;
+    if (++waits % CHECK_WAITS || p->oversubscribed) return;
+    struct rusage ru;
+    if (getrusage(RUSAGE_THREAD, &ru)) return;
+    long d = ru.ru_nivcsw - nivcsw;
+    nivcsw = ru.ru_nivcsw;
+    atomic_store_explicit(&p->spin_ns, d >= CHECK_SWITCHES ? SPIN_MIN_NS : SPIN_NS, memory_order_relaxed);
+#else
+    (void)p;
+#endif
 }
 
 /* Inside a parallel for on this thread (nested calls run inline). */
@@ -106,7 +129,7 @@ static void *worker(void *arg) {
         for (unsigned i = 1; atomic_load_explicit(&p->gen, memory_order_acquire) == seen && !atomic_load(&p->quit); i++)
             if (!spin_step(i, t0, budget)) break;
         bool hit = atomic_load_explicit(&p->gen, memory_order_acquire) != seen || atomic_load(&p->quit);
-        spin_adapt(p, hit);
+        contention_check(p);
         if (!hit) {
             pthread_mutex_lock(&p->mu);
             while (!atomic_load(&p->quit) && atomic_load(&p->gen) == seen) pthread_cond_wait(&p->wake, &p->mu);
@@ -138,7 +161,9 @@ qo_pool *qo_pool_new(int nthreads) {
         free(p->scr), free(p->threads), free(p);
         return NULL;
     }
-    atomic_init(&p->spin_ns, SPIN_NS);
+    cpu_set_t cs;
+    p->oversubscribed = sched_getaffinity(0, sizeof cs, &cs) == 0 && CPU_COUNT(&cs) < nthreads;
+    atomic_init(&p->spin_ns, p->oversubscribed ? SPIN_MIN_NS : SPIN_NS);
     pthread_mutex_init(&p->mu, NULL);
     pthread_mutex_init(&p->job_mu, NULL);
     pthread_cond_init(&p->wake, NULL);
@@ -212,7 +237,7 @@ void qo_pool_for(qo_pool *p, int64_t n, int64_t grain, qo_pool_fn fn, void *ctx)
     for (unsigned i = 1; atomic_load_explicit(&p->busy, memory_order_acquire) > 0; i++)
         if (!spin_step(i, t0, budget)) break;
     bool hit = atomic_load_explicit(&p->busy, memory_order_acquire) == 0;
-    spin_adapt(p, hit);
+    contention_check(p);
     if (!hit) {
         pthread_mutex_lock(&p->mu);
         while (atomic_load(&p->busy) > 0) pthread_cond_wait(&p->done, &p->mu);
