@@ -188,12 +188,23 @@ T512 static INL void fwd_blk(const int MB, const int J, const flat_geom *g, cons
         for (int v = 0; v < J; v++) _mm512_storeu_ps(O + m * ldo + j0 + 16 * v, acc[m][v]);
 }
 
-/* All vectors of an MB-channel block: J at a time, then one at a time. */
+/* All vectors of an MB-channel block: J at a time, then the remaining ones (< J <= 8) in one block:
+ * on small planes (ResNet's 8x8 and 16x16 strided outputs: 5 and 17 vectors) a remainder done one
+ * vector at a time, 9 loads per 8 FMAs, was the kernel's hottest loop. The sums are the same. */
 T512 static INL void fwd_rows(const int MB, const int J, const flat_geom *g, const float *P, const float *wk, float *O,
                               int64_t ldo) {
     int64_t v = 0;
     for (; v + J <= g->nv; v += J) fwd_blk(MB, J, g, P, wk, O, ldo, 16 * v);
-    for (; v < g->nv; v++) fwd_blk(MB, 1, g, P, wk, O, ldo, 16 * v);
+    switch (g->nv - v) {
+    case 0: break;
+    case 1: fwd_blk(MB, 1, g, P, wk, O, ldo, 16 * v); break;
+    case 2: fwd_blk(MB, 2, g, P, wk, O, ldo, 16 * v); break;
+    case 3: fwd_blk(MB, 3, g, P, wk, O, ldo, 16 * v); break;
+    case 4: fwd_blk(MB, 4, g, P, wk, O, ldo, 16 * v); break;
+    case 5: fwd_blk(MB, 5, g, P, wk, O, ldo, 16 * v); break;
+    case 6: fwd_blk(MB, 6, g, P, wk, O, ldo, 16 * v); break;
+    default: fwd_blk(MB, 7, g, P, wk, O, ldo, 16 * v); break;
+    }
 }
 
 /* Accumulators per block: MB channels x J vectors, at most 24 (of 32 registers). */
