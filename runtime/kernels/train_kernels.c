@@ -70,6 +70,34 @@ static inline int64_t brun_end(const bmap *b, int64_t i, int64_t e) {
     return b->cnt > 1 && r < e ? r : e;
 }
 
+/* Runs shorter than this (a scale or zero point along an axis with few elements after it: a
+ * MatMul's [in, out] weight per output channel has runs of one) take the per-element paths
+ * (qg_rne_pe, qg_rne512 with sv / zv), not one call per run. */
+enum { QG_SHORT_RUN = 64, QG_PE_BLOCK = 512 };
+
+static inline bool bshort(const bmap *b) { return b->cnt > 1 && b->inner < QG_SHORT_RUN; }
+
+/* b's values of elements [i, i + n) into out[0, n): the runs walked, no division per element. */
+static void bfill(const bmap *b, int64_t i, int64_t n, float *out) {
+    if (b->cnt == 1) {
+        for (int64_t j = 0; j < n; j++) out[j] = b->p[0];
+        return;
+    }
+    int64_t k = (i / b->inner) % b->cnt, r = i % b->inner;
+    for (int64_t j = 0; j < n;) {
+        if (b->inner == 1) { /* consecutive elements read consecutive values */
+            int64_t take = qo_k_min64(b->cnt - k, n - j);
+            memcpy(out + j, b->p + k, (size_t)take * sizeof(float));
+            j += take, k = 0;
+            continue;
+        }
+        int64_t take = qo_k_min64(b->inner - r, n - j);
+        for (int64_t t = 0; t < take; t++) out[j + t] = b->p[k];
+        j += take, r = 0;
+        if (++k == b->cnt) k = 0;
+    }
+}
+
 typedef struct qg_job {
     const float *dy, *x;
     bmap s, z;
@@ -126,6 +154,31 @@ QO_TK_SIMD static void qg_rne(int64_t n, const float *dy, const float *restrict 
     }
 }
 
+/* qg_rne with element i's scale and zero point sv[i] / zv[i]: the same formulas per element. */
+QO_TK_SIMD static void qg_rne_pe(int64_t n, const float *dy, const float *restrict x, const float *restrict sv,
+                                 const float *restrict zv, float lo, float hi, float dlo, float dhi, bool relu,
+                                 float *dx, float *restrict ds, float *restrict db) {
+    const bool want_s = ds != NULL, want_b = db != NULL;
+#pragma GCC ivdep
+    for (int64_t i = 0; i < n; i++) {
+        float xf = x[i], s = sv[i], z = zv[i];
+        float xs = xf / s;
+        float v = xs + z;
+        int above = v > hi, below = v < lo, inside = (v >= lo) & (v <= hi);
+        float gf = dy[i];
+        dx[i] = inside & (!relu | (xf > 0.0f)) ? gf : 0.0f;
+        if (want_s) {
+            float c = above ? hi : below ? lo : v;
+            float f = floorf(c), h = f + 0.5f, f1 = f + 1.0f;
+            float even = floorf(f * 0.5f) * 2.0f == f ? f : f1;
+            float r = c > h ? f1 : c < h ? f : even;
+            float q = fabsf(c) < 0x1p23f ? r : c;
+            ds[i] = gf * ((q - z) - (inside ? xs : 0.0f));
+        }
+        if (want_b) db[i] = (gf * s) * (above ? dhi : below ? dlo : 0.0f);
+    }
+}
+
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(QO_K_NO_CLONES)
 #define QG_X86 1
 #include <immintrin.h>
@@ -144,9 +197,9 @@ QO_TK_SIMD static void qg_rne(int64_t n, const float *dy, const float *restrict 
  * (a chunk continued by a call whose first element goes to lane 0). */
 _Static_assert(QO_FSUM_LANES == 32 && QO_FSUM_CHUNK % 32 == 0, "qg_rne512: two vectors of lanes");
 __attribute__((target("avx512f,avx512dq,avx512vl"))) static void
-qg_rne512(int64_t n, const float *dy, const float *restrict x, float s, float z, float lo, float hi,
-          float dlo, float dhi, bool relu, float *dx, float *restrict ds, float *restrict db, float *restrict ls,
-          float *restrict lb, bool lanes_in) {
+qg_rne512(int64_t n, const float *dy, const float *restrict x, float s, float z, const float *restrict sv,
+          const float *restrict zv, float lo, float hi, float dlo, float dhi, bool relu, float *dx,
+          float *restrict ds, float *restrict db, float *restrict ls, float *restrict lb, bool lanes_in) {
     const __m512 vs = _mm512_set1_ps(s), vz = _mm512_set1_ps(z), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi),
                  vdlo = _mm512_set1_ps(dlo), vdhi = _mm512_set1_ps(dhi), zero = _mm512_setzero_ps();
     __m512 as[2] = {zero, zero}, ab[2] = {zero, zero};
@@ -156,8 +209,10 @@ qg_rne512(int64_t n, const float *dy, const float *restrict x, float s, float z,
         const int h = (int)((i >> 4) & 1);
         __mmask16 k = qo_k_bits16(0, n - i);
         __m512 xf = _mm512_maskz_loadu_ps(k, x + i), gf = _mm512_maskz_loadu_ps(k, dy + i);
-        __m512 xs = _mm512_div_ps(xf, vs);
-        __m512 v = _mm512_add_ps(xs, vz);
+        const __m512 es = sv ? _mm512_mask_loadu_ps(vs, k, sv + i) : vs;
+        const __m512 ez = zv ? _mm512_mask_loadu_ps(vz, k, zv + i) : vz;
+        __m512 xs = _mm512_div_ps(xf, es);
+        __m512 v = _mm512_add_ps(xs, ez);
         __mmask16 above = _mm512_cmp_ps_mask(v, vhi, _CMP_GT_OQ), below = _mm512_cmp_ps_mask(v, vlo, _CMP_LT_OQ);
         __mmask16 inside = _mm512_cmp_ps_mask(v, vlo, _CMP_GE_OQ) & _mm512_cmp_ps_mask(v, vhi, _CMP_LE_OQ);
         __mmask16 pass = relu ? inside & _mm512_cmp_ps_mask(xf, zero, _CMP_GT_OQ) : inside;
@@ -165,13 +220,13 @@ qg_rne512(int64_t n, const float *dy, const float *restrict x, float s, float z,
         if (ds || ls) {
             __m512 c = _mm512_mask_blend_ps(below, _mm512_mask_blend_ps(above, v, vhi), vlo);
             __m512 q = _mm512_roundscale_ps(c, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-            __m512 t = _mm512_mul_ps(gf, _mm512_sub_ps(_mm512_sub_ps(q, vz), _mm512_maskz_mov_ps(inside, xs)));
+            __m512 t = _mm512_mul_ps(gf, _mm512_sub_ps(_mm512_sub_ps(q, ez), _mm512_maskz_mov_ps(inside, xs)));
             if (ls) as[h] = _mm512_mask_add_ps(as[h], k, as[h], t);
             else _mm512_mask_storeu_ps(ds + i, k, t);
         }
         if (db || lb) {
             __m512 d = _mm512_mask_blend_ps(below, _mm512_maskz_mov_ps(above, vdhi), vdlo);
-            __m512 t = _mm512_mul_ps(_mm512_mul_ps(gf, vs), d);
+            __m512 t = _mm512_mul_ps(_mm512_mul_ps(gf, es), d);
             if (lb) ab[h] = _mm512_mask_add_ps(ab[h], k, ab[h], t);
             else _mm512_mask_storeu_ps(db + i, k, t);
         }
@@ -185,12 +240,31 @@ qg_rne512(int64_t n, const float *dy, const float *restrict x, float s, float z,
  * (ds[i - begin]): the reference's float32 formulas. */
 static void qg_range(const qg_job *q, int64_t begin, int64_t end, float *ds, float *db) {
     const double lo = q->lo, hi = q->hi;
+    if (q->fast && (bshort(&q->s) || bshort(&q->z))) { /* short runs: per-element scales, in blocks */
+        float sv[QG_PE_BLOCK], zv[QG_PE_BLOCK];
+        for (int64_t i = begin; i < end; i += QG_PE_BLOCK) {
+            int64_t m = qo_k_min64(end - i, QG_PE_BLOCK);
+            bfill(&q->s, i, m, sv);
+            bfill(&q->z, i, m, zv);
+            float *dsi = ds ? ds + (i - begin) : NULL, *dbi = db ? db + (i - begin) : NULL;
+#ifdef QG_X86
+            if (q->avx512)
+                qg_rne512(m, q->dy + i, q->x + i, 0.0f, 0.0f, sv, zv, (float)lo, (float)hi, q->dlo, q->dhi, q->relu,
+                          q->dx + i, dsi, dbi, NULL, NULL, false);
+            else
+#endif
+                qg_rne_pe(m, q->dy + i, q->x + i, sv, zv, (float)lo, (float)hi, q->dlo, q->dhi, q->relu, q->dx + i,
+                          dsi, dbi);
+        }
+        return;
+    }
     if (q->fast) { /* runs of elements sharing one scale and zero point */
         for (int64_t i = begin; i < end;) {
             int64_t e = brun_end(&q->z, i, brun_end(&q->s, i, end));
 #ifdef QG_X86
             if (q->avx512)
-                qg_rne512(e - i, q->dy + i, q->x + i, q->s.p[bidx(&q->s, i)], q->z.p[bidx(&q->z, i)], (float)lo,
+                qg_rne512(e - i, q->dy + i, q->x + i, q->s.p[bidx(&q->s, i)], q->z.p[bidx(&q->z, i)], NULL, NULL,
+                          (float)lo,
                           (float)hi, q->dlo, q->dhi, q->relu, q->dx + i, ds ? ds + (i - begin) : NULL,
                           db ? db + (i - begin) : NULL, NULL, NULL, false);
             else
@@ -240,7 +314,8 @@ QO_TK_SIMD static void qg_fused_task(void *ctx, int64_t begin, int64_t end, int 
         /* one scale and zero point over the chunk: summed in registers (qg_rne512's ls / lb) */
         if (q->fast && q->avx512 && brun_end(&q->z, i0, brun_end(&q->s, i0, i0 + len)) == i0 + len) {
             float ls[QO_FSUM_LANES], lb[QO_FSUM_LANES];
-            qg_rne512(len, q->dy + i0, q->x + i0, q->s.p[bidx(&q->s, i0)], q->z.p[bidx(&q->z, i0)], (float)q->lo,
+            qg_rne512(len, q->dy + i0, q->x + i0, q->s.p[bidx(&q->s, i0)], q->z.p[bidx(&q->z, i0)], NULL, NULL,
+                      (float)q->lo,
                       (float)q->hi, q->dlo, q->dhi, q->relu, q->dx + i0, NULL, NULL, q->part ? ls : NULL,
                       q->pb ? lb : NULL, false);
             if (q->part) q->part[it] = qo_fsum_fold(ls);
@@ -295,7 +370,7 @@ void qo_k_qgrad_span(const qo_k_qgrad *g, float *y, int64_t e0, int64_t e1, qo_f
     if (g->fast && g->avx512 && (!g->ds || acc->pos % QO_FSUM_LANES == 0)) {
         for (int64_t e = e0; e < e1;) {
             int64_t take = g->ds ? qo_k_min64(e1 - e, QO_FSUM_CHUNK - acc->pos) : e1 - e;
-            qg_rne512(take, y + e, g->x + e, g->s, g->z, (float)g->lo, (float)g->hi, 0.0f, 0.0f, g->relu != 0, y + e,
+            qg_rne512(take, y + e, g->x + e, g->s, g->z, NULL, NULL, (float)g->lo, (float)g->hi, 0.0f, 0.0f, g->relu != 0, y + e,
                       NULL, NULL, g->ds ? acc->lane : NULL, NULL, true);
             e += take;
             if (!g->ds) continue;

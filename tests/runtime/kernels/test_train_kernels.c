@@ -3,8 +3,9 @@
  * the oracle) on seeded random odd shapes and attributes, each case without a pool and on 2- and
  * 3-thread pools:
  *   QuantGrad   bit for bit (all three outputs, or dX only): per-tensor and per-channel scales on
- *               several axes, zero points, 1..30 bits, signed/unsigned/narrow, every rounding mode,
- *               exact ties, values far outside the range, NaN and infinities;
+ *               several axes (runs of one element: the per-element paths), zero points per tensor and
+ *               per channel, 1..30 bits, signed/unsigned/narrow, every rounding mode, exact ties,
+ *               values far outside the range, NaN and infinities; under each ISA the CPU has;
  *   MaxPoolGrad bit for bit: kernels, strides, pads, dilations, ceil_mode, overlapping windows, the
  *   2x2 / stride 2 path (a third of the cases);
  *   AveragePoolGrad bit for bit: the kernel's disjoint unpadded windows (global pools too) and others;
@@ -182,8 +183,17 @@ static void gen_quantgrad(qo_ctx *cx, qo_pool **pools, int npools) {
     }
     int64_t ns = qo_tensor_numel(&t.in[2]);
     for (int64_t i = 0; i < ns; i++) s[i] = ri(0, 5) ? 0.01f + fabsf(s[i]) * 0.5f : 1.0f / (float)(1 << ri(1, 6));
-    float *z = tc_input(cx, &t, 3, 0, NULL);
-    z[0] = ri(0, 2) ? 0.0f : (float)ri(-3, 3);
+    /* zero point: per tensor, or along the scale's axis (per-element paths of short runs) */
+    bool zaxis = kind == 2 && !ri(0, 3);
+    float *z;
+    if (zaxis) {
+        int64_t zd[4];
+        for (int i = 0; i < rank; i++) zd[i] = i == axis ? d[i] : 1;
+        z = tc_input(cx, &t, 3, rank, zd);
+    } else {
+        z = tc_input(cx, &t, 3, 0, NULL);
+    }
+    for (int64_t i = 0; i < qo_tensor_numel(&t.in[3]); i++) z[i] = ri(0, 2) ? 0.0f : (float)ri(-3, 3);
     float *b = tc_input(cx, &t, 4, 0, NULL);
     static const int bits[] = {1, 2, 3, 4, 8, 16, 24, 25, 30};
     b[0] = (float)bits[ri(0, 8)];
@@ -211,8 +221,8 @@ static void gen_quantgrad(qo_ctx *cx, qo_pool **pools, int npools) {
         if (isfinite(x[i])) x[i] *= s[kind == 2 ? (i / inner) % d[axis] : 0];
     }
     snprintf(t.desc, sizeof t.desc, "QuantGrad rank %d dims %lld.. scale kind %d axis %d bits %g signed %d narrow %d "
-             "round %s z %g nout %u reduce %d relu %d", rank, (long long)d[0], kind, axis, (double)b[0], is_signed, narrow,
-             rm, (double)z[0], nout, reduce, relu);
+             "round %s z %g%s nout %u reduce %d relu %d isa %d", rank, (long long)d[0], kind, axis, (double)b[0], is_signed,
+             narrow, rm, (double)z[0], zaxis ? " (per channel)" : "", nout, reduce, relu, qo_k_sgemm_isa(-1));
     run_case(cx, &t, pools, npools, -1);
     tc_free(&t);
 }
@@ -747,6 +757,7 @@ int main(int argc, char **argv) {
     int top = qo_k_sgemm_isa(-1);
     for (int isa = top; isa >= 0; isa--) {
         qo_k_sgemm_isa(isa);
+        for (int c = 0; c < cases / 3 && isa < top; c++) gen_quantgrad(&cx, pools, 3); /* QuantGrad's C paths */
         for (int c = 0; c < cases / 3; c++) {
             gen_convgradweight(&cx, pools, 3, 0);
             gen_convgradweight(&cx, pools, 3, 1);
