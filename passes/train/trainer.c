@@ -42,8 +42,8 @@ static qo_status fail_graph(qo_ctx *cx, const char *what) {
     return qo_error(cx, QO_ERR_USAGE, NULL, "training: %s", what);
 }
 
-/* Parameter list: float initializers except Quant zero points and bit widths, bias scales, and (unless
- * learn_scales) any Quant scale. */
+/* Parameter list: float initializers except Quant zero points and bit widths, bias scales, (unless
+ * learn_scales) any Quant scale, and constants in roles PyTorch does not train (below). */
 static const char **param_names(const qo_graph *g, bool learn_scales, uint32_t *np) {
     const char **p = qo_calloc(g->nconsts + 1, sizeof(char *));
     uint32_t k = 0;
@@ -53,10 +53,23 @@ static const char **param_names(const qo_graph *g, bool learn_scales, uint32_t *
         qo_elem e = qo_type_elem(g->m, g->vals[v].type);
         if (e != QO_F32) continue;
         bool ok = true;
+        const qo_typedata *td = qo_type_get(g->m, g->vals[v].type);
+        bool scalar = td && td->rank == 0;
         QO_FOR_EACH_USE(g, v, u) {
             qo_node n = g->uses[u].owner;
-            if (!n || !qo_qnode_is_quant(g, n)) continue;
+            if (!n) continue;
             uint32_t slot = u - g->nodes[n].in0;
+            qo_op op = g->nodes[n].op;
+            /* what PyTorch would not train either: exponents and bases of Pow (a BatchNorm or
+               TensorNorm exported in eval mode leaves Pow(running_var + eps, 0.5)), Clip bounds,
+               BatchNormalization's running mean and variance, and rank-0 constants outside Quant
+               nodes (traced Python numbers: x * 2 - 1; parameters have a shape) */
+            if (op == QO_OP_POW || (op == QO_OP_CLIP && slot >= 1) || (op == QO_OP_BATCHNORMALIZATION && slot >= 3))
+                ok = false;
+            if (!qo_qnode_is_quant(g, n)) {
+                if (scalar) ok = false;
+                continue;
+            }
             if (slot >= 2) ok = false;
             if (slot == 1) {
                 qo_qspec s;

@@ -28,6 +28,8 @@
  *             scales through the trainer vs torch, with 8-bit biases whose scale the trainer recomputes
  *             every step (s_in x s_w, Brevitas's IntBias); QAT free-running tolerances; the trained
  *             model's bit widths (one crosses a rounding boundary) equal torch's.
+ *   param_roles  which constants the trainer trains: weights, biases and a [1]-shaped scale, not traced
+ *             numbers, Clip bounds or a Pow's operands (run_param_roles).
  * Usage: test_autodiff_train DATA_DIR */
 #include "backends/llvm/jit.h"
 #include "passes/autodiff/autodiff.h"
@@ -654,6 +656,83 @@ out:
     qo_tensor_free(&xs), qo_tensor_free(&ys), qo_tensor_free(&ref_loss);
 }
 
+/* The trainer's parameters are what PyTorch would train: a model exported in eval mode keeps
+ * traced numbers (x * 2 - 1), Clip bounds and a TensorNorm's Pow(running_var + eps, 0.5) as
+ * constants beside the weights; the trainer takes the weights, biases and the norm's [1]-shaped
+ * scale, and none of the others, which stay as they were after training steps (training the
+ * variance had driven it below zero and every value to NaN within 80 steps). A [1]-shaped running
+ * mean in a Sub cannot be told from a bias by its roles; it is trained (the Brevitas SFC export
+ * aliases it to the bias anyway). */
+static void run_param_roles(void) {
+    qt_current = "param_roles";
+    qo_ctx cx;
+    qt_diags d;
+    qt_ctx(&cx, &d);
+    static char text[1 << 14];
+    size_t o = (size_t)snprintf(text, sizeof text,
+                                "module {\n  opset \"\" = 17\n  graph @main(%%x : tensor<16x8xf32>) {\n"
+                                "    const %%two : tensor<f32> = [2]\n    const %%one : tensor<f32> = [1]\n"
+                                "    const %%zero : tensor<f32> = [0]\n    const %%half : tensor<f32> = [0.5]\n"
+                                "    const %%var : tensor<1xf32> = [1.0001]\n    const %%mean : tensor<1xf32> = [0.01]\n"
+                                "    const %%tn_w : tensor<1xf32> = [1]\n    const %%fc1_b : tensor<4xf32> = [0.1, 0, -0.1, 0.2]\n"
+                                "    const %%fc1_w : tensor<4x8xf32> = [");
+    for (int i = 0; i < 32; i++) o += (size_t)snprintf(text + o, sizeof text - o, "%s%g", i ? ", " : "", 0.05 * ((i * 7) % 11 - 5));
+    snprintf(text + o, sizeof text - o,
+             "]\n    %%x2 = Mul(%%x, %%two)\n    %%xs = Sub(%%x2, %%one)\n"
+             "    %%h = Gemm(%%xs, %%fc1_w, %%fc1_b) {transB = 1}\n    %%a = Clip(%%h, %%zero, %%one)\n"
+             "    %%c = Sub(%%a, %%mean)\n    %%sd = Pow(%%var, %%half)\n    %%n = Div(%%c, %%sd)\n"
+             "    %%o = Mul(%%n, %%tn_w)\n    return %%o\n  }\n}\n");
+    qo_module *m = NULL;
+    qo_trainer *tr = NULL;
+    qo_tensor x = {0}, y = {0};
+    int64_t xd[2] = {16, 8}, n = 16;
+    CHECK(qo_parse_module(&cx, "roles.qir", text, strlen(text), &m) == QO_OK);
+    qo_train_opts to = {.optimizer = QO_OPTIM_SGD, .lr = 0.5f, .momentum = 0.9f, .threads = 1};
+    if (m) CHECK(qo_trainer_new(&cx, m, 16, &to, &tr) == QO_OK);
+    if (!tr) {
+        qt_dump(&d);
+        qo_module_free(m);
+        return;
+    }
+    CHECK(qo_tensor_make(&cx, &x, QO_F32, 2, xd) == QO_OK && qo_tensor_make(&cx, &y, QO_I64, 1, &n) == QO_OK);
+    for (int i = 0; i < 128; i++) ((float *)x.data)[i] = (float)((i * 37) % 17) / 17.0f;
+    for (int i = 0; i < 16; i++) ((int64_t *)y.data)[i] = i % 4;
+    float first = 0, loss = 0;
+    for (int t = 0; t < 30; t++) CHECK(qo_trainer_step(tr, &x, &y, 0.5f, t ? &loss : &first, NULL) == QO_OK);
+    CHECK(loss < first); /* it trains */
+    static const char *const want[] = {"fc1_w", "fc1_b", "tn_w"};
+    static const char *const frozen[] = {"two", "one", "zero", "half", "var"};
+    int found = 0;
+    for (uint32_t i = 0; i < qo_trainer_nstate(tr); i++) {
+        const char *nm = qo_trainer_state_name(tr, i);
+        if (!nm) continue;
+        for (int k = 0; k < 3; k++) found += !strcmp(nm, want[k]);
+        for (int k = 0; k < 5; k++)
+            if (!strcmp(nm, frozen[k])) {
+                fprintf(stderr, "[param_roles] %s is trained\n", nm);
+                CHECK(false);
+            }
+    }
+    CHECK_EQ(found, 3);
+    /* the trained model keeps the constants' values */
+    qo_module *tm = NULL;
+    CHECK(qo_trainer_model(tr, &tm) == QO_OK);
+    for (int k = 0; tm && k < 5; k++) {
+        static const float vals[] = {2, 1, 0, 0.5f, 1.0001f};
+        qo_graph *g = qo_module_main(tm);
+        qo_val v = qo_graph_find(g, frozen[k]);
+        const qo_constdata *cd = v && g->vals[v].cref ? qo_const_get(tm, g->vals[v].cref) : NULL;
+        const float *c = cd ? cd->data : NULL;
+        CHECK(c != NULL && c[0] == vals[k]);
+    }
+    printf("%-18s 30 steps  loss %.4g -> %.4g, %d parameters, 5 constants kept\n", "param_roles", (double)first,
+           (double)loss, found);
+    qo_module_free(tm);
+    qo_trainer_free(tr);
+    qo_module_free(m);
+    qo_tensor_free(&x), qo_tensor_free(&y);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s DATA_DIR\n", argv[0]);
@@ -683,5 +762,6 @@ int main(int argc, char **argv) {
     }
     if (f) fclose(f);
     CHECK(nruns == 7);
+    run_param_roles();
     return qt_finish();
 }
