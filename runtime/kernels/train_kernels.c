@@ -128,55 +128,42 @@ typedef struct qg_job {
  * neighbour (f/2 integral), |c| >= 2^23 (and NaN) passes through (a zero's sign does not matter:
  * q - z follows). ds / db may be NULL (the loop is unswitched on them); relu: dX also zero where
  * x <= 0. dx may be dy. */
+/* One element of qg_rne / qg_rne_pe (inlined into their vectorized loops). */
+static inline __attribute__((always_inline)) void qg_el(float xf, float gf, float s, float z, float lo, float hi,
+                                                        float dlo, float dhi, bool relu, float *dx, float *ds,
+                                                        float *db) {
+    float xs = xf / s;
+    float v = xs + z;
+    int above = v > hi, below = v < lo, inside = (v >= lo) & (v <= hi);
+    *dx = inside & (!relu | (xf > 0.0f)) ? gf : 0.0f;
+    if (ds) {
+        float c = above ? hi : below ? lo : v;
+        float f = floorf(c), h = f + 0.5f, f1 = f + 1.0f;
+        float even = floorf(f * 0.5f) * 2.0f == f ? f : f1;
+        float r = c > h ? f1 : c < h ? f : even;
+        float q = fabsf(c) < 0x1p23f ? r : c;
+        *ds = gf * ((q - z) - (inside ? xs : 0.0f));
+    }
+    if (db) *db = (gf * s) * (above ? dhi : below ? dlo : 0.0f);
+}
+
 QO_TK_SIMD static void qg_rne(int64_t n, const float *dy, const float *restrict x, float s, float z, float lo,
                               float hi, float dlo, float dhi, bool relu, float *dx, float *restrict ds,
                               float *restrict db) {
-    const bool want_s = ds != NULL, want_b = db != NULL;
     /* dx may be dy (written in place, see the JIT's plan_memory): element i is read before it is
        written and no other element is touched, so no dependence crosses iterations */
 #pragma GCC ivdep
-    for (int64_t i = 0; i < n; i++) {
-        float xf = x[i];
-        float xs = xf / s;
-        float v = xs + z;
-        int above = v > hi, below = v < lo, inside = (v >= lo) & (v <= hi);
-        float gf = dy[i];
-        dx[i] = inside & (!relu | (xf > 0.0f)) ? gf : 0.0f;
-        if (want_s) {
-            float c = above ? hi : below ? lo : v;
-            float f = floorf(c), h = f + 0.5f, f1 = f + 1.0f;
-            float even = floorf(f * 0.5f) * 2.0f == f ? f : f1;
-            float r = c > h ? f1 : c < h ? f : even;
-            float q = fabsf(c) < 0x1p23f ? r : c;
-            ds[i] = gf * ((q - z) - (inside ? xs : 0.0f));
-        }
-        if (want_b) db[i] = (gf * s) * (above ? dhi : below ? dlo : 0.0f);
-    }
+    for (int64_t i = 0; i < n; i++)
+        qg_el(x[i], dy[i], s, z, lo, hi, dlo, dhi, relu, dx + i, ds ? ds + i : NULL, db ? db + i : NULL);
 }
 
 /* qg_rne with element i's scale and zero point sv[i] / zv[i]: the same formulas per element. */
 QO_TK_SIMD static void qg_rne_pe(int64_t n, const float *dy, const float *restrict x, const float *restrict sv,
                                  const float *restrict zv, float lo, float hi, float dlo, float dhi, bool relu,
                                  float *dx, float *restrict ds, float *restrict db) {
-    const bool want_s = ds != NULL, want_b = db != NULL;
 #pragma GCC ivdep
-    for (int64_t i = 0; i < n; i++) {
-        float xf = x[i], s = sv[i], z = zv[i];
-        float xs = xf / s;
-        float v = xs + z;
-        int above = v > hi, below = v < lo, inside = (v >= lo) & (v <= hi);
-        float gf = dy[i];
-        dx[i] = inside & (!relu | (xf > 0.0f)) ? gf : 0.0f;
-        if (want_s) {
-            float c = above ? hi : below ? lo : v;
-            float f = floorf(c), h = f + 0.5f, f1 = f + 1.0f;
-            float even = floorf(f * 0.5f) * 2.0f == f ? f : f1;
-            float r = c > h ? f1 : c < h ? f : even;
-            float q = fabsf(c) < 0x1p23f ? r : c;
-            ds[i] = gf * ((q - z) - (inside ? xs : 0.0f));
-        }
-        if (want_b) db[i] = (gf * s) * (above ? dhi : below ? dlo : 0.0f);
-    }
+    for (int64_t i = 0; i < n; i++)
+        qg_el(x[i], dy[i], sv[i], zv[i], lo, hi, dlo, dhi, relu, dx + i, ds ? ds + i : NULL, db ? db + i : NULL);
 }
 
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(QO_K_NO_CLONES)
