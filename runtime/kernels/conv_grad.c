@@ -272,6 +272,7 @@ void qo_k_convgradweight_f32(const qo_k_conv_params *p, const float *dy, const f
     }
     if (qo_k_convgradweight_wino4_f32(p, dy, x, dw, pool) || qo_k_convgradweight_wino_f32(p, dy, x, dw, pool)) return;
     if (qo_k_convgradweight_flat_f32(p, dy, x, dw, pool)) return;
+    if (qo_k_convgradweight_strided_f32(p, dy, x, dw, 0, NULL, NULL, pool)) return;
     cgw_job J = {.p = p, .dy = dy, .x = x, .dw = dw, .wsz = wsz, .pool = pool};
     cgw_run(&J);
 }
@@ -290,6 +291,7 @@ void qo_k_convgradweight_sib_f32(const qo_k_conv_params *p, const float *dy, con
     int64_t ksz = 1, osz = 1;
     for (int i = 0; i < p->nsp; i++) ksz *= p->ker[i], osz *= p->out[i];
     int64_t wsz = p->M * p->C * ksz;
+    if (qo_k_convgradweight_strided_f32(p, dy, x, dw, M2, dy2, dw2, pool)) return;
     /* fused where the main convolution takes the im2col path with dW^T = col dY^T: more than 8
        filters, a stride (Winograd takes stride 1) and more than 8 channels (the flat kernel takes
        up to 8); the sibling's im2col is then col's center-tap rows, and with more than 8 filters

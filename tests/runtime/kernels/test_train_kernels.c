@@ -20,7 +20,8 @@
  *               groups, strides, dilations, asymmetric pads, batch 1..6; and larger cases (up to 40
  *               output channels per group, outputs longer than a K block) under each sgemm ISA
  *               (AVX-512, AVX2, OpenBLAS: qo_k_sgemm_isa) the CPU has, with long positive sums
- *               (blocked summation) among them;
+ *               (blocked summation) among them; with fast_conv, Winograd's 3x3 stride-1 shapes and
+ *               strided 2-D ones with 9..40 channels and 16..64 filters (conv_sgrad.c);
  *   ConvTranspose + QuantGrad epilogue (qo_k_conv_params.qg): dX bit for bit the ConvTranspose alone
  *               followed by the reference QuantGrad, dScale within the blocked-sum error bound, on
  *               every kernel path (Winograd F(4x4), the flat and strided flat kernels with the 1x1
@@ -326,6 +327,7 @@ static void gen_convgradweight(qo_ctx *cx, qo_pool **pools, int npools, int size
     if (size == 4) grp = 1, N = ri(1, 9), Cg = ri(1, 8), Mg = ri(4, 24), nsp = (int)ri(1, 2);
     bool packed = size == 5 && !ri(0, 2); /* outputs 7, 8, 15, 16 wide: tile rows packed 4 or 2 */
     if (size == 5) grp = 1, N = ri(1, 6), Cg = packed ? ri(32, 48) : ri(8, 40), Mg = packed ? ri(32, 48) : ri(8, 40), nsp = 2;
+    if (size == 6) grp = 1, N = ri(1, 5), Cg = ri(9, 40), Mg = 16 * ri(1, 4), nsp = 2; /* conv_sgrad.c */
     bool batch = size == 5 && !packed && ri(0, 1); /* conv_wino4.c's F(3x3, 4x4): 16 images to a vector */
     if (batch) {
         static const int64_t ns[] = {12, 16, 24, 28, 40};
@@ -359,6 +361,8 @@ static void gen_convgradweight(qo_ctx *cx, qo_pool **pools, int npools, int size
             }
             if (batch) xd[2 + i] = ri(6, 30);
         }
+        if (size == 6) /* strided, any kernel and pads: the weight gradient without im2col (fast_conv) */
+            xd[2 + i] = ri(1, 33), wd[2 + i] = ri(1, 4), st[i] = ri(2, 3), dl[i] = 1, p[i] = ri(0, 2), p[nsp + i] = ri(0, 2);
         int64_t span = xd[2 + i] + p[i] + p[nsp + i] - dl[i] * (wd[2 + i] - 1) - 1;
         if (span < 0) {
             nskip++;
@@ -767,6 +771,7 @@ int main(int argc, char **argv) {
         for (int c = 0; c < cases; c++) gen_convgradweight(&cx, pools, 3, 4);
         fast_conv = true;
         for (int c = 0; c < cases; c++) gen_convgradweight(&cx, pools, 3, 5);
+        for (int c = 0; c < cases / 3; c++) gen_convgradweight(&cx, pools, 3, 6);
         for (int c = 0; c < cases / 3; c++) gen_cgw_sib(&cx, pools, 3, c % 2);
         for (int c = 0; c < cases / 3 && isa == top; c++) gen_convt_qgrad(&cx, pools, 3, c % 3);
         fast_conv = false;

@@ -1,0 +1,226 @@
+/* runtime/kernels/conv_sgrad.c — the weight gradient of a strided 2-D convolution (ConvGradWeight
+ * with stride >= 2: ResNet's downsampling 3x3 layers), with its 1x1 sibling, without im2col.
+ *
+ * dW^T is a GEMM over the output pixels p: dWt[t][c][m] = sum_p A[(t, c)][p] B[p][m] with
+ * A[(t, c)][(oh, ow)] = Xp[c][s oh + kh][s ow + kw] (Xp: the image zero-padded, t = (kh, kw)) and
+ * B = dY^T. The micro-kernel keeps R channels x 16 MV filters of one tap in registers and walks the
+ * pixels row by row, broadcasting A straight from Xp (each broadcast is one scalar load, so the
+ * stride costs nothing) and loading B's rows: per image only the padding copy of X (a fraction of
+ * im2col's 9/s^2 copies) and a transpose of dY. The sibling (1x1, same stride, reading the center
+ * tap) is the same kernel on dY2 with the center tap's A.
+ *
+ * Order of the sums: per filter and weight, the pixels of each image in row-major order continue
+ * one register chain (images in order within a thread's range); the batch is split into one range
+ * per pool thread, and the ranges' sums are added in range order. The result depends on the pool
+ * size, not on scheduling; it differs in rounding from im2col + sgemm (p->fast allows that). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3")
+#endif
+#include "runtime/kernels/train_kernels.h"
+
+#include "runtime/kernels/internal.h"
+
+#include <string.h>
+
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(QO_K_NO_CLONES)
+#include <immintrin.h>
+#define T512 __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma")))
+#define INL inline __attribute__((always_inline))
+
+typedef struct sg_job {
+    const qo_k_conv_params *p;
+    const float *dy, *x, *dy2;
+    int64_t C, M, M2, H, W, OH, OW, KH, KW, sh, sw, pt, pl;
+    int64_t Hp, Wp;      /* padded image: rows, pixels per row */
+    int64_t P;           /* output pixels per image */
+    int64_t nranges;
+    qo_pool *pool;
+    float *acc;          /* per range: dWt [KH KW][C][M], then dW2t [C][M2] */
+    int64_t asz;         /* floats per range */
+} sg_job;
+
+/* dst[j ldd + i] = src[i lds + j] for i < rows, j < cols: 16 x 16 blocks transposed in registers,
+ * the edges element by element. */
+T512 static void sg_tr(const float *src, int64_t lds, int64_t rows, int64_t cols, float *dst, int64_t ldd) {
+    int64_t i0 = 0;
+    for (; i0 + 16 <= rows; i0 += 16) {
+        int64_t j0 = 0;
+        for (; j0 + 16 <= cols; j0 += 16) {
+            __m512 r[16], t[16];
+            for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + (i0 + i) * lds + j0);
+            for (int i = 0; i < 16; i += 2) {
+                t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+                t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+            }
+            for (int i = 0; i < 16; i += 4) {
+                r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+                r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+                r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+                r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+            }
+            for (int i = 0; i < 4; i++) {
+                t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+                t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
+                t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+                t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
+            }
+            for (int i = 0; i < 8; i++) {
+                r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+                r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+            }
+            for (int j = 0; j < 16; j++) _mm512_storeu_ps(dst + (j0 + j) * ldd + i0, r[j]);
+        }
+        for (; j0 < cols; j0++)
+            for (int64_t i = i0; i < i0 + 16; i++) dst[j0 * ldd + i] = src[i * lds + j0];
+    }
+    for (; i0 < rows; i0++)
+        for (int64_t j = 0; j < cols; j++) dst[j * ldd + i0] = src[i0 * lds + j];
+}
+
+/* acc[r][16 v ..] (+)= sum over the pixels of xs[sh oh rs + sw ow cs + r] B[oh OW + ow][16 v ..],
+ * for r < R, v < MV (the R channels of a pixel side by side: broadcasts at constant offsets); acc
+ * rows ldc floats apart; fresh: start from zero instead of acc. */
+T512 static INL void sg_tile(const int R, const int MV, const float *xs, int64_t rs, int64_t cs, int64_t OH,
+                             int64_t OW, const float *B, int64_t ldb, float *acc, int64_t ldc, bool fresh) {
+    __m512 a[24];
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < MV; v++)
+            a[r * MV + v] = fresh ? _mm512_setzero_ps() : _mm512_loadu_ps(acc + r * ldc + 16 * v);
+    for (int64_t oh = 0; oh < OH; oh++) {
+        const float *xr = xs + oh * rs;
+        const float *br = B + oh * OW * ldb;
+        for (int64_t ow = 0; ow < OW; ow++, xr += cs, br += ldb) {
+            __m512 b[4];
+            for (int v = 0; v < MV; v++) b[v] = _mm512_loadu_ps(br + 16 * v);
+            for (int r = 0; r < R; r++) {
+                __m512 xv = _mm512_set1_ps(xr[r]);
+                for (int v = 0; v < MV; v++) a[r * MV + v] = _mm512_fmadd_ps(xv, b[v], a[r * MV + v]);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < MV; v++) _mm512_storeu_ps(acc + r * ldc + 16 * v, a[r * MV + v]);
+}
+
+/* One tap (xs at the tap's offset in channel 0's plane) over the C channels and all M filters: MV
+ * vectors of filters (4 if M allows, else 2, else 1) by tiles of at most 24 / MV channels, C split
+ * into tiles as equal as possible (16 channels with MV 2: 8 + 8, not 12 + 4). */
+T512 static void sg_tap(const float *xs, int64_t C, int64_t M, const sg_job *J, const float *B, float *acc,
+                        bool fresh) {
+    int MV = M % 64 == 0 ? 4 : M % 32 == 0 ? 2 : 1, RM = 24 / MV;
+    int64_t nt = qo_k_cdiv(C, RM);
+    for (int64_t m0 = 0; m0 < M; m0 += 16 * MV)
+        for (int64_t i = 0, c = 0; i < nt; i++) {
+            int R = (int)((i + 1) * C / nt - i * C / nt);
+            const float *xc = xs + c;
+            float *ac = acc + c * M + m0;
+            const float *bm = B + m0;
+#define SG_CASE(r_, mv_)                                                                                           \
+    case r_:                                                                                                       \
+        sg_tile(r_, mv_, xc, J->sh * J->Wp * J->C, J->sw * J->C, J->OH, J->OW, bm, M, ac, M, fresh);                         \
+        break;
+            if (MV == 4) {
+                switch (R) {
+                    SG_CASE(1, 4) SG_CASE(2, 4) SG_CASE(3, 4) SG_CASE(4, 4) SG_CASE(5, 4) SG_CASE(6, 4)
+                default: break;
+                }
+            } else if (MV == 2) {
+                switch (R) {
+                    SG_CASE(1, 2) SG_CASE(2, 2) SG_CASE(3, 2) SG_CASE(4, 2) SG_CASE(5, 2) SG_CASE(6, 2)
+                    SG_CASE(7, 2) SG_CASE(8, 2) SG_CASE(9, 2) SG_CASE(10, 2) SG_CASE(11, 2) SG_CASE(12, 2)
+                default: break;
+                }
+            } else {
+                switch (R) {
+                    SG_CASE(1, 1) SG_CASE(2, 1) SG_CASE(3, 1) SG_CASE(4, 1) SG_CASE(5, 1) SG_CASE(6, 1)
+                    SG_CASE(7, 1) SG_CASE(8, 1) SG_CASE(9, 1) SG_CASE(10, 1) SG_CASE(11, 1) SG_CASE(12, 1)
+                    SG_CASE(13, 1) SG_CASE(14, 1) SG_CASE(15, 1) SG_CASE(16, 1) SG_CASE(17, 1) SG_CASE(18, 1)
+                    SG_CASE(19, 1) SG_CASE(20, 1) SG_CASE(21, 1) SG_CASE(22, 1) SG_CASE(23, 1) SG_CASE(24, 1)
+                default: break;
+                }
+            }
+#undef SG_CASE
+            c += R;
+        }
+}
+
+/* dst[(r Wp + s) C + c] = src[c][r - pt][s - pl] (src [C][H][W], zero outside) for r < Hp, s < Wp:
+ * the image zero-padded with the channels of a pixel side by side. */
+T512 static void sg_pad(const float *src, int64_t C, int64_t H, int64_t W, int64_t pt, int64_t pl, int64_t Hp,
+                        int64_t Wp, float *dst) {
+    int64_t s0 = qo_k_max64(0, pl), s1 = qo_k_min64(Wp, W + pl); /* dst columns with a source */
+    for (int64_t r = 0; r < Hp; r++) {
+        float *pr = dst + r * Wp * C;
+        int64_t sr = r - pt;
+        if (sr < 0 || sr >= H || s1 <= s0) {
+            memset(pr, 0, (size_t)(Wp * C) * sizeof(float));
+            continue;
+        }
+        memset(pr, 0, (size_t)(s0 * C) * sizeof(float));
+        sg_tr(src + sr * W + (s0 - pl), H * W, C, s1 - s0, pr + s0 * C, C);
+        memset(pr + s1 * C, 0, (size_t)((Wp - s1) * C) * sizeof(float));
+    }
+}
+
+static void sg_task(void *ctx, int64_t begin, int64_t end, int tid) {
+    const sg_job *J = ctx;
+    int64_t C = J->C, ntap = J->KH * J->KW, P = J->P;
+    size_t xn = (size_t)(C * J->Hp * J->Wp), bn = (size_t)(P * J->M), b2n = (size_t)(P * J->M2);
+    void *owned = NULL;
+    float *Xp = qo_k_scratch(J->pool, tid, (xn + bn + b2n) * sizeof(float), &owned), *B = Xp + xn, *B2 = B + bn;
+    for (int64_t r = begin; r < end; r++) {
+        float *acc = J->acc + r * J->asz, *acc2 = acc + ntap * C * J->M;
+        int64_t n0 = r * J->p->N / J->nranges, n1 = (r + 1) * J->p->N / J->nranges;
+        if (n0 == n1) memset(acc, 0, (size_t)J->asz * sizeof(float));
+        for (int64_t n = n0; n < n1; n++) {
+            bool fresh = n == n0;
+            sg_pad(J->x + n * C * J->H * J->W, C, J->H, J->W, J->pt, J->pl, J->Hp, J->Wp, Xp);
+            sg_tr(J->dy + n * J->M * P, P, J->M, P, B, J->M);
+            for (int64_t kh = 0; kh < J->KH; kh++)
+                for (int64_t kw = 0; kw < J->KW; kw++)
+                    sg_tap(Xp + (kh * J->Wp + kw) * C, C, J->M, J, B, acc + (kh * J->KW + kw) * C * J->M, fresh);
+            if (J->M2) {
+                sg_tr(J->dy2 + n * J->M2 * P, P, J->M2, P, B2, J->M2);
+                sg_tap(Xp + ((J->KH - 1) / 2 * J->Wp + (J->KW - 1) / 2) * C, C, J->M2, J, B2, acc2, fresh);
+            }
+        }
+    }
+    qo_k_scratch_release(owned);
+}
+
+bool qo_k_convgradweight_strided_f32(const qo_k_conv_params *p, const float *dy, const float *x, float *dw,
+                                     int64_t M2, const float *dy2, float *dw2, qo_pool *pool) {
+    if (!p->fast || qo_k_sgemm_isa(-1) != 2 || p->nsp != 2 || p->group != 1 || p->N < 1) return false;
+    if (p->str[0] < 2 && p->str[1] < 2) return false;
+    if (p->dil[0] != 1 || p->dil[1] != 1 || p->M % 16 || (M2 && (M2 % 16 || !qo_k_conv_sib_ok(p)))) return false;
+    /* up to 8 channels the flat kernel (conv_flat.c) is faster: few channels leave few accumulators */
+    if (p->ker[0] * p->ker[1] > 49 || p->C <= 8) return false;
+    sg_job J = {.p = p, .dy = dy, .x = x, .dy2 = dy2, .C = p->C, .M = p->M, .M2 = M2, .H = p->in[0], .W = p->in[1],
+                .OH = p->out[0], .OW = p->out[1], .KH = p->ker[0], .KW = p->ker[1], .sh = p->str[0],
+                .sw = p->str[1], .pt = p->pad[0], .pl = p->pad[1], .pool = pool};
+    if (J.OH < 1 || J.OW < 1) return false;
+    J.Hp = J.sh * (J.OH - 1) + J.KH, J.Wp = J.sw * (J.OW - 1) + J.KW;
+    J.P = J.OH * J.OW;
+    int64_t ntap = J.KH * J.KW, wsz = ntap * J.C * J.M;
+    J.asz = wsz + J.C * M2;
+    J.nranges = qo_k_min64(qo_pool_size(pool), p->N);
+    J.acc = qo_malloc((size_t)(J.nranges * J.asz) * sizeof(float));
+    qo_pool_for(pool, J.nranges, 1, sg_task, &J);
+    for (int64_t r = 1; r < J.nranges; r++)
+        for (int64_t i = 0; i < J.asz; i++) J.acc[i] += J.acc[r * J.asz + i];
+    /* dW[m][c][t] = dWt[t][c][m]; dW2[m][c] = dW2t[c][m] */
+    for (int64_t m = 0; m < J.M; m++)
+        for (int64_t c = 0; c < J.C; c++)
+            for (int64_t t = 0; t < ntap; t++) dw[(m * J.C + c) * ntap + t] = J.acc[(t * J.C + c) * J.M + m];
+    for (int64_t m = 0; m < M2; m++)
+        for (int64_t c = 0; c < J.C; c++) dw2[m * J.C + c] = J.acc[wsz + c * M2 + m];
+    qo_free(J.acc);
+    return true;
+}
+#else
+bool qo_k_convgradweight_strided_f32(const qo_k_conv_params *p, const float *dy, const float *x, float *dw,
+                                     int64_t M2, const float *dy2, float *dw2, qo_pool *pool) {
+    (void)p, (void)dy, (void)x, (void)dw, (void)M2, (void)dy2, (void)dw2, (void)pool;
+    return false;
+}
+#endif
