@@ -572,7 +572,7 @@ void qo_k_conv_f32(const qo_k_conv_params *p, const float *x, const float *w, co
     qo_k_geom3_fill(&g, p->nsp, p->in, p->out, p->ker, p->str, p->dil, p->pad, NULL);
     if (p->N == 0 || p->M == 0 || g.osz == 0) return;
     if (p->y2) { /* a 1x1 sibling: one pass over x in the strided flat kernel, else one after the other */
-        if (p->fast && qo_k_conv_flat_f32(p, x, w, b, y, pool)) return;
+        if (p->fast && (qo_k_conv_strided_f32(p, x, w, b, y, pool) || qo_k_conv_flat_f32(p, x, w, b, y, pool))) return;
         qo_k_conv_params q = *p, m = *p;
         q.M = p->M2, q.group = 1, q.act = p->act2, q.res = NULL, q.y2 = NULL;
         for (int i = 0; i < p->nsp; i++) q.ker[i] = 1, q.dil[i] = 1, q.pad[i] = 0;
@@ -581,7 +581,9 @@ void qo_k_conv_f32(const qo_k_conv_params *p, const float *x, const float *w, co
         qo_k_conv_f32(&m, x, w, b, y, pool);
         return;
     }
-    if (qo_k_conv_wino4_f32(p, false, x, w, b, y, pool) || qo_k_conv_wino_f32(p, false, x, w, b, y, pool) || qo_k_conv_flat_f32(p, x, w, b, y, pool)) return;
+    if (qo_k_conv_wino4_f32(p, false, x, w, b, y, pool) || qo_k_conv_wino_f32(p, false, x, w, b, y, pool) ||
+        qo_k_conv_strided_f32(p, x, w, b, y, pool) || qo_k_conv_flat_f32(p, x, w, b, y, pool))
+        return;
 #ifdef CONV_X86
     if (conv1x1_s2(p, x, w, b, y, pool)) return;
 #endif

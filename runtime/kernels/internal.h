@@ -102,7 +102,7 @@ bool qo_k_convgradweight_wino4_f32(const qo_k_conv_params *p, const float *dy, c
 bool qo_k_convgradweight_wino_f32(const qo_k_conv_params *p, const float *dy, const float *x, float *dw,
                                   qo_pool *pool);
 
-/* The weight gradient of a 2-D convolution with a stride >= 2 (conv_sgrad.c: a GEMM over the output
+/* The weight gradient of a 2-D convolution with a stride >= 2 (conv_strided.c: a GEMM over the output
  * pixels reading x's padded planes in place, no im2col), with its 1x1 sibling when M2 > 0 (as
  * qo_k_convgradweight_sib_f32: dy2 [N, M2, out...] gives dw2 [M2, C]), for one group, dilation 1,
  * M and M2 multiples of 16, p->fast, on AVX-512; false without touching dw when it does not apply.
@@ -110,6 +110,13 @@ bool qo_k_convgradweight_wino_f32(const qo_k_conv_params *p, const float *dy, co
  * scheduling). */
 bool qo_k_convgradweight_strided_f32(const qo_k_conv_params *p, const float *dy, const float *x, float *dw,
                                      int64_t M2, const float *dy2, float *dw2, qo_pool *pool);
+
+/* A 2-D convolution with a stride >= 2 (conv_strided.c: the same GEMM form, output pixels by filters,
+ * then transposed into y and the epilogue applied), with its 1x1 sibling (p->y2), for one group,
+ * dilation 1, more than 8 channels, M (and M2) multiples of 16, p->fast, on AVX-512; false without
+ * touching y when it does not apply. Same contract as qo_k_conv_f32 up to rounding. */
+bool qo_k_conv_strided_f32(const qo_k_conv_params *p, const float *x, const float *w, const float *b, float *y,
+                           qo_pool *pool);
 
 /* Padded planes for the AVX-512 kernels (conv_flat.c; call only when qo_k_sgemm_isa(-1) == 2):
  * dst[c ldc + r Wp + s] = src[c][r - pt][s - pl] (src [C][H][W], zero outside) for r < Hp, s < Wp,

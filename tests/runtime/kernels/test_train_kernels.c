@@ -21,7 +21,7 @@
  *               output channels per group, outputs longer than a K block) under each sgemm ISA
  *               (AVX-512, AVX2, OpenBLAS: qo_k_sgemm_isa) the CPU has, with long positive sums
  *               (blocked summation) among them; with fast_conv, Winograd's 3x3 stride-1 shapes and
- *               strided 2-D ones with 9..40 channels and 16..64 filters (conv_sgrad.c);
+ *               strided 2-D ones with 9..40 channels and 16..64 filters (conv_strided.c);
  *   ConvTranspose + QuantGrad epilogue (qo_k_conv_params.qg): dX bit for bit the ConvTranspose alone
  *               followed by the reference QuantGrad, dScale within the blocked-sum error bound, on
  *               every kernel path (Winograd F(4x4), the flat and strided flat kernels with the 1x1
@@ -327,7 +327,7 @@ static void gen_convgradweight(qo_ctx *cx, qo_pool **pools, int npools, int size
     if (size == 4) grp = 1, N = ri(1, 9), Cg = ri(1, 8), Mg = ri(4, 24), nsp = (int)ri(1, 2);
     bool packed = size == 5 && !ri(0, 2); /* outputs 7, 8, 15, 16 wide: tile rows packed 4 or 2 */
     if (size == 5) grp = 1, N = ri(1, 6), Cg = packed ? ri(32, 48) : ri(8, 40), Mg = packed ? ri(32, 48) : ri(8, 40), nsp = 2;
-    if (size == 6) grp = 1, N = ri(1, 5), Cg = ri(9, 40), Mg = 16 * ri(1, 4), nsp = 2; /* conv_sgrad.c */
+    if (size == 6) grp = 1, N = ri(1, 5), Cg = ri(9, 40), Mg = 16 * ri(1, 4), nsp = 2; /* conv_strided.c */
     bool batch = size == 5 && !packed && ri(0, 1); /* conv_wino4.c's F(3x3, 4x4): 16 images to a vector */
     if (batch) {
         static const int64_t ns[] = {12, 16, 24, 28, 40};

@@ -1,18 +1,22 @@
-/* runtime/kernels/conv_sgrad.c — the weight gradient of a strided 2-D convolution (ConvGradWeight
- * with stride >= 2: ResNet's downsampling 3x3 layers), with its 1x1 sibling, without im2col.
+/* runtime/kernels/conv_strided.c — strided 2-D convolutions (stride >= 2: ResNet's downsampling 3x3
+ * layers, with their 1x1 siblings) as GEMMs over the output pixels, without im2col: the forward
+ * (qo_k_conv_strided_f32) and the weight gradient (qo_k_convgradweight_strided_f32).
  *
- * dW^T is a GEMM over the output pixels p: dWt[t][c][m] = sum_p A[(t, c)][p] B[p][m] with
- * A[(t, c)][(oh, ow)] = Xp[c][s oh + kh][s ow + kw] (Xp: the image zero-padded, t = (kh, kw)) and
- * B = dY^T. The micro-kernel keeps R channels x 16 MV filters of one tap in registers and walks the
- * pixels row by row, broadcasting A straight from Xp (each broadcast is one scalar load, so the
- * stride costs nothing) and loading B's rows: per image only the padding copy of X (a fraction of
- * im2col's 9/s^2 copies) and a transpose of dY. The sibling (1x1, same stride, reading the center
- * tap) is the same kernel on dY2 with the center tap's A.
- *
- * Order of the sums: per filter and weight, the pixels of each image in row-major order continue
- * one register chain (images in order within a thread's range); the batch is split into one range
- * per pool thread, and the ranges' sums are added in range order. The result depends on the pool
- * size, not on scheduling; it differs in rounding from im2col + sgemm (p->fast allows that). */
+ * Both read the image zero-padded with the channels of a pixel side by side (sg_pad: Xp[r][s][c],
+ * one transposing copy per image, against im2col's 9 / s^2 copies), so a tap's input at output
+ * pixel (oh, ow) and channel c is Xp[s oh + kh][s ow + kw][c]: the micro-kernels broadcast it with
+ * one scalar load (the stride costs nothing) and load 16 MV filters of the other operand.
+ *   forward   Y^T[p][m] = sum over (t, c) of Xp[s p + t][c] W^T[(t, c)][m]; a tile is R pixels of an
+ *             output row by 16 MV filters; Y^T is transposed into y and the epilogue (bias,
+ *             residual, activation) applied per image. Each output sums taps, then channels, in
+ *             order from zero. The sibling reads the center tap with its own W2^T.
+ *   dW        dW^T[(t, c)][m] = sum over p of Xp[s p + t][c] dY^T[p][m]; a tile is R channels of one
+ *             tap by 16 MV filters, walking the pixels row by row. Per filter and weight, the pixels
+ *             of each image in row-major order continue one register chain (images in order within
+ *             a thread's range); the batch is split into one range per pool thread and the ranges'
+ *             sums are added in range order: the result depends on the pool size, not on
+ *             scheduling. The sibling is the same kernel on dY2 at the center tap.
+ * Both differ in rounding from im2col + sgemm (p->fast allows that). */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")
 #endif
@@ -217,7 +221,137 @@ bool qo_k_convgradweight_strided_f32(const qo_k_conv_params *p, const float *dy,
     qo_free(J.acc);
     return true;
 }
+/* ---- forward ------------------------------------------------------------------------------------ */
+/* Y^T[p][m] = sum over taps t and channels c of Xp[s p + t][c] Wt[(t, c)][m]: the same GEMM form with
+ * the output pixels as rows. A tile holds R pixels of an output row by 16 MV filters; the pixels'
+ * broadcasts are sw C floats apart (one offset register each), W^T's rows are loaded. */
+typedef struct sf_job {
+    const qo_k_conv_params *p;
+    const float *x, *b, *b2;
+    float *y, *y2;
+    float *wt, *wt2;       /* W^T [(t, c)][M], W2^T [c][M2] */
+    int64_t C, M, M2, H, W, OH, OW, KH, KW, sh, sw, pt, pl, Hp, Wp, P;
+    qo_pool *pool;
+} sf_job;
+
+/* o[r][16 v ..] = sum over the taps (toff: their offsets in xs) and channels c < C of
+ * xs[toff[t] + r ps + c] wt[(t C + c) ldw + 16 v ..], r < R, v < MV; o rows ldo floats apart. */
+T512 static INL void sf_tile(const int R, const int MV, const float *xs, int64_t ps, const int64_t *toff,
+                             int64_t ntap, int64_t C, const float *wt, int64_t ldw, float *o, int64_t ldo) {
+    __m512 a[24];
+    for (int i = 0; i < R * MV; i++) a[i] = _mm512_setzero_ps();
+    int64_t off[24];
+    for (int r = 0; r < R; r++) off[r] = r * ps;
+    for (int64_t t = 0; t < ntap; t++) {
+        const float *xt = xs + toff[t], *wr = wt + t * C * ldw;
+        for (int64_t c = 0; c < C; c++, wr += ldw) {
+            __m512 b[4];
+            for (int v = 0; v < MV; v++) b[v] = _mm512_loadu_ps(wr + 16 * v);
+            for (int r = 0; r < R; r++) {
+                __m512 xv = _mm512_set1_ps(xt[off[r] + c]);
+                for (int v = 0; v < MV; v++) a[r * MV + v] = _mm512_fmadd_ps(xv, b[v], a[r * MV + v]);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < MV; v++) _mm512_storeu_ps(o + r * ldo + 16 * v, a[r * MV + v]);
+}
+
+/* One image's Y^T [P][M] (ldo = M) from its padded planes Xp: taps toff, weights wt [(t, c)][M]. */
+T512 static void sf_image(const sf_job *J, const float *Xp, const int64_t *toff, int64_t ntap, const float *wt,
+                          int64_t M, float *Yt) {
+    int MV = M % 64 == 0 ? 4 : M % 32 == 0 ? 2 : 1, RM = 24 / MV;
+    int64_t nt = qo_k_cdiv(J->OW, RM), ps = J->sw * J->C;
+    for (int64_t m0 = 0; m0 < M; m0 += 16 * MV)
+        for (int64_t oh = 0; oh < J->OH; oh++)
+            for (int64_t i = 0, ow = 0; i < nt; i++) {
+                int R = (int)((i + 1) * J->OW / nt - i * J->OW / nt);
+                const float *xs = Xp + (J->sh * oh * J->Wp + J->sw * ow) * J->C;
+                float *o = Yt + (oh * J->OW + ow) * M + m0;
+#define SF_CASE(r_, mv_)                                                                                           \
+    case r_:                                                                                                       \
+        sf_tile(r_, mv_, xs, ps, toff, ntap, J->C, wt + m0, M, o, M);                                             \
+        break;
+                if (MV == 4) {
+                    switch (R) {
+                        SF_CASE(1, 4) SF_CASE(2, 4) SF_CASE(3, 4) SF_CASE(4, 4) SF_CASE(5, 4) SF_CASE(6, 4)
+                    default: break;
+                    }
+                } else if (MV == 2) {
+                    switch (R) {
+                        SF_CASE(1, 2) SF_CASE(2, 2) SF_CASE(3, 2) SF_CASE(4, 2) SF_CASE(5, 2) SF_CASE(6, 2)
+                        SF_CASE(7, 2) SF_CASE(8, 2) SF_CASE(9, 2) SF_CASE(10, 2) SF_CASE(11, 2) SF_CASE(12, 2)
+                    default: break;
+                    }
+                } else {
+                    switch (R) {
+                        SF_CASE(1, 1) SF_CASE(2, 1) SF_CASE(3, 1) SF_CASE(4, 1) SF_CASE(5, 1) SF_CASE(6, 1)
+                        SF_CASE(7, 1) SF_CASE(8, 1) SF_CASE(9, 1) SF_CASE(10, 1) SF_CASE(11, 1) SF_CASE(12, 1)
+                        SF_CASE(13, 1) SF_CASE(14, 1) SF_CASE(15, 1) SF_CASE(16, 1) SF_CASE(17, 1) SF_CASE(18, 1)
+                        SF_CASE(19, 1) SF_CASE(20, 1) SF_CASE(21, 1) SF_CASE(22, 1) SF_CASE(23, 1) SF_CASE(24, 1)
+                    default: break;
+                    }
+                }
+#undef SF_CASE
+                ow += R;
+            }
+}
+
+static void sf_task(void *ctx, int64_t begin, int64_t end, int tid) {
+    const sf_job *J = ctx;
+    const qo_k_conv_params *p = J->p;
+    int64_t C = J->C, P = J->P, ntap = J->KH * J->KW;
+    size_t xn = (size_t)(C * J->Hp * J->Wp), yn = (size_t)(P * qo_k_max64(J->M, J->M2));
+    void *owned = NULL;
+    float *Xp = qo_k_scratch(J->pool, tid, (xn + yn) * sizeof(float), &owned), *Yt = Xp + xn;
+    int64_t toff[QO_K_FLAT_MAX_TAPS], ctr = ((J->KH - 1) / 2 * J->Wp + (J->KW - 1) / 2) * C;
+    for (int64_t kh = 0; kh < J->KH; kh++)
+        for (int64_t kw = 0; kw < J->KW; kw++) toff[kh * J->KW + kw] = (kh * J->Wp + kw) * C;
+    for (int64_t n = begin; n < end; n++) {
+        sg_pad(J->x + n * C * J->H * J->W, C, J->H, J->W, J->pt, J->pl, J->Hp, J->Wp, Xp);
+        float *yn_ = J->y + n * J->M * P;
+        sf_image(J, Xp, toff, ntap, J->wt, J->M, Yt);
+        sg_tr(Yt, J->M, P, J->M, yn_, P);
+        qo_k_epilogue(yn_, J->M, P, P, J->b, p->res ? p->res + n * J->M * P : NULL, p->act);
+        if (J->y2) {
+            float *y2n = J->y2 + n * J->M2 * P;
+            sf_image(J, Xp + ctr, (const int64_t[]){0}, 1, J->wt2, J->M2, Yt);
+            sg_tr(Yt, J->M2, P, J->M2, y2n, P);
+            qo_k_epilogue(y2n, J->M2, P, P, J->b2, NULL, p->act2);
+        }
+    }
+    qo_k_scratch_release(owned);
+}
+
+bool qo_k_conv_strided_f32(const qo_k_conv_params *p, const float *x, const float *w, const float *b, float *y,
+                           qo_pool *pool) {
+    if (!p->fast || qo_k_sgemm_isa(-1) != 2 || p->nsp != 2 || p->group != 1 || p->N < 1) return false;
+    if (p->str[0] < 2 && p->str[1] < 2) return false;
+    if (p->dil[0] != 1 || p->dil[1] != 1 || p->M % 16 || p->C <= 8) return false;
+    if (p->y2 && (p->M2 % 16 || !qo_k_conv_sib_ok(p))) return false;
+    if (p->ker[0] * p->ker[1] > QO_K_FLAT_MAX_TAPS || p->out[0] < 1 || p->out[1] < 1) return false;
+    sf_job J = {.p = p, .x = x, .b = b, .b2 = p->b2, .y = y, .y2 = p->y2, .C = p->C, .M = p->M, .M2 = p->y2 ? p->M2 : 0,
+                .H = p->in[0], .W = p->in[1], .OH = p->out[0], .OW = p->out[1], .KH = p->ker[0], .KW = p->ker[1],
+                .sh = p->str[0], .sw = p->str[1], .pt = p->pad[0], .pl = p->pad[1], .pool = pool};
+    J.Hp = J.sh * (J.OH - 1) + J.KH, J.Wp = J.sw * (J.OW - 1) + J.KW, J.P = J.OH * J.OW;
+    int64_t ntap = J.KH * J.KW;
+    J.wt = qo_malloc((size_t)(ntap * J.C * J.M + J.C * J.M2) * sizeof(float));
+    J.wt2 = J.wt + ntap * J.C * J.M;
+    for (int64_t m = 0; m < J.M; m++)
+        for (int64_t c = 0; c < J.C; c++)
+            for (int64_t t = 0; t < ntap; t++) J.wt[(t * J.C + c) * J.M + m] = w[(m * J.C + c) * ntap + t];
+    for (int64_t m = 0; m < J.M2; m++)
+        for (int64_t c = 0; c < J.C; c++) J.wt2[c * J.M2 + m] = p->w2[m * J.C + c];
+    qo_pool_for(pool, p->N, 1, sf_task, &J);
+    qo_free(J.wt);
+    return true;
+}
 #else
+bool qo_k_conv_strided_f32(const qo_k_conv_params *p, const float *x, const float *w, const float *b, float *y,
+                           qo_pool *pool) {
+    (void)p, (void)x, (void)w, (void)b, (void)y, (void)pool;
+    return false;
+}
 bool qo_k_convgradweight_strided_f32(const qo_k_conv_params *p, const float *dy, const float *x, float *dw,
                                      int64_t M2, const float *dy2, float *dw2, qo_pool *pool) {
     (void)p, (void)dy, (void)x, (void)dw, (void)M2, (void)dy2, (void)dw2, (void)pool;
