@@ -807,11 +807,15 @@ static void convt_qgrad(const qo_k_conv_params *p, const float *x, const float *
     q.qg = &g, alone.qg = NULL;
     bool done = false;
     if (p->x2) {
-        if (p->fast && qo_k_convtranspose_flat_f32(&q, x, w, b, y, pool)) return;
+        if (p->fast && (qo_k_convtranspose_strided_f32(&q, x, w, b, y, pool) ||
+                        qo_k_convtranspose_flat_f32(&q, x, w, b, y, pool)))
+            return;
     } else {
         if (qo_k_conv_wino4_f32(&q, true, x, w, b, y, pool)) return;
         done = qo_k_conv_wino_f32(&alone, true, x, w, b, y, pool);
-        if (!done && qo_k_convtranspose_flat_f32(&q, x, w, b, y, pool)) return;
+        if (!done && (qo_k_convtranspose_strided_f32(&q, x, w, b, y, pool) ||
+                      qo_k_convtranspose_flat_f32(&q, x, w, b, y, pool)))
+            return;
     }
     if (!done) qo_k_convtranspose_f32(&alone, x, w, b, y, pool);
     qo_k_qgrad_apply(&g, y, p->N * p->M * osz, pool);
@@ -830,10 +834,14 @@ void qo_k_convtranspose_f32(const qo_k_conv_params *p, const float *x, const flo
         return;
     }
     if (p->x2) {
-        if (!(p->fast && qo_k_convtranspose_flat_f32(p, x, w, b, y, pool))) convt_sib_apart(p, x, w, b, y, pool);
+        if (!(p->fast && (qo_k_convtranspose_strided_f32(p, x, w, b, y, pool) ||
+                          qo_k_convtranspose_flat_f32(p, x, w, b, y, pool))))
+            convt_sib_apart(p, x, w, b, y, pool);
         return;
     }
-    if (qo_k_conv_wino4_f32(p, true, x, w, b, y, pool) || qo_k_conv_wino_f32(p, true, x, w, b, y, pool) || qo_k_convtranspose_flat_f32(p, x, w, b, y, pool)) return;
+    if (qo_k_conv_wino4_f32(p, true, x, w, b, y, pool) || qo_k_conv_wino_f32(p, true, x, w, b, y, pool) ||
+        qo_k_convtranspose_strided_f32(p, x, w, b, y, pool) || qo_k_convtranspose_flat_f32(p, x, w, b, y, pool))
+        return;
     convt_job cj = {.p = p, .g = g, .x = x, .w = w, .b = b, .y = y, .pool = pool};
     cj.Cg = p->C / p->group, cj.Mg = p->M / p->group;
 #ifdef CONV_X86

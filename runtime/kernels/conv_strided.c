@@ -1,6 +1,7 @@
 /* runtime/kernels/conv_strided.c — strided 2-D convolutions (stride >= 2: ResNet's downsampling 3x3
  * layers, with their 1x1 siblings) as GEMMs over the output pixels, without im2col: the forward
- * (qo_k_conv_strided_f32) and the weight gradient (qo_k_convgradweight_strided_f32).
+ * (qo_k_conv_strided_f32), the weight gradient (qo_k_convgradweight_strided_f32) and the input
+ * gradient (qo_k_convtranspose_strided_f32).
  *
  * Both read the image zero-padded with the channels of a pixel side by side (sg_pad: Xp[r][s][c],
  * one transposing copy per image, against im2col's 9 / s^2 copies), so a tap's input at output
@@ -16,6 +17,10 @@
  *             a thread's range); the batch is split into one range per pool thread and the ranges'
  *             sums are added in range order: the result depends on the pool size, not on
  *             scheduling. The sibling is the same kernel on dY2 at the center tap.
+ *   ConvT     Y^T[(oh, ow)][m] = sum over the taps reaching (oh, ow) of Xp[i][j][c] W^T[(t, c)][m]:
+ *             per output row and column class (ow mod s), a tile is R outputs s apart (reading
+ *             consecutive j) by 16 MV filters, summing term by term (tap, then the sibling where
+ *             it reaches), channels in order; then as the forward, plus the QuantGrad epilogue.
  * Both differ in rounding from im2col + sgemm (p->fast allows that). */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("O3")
@@ -346,7 +351,178 @@ bool qo_k_conv_strided_f32(const qo_k_conv_params *p, const float *x, const floa
     qo_free(J.wt);
     return true;
 }
+/* ---- ConvTranspose -------------------------------------------------------------------------------- */
+/* Y^T[(oh, ow)][m] = sum over the taps reaching (oh, ow) and channels c of Xp[i][j][c] W^T[(t, c)][m],
+ * i = (oh + pt - kh) / s (the taps with kh = oh + pt mod s), likewise j: per output row and column
+ * class q (ow = q + s t), R consecutive t read consecutive j (channels side by side), so the same
+ * micro-kernel form applies with terms (one per tap, plus the 1x1 sibling on the rows and columns
+ * it reaches), each with its own input pointer, pixel pitch and weights. */
+typedef struct st_job {
+    const qo_k_conv_params *p;
+    const float *x, *b;
+    float *y;
+    float *wt;                           /* W^T [(t, c)][M] */
+    int64_t C, M, C2, H, W, OH, OW, KH, KW, sh, sw, pt, pl;
+    int64_t PT, PL, Hp, Wp;              /* x's padded layout: x[i][j] at row i + PT, column j + PL */
+    int64_t W2;                          /* the sibling's row pitch (pixels), zeros past W */
+    float *qpart;                        /* p->qg: image n's dScale sum at n */
+    qo_pool *pool;
+} st_job;
+
+#define ST_TERMS 64 /* taps + sibling per tile (QO_K_FLAT_MAX_TAPS + 1 fits) */
+
+/* o[r ldo + 16 v ..] = sum over terms e and k < tk[e] of tx[e][r tps[e] + k] tw[e][k ldw + 16 v ..]. */
+T512 static INL void st_tile(const int R, const int MV, int nt, const float *const *tx, const int64_t *tps,
+                             const float *const *tw, const int64_t *tk, int64_t ldw, float *o, int64_t ldo) {
+    __m512 a[24];
+    for (int i = 0; i < R * MV; i++) a[i] = _mm512_setzero_ps();
+    for (int e = 0; e < nt; e++) {
+        const float *xt = tx[e], *wr = tw[e];
+        int64_t off[24];
+        for (int r = 0; r < R; r++) off[r] = r * tps[e];
+        for (int64_t k = 0; k < tk[e]; k++, wr += ldw) {
+            __m512 b[4];
+            for (int v = 0; v < MV; v++) b[v] = _mm512_loadu_ps(wr + 16 * v);
+            for (int r = 0; r < R; r++) {
+                __m512 xv = _mm512_set1_ps(xt[off[r] + k]);
+                for (int v = 0; v < MV; v++) a[r * MV + v] = _mm512_fmadd_ps(xv, b[v], a[r * MV + v]);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < MV; v++) _mm512_storeu_ps(o + r * ldo + 16 * v, a[r * MV + v]);
+}
+
+/* One image's Y^T [OH OW][M] from x's padded layout Xp and the sibling's X2 ([H][W2][C2], or NULL). */
+T512 static void st_image(const st_job *J, const float *Xp, const float *X2, const float *w2, float *Yt) {
+    int64_t M = J->M, C = J->C, sh = J->sh, sw = J->sw;
+    int MV = M % 64 == 0 ? 4 : M % 32 == 0 ? 2 : 1, RM = 24 / MV;
+    for (int64_t m0 = 0; m0 < M; m0 += 16 * MV)
+        for (int64_t oh = 0; oh < J->OH; oh++)
+            for (int64_t q = 0; q < sw && q < J->OW; q++) {
+                const float *tx[ST_TERMS], *tw[ST_TERMS];
+                int64_t tps[ST_TERMS], tk[ST_TERMS];
+                int nt = 0;
+                for (int64_t kh = (oh + J->pt) % sh; kh < J->KH; kh += sh)
+                    for (int64_t kw = (q + J->pl) % sw; kw < J->KW; kw += sw) {
+                        int64_t i = (oh + J->pt - kh) / sh, j = (q + J->pl - kw) / sw; /* exact */
+                        tx[nt] = Xp + ((i + J->PT) * J->Wp + j + J->PL) * C;
+                        tw[nt] = J->wt + (kh * J->KW + kw) * C * M + m0;
+                        tps[nt] = C, tk[nt] = C, nt++;
+                    }
+                if (X2 && oh % sh == 0 && oh / sh < J->H && q == 0) {
+                    tx[nt] = X2 + oh / sh * J->W2 * J->C2, tw[nt] = w2 + m0, tps[nt] = J->C2, tk[nt] = J->C2, nt++;
+                }
+                int64_t cnt = (J->OW - q + sw - 1) / sw, ntl = qo_k_cdiv(cnt, RM);
+                for (int64_t l = 0, t0 = 0; l < ntl; l++) {
+                    int R = (int)((l + 1) * cnt / ntl - l * cnt / ntl);
+                    const float *ttx[ST_TERMS];
+                    for (int e = 0; e < nt; e++) ttx[e] = tx[e] + t0 * tps[e];
+                    float *o = Yt + (oh * J->OW + q + sw * t0) * M + m0;
+#define ST_CASE(r_, mv_)                                                                                           \
+    case r_:                                                                                                       \
+        st_tile(r_, mv_, nt, ttx, tps, tw, tk, M, o, sw * M);                                                     \
+        break;
+                    if (MV == 4) {
+                        switch (R) {
+                            ST_CASE(1, 4) ST_CASE(2, 4) ST_CASE(3, 4) ST_CASE(4, 4) ST_CASE(5, 4) ST_CASE(6, 4)
+                        default: break;
+                        }
+                    } else if (MV == 2) {
+                        switch (R) {
+                            ST_CASE(1, 2) ST_CASE(2, 2) ST_CASE(3, 2) ST_CASE(4, 2) ST_CASE(5, 2) ST_CASE(6, 2)
+                            ST_CASE(7, 2) ST_CASE(8, 2) ST_CASE(9, 2) ST_CASE(10, 2) ST_CASE(11, 2) ST_CASE(12, 2)
+                        default: break;
+                        }
+                    } else {
+                        switch (R) {
+                            ST_CASE(1, 1) ST_CASE(2, 1) ST_CASE(3, 1) ST_CASE(4, 1) ST_CASE(5, 1) ST_CASE(6, 1)
+                            ST_CASE(7, 1) ST_CASE(8, 1) ST_CASE(9, 1) ST_CASE(10, 1) ST_CASE(11, 1) ST_CASE(12, 1)
+                            ST_CASE(13, 1) ST_CASE(14, 1) ST_CASE(15, 1) ST_CASE(16, 1) ST_CASE(17, 1) ST_CASE(18, 1)
+                            ST_CASE(19, 1) ST_CASE(20, 1) ST_CASE(21, 1) ST_CASE(22, 1) ST_CASE(23, 1) ST_CASE(24, 1)
+                        default: break;
+                        }
+                    }
+#undef ST_CASE
+                    t0 += R;
+                }
+            }
+}
+
+static void st_task(void *ctx, int64_t begin, int64_t end, int tid) {
+    const st_job *J = ctx;
+    const qo_k_conv_params *p = J->p;
+    int64_t C = J->C, M = J->M, HW = J->H * J->W, osz = J->OH * J->OW;
+    size_t xn = (size_t)(C * J->Hp * J->Wp), x2n = (size_t)(J->C2 * J->H * J->W2), yn = (size_t)(osz * M);
+    void *owned = NULL;
+    float *Xp = qo_k_scratch(J->pool, tid, (xn + x2n + yn) * sizeof(float), &owned), *X2 = Xp + xn, *Yt = X2 + x2n;
+    if (J->C2 && J->W2 > J->W) memset(X2, 0, x2n * sizeof(float));
+    for (int64_t n = begin; n < end; n++) {
+        float *ynp = J->y + n * M * osz;
+        if (p->qg) /* the quantizer input the epilogue reads, into L2 while the image is computed */
+            for (int64_t o = 0; o < M * osz; o += 16) _mm_prefetch((const char *)(p->qg->x + n * M * osz + o), _MM_HINT_T1);
+        memset(Xp, 0, xn * sizeof(float));
+        for (int64_t i = 0; i < J->H; i++)
+            sg_tr(J->x + n * C * HW + i * J->W, HW, C, J->W, Xp + ((i + J->PT) * J->Wp + J->PL) * C, C);
+        if (J->C2)
+            for (int64_t i = 0; i < J->H; i++)
+                sg_tr(p->x2 + n * J->C2 * HW + i * J->W, HW, J->C2, J->W, X2 + i * J->W2 * J->C2, J->C2);
+        st_image(J, Xp, J->C2 ? X2 : NULL, p->w2, Yt);
+        sg_tr(Yt, M, osz, M, ynp, osz);
+        qo_k_epilogue(ynp, M, osz, osz, J->b, p->res ? p->res + n * M * osz : NULL, p->act);
+        if (p->qg) {
+            qo_fsum acc;
+            qo_fsum_init(&acc);
+            qo_k_qgrad_span(p->qg, J->y, ynp - J->y, ynp - J->y + M * osz, &acc);
+            if (p->qg->ds) J->qpart[n] = qo_fsum_end(&acc);
+        }
+    }
+    qo_k_scratch_release(owned);
+}
+
+static int64_t st_fdiv(int64_t a, int64_t s) { return a >= 0 ? a / s : -((-a + s - 1) / s); }
+
+bool qo_k_convtranspose_strided_f32(const qo_k_conv_params *p, const float *x, const float *w, const float *b,
+                                    float *y, qo_pool *pool) {
+    if (!p->fast || qo_k_sgemm_isa(-1) != 2 || p->nsp != 2 || p->group != 1 || p->N < 1) return false;
+    if (p->str[0] < 2 && p->str[1] < 2) return false;
+    /* against the strided flat kernel (2 threads, 64 images, with the sibling): faster from 32 filters
+       on small planes or many channels (C 64 -> M 32 on 8x8: 0.75 vs 0.96 ms; 128 -> 64 on 4x4: 0.82
+       vs 1.52; 32 -> 32 on 8x8: 0.44 vs 0.54), even at 32 -> 32 on 16x16, slower with 16 filters or
+       few channels on larger planes (32 -> 16 on 16x16: 0.95 vs 0.83; 16 -> 32: 1.17 vs 0.81) */
+    if (p->dil[0] != 1 || p->dil[1] != 1 || p->M % 32 || p->C <= 8) return false;
+    if (p->C < 48 && p->in[0] * p->in[1] > 64) return false;
+    if (p->ker[0] * p->ker[1] > QO_K_FLAT_MAX_TAPS || p->out[0] < 1 || p->out[1] < 1 || p->in[0] < 1 || p->in[1] < 1)
+        return false;
+    if (p->x2 && (p->str[0] * (p->in[0] - 1) >= p->out[0] || p->str[1] * (p->in[1] - 1) >= p->out[1])) return false;
+    st_job J = {.p = p, .x = x, .b = b, .y = y, .C = p->C, .M = p->M, .C2 = p->x2 ? p->C2 : 0, .H = p->in[0],
+                .W = p->in[1], .OH = p->out[0], .OW = p->out[1], .KH = p->ker[0], .KW = p->ker[1], .sh = p->str[0],
+                .sw = p->str[1], .pt = p->pad[0], .pl = p->pad[1], .pool = pool};
+    /* the rows i and columns j any tap reads, padded with zeros around x */
+    int64_t i0 = st_fdiv(J.pt - (J.KH - 1), J.sh), i1 = st_fdiv(J.OH - 1 + J.pt, J.sh);
+    int64_t j0 = st_fdiv(J.pl - (J.KW - 1), J.sw), j1 = st_fdiv(J.OW - 1 + J.pl, J.sw);
+    J.PT = qo_k_max64(0, -i0), J.PL = qo_k_max64(0, -j0);
+    J.Hp = J.PT + qo_k_max64(J.H, i1 + 1), J.Wp = J.PL + qo_k_max64(J.W, j1 + 1);
+    /* the sibling reads columns t < ceil(OW / sw) of its rows */
+    J.W2 = qo_k_max64(J.W, qo_k_cdiv(J.OW, J.sw));
+    int64_t ntap = J.KH * J.KW;
+    J.wt = qo_malloc((size_t)(ntap * J.C * J.M) * sizeof(float));
+    for (int64_t c = 0; c < J.C; c++)
+        for (int64_t m = 0; m < J.M; m++)
+            for (int64_t t = 0; t < ntap; t++) J.wt[(t * J.C + c) * J.M + m] = w[(c * J.M + m) * ntap + t];
+    J.qpart = p->qg && p->qg->ds ? qo_malloc((size_t)p->N * sizeof(float)) : NULL;
+    qo_pool_for(pool, p->N, 1, st_task, &J);
+    if (J.qpart) *p->qg->ds = qo_fsum_tree(J.qpart, p->N);
+    qo_free(J.qpart);
+    qo_free(J.wt);
+    return true;
+}
 #else
+bool qo_k_convtranspose_strided_f32(const qo_k_conv_params *p, const float *x, const float *w, const float *b,
+                                    float *y, qo_pool *pool) {
+    (void)p, (void)x, (void)w, (void)b, (void)y, (void)pool;
+    return false;
+}
 bool qo_k_conv_strided_f32(const qo_k_conv_params *p, const float *x, const float *w, const float *b, float *y,
                            qo_pool *pool) {
     (void)p, (void)x, (void)w, (void)b, (void)y, (void)pool;

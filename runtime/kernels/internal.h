@@ -118,6 +118,14 @@ bool qo_k_convgradweight_strided_f32(const qo_k_conv_params *p, const float *dy,
 bool qo_k_conv_strided_f32(const qo_k_conv_params *p, const float *x, const float *w, const float *b, float *y,
                            qo_pool *pool);
 
+/* A 2-D ConvTranspose with a stride >= 2 (conv_strided.c: per output row and column class, the taps
+ * that reach it as terms of the same GEMM form), with its 1x1 sibling (p->x2: added where it
+ * reaches) and the QuantGrad epilogue (p->qg, prepared), for one group, dilation 1, M a multiple of
+ * 32 and more than 8 input channels (at least 48 on planes larger than 64 pixels), p->fast, on
+ * AVX-512; false without touching y when it does not apply. Same contract as qo_k_convtranspose_f32 up to rounding. */
+bool qo_k_convtranspose_strided_f32(const qo_k_conv_params *p, const float *x, const float *w, const float *b,
+                                    float *y, qo_pool *pool);
+
 /* Padded planes for the AVX-512 kernels (conv_flat.c; call only when qo_k_sgemm_isa(-1) == 2):
  * dst[c ldc + r Wp + s] = src[c][r - pt][s - pl] (src [C][H][W], zero outside) for r < Hp, s < Wp,
  * then zeros up to dst[c ldc + S) (S >= Hp Wp + 16). */

@@ -224,8 +224,8 @@ static void gen_conv(qo_ctx *cx, qo_pool **pools, int npools, bool transpose, in
         static const int64_t ns[] = {12, 16, 24, 28, 40};
         N = ns[ri(0, 4)], Cg = ri(8, 24), Mg = ri(8, 24);
     }
-    if (shape_class == 5) /* conv_strided.c (fast_conv): 2-D, strides 2..3, 9..40 channels, 16..64 filters */
-        N = ri(1, 4), group = 1, Cg = ri(9, 40), Mg = 16 * ri(1, 4), nsp = 2;
+    if (shape_class == 5) /* conv_strided.c (fast_conv): 2-D, strides 2..3, 9..40 input channels, 16..64 outputs */
+        N = ri(1, 4), group = 1, Cg = ri(9, transpose ? 72 : 40), Mg = 16 * ri(1, 4), nsp = 2;
     int64_t C = Cg * group, M = Mg * group;
     int64_t in[3], ker[3], str[3], dil[3], pads[6], outpad[3];
     bool down = shape_class == 1 && ri(0, 1); /* 1x1 taps: stride 2 (ResNet's downsample) */
@@ -248,8 +248,8 @@ static void gen_conv(qo_ctx *cx, qo_pool **pools, int npools, bool transpose, in
             pads[i] = ri(0, ker[i]), pads[nsp + i] = ri(0, ker[i]);
         }
         if (shape_class == 5)
-            in[i] = ri(1, 33), ker[i] = ri(1, 4), str[i] = ri(2, 3), dil[i] = 1, outpad[i] = 0, pads[i] = ri(0, 2),
-            pads[nsp + i] = ri(0, 2);
+            in[i] = ri(1, 33), ker[i] = ri(1, 4), str[i] = ri(2, 3), dil[i] = 1, outpad[i] = ri(0, str[i] - 1),
+            pads[i] = ri(0, 2), pads[nsp + i] = ri(0, 2);
         if (shape_class == 4) {
             in[i] = ri(0, 2) ? ri(6, 40) : ri(1, 5), ker[i] = ri(0, 7) ? 3 : ri(1, 4), str[i] = 1, dil[i] = 1;
             outpad[i] = 0, pads[i] = ri(0, 2), pads[nsp + i] = ri(0, 2);
@@ -882,6 +882,7 @@ int main(int argc, char **argv) {
             gen_conv_sib(&cx, pools, 3, i % 6 == 0);
             fast_conv = false;
             gen_conv(&cx, pools, 3, false, 5);
+            gen_conv(&cx, pools, 3, true, 5);
         }
         gen_layernorm(&cx, pools, 3);
         gen_matmul_strided(&cx, pools, 3);
