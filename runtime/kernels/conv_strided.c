@@ -36,6 +36,25 @@
 #define T512 __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma")))
 #define INL inline __attribute__((always_inline))
 
+/* Calls CASE(r, mv) as the case of a switch on R for the tile shapes the kernels use: MV 4 with R up
+ * to 6, MV 2 up to 12, MV 1 up to 24 (24 accumulators), so each tile runs a fully unrolled body. */
+#define QO_SG_R6(CASE, mv) CASE(1, mv) CASE(2, mv) CASE(3, mv) CASE(4, mv) CASE(5, mv) CASE(6, mv)
+#define QO_SG_R12(CASE, mv)                                                                                        \
+    QO_SG_R6(CASE, mv) CASE(7, mv) CASE(8, mv) CASE(9, mv) CASE(10, mv) CASE(11, mv) CASE(12, mv)
+#define QO_SG_R24(CASE, mv)                                                                                        \
+    QO_SG_R12(CASE, mv) CASE(13, mv) CASE(14, mv) CASE(15, mv) CASE(16, mv) CASE(17, mv) CASE(18, mv) CASE(19, mv) \
+    CASE(20, mv) CASE(21, mv) CASE(22, mv) CASE(23, mv) CASE(24, mv)
+#define QO_SG_DISPATCH(MV, R, CASE)                                                                                \
+    do {                                                                                                           \
+        if ((MV) == 4) {                                                                                           \
+            switch (R) { QO_SG_R6(CASE, 4) default: break; }                                                       \
+        } else if ((MV) == 2) {                                                                                    \
+            switch (R) { QO_SG_R12(CASE, 2) default: break; }                                                      \
+        } else {                                                                                                   \
+            switch (R) { QO_SG_R24(CASE, 1) default: break; }                                                      \
+        }                                                                                                          \
+    } while (0)
+
 typedef struct sg_job {
     const qo_k_conv_params *p;
     const float *dy, *x, *dy2;
@@ -111,9 +130,9 @@ T512 static INL void sg_tile(const int R, const int MV, const float *xs, int64_t
         for (int v = 0; v < MV; v++) _mm512_storeu_ps(acc + r * ldc + 16 * v, a[r * MV + v]);
 }
 
-/* One tap (xs at the tap's offset in channel 0's plane) over the C channels and all M filters: MV
- * vectors of filters (4 if M allows, else 2, else 1) by tiles of at most 24 / MV channels, C split
- * into tiles as equal as possible (16 channels with MV 2: 8 + 8, not 12 + 4). */
+/* One tap (xs: its input at output pixel 0, channel 0, in Xp) over the C channels and all M
+ * filters: MV vectors of filters (4 if M allows, else 2, else 1) by tiles of at most 24 / MV
+ * channels, C split into tiles as equal as possible (16 channels with MV 2: 8 + 8, not 12 + 4). */
 T512 static void sg_tap(const float *xs, int64_t C, int64_t M, const sg_job *J, const float *B, float *acc,
                         bool fresh) {
     int MV = M % 64 == 0 ? 4 : M % 32 == 0 ? 2 : 1, RM = 24 / MV;
@@ -126,28 +145,9 @@ T512 static void sg_tap(const float *xs, int64_t C, int64_t M, const sg_job *J, 
             const float *bm = B + m0;
 #define SG_CASE(r_, mv_)                                                                                           \
     case r_:                                                                                                       \
-        sg_tile(r_, mv_, xc, J->sh * J->Wp * J->C, J->sw * J->C, J->OH, J->OW, bm, M, ac, M, fresh);                         \
+        sg_tile(r_, mv_, xc, J->sh * J->Wp * J->C, J->sw * J->C, J->OH, J->OW, bm, M, ac, M, fresh);              \
         break;
-            if (MV == 4) {
-                switch (R) {
-                    SG_CASE(1, 4) SG_CASE(2, 4) SG_CASE(3, 4) SG_CASE(4, 4) SG_CASE(5, 4) SG_CASE(6, 4)
-                default: break;
-                }
-            } else if (MV == 2) {
-                switch (R) {
-                    SG_CASE(1, 2) SG_CASE(2, 2) SG_CASE(3, 2) SG_CASE(4, 2) SG_CASE(5, 2) SG_CASE(6, 2)
-                    SG_CASE(7, 2) SG_CASE(8, 2) SG_CASE(9, 2) SG_CASE(10, 2) SG_CASE(11, 2) SG_CASE(12, 2)
-                default: break;
-                }
-            } else {
-                switch (R) {
-                    SG_CASE(1, 1) SG_CASE(2, 1) SG_CASE(3, 1) SG_CASE(4, 1) SG_CASE(5, 1) SG_CASE(6, 1)
-                    SG_CASE(7, 1) SG_CASE(8, 1) SG_CASE(9, 1) SG_CASE(10, 1) SG_CASE(11, 1) SG_CASE(12, 1)
-                    SG_CASE(13, 1) SG_CASE(14, 1) SG_CASE(15, 1) SG_CASE(16, 1) SG_CASE(17, 1) SG_CASE(18, 1)
-                    SG_CASE(19, 1) SG_CASE(20, 1) SG_CASE(21, 1) SG_CASE(22, 1) SG_CASE(23, 1) SG_CASE(24, 1)
-                default: break;
-                }
-            }
+            QO_SG_DISPATCH(MV, R, SG_CASE);
 #undef SG_CASE
             c += R;
         }
@@ -203,7 +203,7 @@ bool qo_k_convgradweight_strided_f32(const qo_k_conv_params *p, const float *dy,
     if (p->str[0] < 2 && p->str[1] < 2) return false;
     if (p->dil[0] != 1 || p->dil[1] != 1 || p->M % 16 || (M2 && (M2 % 16 || !qo_k_conv_sib_ok(p)))) return false;
     /* up to 8 channels the flat kernel (conv_flat.c) is faster: few channels leave few accumulators */
-    if (p->ker[0] * p->ker[1] > 49 || p->C <= 8) return false;
+    if (p->ker[0] * p->ker[1] > QO_K_FLAT_MAX_TAPS || p->C <= 8) return false;
     sg_job J = {.p = p, .dy = dy, .x = x, .dy2 = dy2, .C = p->C, .M = p->M, .M2 = M2, .H = p->in[0], .W = p->in[1],
                 .OH = p->out[0], .OW = p->out[1], .KH = p->ker[0], .KW = p->ker[1], .sh = p->str[0],
                 .sw = p->str[1], .pt = p->pad[0], .pl = p->pad[1], .pool = pool};
@@ -226,6 +226,7 @@ bool qo_k_convgradweight_strided_f32(const qo_k_conv_params *p, const float *dy,
     qo_free(J.acc);
     return true;
 }
+
 /* ---- forward ------------------------------------------------------------------------------------ */
 /* Y^T[p][m] = sum over taps t and channels c of Xp[s p + t][c] Wt[(t, c)][m]: the same GEMM form with
  * the output pixels as rows. A tile holds R pixels of an output row by 16 MV filters; the pixels'
@@ -277,26 +278,7 @@ T512 static void sf_image(const sf_job *J, const float *Xp, const int64_t *toff,
     case r_:                                                                                                       \
         sf_tile(r_, mv_, xs, ps, toff, ntap, J->C, wt + m0, M, o, M);                                             \
         break;
-                if (MV == 4) {
-                    switch (R) {
-                        SF_CASE(1, 4) SF_CASE(2, 4) SF_CASE(3, 4) SF_CASE(4, 4) SF_CASE(5, 4) SF_CASE(6, 4)
-                    default: break;
-                    }
-                } else if (MV == 2) {
-                    switch (R) {
-                        SF_CASE(1, 2) SF_CASE(2, 2) SF_CASE(3, 2) SF_CASE(4, 2) SF_CASE(5, 2) SF_CASE(6, 2)
-                        SF_CASE(7, 2) SF_CASE(8, 2) SF_CASE(9, 2) SF_CASE(10, 2) SF_CASE(11, 2) SF_CASE(12, 2)
-                    default: break;
-                    }
-                } else {
-                    switch (R) {
-                        SF_CASE(1, 1) SF_CASE(2, 1) SF_CASE(3, 1) SF_CASE(4, 1) SF_CASE(5, 1) SF_CASE(6, 1)
-                        SF_CASE(7, 1) SF_CASE(8, 1) SF_CASE(9, 1) SF_CASE(10, 1) SF_CASE(11, 1) SF_CASE(12, 1)
-                        SF_CASE(13, 1) SF_CASE(14, 1) SF_CASE(15, 1) SF_CASE(16, 1) SF_CASE(17, 1) SF_CASE(18, 1)
-                        SF_CASE(19, 1) SF_CASE(20, 1) SF_CASE(21, 1) SF_CASE(22, 1) SF_CASE(23, 1) SF_CASE(24, 1)
-                    default: break;
-                    }
-                }
+                QO_SG_DISPATCH(MV, R, SF_CASE);
 #undef SF_CASE
                 ow += R;
             }
@@ -351,7 +333,8 @@ bool qo_k_conv_strided_f32(const qo_k_conv_params *p, const float *x, const floa
     qo_free(J.wt);
     return true;
 }
-/* ---- ConvTranspose -------------------------------------------------------------------------------- */
+
+/* ---- ConvTranspose ------------------------------------------------------------------------------ */
 /* Y^T[(oh, ow)][m] = sum over the taps reaching (oh, ow) and channels c of Xp[i][j][c] W^T[(t, c)][m],
  * i = (oh + pt - kh) / s (the taps with kh = oh + pt mod s), likewise j: per output row and column
  * class q (ow = q + s t), R consecutive t read consecutive j (channels side by side), so the same
@@ -423,26 +406,7 @@ T512 static void st_image(const st_job *J, const float *Xp, const float *X2, con
     case r_:                                                                                                       \
         st_tile(r_, mv_, nt, ttx, tps, tw, tk, M, o, sw * M);                                                     \
         break;
-                    if (MV == 4) {
-                        switch (R) {
-                            ST_CASE(1, 4) ST_CASE(2, 4) ST_CASE(3, 4) ST_CASE(4, 4) ST_CASE(5, 4) ST_CASE(6, 4)
-                        default: break;
-                        }
-                    } else if (MV == 2) {
-                        switch (R) {
-                            ST_CASE(1, 2) ST_CASE(2, 2) ST_CASE(3, 2) ST_CASE(4, 2) ST_CASE(5, 2) ST_CASE(6, 2)
-                            ST_CASE(7, 2) ST_CASE(8, 2) ST_CASE(9, 2) ST_CASE(10, 2) ST_CASE(11, 2) ST_CASE(12, 2)
-                        default: break;
-                        }
-                    } else {
-                        switch (R) {
-                            ST_CASE(1, 1) ST_CASE(2, 1) ST_CASE(3, 1) ST_CASE(4, 1) ST_CASE(5, 1) ST_CASE(6, 1)
-                            ST_CASE(7, 1) ST_CASE(8, 1) ST_CASE(9, 1) ST_CASE(10, 1) ST_CASE(11, 1) ST_CASE(12, 1)
-                            ST_CASE(13, 1) ST_CASE(14, 1) ST_CASE(15, 1) ST_CASE(16, 1) ST_CASE(17, 1) ST_CASE(18, 1)
-                            ST_CASE(19, 1) ST_CASE(20, 1) ST_CASE(21, 1) ST_CASE(22, 1) ST_CASE(23, 1) ST_CASE(24, 1)
-                        default: break;
-                        }
-                    }
+                    QO_SG_DISPATCH(MV, R, ST_CASE);
 #undef ST_CASE
                     t0 += R;
                 }
@@ -456,12 +420,14 @@ static void st_task(void *ctx, int64_t begin, int64_t end, int tid) {
     size_t xn = (size_t)(C * J->Hp * J->Wp), x2n = (size_t)(J->C2 * J->H * J->W2), yn = (size_t)(osz * M);
     void *owned = NULL;
     float *Xp = qo_k_scratch(J->pool, tid, (xn + x2n + yn) * sizeof(float), &owned), *X2 = Xp + xn, *Yt = X2 + x2n;
+    /* the padding (and the sibling's columns past W) stays zero: each image overwrites the rest */
+    memset(Xp, 0, xn * sizeof(float));
     if (J->C2 && J->W2 > J->W) memset(X2, 0, x2n * sizeof(float));
     for (int64_t n = begin; n < end; n++) {
         float *ynp = J->y + n * M * osz;
         if (p->qg) /* the quantizer input the epilogue reads, into L2 while the image is computed */
-            for (int64_t o = 0; o < M * osz; o += 16) _mm_prefetch((const char *)(p->qg->x + n * M * osz + o), _MM_HINT_T1);
-        memset(Xp, 0, xn * sizeof(float));
+            for (int64_t o = 0; o < M * osz; o += 16)
+                _mm_prefetch((const char *)(p->qg->x + n * M * osz + o), _MM_HINT_T1);
         for (int64_t i = 0; i < J->H; i++)
             sg_tr(J->x + n * C * HW + i * J->W, HW, C, J->W, Xp + ((i + J->PT) * J->Wp + J->PL) * C, C);
         if (J->C2)
