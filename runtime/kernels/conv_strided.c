@@ -227,6 +227,32 @@ bool qo_k_convgradweight_strided_f32(const qo_k_conv_params *p, const float *dy,
     return true;
 }
 
+#define ST_TERMS 64 /* terms per tile: the taps, plus a sibling (QO_K_FLAT_MAX_TAPS + 1 fits) */
+
+/* The micro-kernel of the forward and the ConvTranspose: o[r ldo + 16 v ..] = sum over terms e in
+ * order and k < tk[e] in order of tx[e][r tps[e] + k] tw[e][k ldw + 16 v ..], r < R, v < MV, from
+ * zero (a term: an input pointer whose R rows are tps[e] floats apart, tk[e] channels, weights). */
+T512 static INL void st_tile(const int R, const int MV, int nt, const float *const *tx, const int64_t *tps,
+                             const float *const *tw, const int64_t *tk, int64_t ldw, float *o, int64_t ldo) {
+    __m512 a[24];
+    for (int i = 0; i < R * MV; i++) a[i] = _mm512_setzero_ps();
+    for (int e = 0; e < nt; e++) {
+        const float *xt = tx[e], *wr = tw[e];
+        int64_t off[24];
+        for (int r = 0; r < R; r++) off[r] = r * tps[e];
+        for (int64_t k = 0; k < tk[e]; k++, wr += ldw) {
+            __m512 b[4];
+            for (int v = 0; v < MV; v++) b[v] = _mm512_loadu_ps(wr + 16 * v);
+            for (int r = 0; r < R; r++) {
+                __m512 xv = _mm512_set1_ps(xt[off[r] + k]);
+                for (int v = 0; v < MV; v++) a[r * MV + v] = _mm512_fmadd_ps(xv, b[v], a[r * MV + v]);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < MV; v++) _mm512_storeu_ps(o + r * ldo + 16 * v, a[r * MV + v]);
+}
+
 /* ---- forward ------------------------------------------------------------------------------------ */
 /* Y^T[p][m] = sum over taps t and channels c of Xp[s p + t][c] Wt[(t, c)][m]: the same GEMM form with
  * the output pixels as rows. A tile holds R pixels of an output row by 16 MV filters; the pixels'
@@ -240,43 +266,24 @@ typedef struct sf_job {
     qo_pool *pool;
 } sf_job;
 
-/* o[r][16 v ..] = sum over the taps (toff: their offsets in xs) and channels c < C of
- * xs[toff[t] + r ps + c] wt[(t C + c) ldw + 16 v ..], r < R, v < MV; o rows ldo floats apart. */
-T512 static INL void sf_tile(const int R, const int MV, const float *xs, int64_t ps, const int64_t *toff,
-                             int64_t ntap, int64_t C, const float *wt, int64_t ldw, float *o, int64_t ldo) {
-    __m512 a[24];
-    for (int i = 0; i < R * MV; i++) a[i] = _mm512_setzero_ps();
-    int64_t off[24];
-    for (int r = 0; r < R; r++) off[r] = r * ps;
-    for (int64_t t = 0; t < ntap; t++) {
-        const float *xt = xs + toff[t], *wr = wt + t * C * ldw;
-        for (int64_t c = 0; c < C; c++, wr += ldw) {
-            __m512 b[4];
-            for (int v = 0; v < MV; v++) b[v] = _mm512_loadu_ps(wr + 16 * v);
-            for (int r = 0; r < R; r++) {
-                __m512 xv = _mm512_set1_ps(xt[off[r] + c]);
-                for (int v = 0; v < MV; v++) a[r * MV + v] = _mm512_fmadd_ps(xv, b[v], a[r * MV + v]);
-            }
-        }
-    }
-    for (int r = 0; r < R; r++)
-        for (int v = 0; v < MV; v++) _mm512_storeu_ps(o + r * ldo + 16 * v, a[r * MV + v]);
-}
-
 /* One image's Y^T [P][M] (ldo = M) from its padded planes Xp: taps toff, weights wt [(t, c)][M]. */
 T512 static void sf_image(const sf_job *J, const float *Xp, const int64_t *toff, int64_t ntap, const float *wt,
                           int64_t M, float *Yt) {
     int MV = M % 64 == 0 ? 4 : M % 32 == 0 ? 2 : 1, RM = 24 / MV;
-    int64_t nt = qo_k_cdiv(J->OW, RM), ps = J->sw * J->C;
+    int64_t nt = qo_k_cdiv(J->OW, RM);
+    const float *tx[ST_TERMS], *tw[ST_TERMS];
+    int64_t tps[ST_TERMS], tk[ST_TERMS];
+    for (int64_t t = 0; t < ntap; t++) tps[t] = J->sw * J->C, tk[t] = J->C; /* one term per tap */
     for (int64_t m0 = 0; m0 < M; m0 += 16 * MV)
         for (int64_t oh = 0; oh < J->OH; oh++)
             for (int64_t i = 0, ow = 0; i < nt; i++) {
                 int R = (int)((i + 1) * J->OW / nt - i * J->OW / nt);
                 const float *xs = Xp + (J->sh * oh * J->Wp + J->sw * ow) * J->C;
+                for (int64_t t = 0; t < ntap; t++) tx[t] = xs + toff[t], tw[t] = wt + t * J->C * M + m0;
                 float *o = Yt + (oh * J->OW + ow) * M + m0;
 #define SF_CASE(r_, mv_)                                                                                           \
     case r_:                                                                                                       \
-        sf_tile(r_, mv_, xs, ps, toff, ntap, J->C, wt + m0, M, o, M);                                             \
+        st_tile(r_, mv_, (int)ntap, tx, tps, tw, tk, M, o, M);                                                    \
         break;
                 QO_SG_DISPATCH(MV, R, SF_CASE);
 #undef SF_CASE
@@ -351,30 +358,6 @@ typedef struct st_job {
     float *qpart;                        /* p->qg: image n's dScale sum at n */
     qo_pool *pool;
 } st_job;
-
-#define ST_TERMS 64 /* taps + sibling per tile (QO_K_FLAT_MAX_TAPS + 1 fits) */
-
-/* o[r ldo + 16 v ..] = sum over terms e and k < tk[e] of tx[e][r tps[e] + k] tw[e][k ldw + 16 v ..]. */
-T512 static INL void st_tile(const int R, const int MV, int nt, const float *const *tx, const int64_t *tps,
-                             const float *const *tw, const int64_t *tk, int64_t ldw, float *o, int64_t ldo) {
-    __m512 a[24];
-    for (int i = 0; i < R * MV; i++) a[i] = _mm512_setzero_ps();
-    for (int e = 0; e < nt; e++) {
-        const float *xt = tx[e], *wr = tw[e];
-        int64_t off[24];
-        for (int r = 0; r < R; r++) off[r] = r * tps[e];
-        for (int64_t k = 0; k < tk[e]; k++, wr += ldw) {
-            __m512 b[4];
-            for (int v = 0; v < MV; v++) b[v] = _mm512_loadu_ps(wr + 16 * v);
-            for (int r = 0; r < R; r++) {
-                __m512 xv = _mm512_set1_ps(xt[off[r] + k]);
-                for (int v = 0; v < MV; v++) a[r * MV + v] = _mm512_fmadd_ps(xv, b[v], a[r * MV + v]);
-            }
-        }
-    }
-    for (int r = 0; r < R; r++)
-        for (int v = 0; v < MV; v++) _mm512_storeu_ps(o + r * ldo + 16 * v, a[r * MV + v]);
-}
 
 /* One image's Y^T [OH OW][M] from x's padded layout Xp and the sibling's X2 ([H][W2][C2], or NULL). */
 T512 static void st_image(const st_job *J, const float *Xp, const float *X2, const float *w2, float *Yt) {
